@@ -1,0 +1,235 @@
+"""The ReplicaClient contract every storage backend implements.
+
+The method set mirrors Go Litestream's ``ReplicaClient`` one to one, so behaviour can be
+checked against the Go backends, but it is async: NATS is asyncio-only, and one event
+loop serves every database. A backend over a blocking SDK calls it through
+``asyncio.to_thread`` inside its own methods.
+
+Helpers that only *use* the contract (finding files, reading headers) are free
+functions elsewhere, so the contract stays small.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import Any, ClassVar, NewType, Protocol, Self, runtime_checkable
+from urllib.parse import parse_qs, unquote, urlsplit
+
+TXID = NewType("TXID", int)
+
+SNAPSHOT_LEVEL = 9
+"""Level that holds full snapshots, as in Go Litestream 0.5."""
+
+
+@dataclass(frozen=True, slots=True)
+class LTXFileInfo:
+    """One LTX file on a replica (Go's ``ltx.FileInfo``)."""
+
+    level: int
+    min_txid: int
+    max_txid: int
+    size: int
+    created_at: datetime
+    """The LTX header's timestamp where the backend keeps it, else the storage's time."""
+
+    @property
+    def name(self) -> str:
+        return f"{self.min_txid:016x}-{self.max_txid:016x}.ltx"
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaURL:
+    """A parsed replica URL such as ``s3://bucket/path?region=x`` or a plain path."""
+
+    scheme: str
+    host: str = ""
+    path: str = ""
+    query: Mapping[str, str] = field(default_factory=dict)
+    username: str | None = None
+    password: str | None = None
+    port: int | None = None
+    raw: str = ""
+
+    @classmethod
+    def parse(cls, url: str) -> ReplicaURL:
+        """Parse like Go's url.Parse; a string with no scheme is a ``file`` path."""
+        if "://" not in url:
+            return cls(scheme="file", path=url, raw=url)
+        parts = urlsplit(url)
+        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        return cls(
+            scheme=parts.scheme.lower(),
+            host=parts.hostname or "",
+            path=unquote(parts.path),
+            query=query,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            port=parts.port,
+            raw=url,
+        )
+
+    def redacted(self) -> str:
+        """The URL for logs: never shows a password or secret query values."""
+        if not self.raw or "://" not in self.raw:
+            return self.raw or self.path
+        parts = urlsplit(self.raw)
+        netloc = parts.hostname or ""
+        if self.port:
+            netloc = f"{netloc}:{self.port}"
+        if self.username:
+            netloc = f"{self.username}@{netloc}"
+        return f"{self.scheme}://{netloc}{parts.path}"
+
+
+class AsyncByteStream(abc.ABC):
+    """A readable stream of an LTX file's bytes; LTX files can be as large as the database."""
+
+    @abc.abstractmethod
+    async def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes (all remaining if negative); ``b""`` only at the end."""
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Release the connection or file; safe to call twice."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        while chunk := await self.read(1 << 20):
+            yield chunk
+
+    async def readall(self) -> bytes:
+        parts = [chunk async for chunk in self]
+        return b"".join(parts)
+
+
+class BytesStream(AsyncByteStream):
+    """An AsyncByteStream over bytes already in memory (small reads, tests)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = memoryview(data)
+        self._pos = 0
+
+    async def read(self, n: int = -1) -> bytes:
+        end = len(self._data) if n < 0 else min(len(self._data), self._pos + n)
+        chunk = bytes(self._data[self._pos : end])
+        self._pos = end
+        return chunk
+
+    async def aclose(self) -> None:
+        self._pos = len(self._data)
+
+
+LTXData = bytes | AsyncIterable[bytes]
+"""What ``write_ltx_file`` accepts: the whole file, or chunks of it in order."""
+
+
+class Capability(enum.Enum):
+    """Facts about a backend the method signatures cannot express."""
+
+    ACCURATE_METADATA_TIMESTAMPS = "accurate-metadata-timestamps"
+    """``use_metadata=True`` listings give the LTX header's timestamp exactly."""
+    RANGE_READS = "range-reads"
+    """``open_ltx_file`` with offset/size reads only that range from storage."""
+
+
+class ReplicaClient(abc.ABC):
+    """A place LTX files are kept: one replica of one database.
+
+    Files are addressed by ``(level, min_txid, max_txid)``; every method but ``type``
+    may do I/O. Errors are ``litestream_core.errors.ReplicaClientError`` subclasses:
+    a missing file is ``LTXNotFoundError`` (also a ``FileNotFoundError``), a transient
+    failure is ``TransientReplicaError`` so the engine retries it.
+    """
+
+    type: ClassVar[str]
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+
+    @abc.abstractmethod
+    async def init(self) -> None:
+        """Connect and validate configuration. Idempotent."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release connections. Idempotent; the client may not be used afterwards."""
+
+    @abc.abstractmethod
+    def ltx_files(
+        self, level: int, *, seek: int = 0, use_metadata: bool = False
+    ) -> AsyncIterator[LTXFileInfo]:
+        """Files of ``level`` with ``min_txid >= seek``, in ascending ``min_txid`` order.
+
+        An empty or missing level yields nothing. With ``use_metadata`` the
+        ``created_at`` values must be the LTX header timestamps (point-in-time restore
+        needs them); without it a cheaper storage time is acceptable.
+        """
+
+    @abc.abstractmethod
+    async def open_ltx_file(
+        self, level: int, min_txid: int, max_txid: int, *, offset: int = 0, size: int = 0
+    ) -> AsyncByteStream:
+        """A stream of the file's bytes from ``offset``; ``size`` 0 means to the end."""
+
+    @abc.abstractmethod
+    async def write_ltx_file(
+        self, level: int, min_txid: int, max_txid: int, data: LTXData
+    ) -> LTXFileInfo:
+        """Store a whole LTX file atomically: no reader ever sees part of it.
+
+        The returned info's ``created_at`` is the timestamp in the LTX header, and the
+        backend keeps it so later listings with ``use_metadata`` return it.
+        """
+
+    @abc.abstractmethod
+    async def delete_ltx_files(self, files: Sequence[LTXFileInfo]) -> None:
+        """Delete these files; files already gone are ignored."""
+
+    @abc.abstractmethod
+    async def delete_all(self) -> None:
+        """Delete every file of this replica; fine on an empty replica."""
+
+    async def __aenter__(self) -> Self:
+        await self.init()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+class ClientFactory(Protocol):
+    """Builds a client for a URL; imports its SDK only when called."""
+
+    def __call__(self, url: ReplicaURL, options: Mapping[str, Any]) -> ReplicaClient: ...
+
+
+@runtime_checkable
+class SupportsLease(Protocol):
+    """Optional: a replica that can arbitrate which process may write to it."""
+
+    async def acquire_lease(self, owner: str, ttl_seconds: float) -> None: ...
+
+    async def renew_lease(self, owner: str, ttl_seconds: float) -> None: ...
+
+    async def release_lease(self, owner: str) -> None: ...

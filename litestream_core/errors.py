@@ -1,0 +1,117 @@
+"""One exception hierarchy for the whole product.
+
+Backends translate their SDK's errors into these classes so the engine can decide what
+to do (retry, stop, tell the user) without knowing any SDK. Multiple inheritance from
+the built-ins keeps ``except FileNotFoundError`` and ``except PermissionError`` working.
+Every message is meant to be shown to a user as one line: say what is wrong and, where
+possible, what to do (the ``hint``).
+"""
+
+from __future__ import annotations
+
+
+class LitestreamError(Exception):
+    """Base of every error the product raises on purpose."""
+
+    hint: str | None = None
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        if hint is not None:
+            self.hint = hint
+
+    def one_line(self) -> str:
+        """The message a CLI prints: the error and, if known, what to do about it."""
+        text = str(self).splitlines()[0] if str(self) else type(self).__name__
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class ConfigError(LitestreamError):
+    """Bad YAML, an unknown key, a bad URL, a URL scheme no installed backend serves."""
+
+
+class PluginError(LitestreamError):
+    """A plugin could not be used."""
+
+
+class PluginLoadError(PluginError):
+    """Importing or registering a plugin failed; ``__cause__`` holds the original error."""
+
+    def __init__(self, message: str, *, plugin_name: str, distribution: str | None) -> None:
+        super().__init__(message)
+        self.plugin_name = plugin_name
+        self.distribution = distribution
+
+
+class PluginConflictError(PluginError):
+    """Two plugins claimed the same URL scheme or codec name."""
+
+
+class PluginIncompatibleError(PluginError):
+    """A plugin requires a litestream-core version other than the installed one."""
+
+
+class DatabaseError(LitestreamError):
+    """The SQLite database cannot be replicated as it is (not a database, not WAL, ...)."""
+
+
+class LTXError(LitestreamError):
+    """An LTX file is malformed or fails verification; its pages must not be used."""
+
+
+class LTXFormatError(LTXError):
+    """The bytes do not follow the LTX format (magic, sizes, varints, flags)."""
+
+
+class ChecksumMismatchError(LTXError):
+    """A file, page or database checksum does not match what was recorded."""
+
+
+class RestoreError(LitestreamError):
+    """A restore cannot reach the requested state; nothing was put in place."""
+
+
+class ReplicaClientError(LitestreamError):
+    """A replica storage operation failed. Carries where, so logs can say which file."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        op: str | None = None,
+        url: str | None = None,
+        level: int | None = None,
+        min_txid: int | None = None,
+        max_txid: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.op = op
+        self.url = url
+        self.level = level
+        self.min_txid = min_txid
+        self.max_txid = max_txid
+
+
+class LTXNotFoundError(ReplicaClientError, FileNotFoundError):
+    """The requested LTX file does not exist on the replica."""
+
+
+class ReplicaPermissionError(ReplicaClientError, PermissionError):
+    """The storage refused the credentials; retrying will not help."""
+
+
+class TransientReplicaError(ReplicaClientError):
+    """Throttling, timeouts, 5xx, dropped connections: the engine retries with backoff."""
+
+
+class LeaseError(ReplicaClientError):
+    """Base for lease failures (optional capability)."""
+
+
+class LeaseExistsError(LeaseError):
+    """Another process holds the lease."""
+
+
+class LeaseNotHeldError(LeaseError):
+    """The lease expired or belongs to someone else."""

@@ -1,0 +1,134 @@
+"""Typed events the engine emits through the ``litestream_event`` hook.
+
+One hook with many frozen event classes lets the set grow (new classes, new fields with
+defaults) without ever changing a hookspec. Listeners filter with ``isinstance`` or
+``match``. The engine calls each listener on its own, so a listener that raises or
+hangs never holds up replication.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import ClassVar
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Base of every event."""
+
+    name: ClassVar[str] = "event"
+    db_path: str = ""
+    created_at: datetime = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LTXFileWritten(Event):
+    """A new LTX file was written to the local meta directory."""
+
+    name: ClassVar[str] = "ltx_file_written"
+    level: int
+    min_txid: int
+    max_txid: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LTXFileUploaded(Event):
+    """An LTX file reached the replica."""
+
+    name: ClassVar[str] = "ltx_file_uploaded"
+    replica: str
+    level: int
+    min_txid: int
+    max_txid: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SnapshotWritten(Event):
+    """A full snapshot was written (local L0 after a lost position, or replica L9)."""
+
+    name: ClassVar[str] = "snapshot_written"
+    level: int
+    txid: int
+    size: int
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckpointCompleted(Event):
+    """A WAL checkpoint ran; ``mode`` is PASSIVE, RESTART or TRUNCATE."""
+
+    name: ClassVar[str] = "checkpoint_completed"
+    mode: str
+    wal_pages_before: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CompactionCompleted(Event):
+    name: ClassVar[str] = "compaction_completed"
+    level: int
+    min_txid: int
+    max_txid: int
+    source_files: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetentionEnforced(Event):
+    name: ClassVar[str] = "retention_enforced"
+    level: int
+    deleted: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SyncFailed(Event):
+    """A sync step failed; the engine will retry with backoff."""
+
+    name: ClassVar[str] = "sync_failed"
+    replica: str
+    error: str
+    attempt: int = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SyncRecovered(Event):
+    """Syncing works again after failures."""
+
+    name: ClassVar[str] = "sync_recovered"
+    replica: str
+    failures: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplicaStarted(Event):
+    name: ClassVar[str] = "replica_started"
+    replica: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplicaStopped(Event):
+    name: ClassVar[str] = "replica_stopped"
+    replica: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RestoreProgress(Event):
+    """Bytes of LTX data applied so far out of the plan's total."""
+
+    name: ClassVar[str] = "restore_progress"
+    output_path: str
+    done_bytes: int
+    total_bytes: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RestoreCompleted(Event):
+    name: ClassVar[str] = "restore_completed"
+    output_path: str
+    txid: int
+    duration_seconds: float

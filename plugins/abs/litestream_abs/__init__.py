@@ -1,0 +1,1 @@
+"""Litestream replica backend: Azure Blob Storage. Importing this never imports the SDK."""

@@ -1,0 +1,1 @@
+"""Litestream replica backend: local filesystem. Importing this never imports the SDK."""

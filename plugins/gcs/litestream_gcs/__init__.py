@@ -1,0 +1,1 @@
+"""Litestream replica backend: Google Cloud Storage. Importing this never imports the SDK."""

@@ -1,0 +1,1 @@
+"""Litestream replica backend: NATS JetStream object stores. Importing this never imports the SDK."""

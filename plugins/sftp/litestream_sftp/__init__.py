@@ -1,0 +1,1 @@
+"""Litestream replica backend: SFTP servers. Importing this never imports the SDK."""

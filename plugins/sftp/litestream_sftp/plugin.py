@@ -1,0 +1,1 @@
+"""Entry point of litestream-sftp. Registers nothing yet: the backend is not built."""
