@@ -11,53 +11,82 @@ argument that has a default value is *not* passed by pluggy; do not give default
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
 
 if TYPE_CHECKING:
     import click
 
-    from litestream_core.client import ReplicaClient, ReplicaURL
+    from litestream_core.client import ClientFactory, ReplicaClient, ReplicaURL
+    from litestream_core.compression import Compressor
     from litestream_core.events import Event
 
 hookspec = pluggy.HookspecMarker("litestream")
 hookimpl = pluggy.HookimplMarker("litestream")
 
 
+class ReplicaClientRegistrar(Protocol):
+    """The ``register`` callback of ``litestream_register_replica_clients``."""
+
+    def __call__(
+        self,
+        scheme: str,
+        factory: ClientFactory,
+        *,
+        description: str = "",
+        override: bool = False,
+    ) -> None: ...
+
+
+class CompressorRegistrar(Protocol):
+    """The ``register`` callback of ``litestream_register_compressors``."""
+
+    def __call__(self, name: str, codec: Compressor, *, override: bool = False) -> None: ...
+
+
 # -- Registration: called once when the plugin manager builds its registries ----------
 
 
 @hookspec
-def litestream_register_replica_clients(register: Callable[..., None]) -> None:
+def litestream_register_replica_clients(register: ReplicaClientRegistrar) -> None:
     """Register replica-client factories by URL scheme.
 
     Call ``register(scheme, factory, *, description="", override=False)`` once per
     scheme. ``factory(url, options)`` returns a ReplicaClient and must import the
-    backend's SDK inside itself, not at module level.
+    backend's SDK inside itself, not at module level: listing plugins calls this hook,
+    and it must stay cheap. A scheme is lowercase (``[a-z][a-z0-9+.-]*``).
+
+    Two plugins registering one scheme is an error (``PluginConflictError`` naming
+    both) unless one of them passes ``override=True``; the override is shown by
+    ``litestream plugins``. An exception raised here marks the plugin as failed.
 
     :param register: the callback that records one scheme.
 
     .. versionadded:: 0.1
 
-    **When called:** once per process, when the backend registry is first needed.
+    **When called:** when the backend registry is first needed (building a client,
+    ``litestream plugins``), again only if the set of plugins changed.
     """
 
 
 @hookspec
-def litestream_register_compressors(register: Callable[..., None]) -> None:
+def litestream_register_compressors(register: CompressorRegistrar) -> None:
     """Register compression codecs by name.
 
-    Call ``register(name, codec)`` with an object meeting the ``Compressor`` protocol.
-    LTX page blocks are always LZ4 blocks; a plugin may supply a faster LZ4
-    implementation or codecs for other uses, never a different LTX byte format.
+    Call ``register(name, codec, *, override=False)`` with an object meeting the
+    ``litestream_core.compression.Compressor`` protocol. LTX page blocks are always LZ4
+    blocks; a plugin may supply a faster LZ4 implementation (``override=True`` on
+    ``lz4``) or codecs for other uses, never a different LTX byte format. Duplicate
+    names conflict as schemes do.
 
     :param register: the callback that records one codec.
 
     .. versionadded:: 0.1
 
-    **When called:** once per process, when a codec is first needed.
+    **When called:** when the codec table is first needed, again only if the set of
+    plugins changed.
     """
 
 
@@ -65,7 +94,9 @@ def litestream_register_compressors(register: Callable[..., None]) -> None:
 def litestream_add_cli_commands(cli: click.Group) -> None:
     """Add commands to the ``litestream`` command group.
 
-    Commands must import their heavy modules inside the command function.
+    Commands must import their heavy modules inside the command function, so
+    ``litestream --help`` stays fast. A command named like a core command is ignored:
+    core commands always win. An exception raised here marks the plugin as failed.
 
     :param cli: the root click group.
 
@@ -107,19 +138,26 @@ def litestream_make_replica_client(
 def litestream_event(event: Event) -> Any:
     """Observe what the engine does (files written, checkpoints, failures, restores).
 
-    May return an awaitable, which the engine awaits with a timeout. Each
-    implementation runs isolated from the others: an exception is logged, a slow
-    listener is abandoned, and replication never waits on a listener.
+    May return an awaitable (or be ``async def``), which is awaited with a timeout.
+    Each implementation runs isolated from the others and from the engine: a plain
+    function runs in a thread of its own, a coroutine on the dispatcher's own event
+    loop (not the engine's). An exception is logged, a listener that overruns the
+    timeout is abandoned and misses events until it returns, and replication never
+    waits on a listener. Each listener sees events in the order they were emitted.
+    Wrappers are not supported on this hook.
 
-    :param event: a frozen dataclass from ``litestream_core.events``.
+    :param event: a frozen dataclass from ``litestream_core.events``; filter with
+        ``isinstance`` or ``match``.
 
     .. versionadded:: 0.1
 
-    **When called:** whenever the engine emits an event, from the event loop.
+    **When called:** after the engine emits an event, from a background thread.
     """
 
 
 __all__ = [
+    "CompressorRegistrar",
+    "ReplicaClientRegistrar",
     "hookimpl",
     "hookspec",
     "litestream_add_cli_commands",

@@ -3,15 +3,19 @@
 Commands live one per module and are imported only when invoked, so ``litestream
 --help`` stays fast and never imports a cloud SDK. Go Litestream's single-dash long
 flags (``-config``) are accepted beside click's ``--config``: each command declares
-both spellings.
+both spellings. Errors look like Go's: ``Error: ...`` on one line, exit status 1.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    import pluggy
 
 # command name -> "module:attribute" of its click.Command; a command's module is
 # imported only when that command runs or its help is shown.
@@ -22,21 +26,41 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "version": ("litestream_core.cli.version", "Print the version"),
 }
 
+PLUGIN_MANAGER_KEY = "litestream.plugin_manager"
+"""Where commands find the plugin manager the CLI was built with (``ctx.meta``)."""
+
 
 class LazyGroup(click.Group):
-    """A group whose subcommands are imported on first use."""
+    """A group whose subcommands are imported on first use.
+
+    Core commands win over plugin commands of the same name, so a plugin cannot
+    replace ``replicate`` or ``restore``.
+    """
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*COMMANDS, *super().list_commands(ctx)})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in self.commands:
-            return self.commands[cmd_name]
         if cmd_name not in COMMANDS:
-            return None
+            return self.commands.get(cmd_name)
         module = importlib.import_module(COMMANDS[cmd_name][0])
         command: click.Command = module.command
         return command
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0]
+        if self.get_command(ctx, name) is None and not name.startswith("-"):
+            raise click.UsageError(f"litestream {name}: unknown command", ctx)
+        return super().resolve_command(ctx, args)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # Go prints the usage and exits 1 when no command is given.
+        if not args:
+            click.echo(ctx.get_help())
+            ctx.exit(1)
+        return super().parse_args(ctx, args)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """List lazy commands by their one-line help without importing them."""
@@ -51,17 +75,68 @@ class LazyGroup(click.Group):
                 formatter.write_dl(rows)
 
 
-def make_cli() -> click.Group:
-    """Build a fresh command group (tests build their own; nothing happens at import)."""
+def make_cli(pm: pluggy.PluginManager | None = None) -> click.Group:
+    """Build a fresh command group with the plugins' commands (nothing happens at import).
 
-    @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-    def cli() -> None:
+    :param pm: the plugin manager; the process's default one when None. Tests pass
+        their own.
+    """
+    from litestream_core.plugins import add_cli_commands, default_plugin_manager
+
+    manager = pm if pm is not None else default_plugin_manager()
+
+    @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "-help", "--help"]})
+    @click.pass_context
+    def cli(ctx: click.Context) -> None:
         """Litestream: disaster recovery for SQLite."""
+        ctx.meta[PLUGIN_MANAGER_KEY] = manager
 
+    @cli.command("help")
+    @click.argument("command", required=False)
+    @click.pass_context
+    def help_command(ctx: click.Context, command: str | None) -> None:
+        """Show help for litestream or one command."""
+        group = ctx.parent.command if ctx.parent else cli
+        assert isinstance(group, click.Group)
+        parent = ctx.parent or ctx
+        if command is None:
+            click.echo(group.get_help(parent))
+            return
+        sub = group.get_command(parent, command)
+        if sub is None:
+            raise click.UsageError(f"litestream {command}: unknown command")
+        with click.Context(sub, info_name=command, parent=parent) as sub_ctx:
+            click.echo(sub.get_help(sub_ctx))
+
+    add_cli_commands(manager, cli)
     return cli
 
 
+def plugin_manager(ctx: click.Context) -> pluggy.PluginManager:
+    """The plugin manager of the running CLI (the default one outside ``make_cli``)."""
+    pm: pluggy.PluginManager | None = ctx.meta.get(PLUGIN_MANAGER_KEY)
+    if pm is None:
+        from litestream_core.plugins import default_plugin_manager
+
+        pm = default_plugin_manager()
+    return pm
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
-    cli = make_cli()
-    cli.main(args=argv if argv is not None else sys.argv[1:], prog_name="litestream")
+    """Console-script entry point: every failure is one ``Error:`` line and exit 1."""
+    from litestream_core.cli.common import fail
+    from litestream_core.errors import LitestreamError
+
+    args = argv if argv is not None else sys.argv[1:]
+    try:
+        cli = make_cli()
+        result: Any = cli.main(args=args, prog_name="litestream", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        fail("interrupted", 130)
+    except click.ClickException as exc:
+        fail(exc.format_message())
+    except LitestreamError as exc:
+        fail(exc.one_line())
+    sys.exit(result if isinstance(result, int) else 0)

@@ -122,9 +122,7 @@ class Header:
         fields = _HEADER.unpack_from(data)
         if fields[0] != MAGIC:
             raise LTXFormatError(f"not an LTX file (magic {fields[0]!r})")
-        (_, flags, page_size, commit, min_txid, max_txid, ts, pre, off, size, s1, s2, node) = (
-            fields
-        )
+        (_, flags, page_size, commit, min_txid, max_txid, ts, pre, off, size, s1, s2, node) = fields
         return cls(
             page_size=page_size,
             commit=commit,

@@ -1,0 +1,356 @@
+"""Compaction levels, L9 snapshots and retention for one replica, as asyncio tasks.
+
+The compactor works purely through a ReplicaClient, so it runs beside the replica loop
+of the replicating process, or alone against any replica. Merging runs in a worker
+thread over temporary files: a large compaction never holds a database in memory and
+never stalls the event loop that carries replication.
+
+Compacted files take the timestamp of their newest source (Go's ltx v0.5.2 compactor
+does the same). A point-in-time restore picks files whose time is before the target,
+so a file stamped with its *newest* transaction is only picked when every transaction
+in it happened before the target: the restore can fall short of the target (to the
+nearest retained point) but never goes past it. Stamping the earliest source would
+let a restore to 12:00 replay a 12:05 ``DELETE``.
+
+Snapshots come from the database when one is attached (``DB.write_snapshot``): that
+is an independent copy of the truth, so a snapshot also heals anything a replica file
+got wrong, and it costs local disk reads instead of downloading the replica. With no
+database at hand the snapshot is compacted from the replica's own files (the fewest
+files from the newest snapshot to the newest state), so maintenance tools and tests
+can snapshot any replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import tempfile
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from litestream_core.client import SNAPSHOT_LEVEL, LTXFileInfo, ReplicaClient
+from litestream_core.engine.chain import coarsest_chain, list_level, list_levels, newest
+from litestream_core.engine.levels import (
+    CompactionSettings,
+    next_compaction_at,
+    prev_compaction_at,
+)
+from litestream_core.engine.retention import (
+    RetentionPlan,
+    plan_l0_retention,
+    plan_snapshot_retention,
+)
+from litestream_core.engine.streams import download, local_file_data
+from litestream_core.events import (
+    CompactionCompleted,
+    Event,
+    RetentionEnforced,
+    SnapshotWritten,
+)
+from litestream_core.ltx import Header, compact
+
+log = logging.getLogger("litestream.compaction")
+
+NOT_READY_RETRY = 1.0
+"""Seconds between attempts while a level cannot run yet (Go retries every second)."""
+
+
+class SnapshotSource(Protocol):
+    """What the compactor needs from a database (``engine.db.DB`` satisfies it)."""
+
+    def ltx_path(self, level: int, min_txid: int, max_txid: int) -> Path: ...
+
+    async def write_snapshot(self, out: BinaryIO) -> Header: ...
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Compactor:
+    """Compacts, snapshots and prunes one replica; ``run()`` does it on a schedule.
+
+    ``db`` is optional: with it, snapshots come from the database and level-0 sources
+    are read from its meta directory when still there. ``clock`` gives the current
+    time (tests pass a fake one to age files without waiting).
+    """
+
+    def __init__(
+        self,
+        client: ReplicaClient,
+        settings: CompactionSettings | None = None,
+        *,
+        db: SnapshotSource | None = None,
+        emit: Callable[[Event], None] | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+        db_path: str = "",
+        tmp_dir: str | Path | None = None,
+    ) -> None:
+        self.client = client
+        self.settings = settings or CompactionSettings()
+        self.db = db
+        self._emit = emit
+        self._clock = clock
+        self._db_path = db_path
+        self._tmp_dir = tmp_dir
+        self._lock = asyncio.Lock()
+
+    # -- one-shot operations -------------------------------------------------------
+
+    async def compact(self, level: int) -> list[LTXFileInfo]:
+        """Merge the files of the level below that ``level`` does not hold yet.
+
+        Each contiguous run of source files becomes one file; a source gap (level 0
+        continuing after a snapshot bridged a lost position) starts a new run rather
+        than failing. Returns the files written, none when there was nothing new.
+        """
+        if not 1 <= level <= self.settings.max_level:
+            raise ValueError(f"level {level} is not a compaction level")
+        written: list[LTXFileInfo] = []
+        async with self._lock:
+            while True:
+                dst = newest(await list_level(self.client, level))
+                seek = dst.max_txid + 1 if dst else 0
+                sources = _leading_run(await list_level(self.client, level - 1, seek=seek))
+                if not sources:
+                    return written
+                if dst and sources[0].min_txid != dst.max_txid + 1:
+                    log.warning(
+                        "level %d continues at TXID %x after %x: level %d has a gap there",
+                        level, sources[0].min_txid, dst.max_txid, level - 1,
+                    )  # fmt: skip
+                info = await self._merge_and_upload(level, sources)
+                written.append(info)
+                self._send(
+                    CompactionCompleted(
+                        db_path=self._db_path,
+                        level=level,
+                        min_txid=info.min_txid,
+                        max_txid=info.max_txid,
+                        source_files=len(sources),
+                    )
+                )
+
+    async def snapshot(self, *, force: bool = False) -> LTXFileInfo | None:
+        """Write a full snapshot to level 9 unless the newest one is already current.
+
+        ``force`` writes one even then (``replicate -once -force-snapshot``).
+        """
+        async with self._lock:
+            levels = await list_levels(self.client)
+            files = [f for fs in levels.values() for f in fs]
+            top = newest(files)
+            last = newest(levels[SNAPSHOT_LEVEL])
+            if self.db is not None:
+                return await self._snapshot_from_db(last, force)
+            if top is None or (not force and last and last.max_txid >= top.max_txid):
+                return None
+            chain = coarsest_chain(files, top.max_txid)
+            if not chain:
+                log.warning("cannot snapshot %s: the replica has no snapshot to start from",
+                            self._db_path or "replica")  # fmt: skip
+                return None
+            if chain[-1].max_txid < top.max_txid:
+                log.warning(
+                    "snapshot stops at TXID %x: no files lead to TXID %x",
+                    chain[-1].max_txid, top.max_txid,
+                )  # fmt: skip
+            if not force and last and last.max_txid >= chain[-1].max_txid:
+                return None
+            info = await self._merge_and_upload(SNAPSHOT_LEVEL, chain)
+        self._send_snapshot(info, "compacted from replica")
+        return info
+
+    async def enforce_retention(self) -> RetentionPlan:
+        """Delete old snapshots and the level 1..N files only they needed."""
+        async with self._lock:
+            levels = await list_levels(
+                self.client, [*range(1, self.settings.max_level + 1), SNAPSHOT_LEVEL]
+            )
+            plan = plan_snapshot_retention(
+                levels,
+                now=self._clock(),
+                retention=self.settings.snapshot_retention,
+                max_level=self.settings.max_level,
+            )
+            await self._delete(plan.deletions)
+        return plan
+
+    async def enforce_l0_retention(self) -> list[LTXFileInfo]:
+        """Delete L0 files merged into L1 more than ``l0_retention`` ago."""
+        if self.settings.l0_retention <= 0 or self.settings.max_level < 1:
+            return []
+        async with self._lock:
+            doomed = plan_l0_retention(
+                await list_level(self.client, 0),
+                await list_level(self.client, 1),
+                now=self._clock(),
+                retention=self.settings.l0_retention,
+            )
+            await self._delete({0: doomed} if doomed else {})
+        return doomed
+
+    async def run_once(self, *, force_snapshot: bool = False) -> None:
+        """Every level, a snapshot if due or forced, then retention (``replicate -once``)."""
+        for level in range(1, self.settings.max_level + 1):
+            await self.compact(level)
+        await self.snapshot(force=force_snapshot)
+        await self.enforce_retention()
+        await self.enforce_l0_retention()
+
+    # -- the schedule --------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run every level, the snapshots and L0 retention on their schedules until cancelled."""
+        async with asyncio.TaskGroup() as group:
+            for level in self.settings.scheduled_levels():
+                group.create_task(self._level_loop(level), name=f"compact-L{level}")
+            s = self.settings
+            if s.l0_retention > 0 and s.l0_retention_check_interval > 0 and s.max_level:
+                group.create_task(self._l0_retention_loop(), name="l0-retention")
+
+    async def _level_loop(self, level: int) -> None:
+        interval = self.settings.interval(level)
+        while True:
+            now = self._clock()
+            try:
+                if await self._due(level, now):
+                    if level == SNAPSHOT_LEVEL:
+                        await self.snapshot()
+                        await self.enforce_retention()
+                    else:
+                        await self.compact(level)
+                        if level == 1:
+                            await self.enforce_l0_retention()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("compaction of level %d failed: %s", level, exc)
+            delay = (next_compaction_at(now, interval) - self._clock()).total_seconds()
+            await asyncio.sleep(max(delay, 0.0))
+
+    async def _l0_retention_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.l0_retention_check_interval)
+            try:
+                await self.enforce_l0_retention()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("L0 retention failed: %s", exc)
+
+    async def _due(self, level: int, now: datetime) -> bool:
+        """Go's "too early" guard: a level already written in this slot waits for the next."""
+        last = newest(await list_level(self.client, level))
+        slot = prev_compaction_at(now, self.settings.interval(level))
+        return last is None or last.created_at <= slot
+
+    # -- helpers -------------------------------------------------------------------
+
+    async def _snapshot_from_db(self, last: LTXFileInfo | None, force: bool) -> LTXFileInfo | None:
+        assert self.db is not None
+        with self._spool() as tmp:
+            path = Path(tmp) / "snapshot.ltx"
+            with path.open("w+b") as out:
+                header = await self.db.write_snapshot(out)
+                await asyncio.to_thread(out.flush)
+            if header.max_txid == 0 or (not force and last and last.max_txid >= header.max_txid):
+                return None
+            info = await self.client.write_ltx_file(
+                SNAPSHOT_LEVEL, header.min_txid, header.max_txid, await local_file_data(path)
+            )
+        self._send_snapshot(info, "scheduled")
+        return info
+
+    async def _merge_and_upload(self, level: int, sources: Sequence[LTXFileInfo]) -> LTXFileInfo:
+        """Merge ``sources`` (in order) into one file of ``level`` and upload it whole."""
+        with self._spool() as tmp:
+            paths = [await self._fetch(info, Path(tmp), i) for i, info in enumerate(sources)]
+            out_path = Path(tmp) / "out.ltx"
+            header = await asyncio.to_thread(_compact_files, paths, out_path)
+            return await self.client.write_ltx_file(
+                level, header.min_txid, header.max_txid, await local_file_data(out_path)
+            )
+
+    async def _fetch(self, info: LTXFileInfo, tmp: Path, index: int) -> Path:
+        """A local path holding ``info``: the database's own copy if it still has it."""
+        if self.db is not None:
+            local = self.db.ltx_path(info.level, info.min_txid, info.max_txid)
+            path = tmp / f"{index:06d}.ltx"
+            try:
+                await asyncio.to_thread(_copy_or_link, local, path)
+                return path
+            except FileNotFoundError:
+                pass  # uploaded and cleaned up locally since: read the replica's copy
+        path = tmp / f"{index:06d}.ltx"
+        with path.open("wb") as out:
+            await download(self.client, info, out)
+        return path
+
+    async def _delete(self, deletions: dict[int, list[LTXFileInfo]]) -> None:
+        for level, files in sorted(deletions.items()):
+            if not files:
+                continue
+            if not self.settings.retention_enabled:
+                log.debug("retention disabled: keeping %d level-%d files", len(files), level)
+                continue
+            await self.client.delete_ltx_files(files)
+            log.info("retention deleted %d level-%d files", len(files), level)
+            self._send(RetentionEnforced(db_path=self._db_path, level=level, deleted=len(files)))
+
+    @contextlib.contextmanager
+    def _spool(self) -> contextlib.AbstractContextManager[str]:  # type: ignore[misc]
+        with tempfile.TemporaryDirectory(prefix="litestream-compact-", dir=self._tmp_dir) as d:
+            yield d
+
+    def _send_snapshot(self, info: LTXFileInfo, reason: str) -> None:
+        log.info("snapshot written at TXID %x (%d bytes)", info.max_txid, info.size)
+        self._send(
+            SnapshotWritten(
+                db_path=self._db_path,
+                level=SNAPSHOT_LEVEL,
+                txid=info.max_txid,
+                size=info.size,
+                reason=reason,
+            )
+        )
+
+    def _send(self, event: Event) -> None:
+        if self._emit is None:
+            return
+        try:
+            self._emit(event)
+        except Exception as exc:  # a listener's failure is never the compactor's
+            log.warning("event listener failed: %s", exc)
+
+
+def _leading_run(files: list[LTXFileInfo]) -> list[LTXFileInfo]:
+    """The files from the first one on, up to the first TXID gap."""
+    run = files[:1]
+    for info in files[1:]:
+        if info.min_txid > run[-1].max_txid + 1 or info.max_txid <= run[-1].max_txid:
+            break
+        run.append(info)
+    return run
+
+
+def _compact_files(paths: Sequence[Path], out_path: Path) -> Header:
+    with contextlib.ExitStack() as stack:
+        inputs = [stack.enter_context(p.open("rb")) for p in paths]
+        out = stack.enter_context(out_path.open("wb"))
+        header = compact(inputs, out, timestamp="latest")
+        out.flush()
+    return header
+
+
+def _copy_or_link(src: Path, dst: Path) -> None:
+    """A private copy of a local LTX file (a hard link when the filesystem allows)."""
+    try:
+        dst.hardlink_to(src)
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        dst.write_bytes(src.read_bytes())

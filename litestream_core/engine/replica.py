@@ -1,0 +1,306 @@
+"""Shipping a database's local L0 files to its replica, in order, with no gap.
+
+The replica keeps its own idea of the remote position (TXID and post-apply checksum
+of the newest file on storage). Each pass uploads the local files that continue that
+position exactly; anything else is answered with a snapshot:
+
+* remote behind and the local files that would fill the gap are gone (new or wiped
+  replica, files already cleaned up): upload a full L9 snapshot of the database at the
+  local position, then continue with L0 files from there;
+* a local file that does not continue the remote chain (its pre-apply checksum is not
+  the remote post-apply checksum): the same;
+* remote ahead of local state (database restored and replicated again, meta directory
+  deleted): ask the database to rebase on the remote position, so its next L0 file is
+  a full copy at the next TXID.
+
+So a restore can always reach every TXID the replica acknowledged, and never reads a
+page from a history that does not lead to the current database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from litestream_core.client import SNAPSHOT_LEVEL, LTXFileInfo, ReplicaClient
+from litestream_core.engine.db import DB, Pos
+from litestream_core.engine.retry import Backoff
+from litestream_core.engine.streams import download, local_file_data, read_remote_trailer
+from litestream_core.errors import LitestreamError
+from litestream_core.events import (
+    Event,
+    LTXFileUploaded,
+    ReplicaStarted,
+    ReplicaStopped,
+    SnapshotWritten,
+    SyncFailed,
+    SyncRecovered,
+)
+from litestream_core.ltx import HEADER_SIZE, TRAILER_SIZE, Header, Trailer
+
+log = logging.getLogger("litestream.replica")
+
+
+@dataclass(frozen=True)
+class ReplicaSettings:
+    sync_interval: float = 1.0
+    """Minimum gap between upload passes; a new local file wakes the loop."""
+    max_sync_ltx_files: int = 256
+    """L0 files uploaded per batch before local cleanup runs (0 = no limit)."""
+    backoff: Backoff = field(default_factory=Backoff)
+
+
+class Replica:
+    """One database's replica: a client plus the upload loop and its position."""
+
+    def __init__(
+        self,
+        db: DB,
+        client: ReplicaClient,
+        settings: ReplicaSettings | None = None,
+        *,
+        name: str = "",
+        emit: Callable[[Event], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.client = client
+        self.settings = settings or ReplicaSettings()
+        self.name = name or client.type
+        self._emit = emit
+        self._pos: Pos | None = None
+        self._failures = 0
+        self._lock = asyncio.Lock()
+        self._advanced = asyncio.Condition()
+
+    @property
+    def pos(self) -> Pos:
+        """The newest position known to be on the replica (Pos(0, 0) before the first look)."""
+        return self._pos or Pos(0, 0)
+
+    def emit(self, event: Event) -> None:
+        if self._emit is not None:
+            self._emit(event)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect and reconcile with the remote position before the first local sync.
+
+        Reconciling first matters when the replica is ahead: the database must rebase
+        before it writes its first L0 file, or that file would repeat remote TXIDs.
+        """
+        await self.client.init()
+        async with self._lock:
+            await self._reconcile()
+        self.emit(ReplicaStarted(db_path=str(self.db.path), replica=self.name))
+
+    async def run(self) -> None:
+        """Upload whenever the database writes a file, until cancelled; never raises."""
+        last = 0.0
+        while True:
+            wait = self.settings.sync_interval
+            if self._failures:
+                wait = self.settings.backoff.delay(self._failures)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.db.changed.wait(), timeout=wait)
+            gap = self.settings.sync_interval - (time.monotonic() - last)
+            if gap > 0 and not self._failures:
+                await asyncio.sleep(gap)
+            self.db.changed.clear()
+            last = time.monotonic()
+            await self.try_sync()
+
+    async def try_sync(self) -> bool:
+        """One upload pass that reports failures as events instead of raising."""
+        try:
+            await self.sync()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._failures += 1
+            self._pos = None  # unknown after a failure: look again next time
+            message = exc.one_line() if isinstance(exc, LitestreamError) else repr(exc)
+            log.warning("replica %s: sync failed (attempt %d): %s", self.name,
+                        self._failures, message)  # fmt: skip
+            self.emit(
+                SyncFailed(
+                    db_path=str(self.db.path),
+                    replica=self.name,
+                    error=message,
+                    attempt=self._failures,
+                )
+            )
+            return False
+        if self._failures:
+            self.emit(
+                SyncRecovered(db_path=str(self.db.path), replica=self.name,
+                              failures=self._failures)
+            )  # fmt: skip
+            self._failures = 0
+        return True
+
+    async def stop(self) -> None:
+        self.emit(ReplicaStopped(db_path=str(self.db.path), replica=self.name))
+        await self.client.close()
+
+    async def wait_for_txid(self, txid: int, timeout: float | None = None) -> None:
+        """Wait until the replica holds ``txid``; TimeoutError otherwise."""
+
+        async def reached() -> None:
+            async with self._advanced:
+                await self._advanced.wait_for(lambda: self.pos.txid >= txid)
+
+        await asyncio.wait_for(reached(), timeout)
+
+    # -- one pass ----------------------------------------------------------------------
+
+    async def sync(self) -> None:
+        """Upload every local L0 file the replica lacks (raises on failure)."""
+        async with self._lock:
+            if self._pos is None:
+                await self._reconcile()
+            while await self._upload_batch():
+                pass
+
+    async def _upload_batch(self) -> bool:
+        """Upload up to one batch; True if more may be pending."""
+        pos, local = self.pos, self.db.pos()
+        if local.txid < pos.txid or (
+            local.txid == pos.txid and local.post_apply_checksum != pos.post_apply_checksum
+        ):
+            if local.txid == 0 and pos.txid == 0:
+                return False
+            await self._rebase(pos, "remote is ahead of or diverged from local state")
+            return False
+        if local.txid == pos.txid:
+            return False
+
+        pending = [f for f in self.db.local_ltx_files(0) if f.max_txid > pos.txid]
+        if not pending:
+            await self._upload_snapshot(f"no local file continues the replica at TXID {pos.txid}")
+            return True
+        limit = self.settings.max_sync_ltx_files or len(pending)
+        uploaded = 0
+        for info in pending[:limit]:
+            header, trailer = await asyncio.to_thread(_read_frame, self._local_path(info))
+            if not _continues(pos, info, header):
+                await self._upload_snapshot(
+                    f"local files do not continue the replica at TXID {pos.txid}"
+                )
+                return True
+            await self._upload_file(info)
+            pos = Pos(info.max_txid, trailer.post_apply_checksum)
+            await self._advance(pos)
+            uploaded += 1
+        await self.db.remove_ltx_files(0, pos.txid)
+        return uploaded == limit and len(pending) > limit
+
+    def _local_path(self, info: LTXFileInfo) -> Path:
+        return self.db.ltx_path(info.level, info.min_txid, info.max_txid)
+
+    async def _upload_file(self, info: LTXFileInfo) -> None:
+        data = await local_file_data(self._local_path(info))
+        stored = await self.client.write_ltx_file(0, info.min_txid, info.max_txid, data)
+        log.debug("replica %s: uploaded %s", self.name, info.name)
+        self.emit(
+            LTXFileUploaded(
+                db_path=str(self.db.path), replica=self.name, level=0,
+                min_txid=info.min_txid, max_txid=info.max_txid, size=stored.size or info.size,
+            )
+        )  # fmt: skip
+
+    async def _upload_snapshot(self, reason: str) -> None:
+        """A full L9 snapshot at the local position; the replica continues from it."""
+        meta = self.db.meta_path
+        await asyncio.to_thread(meta.mkdir, parents=True, exist_ok=True)
+        tmp = meta / f".snapshot-{os.getpid()}-{id(self)}.ltx.tmp"
+        try:
+            with tmp.open("w+b") as out:
+                header = await self.db.write_snapshot(out)
+                out.flush()
+            _, trailer = await asyncio.to_thread(_read_frame, tmp)
+            data = await local_file_data(tmp)
+            stored = await self.client.write_ltx_file(
+                SNAPSHOT_LEVEL, header.min_txid, header.max_txid, data
+            )
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        log.info("replica %s: snapshot at TXID %d uploaded (%s)", self.name, header.max_txid,
+                 reason)  # fmt: skip
+        path = str(self.db.path)
+        self.emit(SnapshotWritten(db_path=path, level=SNAPSHOT_LEVEL, txid=header.max_txid,
+                                  size=stored.size, reason=reason))  # fmt: skip
+        self.emit(
+            LTXFileUploaded(
+                db_path=path, replica=self.name, level=SNAPSHOT_LEVEL, min_txid=header.min_txid,
+                max_txid=header.max_txid, size=stored.size,
+            )
+        )  # fmt: skip
+        await self._advance(Pos(header.max_txid, trailer.post_apply_checksum))
+
+    async def _advance(self, pos: Pos) -> None:
+        async with self._advanced:
+            self._pos = pos
+            self._advanced.notify_all()
+
+    # -- position ----------------------------------------------------------------------
+
+    async def _reconcile(self) -> None:
+        """Learn the remote position; rebase the database if the replica is ahead."""
+        newest = await self._newest_remote_file()
+        if newest is None:
+            await self._advance(Pos(0, 0))
+            return
+        trailer = await read_remote_trailer(self.client, newest)
+        remote = Pos(newest.max_txid, trailer.post_apply_checksum)
+        local = self.db.pos()
+        if remote.txid > local.txid or (
+            remote.txid == local.txid and remote.post_apply_checksum != local.post_apply_checksum
+        ):
+            await self._rebase(remote, f"replica at TXID {remote.txid}, local at {local.txid}",
+                               newest)  # fmt: skip
+        await self._advance(remote)
+
+    async def _newest_remote_file(self) -> LTXFileInfo | None:
+        newest: LTXFileInfo | None = None
+        for level in range(SNAPSHOT_LEVEL + 1):
+            async for info in self.client.ltx_files(level):
+                if newest is None or info.max_txid > newest.max_txid:
+                    newest = info
+        return newest
+
+    async def _rebase(self, remote: Pos, reason: str, newest: LTXFileInfo | None = None) -> None:
+        log.info("replica %s: rebasing local state on TXID %d: %s", self.name, remote.txid, reason)
+        path: Path | None = None
+        if newest is not None and newest.level == 0:
+            path = self.db.ltx_path(0, newest.min_txid, newest.max_txid)
+            await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            with tmp.open("wb") as out:
+                await download(self.client, newest, out)
+                await asyncio.to_thread(os.fsync, out.fileno())
+            await asyncio.to_thread(os.replace, tmp, path)
+        await self.db.rebase(remote, path)
+
+
+def _continues(pos: Pos, info: LTXFileInfo, header: Header) -> bool:
+    """Whether a local file is the next link after the remote position."""
+    if info.min_txid != pos.txid + 1:
+        return False
+    if header.is_snapshot or pos.txid == 0:
+        return True
+    return header.no_checksum or header.pre_apply_checksum == pos.post_apply_checksum
+
+
+def _read_frame(path: Path) -> tuple[Header, Trailer]:
+    with path.open("rb") as f:
+        header = Header.decode(f.read(HEADER_SIZE))
+        f.seek(-TRAILER_SIZE, os.SEEK_END)
+        return header, Trailer.decode(f.read(TRAILER_SIZE))

@@ -1,0 +1,198 @@
+"""Streaming LTX decoder that checks every rule of the format while it reads.
+
+Pages come out one at a time as they are decoded. The file checksum covers all of
+them and sits at the very end, so a page is only known good once ``pages()`` has been
+exhausted without an error: consumers stage pages and commit them only after that.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from litestream_core.errors import ChecksumMismatchError, LTXFormatError
+from litestream_core.ltx._io import read_exact, read_upto
+from litestream_core.ltx.checksum import DatabaseChecksum, crc64
+from litestream_core.ltx.header import (
+    CHECKSUM_FLAG,
+    HEADER_SIZE,
+    PAGE_FLAG_SIZE,
+    PAGE_HEADER_SIZE,
+    TRAILER_SIZE,
+    Header,
+    Trailer,
+)
+from litestream_core.ltx.index import (
+    INDEX_SIZE_FIELD,
+    IndexBuilder,
+    PageIndexElem,
+    parse_index_area,
+    scan_index,
+)
+from litestream_core.ltx.page import (
+    PAGE_END,
+    PAGE_HEADER,
+    SIZE_FIELD,
+    check_block_size,
+    check_page_flags,
+    decompress_block,
+    next_snapshot_pgno,
+    read_legacy_frame,
+)
+
+
+class Decoder:
+    """Read an LTX file from ``src``; the header is read and validated on construction."""
+
+    def __init__(self, src: BinaryIO) -> None:
+        self._src = src
+        raw = read_exact(src, HEADER_SIZE, "header")
+        self.header = Header.decode(raw)
+        self.header.validate()
+        self._crc = crc64(raw)
+        self._index = IndexBuilder()
+        self._started = False
+        self._trailer: Trailer | None = None
+
+    @property
+    def trailer(self) -> Trailer:
+        if self._trailer is None:
+            raise RuntimeError("LTX trailer is only known after all pages were read")
+        return self._trailer
+
+    @property
+    def page_index(self) -> dict[int, PageIndexElem]:
+        if self._trailer is None:
+            raise RuntimeError("LTX page index is only known after all pages were read")
+        return self._index.entries()
+
+    def pages(self) -> Iterator[tuple[int, bytes]]:
+        """Yield (page number, page bytes) in order, then verify index and trailer.
+
+        The iterator raises LTXFormatError or ChecksumMismatchError instead of ending
+        normally if anything is wrong; it can be consumed once.
+        """
+        if self._started:
+            raise RuntimeError("LTX pages can only be read once")
+        self._started = True
+        return self._read_pages()
+
+    def verify(self) -> Trailer:
+        """Read and check the whole file, discarding the pages."""
+        for _ in self.pages():
+            pass
+        return self.trailer
+
+    def _read_pages(self) -> Iterator[tuple[int, bytes]]:
+        src, hdr, index = self._src, self.header, self._index
+        page_size, commit, lock = hdr.page_size, hdr.commit, hdr.lock_pgno
+        snapshot = hdr.is_snapshot
+        db_sum = DatabaseChecksum() if snapshot and not hdr.no_checksum else None
+        crc, offset, prev = self._crc, HEADER_SIZE, 0
+        while True:
+            head = read_exact(src, PAGE_HEADER_SIZE, "page header")
+            pgno, flags = PAGE_HEADER.unpack(head)
+            if pgno == 0 and flags == 0:
+                break
+            check_page_flags(pgno, flags)
+            _check_order(pgno, prev, commit, lock, snapshot)
+            if flags & PAGE_FLAG_SIZE:
+                size_raw = read_exact(src, SIZE_FIELD.size, f"page {pgno} size")
+                size = SIZE_FIELD.unpack(size_raw)[0]
+                check_block_size(pgno, size, page_size)
+                block = read_exact(src, size, f"page {pgno} data")
+                data = decompress_block(block, page_size, pgno)
+                crc = crc64(data, crc64(head + size_raw, crc))
+                frame_size = PAGE_HEADER_SIZE + SIZE_FIELD.size + size
+            else:
+                consumed, data = read_legacy_frame(src, page_size, pgno)
+                crc = crc64(data, crc64(head, crc))
+                frame_size = PAGE_HEADER_SIZE + consumed
+            index.add(pgno, offset, frame_size)
+            offset += frame_size
+            if db_sum is not None:
+                db_sum.add(pgno, data)
+            prev = pgno
+            yield pgno, data
+
+        if snapshot:
+            last = commit - 1 if commit == lock else commit
+            if prev != last:
+                raise LTXFormatError(
+                    f"LTX snapshot incomplete: pages end at {prev}, commit is {commit}"
+                )
+        crc = crc64(PAGE_END, crc)
+        expected = index.encode()
+        rest = read_upto(src, len(expected) + TRAILER_SIZE + 1)
+        area_len = _check_index(rest, expected)
+        raw = rest[area_len + INDEX_SIZE_FIELD.size :]
+        if len(raw) < TRAILER_SIZE:
+            raise LTXFormatError(f"LTX file truncated in trailer: {len(raw)} of 16 bytes")
+        if len(raw) > TRAILER_SIZE:
+            raise LTXFormatError("unexpected data after the LTX trailer")
+        actual = rest[: area_len + INDEX_SIZE_FIELD.size]
+        trailer = Trailer.decode(raw)
+        trailer.validate(hdr)
+        file_sum = CHECKSUM_FLAG | crc64(raw[:8], crc64(actual, crc))
+        if file_sum != trailer.file_checksum:
+            raise ChecksumMismatchError(
+                f"LTX file checksum mismatch: trailer says {trailer.file_checksum:016x}, "
+                f"content gives {file_sum:016x}"
+            )
+        if db_sum is not None and db_sum.value != trailer.post_apply_checksum:
+            raise ChecksumMismatchError(
+                f"LTX snapshot post-apply checksum {trailer.post_apply_checksum:016x} does "
+                f"not match its pages ({db_sum.value:016x})"
+            )
+        if commit == 0 and not hdr.no_checksum and trailer.post_apply_checksum != CHECKSUM_FLAG:
+            raise ChecksumMismatchError("LTX file empties the database but its checksum is not")
+        self._trailer = trailer
+
+
+def _check_order(pgno: int, prev: int, commit: int, lock: int, snapshot: bool) -> None:
+    if pgno > commit:
+        raise LTXFormatError(f"LTX page {pgno} is past the commit size {commit}")
+    if pgno == lock:
+        raise LTXFormatError(f"LTX file stores the lock page {pgno}")
+    if snapshot:
+        if pgno != next_snapshot_pgno(prev, lock):
+            raise LTXFormatError(f"LTX snapshot skips from page {prev} to {pgno}")
+    elif pgno <= prev:
+        raise LTXFormatError(f"LTX pages out of order: {pgno} after {prev}")
+
+
+def _check_index(rest: bytes, expected: bytes) -> int:
+    """Check the stored index against the one the frames imply; return its area length."""
+    got, area_len = scan_index(rest)
+    want_area = expected[: -INDEX_SIZE_FIELD.size]
+    if rest[:area_len] != want_area:
+        want = parse_index_area(want_area)
+        for pgno, elem in want.items():
+            if got.get(pgno) != elem:
+                raise LTXFormatError(
+                    f"LTX page index entry for page {pgno} does not match its frame"
+                )
+        if got.keys() != want.keys():
+            raise LTXFormatError("LTX page index lists pages the file does not hold")
+        raise LTXFormatError("LTX page index is not canonically encoded")
+    size_raw = rest[area_len : area_len + INDEX_SIZE_FIELD.size]
+    if len(size_raw) < INDEX_SIZE_FIELD.size:
+        raise LTXFormatError("LTX file truncated in page index size")
+    stated: int = INDEX_SIZE_FIELD.unpack(size_raw)[0]
+    if stated != area_len:
+        raise LTXFormatError(f"LTX page index size field is {stated}, expected {area_len}")
+    return area_len
+
+
+def decode_file(data: bytes) -> tuple[Header, list[tuple[int, bytes]], Trailer]:
+    """Decode and verify a whole LTX file held in memory."""
+    dec = Decoder(io.BytesIO(data))
+    pages = list(dec.pages())
+    return dec.header, pages, dec.trailer
+
+
+def verify_file(src: BinaryIO) -> tuple[Header, Trailer]:
+    """Check an LTX file end to end without keeping its pages."""
+    dec = Decoder(src)
+    return dec.header, dec.verify()

@@ -1,0 +1,889 @@
+"""Finding, loading and calling plugins: the only module that calls ``pm.hook``.
+
+Every plugin is an entry point in the group ``litestream.plugins``. Each is loaded on
+its own: a plugin that needs another core version is skipped before it is imported, one
+that fails to import is reported once and the rest keep working, and strict mode
+(``LITESTREAM_STRICT_PLUGINS=1``, for CI) makes any such problem fatal. The core keeps
+its own status table instead of reading pluggy's private fields, and the typed
+functions below stand in for pluggy's untyped ``pm.hook``.
+
+Nothing happens at import: ``get_plugin_manager()`` builds a fresh manager each call,
+and ``default_plugin_manager()`` caches one per process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import inspect
+import logging
+import queue
+import re
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from litestream_core import hookspecs
+from litestream_core.builtin import lz4_codec
+from litestream_core.builtin.replica_clients import SchemeRegistryFactory
+from litestream_core.client import ReplicaURL
+from litestream_core.errors import (
+    ConfigError,
+    PluginConflictError,
+    PluginError,
+    PluginIncompatibleError,
+    PluginLoadError,
+)
+
+if TYPE_CHECKING:
+    import click
+
+    from litestream_core.client import ClientFactory, ReplicaClient
+    from litestream_core.compression import Compressor
+    from litestream_core.events import Event
+
+ENTRY_POINT_GROUP = "litestream.plugins"
+CORE_DISTRIBUTION = "litestream-core"
+LOAD_PLUGINS_ENV = "LITESTREAM_LOAD_PLUGINS"
+STRICT_PLUGINS_ENV = "LITESTREAM_STRICT_PLUGINS"
+
+FIRST_PARTY_SCHEMES: Mapping[str, str] = {
+    "file": "litestream-file",
+    "s3": "litestream-s3",
+    "gs": "litestream-gcs",
+    "abs": "litestream-abs",
+    "sftp": "litestream-sftp",
+    "nats": "litestream-nats",
+}
+"""Scheme -> the distribution that serves it, for the "install this" hint."""
+
+_SCHEME_RE = re.compile(r"[a-z][a-z0-9+.-]*")
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "FIRST_PARTY_SCHEMES",
+    "BackendSpec",
+    "EventDispatcher",
+    "PluginStatus",
+    "add_cli_commands",
+    "compressors",
+    "default_plugin_manager",
+    "get_plugin_manager",
+    "make_replica_client",
+    "plugin_statuses",
+    "replica_client_registry",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class PluginStatus:
+    """One row of ``litestream plugins``."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    status: str
+    """``loaded``, ``failed: <error>``, ``skipped: incompatible ...`` or ``disabled``."""
+    schemes: tuple[str, ...] = ()
+    codecs: tuple[str, ...] = ()
+    hooks: tuple[str, ...] = ()
+    unknown_hooks: tuple[str, ...] = ()
+    """Implementations matching no hookspec: usually a misspelled hook name."""
+    builtin: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """Whether nothing is wrong with this plugin (disabled on purpose is fine)."""
+        return self.status in ("loaded", "disabled") and not self.unknown_hooks
+
+
+@dataclass(frozen=True, slots=True)
+class BackendSpec:
+    """How to build clients for one URL scheme, and who said so."""
+
+    scheme: str
+    factory: ClientFactory
+    plugin: str
+    distribution: str | None
+    description: str = ""
+    overrides: str | None = None
+    """The plugin whose registration of this scheme this one replaced (``override=True``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _CodecSpec:
+    codec: Compressor
+    plugin: str
+    override: bool
+
+
+@dataclass
+class _Row:
+    """The mutable form of a PluginStatus while the manager is built."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    status: str
+    builtin: bool = False
+
+
+@dataclass
+class _State:
+    """What the core knows about one manager, kept beside it rather than inside it."""
+
+    strict: bool
+    rows: dict[str, _Row] = field(default_factory=dict)
+    cache: dict[str, tuple[tuple[object, ...], Any]] = field(default_factory=dict)
+
+
+_STATES: weakref.WeakKeyDictionary[pluggy.PluginManager, _State] = weakref.WeakKeyDictionary()
+_BUILTIN_DIST = CORE_DISTRIBUTION
+
+
+def _env_strict() -> bool:
+    import os
+
+    return os.environ.get(STRICT_PLUGINS_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _state(pm: pluggy.PluginManager) -> _State:
+    # A manager built elsewhere (a test's own) gets an empty table: its plugins are
+    # still listed, from pluggy's public registry.
+    state = _STATES.get(pm)
+    if state is None:
+        state = _STATES[pm] = _State(strict=_env_strict())
+    return state
+
+
+def _warn(message: str) -> None:
+    """One line on stderr: load problems must be visible but must not stop the CLI."""
+    print(f"Warning: {message}", file=sys.stderr, flush=True)
+
+
+def _problem(state: _State, message: str, error: PluginError) -> None:
+    if state.strict:
+        raise error
+    _warn(message)
+
+
+# -- Building a manager ----------------------------------------------------------------
+
+
+def get_plugin_manager(
+    *,
+    autoload: bool = True,
+    only: Collection[str] | None = None,
+    strict: bool | None = None,
+) -> pluggy.PluginManager:
+    """A fresh manager with the built-in plugins and, if ``autoload``, the installed ones.
+
+    :param only: entry-point names to load; the others are listed as ``disabled``.
+        ``None`` means what ``LITESTREAM_LOAD_PLUGINS`` says (a comma list, ``''``
+        for none), or every plugin when it is unset.
+    :param strict: make any load problem fatal; ``None`` reads
+        ``LITESTREAM_STRICT_PLUGINS``.
+    :raises PluginLoadError, PluginIncompatibleError: in strict mode only.
+    """
+    pm = pluggy.PluginManager("litestream")
+    pm.add_hookspecs(hookspecs)
+    state = _STATES[pm] = _State(strict=_env_strict() if strict is None else strict)
+    _register_builtins(pm, state)
+    if autoload:
+        _load_entry_points(pm, state, _selection(only))
+    _check_pending(pm, state)
+    return pm
+
+
+_default_lock = threading.Lock()
+_default_pm: pluggy.PluginManager | None = None
+
+
+def default_plugin_manager() -> pluggy.PluginManager:
+    """The process's manager, built on first use: entry points are scanned once."""
+    global _default_pm
+    with _default_lock:
+        if _default_pm is None:
+            _default_pm = get_plugin_manager()
+        return _default_pm
+
+
+def _register_builtins(pm: pluggy.PluginManager, state: _State) -> None:
+    builtins: dict[str, object] = {
+        "litestream.lz4": lz4_codec,
+        "litestream.replica-clients": SchemeRegistryFactory(lambda: replica_client_registry(pm)),
+    }
+    version = _installed_core_version()
+    for name, plugin in builtins.items():
+        pm.register(plugin, name=name)
+        state.rows[name] = _Row(name, _BUILTIN_DIST, version, "loaded", builtin=True)
+
+
+def _selection(only: Collection[str] | None) -> frozenset[str] | None:
+    if only is not None:
+        return frozenset(only)
+    import os
+
+    raw = os.environ.get(LOAD_PLUGINS_ENV)
+    if raw is None:
+        return None
+    return frozenset(name.strip() for name in raw.split(",") if name.strip())
+
+
+def _installed_core_version() -> str | None:
+    try:
+        return metadata.version(CORE_DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _load_entry_points(
+    pm: pluggy.PluginManager, state: _State, selection: frozenset[str] | None
+) -> None:
+    core_version = _installed_core_version()
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = getattr(ep, "dist", None)
+        dist_name = dist.name if dist is not None else None
+        dist_version = dist.version if dist is not None else None
+        previous = state.rows.get(ep.name)
+        if previous is not None:
+            # The same distribution found twice (symlinked lib64, duplicate sys.path
+            # entries) is harmless; two distributions claiming one name are not.
+            if previous.distribution != dist_name:
+                _warn(
+                    f"plugin {ep.name!r} from {dist_name} ignored: the name is already "
+                    f"taken by {previous.distribution}"
+                )
+            continue
+        row = state.rows[ep.name] = _Row(ep.name, dist_name, dist_version, "loaded")
+        if selection is not None and ep.name not in selection:
+            row.status = "disabled"
+            continue
+        if dist is not None and core_version is not None:
+            reason = _incompatibility(dist, core_version)
+            if reason is not None:
+                row.status = f"skipped: incompatible: {reason}"
+                _problem(
+                    state,
+                    f"plugin {ep.name!r} skipped: {reason}",
+                    PluginIncompatibleError(f"plugin {ep.name!r} cannot be used: {reason}"),
+                )
+                continue
+        try:
+            plugin = ep.load()
+            pm.register(plugin, name=ep.name)
+        except Exception as exc:
+            detail = _one_line(exc)
+            row.status = f"failed: {detail}"
+            error = PluginLoadError(
+                f"plugin {ep.name!r} ({_dist_label(row)}) failed to load: {detail}",
+                plugin_name=ep.name,
+                distribution=dist_name,
+            )
+            error.__cause__ = exc
+            _problem(
+                state,
+                f"{error}; the other plugins still work (run with {LOAD_PLUGINS_ENV}='' "
+                f"to load none, or uninstall {dist_name or ep.name})",
+                error,
+            )
+
+
+def _incompatibility(dist: metadata.Distribution, core_version: str) -> str | None:
+    """Why ``dist`` cannot run with this core, read from its metadata before importing it."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        installed = Version(core_version)
+    except InvalidVersion:
+        return None
+    for line in dist.requires or ():
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if canonicalize_name(req.name) != CORE_DISTRIBUTION:
+            continue
+        if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+            continue
+        if not req.specifier.contains(installed, prereleases=True):
+            return (
+                f"{dist.name} {dist.version} requires {CORE_DISTRIBUTION}{req.specifier}; "
+                f"{core_version} is installed"
+            )
+    return None
+
+
+def _check_pending(pm: pluggy.PluginManager, state: _State) -> None:
+    """Catch implementations of hooks that do not exist (a misspelled name is silent)."""
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        unknown = {name: hooks for name, hooks in _unknown_hooks(pm).items() if hooks}
+        listed = "; ".join(f"{name}: {', '.join(hooks)}" for name, hooks in unknown.items())
+        message = f"plugins implement hooks that do not exist (misspelled?): {listed}"
+        error = PluginLoadError(message, plugin_name=next(iter(unknown), ""), distribution=None)
+        error.__cause__ = exc
+        _problem(state, message, error)
+
+
+def _unknown_hooks(pm: pluggy.PluginManager) -> dict[str, tuple[str, ...]]:
+    found: dict[str, tuple[str, ...]] = {}
+    for name, plugin in pm.list_name_plugin():
+        hooks = sorted(
+            caller.name
+            for caller in pm.get_hookcallers(plugin) or ()
+            if not caller.has_spec()
+            and any(i.plugin is plugin and not i.optionalhook for i in caller.get_hookimpls())
+        )
+        found[name] = tuple(hooks)
+    return found
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _dist_label(row: _Row) -> str:
+    if row.distribution is None:
+        return "unknown distribution"
+    return f"{row.distribution} {row.version}" if row.version else row.distribution
+
+
+# -- Calling collecting hooks one plugin at a time -------------------------------------
+
+
+def _each_impl(pm: pluggy.PluginManager, hook: str) -> Iterator[pluggy.HookImpl]:
+    """Implementations in pluggy's calling order (tryfirst, LIFO, trylast)."""
+    caller: pluggy.HookCaller = getattr(pm.hook, hook)
+    for impl in reversed(caller.get_hookimpls()):
+        if not (impl.wrapper or impl.hookwrapper):
+            yield impl
+
+
+def _call_impl(
+    pm: pluggy.PluginManager, impl: pluggy.HookImpl, arguments: Mapping[str, Any]
+) -> bool:
+    """Call one implementation; a failure marks its plugin failed instead of spreading.
+
+    Calling each implementation by itself (passing only the argument names it asks
+    for, as pluggy would) is what lets the core know which plugin registered what.
+    """
+    state = _state(pm)
+    try:
+        impl.function(**{name: arguments[name] for name in impl.argnames})
+    except Exception as exc:
+        detail = _one_line(exc)
+        row = state.rows.get(impl.plugin_name)
+        if row is not None:
+            row.status = f"failed: {detail}"
+        error = PluginLoadError(
+            f"plugin {impl.plugin_name!r} failed in {impl.function.__name__}: {detail}",
+            plugin_name=impl.plugin_name,
+            distribution=row.distribution if row else None,
+        )
+        error.__cause__ = exc
+        _problem(state, str(error), error)
+        return False
+    return True
+
+
+def _cached(pm: pluggy.PluginManager, hook: str, slot: str, build: Callable[[], Any]) -> Any:
+    """``build()``, redone only when the implementations of ``hook`` change.
+
+    Plugins register cheaply, but calling them once keeps a plugin's warning from
+    repeating and lets callers compare registries by identity.
+    """
+    state = _state(pm)
+    key = tuple(getattr(pm.hook, hook).get_hookimpls())
+    hit = state.cache.get(slot)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    value = build()
+    state.cache[slot] = (key, value)
+    return value
+
+
+def _registrations(pm: pluggy.PluginManager) -> list[BackendSpec]:
+    """Every scheme registration, in calling order, conflicts included."""
+    hook = "litestream_register_replica_clients"
+    result: list[BackendSpec] = _cached(pm, hook, "schemes", lambda: _collect_schemes(pm))
+    return result
+
+
+def _collect_schemes(pm: pluggy.PluginManager) -> list[BackendSpec]:
+    specs: list[BackendSpec] = []
+    for impl in _each_impl(pm, "litestream_register_replica_clients"):
+        row = _state(pm).rows.get(impl.plugin_name)
+        batch: list[BackendSpec] = []
+
+        def register(
+            scheme: str,
+            factory: ClientFactory,
+            *,
+            description: str = "",
+            override: bool = False,
+            _impl: pluggy.HookImpl = impl,
+            _batch: list[BackendSpec] = batch,
+            _row: _Row | None = row,
+        ) -> None:
+            if not isinstance(scheme, str) or not _SCHEME_RE.fullmatch(scheme):
+                raise PluginError(f"invalid URL scheme {scheme!r}")
+            if not callable(factory):
+                raise PluginError(f"the factory for scheme {scheme!r} is not callable")
+            _batch.append(
+                BackendSpec(
+                    scheme=scheme,
+                    factory=factory,
+                    plugin=_impl.plugin_name,
+                    distribution=_row.distribution if _row else None,
+                    description=description,
+                    overrides="" if override else None,
+                )
+            )
+
+        if _call_impl(pm, impl, {"register": register}):
+            specs.extend(batch)
+    return specs
+
+
+def _who(spec: BackendSpec) -> str:
+    return f"{spec.plugin!r} ({spec.distribution or 'unknown distribution'})"
+
+
+def replica_client_registry(pm: pluggy.PluginManager) -> Mapping[str, BackendSpec]:
+    """Scheme -> how to build its clients, from ``litestream_register_replica_clients``.
+
+    :raises PluginConflictError: two plugins claim one scheme and neither overrides.
+    """
+
+    def build() -> Mapping[str, BackendSpec]:
+        registry: dict[str, BackendSpec] = {}
+        for spec in _registrations(pm):
+            wants = spec.overrides is not None
+            current = registry.get(spec.scheme)
+            if current is None:
+                registry[spec.scheme] = _replace_overrides(spec, None)
+                continue
+            has = current.overrides is not None
+            if wants == has:
+                raise PluginConflictError(
+                    f"URL scheme {spec.scheme!r} is registered by both plugin {_who(current)} "
+                    f"and plugin {_who(spec)}",
+                    hint="uninstall one, or disable one with LITESTREAM_LOAD_PLUGINS",
+                )
+            if wants:
+                registry[spec.scheme] = _replace_overrides(spec, current.plugin)
+            else:
+                registry[spec.scheme] = _replace_overrides(current, spec.plugin)
+        return registry
+
+    hook = "litestream_register_replica_clients"
+    result: Mapping[str, BackendSpec] = _cached(pm, hook, "registry", build)
+    return result
+
+
+def _replace_overrides(spec: BackendSpec, overridden: str | None) -> BackendSpec:
+    from dataclasses import replace
+
+    return replace(spec, overrides=overridden)
+
+
+def _codec_registrations(pm: pluggy.PluginManager) -> list[tuple[str, _CodecSpec]]:
+    hook = "litestream_register_compressors"
+    result: list[tuple[str, _CodecSpec]] = _cached(pm, hook, "codecs", lambda: _collect_codecs(pm))
+    return result
+
+
+def _collect_codecs(pm: pluggy.PluginManager) -> list[tuple[str, _CodecSpec]]:
+    found: list[tuple[str, _CodecSpec]] = []
+    for impl in _each_impl(pm, "litestream_register_compressors"):
+        batch: list[tuple[str, _CodecSpec]] = []
+
+        def register(
+            name: str,
+            codec: Compressor,
+            *,
+            override: bool = False,
+            _impl: pluggy.HookImpl = impl,
+            _batch: list[tuple[str, _CodecSpec]] = batch,
+        ) -> None:
+            from litestream_core.compression import Compressor
+
+            if not isinstance(codec, Compressor):
+                raise PluginError(f"codec {name!r} lacks name, compress or decompress")
+            _batch.append((name, _CodecSpec(codec, _impl.plugin_name, override)))
+
+        if _call_impl(pm, impl, {"register": register}):
+            found.extend(batch)
+    return found
+
+
+def compressors(pm: pluggy.PluginManager) -> Mapping[str, Compressor]:
+    """Codec name -> codec, from ``litestream_register_compressors`` (``lz4`` is built in).
+
+    :raises PluginConflictError: two plugins register one name and neither overrides.
+    """
+
+    def build() -> Mapping[str, Compressor]:
+        table: dict[str, _CodecSpec] = {}
+        for name, spec in _codec_registrations(pm):
+            current = table.get(name)
+            if current is None or (spec.override and not current.override):
+                table[name] = spec
+            elif spec.override == current.override:
+                raise PluginConflictError(
+                    f"codec {name!r} is registered by both plugin {current.plugin!r} "
+                    f"and plugin {spec.plugin!r}",
+                    hint="uninstall one, or have one pass override=True",
+                )
+        return {name: spec.codec for name, spec in table.items()}
+
+    result: Mapping[str, Compressor] = _cached(
+        pm, "litestream_register_compressors", "table", build
+    )
+    return result
+
+
+def add_cli_commands(pm: pluggy.PluginManager, cli: click.Group) -> None:
+    """Let plugins add commands; one that raises is reported and the CLI still works."""
+    for impl in _each_impl(pm, "litestream_add_cli_commands"):
+        _call_impl(pm, impl, {"cli": cli})
+
+
+# -- Building clients ------------------------------------------------------------------
+
+
+def make_replica_client(
+    url: str | ReplicaURL,
+    options: Mapping[str, Any] | None = None,
+    *,
+    pm: pluggy.PluginManager | None = None,
+) -> ReplicaClient:
+    """The client for a replica URL, from whichever plugin serves its scheme.
+
+    Only the chosen backend's SDK is imported, and only now.
+
+    :raises ConfigError: no installed plugin serves the scheme; the message names the
+        distribution to install.
+    """
+    pm = pm if pm is not None else default_plugin_manager()
+    parsed = url if isinstance(url, ReplicaURL) else ReplicaURL.parse(url)
+    client: ReplicaClient | None = pm.hook.litestream_make_replica_client(
+        url=parsed, options=dict(options or {})
+    )
+    if client is None:
+        raise _unknown_scheme(pm, parsed.scheme)
+    return client
+
+
+def _unknown_scheme(pm: pluggy.PluginManager, scheme: str) -> ConfigError:
+    installed = ", ".join(sorted(replica_client_registry(pm))) or "none"
+    failed = [s.name for s in plugin_statuses(pm) if not s.ok and s.status != "loaded"]
+    note = f"; plugins not loaded: {', '.join(failed)} (see `litestream plugins`)" if failed else ""
+    dist = FIRST_PARTY_SCHEMES.get(scheme)
+    if dist is not None:
+        return ConfigError(
+            f"replica URL scheme {scheme!r} needs the {dist} distribution, which is not "
+            f"installed (installed schemes: {installed}){note}",
+            hint=f"pip install {dist}",
+        )
+    return ConfigError(
+        f"unknown replica URL scheme {scheme!r}: no installed plugin serves it and no "
+        f"first-party distribution exists for it (installed schemes: {installed}){note}"
+    )
+
+
+# -- Status ----------------------------------------------------------------------------
+
+
+def plugin_statuses(pm: pluggy.PluginManager) -> list[PluginStatus]:
+    """Every plugin the manager knows of: loaded, disabled, skipped or failed.
+
+    Schemes and codecs are read from the registration hooks without resolving
+    conflicts, so a conflict shows up here as two plugins listing one scheme.
+    """
+    state = _state(pm)
+    schemes: dict[str, list[str]] = {}
+    for spec in _registrations(pm):
+        label = spec.scheme if spec.overrides is None else f"{spec.scheme} (override)"
+        schemes.setdefault(spec.plugin, []).append(label)
+    codecs: dict[str, list[str]] = {}
+    for name, codec in _codec_registrations(pm):
+        codecs.setdefault(codec.plugin, []).append(name)
+    unknown = _unknown_hooks(pm)
+    registered = dict(pm.list_name_plugin())
+    rows = list(state.rows.values())
+    rows += [_Row(n, None, None, "loaded") for n in registered if n not in state.rows]
+    statuses = []
+    for row in rows:
+        plugin = registered.get(row.name)
+        hooks: tuple[str, ...] = ()
+        if plugin is not None:
+            hooks = tuple(sorted(c.name for c in pm.get_hookcallers(plugin) or ()))
+        statuses.append(
+            PluginStatus(
+                name=row.name,
+                distribution=row.distribution,
+                version=row.version,
+                status=row.status,
+                schemes=tuple(schemes.get(row.name, ())),
+                codecs=tuple(codecs.get(row.name, ())),
+                hooks=hooks,
+                unknown_hooks=unknown.get(row.name, ()),
+                builtin=row.builtin,
+            )
+        )
+    return statuses
+
+
+# -- Events ----------------------------------------------------------------------------
+
+_log = logging.getLogger("litestream.events")
+
+
+class _RateLimitedLog:
+    """At most one line per key per ``interval``, saying how many were held back."""
+
+    def __init__(self, interval: float) -> None:
+        self._interval = interval
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def warning(self, key: str, message: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last < self._interval:
+                self._held[key] = self._held.get(key, 0) + 1
+                return
+            self._last[key] = now
+            held = self._held.pop(key, 0)
+        _log.warning("%s%s", message, f" ({held} similar suppressed)" if held else "")
+
+
+class _Thread:
+    """One daemon thread running calls in order: a sync listener's own worker.
+
+    A daemon thread, unlike a ThreadPoolExecutor's, cannot hold up interpreter exit
+    when a listener hangs forever.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._calls: queue.SimpleQueue[
+            tuple[Callable[[], Any], concurrent.futures.Future[Any]] | None
+        ] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, call: Callable[[], Any]) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._calls.put((call, future))
+        return future
+
+    def stop(self) -> None:
+        self._calls.put(None)
+
+    def _run(self) -> None:
+        while (item := self._calls.get()) is not None:
+            call, future = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(call())
+            except BaseException as exc:
+                future.set_exception(exc)
+
+
+@dataclass(eq=False)
+class _Listener:
+    impl: pluggy.HookImpl
+    events: collections.deque[Event] = field(default_factory=collections.deque)
+    running: bool = False
+    stuck: bool = False
+    thread: _Thread | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.impl.plugin_name}.{self.impl.function.__name__}"
+
+
+class EventDispatcher:
+    """Delivers events to every ``litestream_event`` listener without ever waiting on one.
+
+    ``emit``/``emit_nowait`` only queue the event and return. A background thread
+    running its own event loop delivers it to each listener separately (pluggy would
+    stop at the first exception): a plain function runs in a thread of its own, a
+    coroutine on that loop, each with ``timeout`` seconds to finish. A listener that
+    raises is logged (rate-limited, one line); one that overruns is abandoned, and
+    misses events until its stuck call returns, so it holds at most one thread. Each
+    listener gets events in emission order; at most ``max_queue`` wait per listener,
+    beyond which new ones are dropped for it.
+
+    Nothing starts until the first event for which a listener exists.
+    """
+
+    def __init__(
+        self,
+        pm: pluggy.PluginManager,
+        *,
+        timeout: float = 5.0,
+        max_queue: int = 1000,
+        log_interval: float = 60.0,
+    ) -> None:
+        self._pm = pm
+        self._timeout = timeout
+        self._max_queue = max_queue
+        self._log = _RateLimitedLog(log_interval)
+        self._listeners: dict[pluggy.HookImpl, _Listener] = {}
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._pending = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    async def emit(self, event: Event) -> None:
+        """Queue ``event`` for every listener; returns at once."""
+        self.emit_nowait(event)
+
+    def emit_nowait(self, event: Event) -> None:
+        """Queue ``event`` for every listener; safe from any thread, with or without a loop."""
+        if not self._pm.hook.litestream_event.get_hookimpls():
+            return
+        with self._lock:
+            loop = self._start()
+            self._pending += 1
+        loop.call_soon_threadsafe(self._fan_out, event)
+
+    def drain(self, timeout: float = 5.0) -> bool:
+        """Wait until every queued event was delivered or abandoned; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._pending:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._idle.wait(left):
+                    return self._pending == 0
+        return True
+
+    def close(self, timeout: float = 5.0) -> bool:
+        """Drain, then stop the background threads; False if events were still pending."""
+        drained = self.drain(timeout)
+        with self._lock:
+            loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
+        if loop is not None and thread is not None:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout)
+        for listener in self._listeners.values():
+            if listener.thread is not None:
+                listener.thread.stop()
+        return drained
+
+    def _start(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(
+                target=loop.run_forever, name="litestream-events", daemon=True
+            )
+            self._thread.start()
+            self._loop = loop
+        return self._loop
+
+    def _done(self, count: int = 1) -> None:
+        with self._idle:
+            self._pending -= count
+            if not self._pending:
+                self._idle.notify_all()
+
+    def _fan_out(self, event: Event) -> None:
+        """On the dispatcher loop: queue ``event`` for each listener present now."""
+        queued = 0
+        for impl in self._pm.hook.litestream_event.get_hookimpls():
+            if impl.wrapper or impl.hookwrapper:
+                continue
+            listener = self._listeners.get(impl)
+            if listener is None:
+                listener = self._listeners[impl] = _Listener(impl)
+            if listener.stuck or len(listener.events) >= self._max_queue:
+                why = "is stuck" if listener.stuck else "is too far behind"
+                self._log.warning(
+                    f"drop:{listener.label}",
+                    f"event listener {listener.label} {why}; dropped {event.name}",
+                )
+                continue
+            listener.events.append(event)
+            queued += 1
+            if not listener.running:
+                listener.running = True
+                asyncio.get_running_loop().create_task(self._serve(listener))
+        with self._lock:
+            self._pending += queued
+        self._done()
+
+    async def _serve(self, listener: _Listener) -> None:
+        try:
+            while listener.events:
+                event = listener.events.popleft()
+                try:
+                    if listener.stuck:
+                        self._log.warning(
+                            f"drop:{listener.label}",
+                            f"event listener {listener.label} is stuck; dropped {event.name}",
+                        )
+                    else:
+                        await self._deliver(listener, event)
+                finally:
+                    self._done()
+        finally:
+            listener.running = False
+
+    async def _deliver(self, listener: _Listener, event: Event) -> None:
+        impl = listener.impl
+        kwargs = {name: event for name in impl.argnames if name == "event"}
+        deadline = time.monotonic() + self._timeout
+        try:
+            if inspect.iscoroutinefunction(impl.function):
+                result = impl.function(**kwargs)
+            else:
+                result = await self._call_in_thread(listener, lambda: impl.function(**kwargs))
+            if inspect.isawaitable(result):
+                await asyncio.wait_for(result, max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            self._log.warning(
+                f"timeout:{listener.label}",
+                f"event listener {listener.label} did not finish {event.name} within "
+                f"{self._timeout:g}s; abandoned",
+            )
+        except Exception as exc:
+            self._log.warning(
+                f"error:{listener.label}",
+                f"event listener {listener.label} failed on {event.name}: {_one_line(exc)}",
+            )
+
+    async def _call_in_thread(self, listener: _Listener, call: Callable[[], Any]) -> Any:
+        if listener.thread is None:
+            listener.thread = _Thread(f"litestream-event-{listener.label}")
+        future = listener.thread.submit(call)
+        try:
+            return await asyncio.wait_for(
+                asyncio.shield(asyncio.wrap_future(future)), self._timeout
+            )
+        except TimeoutError:
+            # The thread cannot be interrupted: skip this listener until it returns.
+            listener.stuck = True
+            loop = asyncio.get_running_loop()
+            future.add_done_callback(
+                lambda _: loop.call_soon_threadsafe(setattr, listener, "stuck", False)
+            )
+            raise

@@ -1,0 +1,325 @@
+"""FileReplicaClient: LTX files in a local directory, laid out exactly as Go's file backend.
+
+``<root>/ltx/<level>/<min:016x>-<max:016x>.ltx`` with the level in decimal, so the Go
+binary and this client read each other's replicas. Every write goes to a uniquely named
+temporary file beside its target, is fsynced, gets the LTX header's timestamp as its
+mtime, and is renamed into place; the directory is fsynced too. A reader therefore sees
+a whole file or none, even across a crash, and two concurrent writers of one name
+never share a temporary file. Blocking calls run in worker threads.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import posixpath
+import shutil
+import tempfile
+from asyncio import to_thread
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
+from contextlib import suppress
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any, ClassVar, TypeVar
+
+from litestream_core.client import (
+    AsyncByteStream,
+    Capability,
+    LTXData,
+    LTXFileInfo,
+    ReplicaClient,
+    ReplicaURL,
+)
+from litestream_core.errors import (
+    ConfigError,
+    LTXFormatError,
+    LTXNotFoundError,
+    ReplicaClientError,
+    ReplicaPermissionError,
+    TransientReplicaError,
+)
+from litestream_core.ltx.header import HEADER_SIZE, Header, format_filename, parse_filename
+
+logger = logging.getLogger("litestream.file")
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_T = TypeVar("_T")
+# Errors a retry may fix: a busy or briefly unavailable (network) filesystem.
+_TRANSIENT_ERRNOS = frozenset({errno.EAGAIN, errno.EBUSY, errno.EINTR, errno.ETIMEDOUT, errno.EIO})
+
+
+class FileReplicaClient(ReplicaClient):
+    """A replica in a directory; see the module docstring for the layout and guarantees."""
+
+    type: ClassVar[str] = "file"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.ACCURATE_METADATA_TIMESTAMPS, Capability.RANGE_READS}
+    )
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    @classmethod
+    def from_url(cls, url: ReplicaURL, options: Mapping[str, Any]) -> FileReplicaClient:
+        """From ``file:///abs/path``, a plain path, or config options with ``path``.
+
+        As in Go, ``file://dir/sub`` means ``/dir/sub``: the host is part of the path.
+        """
+        path = options.get("path")
+        if not path:
+            path = posixpath.normpath(f"/{url.host}{url.path}") if url.host else url.path
+        if not path:
+            raise ConfigError(
+                f"file replica path required: {url.redacted()!r}",
+                hint="use file:///absolute/path or set `path:`",
+            )
+        return cls(os.path.expanduser(str(path)))
+
+    # -- layout ------------------------------------------------------------------------
+
+    def level_dir(self, level: int) -> Path:
+        return self.path / "ltx" / str(level)
+
+    def file_path(self, level: int, min_txid: int, max_txid: int) -> Path:
+        return self.level_dir(level) / format_filename(min_txid, max_txid)
+
+    # -- lifecycle: nothing to open; a missing directory is created on first write ------
+
+    async def init(self) -> None:
+        if await to_thread(self.path.is_file):
+            raise ConfigError(f"file replica path {self.path} is a file, not a directory")
+
+    async def close(self) -> None:
+        return None
+
+    # -- operations --------------------------------------------------------------------
+
+    async def ltx_files(
+        self, level: int, *, seek: int = 0, use_metadata: bool = False
+    ) -> AsyncIterator[LTXFileInfo]:
+        infos = await self._run("list", self._list, level, seek, use_metadata, level=level)
+        for info in infos:
+            yield info
+
+    def _list(self, level: int, seek: int, use_metadata: bool) -> list[LTXFileInfo]:
+        try:
+            entries = list(os.scandir(self.level_dir(level)))
+        except FileNotFoundError:
+            return []
+        infos = []
+        for entry in entries:
+            try:
+                min_txid, max_txid = parse_filename(entry.name)
+            except ValueError:
+                continue  # temporary files and anything else that is not ours
+            if min_txid < seek:
+                continue
+            try:
+                st = entry.stat()
+                created_at = _from_ns(st.st_mtime_ns)
+                if use_metadata:
+                    created_at = _header_time(entry.path) or created_at
+            except FileNotFoundError:
+                continue  # deleted while we listed
+            infos.append(LTXFileInfo(level, min_txid, max_txid, st.st_size, created_at))
+        infos.sort(key=lambda i: (i.min_txid, i.max_txid))
+        return infos
+
+    async def open_ltx_file(
+        self, level: int, min_txid: int, max_txid: int, *, offset: int = 0, size: int = 0
+    ) -> AsyncByteStream:
+        path = self.file_path(level, min_txid, max_txid)
+
+        def open_at() -> IO[bytes]:
+            f = open(path, "rb")  # noqa: SIM115 - handed to the stream, which closes it
+            try:
+                f.seek(offset)
+            except BaseException:
+                f.close()
+                raise
+            return f
+
+        f = await self._run("open", open_at, level=level, min_txid=min_txid, max_txid=max_txid)
+        return _FileStream(f, size if size > 0 else None)
+
+    async def write_ltx_file(
+        self, level: int, min_txid: int, max_txid: int, data: LTXData
+    ) -> LTXFileInfo:
+        where = {"level": level, "min_txid": min_txid, "max_txid": max_txid}
+        head, rest = await _split_header(data)
+        header = Header.decode(head)  # before any file exists: non-LTX data is refused
+        target = self.file_path(level, min_txid, max_txid)
+        tmp = await self._run("write", self._create_temp, target, **where)
+        try:
+            await self._run("write", tmp.write, head, **where)
+            if isinstance(rest, bytes):
+                await self._run("write", tmp.write, rest, **where)
+            else:
+                async for chunk in rest:
+                    await self._run("write", tmp.write, chunk, **where)
+            size = await self._run("write", self._commit, tmp, target, header.timestamp, **where)
+        except BaseException:
+            # Also on cancellation: the temporary file must not outlive the write.
+            tmp.close()
+            with suppress(FileNotFoundError):
+                os.unlink(tmp.name)
+            raise
+        return LTXFileInfo(level, min_txid, max_txid, size, _from_ms(header.timestamp))
+
+    @staticmethod
+    def _create_temp(target: Path) -> IO[bytes]:
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return tempfile.NamedTemporaryFile(
+            dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False
+        )
+
+    @staticmethod
+    def _commit(tmp: IO[bytes], target: Path, timestamp_ms: int) -> int:
+        tmp.flush()
+        ns = timestamp_ms * 1_000_000
+        os.utime(tmp.fileno(), ns=(ns, ns))  # before the rename: listed with its time
+        os.fsync(tmp.fileno())
+        size = os.fstat(tmp.fileno()).st_size
+        tmp.close()
+        os.replace(tmp.name, target)
+        _fsync_dir(target.parent)
+        return size
+
+    async def delete_ltx_files(self, files: Sequence[LTXFileInfo]) -> None:
+        def delete() -> None:
+            dirs = set()
+            for info in files:
+                path = self.file_path(info.level, info.min_txid, info.max_txid)
+                logger.debug("deleting ltx file %s", path)
+                with suppress(FileNotFoundError):
+                    path.unlink()
+                    dirs.add(path.parent)
+            for d in dirs:
+                _fsync_dir(d)
+
+        await self._run("delete", delete)
+
+    async def delete_all(self) -> None:
+        """Remove the ``ltx`` tree, and the root only if that leaves it empty.
+
+        Go removes the whole root; we never delete files we did not write, in case
+        the path was shared with something else.
+        """
+
+        def delete() -> None:
+            with suppress(FileNotFoundError):
+                shutil.rmtree(self.path / "ltx")
+            try:
+                self.path.rmdir()
+            except OSError as exc:
+                if exc.errno not in (errno.ENOENT, errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+
+        await self._run("delete_all", delete)
+
+    # -- error translation ------------------------------------------------------------
+
+    async def _run(
+        self,
+        op: str,
+        fn: Callable[..., _T],
+        *args: Any,
+        level: int | None = None,
+        min_txid: int | None = None,
+        max_txid: int | None = None,
+    ) -> _T:
+        """Run blocking ``fn`` in a thread; OSErrors become the core's error classes."""
+        try:
+            return await to_thread(fn, *args)
+        except OSError as exc:
+            where = f"{op} {self.path}"
+            if level is not None and min_txid is not None and max_txid is not None:
+                where = f"{op} {self.file_path(level, min_txid, max_txid)}"
+            kw: dict[str, Any] = {
+                "op": op,
+                "url": str(self.path),
+                "level": level,
+                "min_txid": min_txid,
+                "max_txid": max_txid,
+            }
+            message = f"{where}: {exc.strerror or exc}"
+            if isinstance(exc, FileNotFoundError) and op == "open":
+                raise LTXNotFoundError(f"LTX file not found: {where}", **kw) from exc
+            if isinstance(exc, PermissionError):
+                raise ReplicaPermissionError(
+                    message, hint="check the replica directory's owner and mode", **kw
+                ) from exc
+            if exc.errno == errno.ENOSPC:
+                raise ReplicaClientError(message, hint="the replica's disk is full", **kw) from exc
+            if exc.errno in _TRANSIENT_ERRNOS:
+                raise TransientReplicaError(message, **kw) from exc
+            raise ReplicaClientError(message, **kw) from exc
+
+
+class _FileStream(AsyncByteStream):
+    """Reads an open file in worker threads, stopping after ``limit`` bytes if given."""
+
+    def __init__(self, f: IO[bytes], limit: int | None) -> None:
+        self._f = f
+        self._left = limit
+
+    async def read(self, n: int = -1) -> bytes:
+        if self._f.closed:
+            return b""
+        if self._left is not None:
+            n = self._left if n < 0 else min(n, self._left)
+        chunk = await to_thread(self._f.read, n)
+        if self._left is not None:
+            self._left -= len(chunk)
+        return chunk
+
+    async def aclose(self) -> None:
+        self._f.close()
+
+
+async def _split_header(data: LTXData) -> tuple[bytes, bytes | AsyncIterable[bytes]]:
+    """The first HEADER_SIZE bytes (fewer only if the data is shorter) and the rest."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        whole = bytes(data)
+        return whole[:HEADER_SIZE], whole[HEADER_SIZE:]
+    it = aiter(data)
+    head = b""
+    while len(head) < HEADER_SIZE:
+        try:
+            head += await anext(it)
+        except StopAsyncIteration:
+            return head, b""
+
+    async def rest() -> AsyncIterator[bytes]:
+        async for chunk in it:
+            yield chunk
+
+    return head, rest()
+
+
+def _header_time(path: str) -> datetime | None:
+    """The LTX header's timestamp, for files whose mtime was not kept (copied by hand)."""
+    with open(path, "rb") as f:
+        head = f.read(HEADER_SIZE)
+    try:
+        return _from_ms(Header.decode(head).timestamp)
+    except LTXFormatError:
+        logger.warning("%s has no valid LTX header; using its mtime", path)
+        return None
+
+
+def _from_ms(ms: int) -> datetime:
+    return _EPOCH + timedelta(milliseconds=ms)
+
+
+def _from_ns(ns: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=ns // 1000)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,21 @@
+"""litestream-file against the shared conformance suite."""
+
+from __future__ import annotations
+
+import pytest
+
+from litestream_core.testing import ReplicaClientSuite
+from litestream_file.client import FileReplicaClient
+
+
+class TestFileConformance(ReplicaClientSuite):
+    plugin_name = "file"
+    schemes = ("file",)
+    heavy_modules = ("litestream_file.client",)
+
+    @pytest.fixture
+    async def replica_client(self, tmp_path, replica_prefix):
+        client = FileReplicaClient(tmp_path / replica_prefix)
+        await client.init()
+        yield client
+        await client.close()

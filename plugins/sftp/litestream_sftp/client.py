@@ -1,0 +1,415 @@
+"""The SFTP ReplicaClient (paramiko), laid out on the server exactly as Go Litestream's.
+
+Files live at ``<path>/ltx/<level>/<min>-<max>.ltx``. An upload goes to
+``<file>.<pid>.<nanoseconds>.tmp``, gets its modification time set to the LTX header's
+timestamp (Go's ``Chtimes``), and is renamed into place, so a listing never shows half
+a file. SFTP keeps whole seconds only, so ``use_metadata`` listings read each file's
+header for the exact millisecond timestamp that point-in-time restore needs.
+
+paramiko is blocking and one SFTP channel does not multiplex safely between threads:
+every call runs in a worker thread under one lock. A dropped connection is closed and
+reported as TransientReplicaError; the next call reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import posixpath
+import stat
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import IO, Any, ClassVar, TypeVar
+
+import paramiko
+
+from litestream_core.client import (
+    AsyncByteStream,
+    Capability,
+    LTXData,
+    LTXFileInfo,
+    ReplicaClient,
+    ReplicaURL,
+)
+from litestream_core.errors import (
+    LTXFormatError,
+    LTXNotFoundError,
+    ReplicaClientError,
+    ReplicaPermissionError,
+    TransientReplicaError,
+)
+from litestream_core.ltx.header import HEADER_SIZE, Header, format_filename, parse_filename
+from litestream_sftp.config import SFTPConfig, resolve_config
+from litestream_sftp.connection import Session, open_session
+from litestream_sftp.spool import spool_ltx
+
+log = logging.getLogger("litestream.sftp")
+
+T = TypeVar("T")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_COPY_CHUNK = 1 << 20
+_CONNECTION_ERRORS = (paramiko.SSHException, EOFError, TimeoutError, ConnectionError)
+
+
+class _WriteCancelled(Exception):
+    """The caller of an upload was cancelled before the file was renamed into place."""
+
+
+def _ms_to_datetime(ms: int) -> datetime:
+    return _EPOCH + timedelta(milliseconds=ms)
+
+
+class SFTPReplicaClient(ReplicaClient):
+    """Replica on an SFTP server; see the module docstring for the layout and threading."""
+
+    type: ClassVar[str] = "sftp"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.ACCURATE_METADATA_TIMESTAMPS, Capability.RANGE_READS}
+    )
+
+    def __init__(self, config: SFTPConfig) -> None:
+        self.config = config
+        self._lock = threading.Lock()
+        self._session: Session | None = None
+        self._generation = 0
+        """Bumped on every reconnect, so open files of an older session are refused."""
+        self._closed = False
+
+    @classmethod
+    def from_url(cls, url: ReplicaURL, options: Mapping[str, Any]) -> SFTPReplicaClient:
+        return cls(resolve_config(url, options))
+
+    def __repr__(self) -> str:
+        return f"SFTPReplicaClient({self.config.user}@{self.config.address}:{self.config.path})"
+
+    # -- paths ----------------------------------------------------------------------
+
+    def _level_dir(self, level: int) -> str:
+        return posixpath.normpath(posixpath.join(self.config.path, "ltx", str(level)))
+
+    def _file_path(self, level: int, min_txid: int, max_txid: int) -> str:
+        return posixpath.join(self._level_dir(level), format_filename(min_txid, max_txid))
+
+    # -- running blocking calls -----------------------------------------------------
+
+    def _reset(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+            self._generation += 1
+
+    def _current_session(self) -> Session:
+        if self._closed:
+            raise ReplicaClientError("sftp replica client is closed", op="use")
+        if self._session is not None and not self._session.transport.is_active():
+            self._reset()
+        if self._session is None:
+            self._session = open_session(self.config)
+        return self._session
+
+    def _translate(self, op: str, exc: Exception, where: Mapping[str, Any]) -> Exception:
+        """A core error for a failed SFTP call; drops the session if the link is gone."""
+        session = self._session
+        link_down = session is None or not session.transport.is_active()
+        if isinstance(exc, _CONNECTION_ERRORS) or (link_down and isinstance(exc, OSError)):
+            self._reset()
+            return TransientReplicaError(
+                f"sftp: connection to {self.config.address} lost during {op}: {exc}",
+                op=op,
+                **where,
+            )
+        if isinstance(exc, FileNotFoundError):
+            return LTXNotFoundError(
+                f"sftp: {op}: no such file {exc.filename or ''}", op=op, **where
+            )
+        if isinstance(exc, PermissionError):
+            return ReplicaPermissionError(
+                f"sftp: {op}: permission denied on {self.config.address}", op=op, **where
+            )
+        return ReplicaClientError(
+            f"sftp: {op} failed on {self.config.address}: {exc}", op=op, **where
+        )
+
+    def _call(self, op: str, fn: Callable[[paramiko.SFTPClient], T], where: Mapping[str, Any]) -> T:
+        with self._lock:
+            session = self._current_session()
+            try:
+                return fn(session.sftp)
+            except (ReplicaClientError, LTXFormatError, _WriteCancelled):
+                raise
+            except Exception as exc:
+                raise self._translate(op, exc, where) from exc
+
+    async def _run(self, op: str, fn: Callable[[paramiko.SFTPClient], T], **where: Any) -> T:
+        return await asyncio.to_thread(self._call, op, fn, where)
+
+    def _file_call(self, generation: int, op: str, fn: Callable[[], T]) -> T:
+        """Use a file handle, but only on the session that opened it."""
+        with self._lock:
+            if generation != self._generation or self._session is None:
+                raise TransientReplicaError(
+                    f"sftp: connection to {self.config.address} was reset; reopen the file",
+                    op=op,
+                )
+            try:
+                return fn()
+            except Exception as exc:
+                raise self._translate(op, exc, {}) from exc
+
+    # -- ReplicaClient --------------------------------------------------------------
+
+    async def init(self) -> None:
+        await self._run("init", lambda sftp: None)
+
+    async def close(self) -> None:
+        def close_now() -> None:
+            with self._lock:
+                self._closed = True
+                self._reset()
+
+        await asyncio.to_thread(close_now)
+
+    async def ltx_files(
+        self, level: int, *, seek: int = 0, use_metadata: bool = False
+    ) -> AsyncIterator[LTXFileInfo]:
+        infos = await self._run(
+            "list", lambda sftp: self._list(sftp, level, seek, use_metadata), level=level
+        )
+        for info in infos:
+            yield info
+
+    def _list(
+        self, sftp: paramiko.SFTPClient, level: int, seek: int, use_metadata: bool
+    ) -> list[LTXFileInfo]:
+        directory = self._level_dir(level)
+        try:
+            entries = sftp.listdir_attr(directory)
+        except FileNotFoundError:
+            return []
+        infos: list[LTXFileInfo] = []
+        for entry in entries:
+            try:
+                min_txid, max_txid = parse_filename(entry.filename)
+            except ValueError:
+                continue
+            if min_txid < seek or entry.st_mode is None or not stat.S_ISREG(entry.st_mode):
+                continue
+            created_at = datetime.fromtimestamp(entry.st_mtime or 0, UTC)
+            if use_metadata:
+                try:
+                    with sftp.open(posixpath.join(directory, entry.filename), "rb") as f:
+                        created_at = _ms_to_datetime(Header.decode(f.read(HEADER_SIZE)).timestamp)
+                except FileNotFoundError:
+                    continue  # deleted since the directory was read
+                except LTXFormatError:
+                    log.warning("sftp: %s/%s has no LTX header", directory, entry.filename)
+            infos.append(LTXFileInfo(level, min_txid, max_txid, entry.st_size or 0, created_at))
+        infos.sort(key=lambda info: (info.min_txid, info.max_txid))
+        return infos
+
+    async def open_ltx_file(
+        self, level: int, min_txid: int, max_txid: int, *, offset: int = 0, size: int = 0
+    ) -> AsyncByteStream:
+        path = self._file_path(level, min_txid, max_txid)
+
+        def open_file(sftp: paramiko.SFTPClient) -> tuple[paramiko.SFTPFile, int]:
+            f = sftp.open(path, "rb")
+            if offset > 0:
+                f.seek(offset)
+            return f, self._generation
+
+        try:
+            handle, generation = await self._run(
+                "open", open_file, level=level, min_txid=min_txid, max_txid=max_txid
+            )
+        except LTXNotFoundError as exc:
+            raise LTXNotFoundError(
+                f"LTX file not found: level {level}, {format_filename(min_txid, max_txid)}",
+                op="open",
+                level=level,
+                min_txid=min_txid,
+                max_txid=max_txid,
+            ) from exc
+        return _SFTPStream(self, handle, generation, size if size > 0 else None)
+
+    async def write_ltx_file(
+        self, level: int, min_txid: int, max_txid: int, data: LTXData
+    ) -> LTXFileInfo:
+        source, header, size = await spool_ltx(data)
+        path = self._file_path(level, min_txid, max_txid)
+        tmp = f"{path}.{os.getpid()}.{time.time_ns()}.tmp"
+        seconds = header.timestamp // 1000
+        cancelled = threading.Event()
+
+        def upload(sftp: paramiko.SFTPClient) -> None:
+            if cancelled.is_set():
+                raise _WriteCancelled
+            try:
+                self._upload(sftp, source, tmp, seconds)
+                if cancelled.is_set():
+                    raise _WriteCancelled
+                self._rename_over(sftp, tmp, path)
+            except BaseException:
+                self._remove_quietly(sftp, tmp)
+                raise
+
+        try:
+            await self._run("write", upload, level=level, min_txid=min_txid, max_txid=max_txid)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        finally:
+            source.close()
+        return LTXFileInfo(level, min_txid, max_txid, size, _ms_to_datetime(header.timestamp))
+
+    def _upload(self, sftp: paramiko.SFTPClient, source: IO[bytes], tmp: str, mtime: int) -> None:
+        try:
+            f = sftp.open(tmp, "wb")
+        except FileNotFoundError:
+            self._makedirs(sftp, posixpath.dirname(tmp))
+            f = sftp.open(tmp, "wb")
+        with f:
+            f.set_pipelined(self.config.concurrent_writes)
+            while chunk := source.read(_COPY_CHUNK):
+                f.write(chunk)
+        sftp.utime(tmp, (mtime, mtime))
+
+    @staticmethod
+    def _makedirs(sftp: paramiko.SFTPClient, directory: str) -> None:
+        parts = directory.split("/")
+        for i in range(1, len(parts) + 1):
+            prefix = "/".join(parts[:i])
+            if prefix in ("", "."):
+                continue
+            try:
+                sftp.mkdir(prefix)
+            except OSError:
+                # Exists already (SFTP reports that as a generic failure) or truly failed:
+                # stat tells which, and raises if the directory is not there.
+                if not stat.S_ISDIR(sftp.stat(prefix).st_mode or 0):
+                    raise NotADirectoryError(errno.ENOTDIR, "not a directory", prefix) from None
+
+    @staticmethod
+    def _rename_over(sftp: paramiko.SFTPClient, tmp: str, path: str) -> None:
+        """Rename, replacing an existing file (plain SFTP rename refuses to)."""
+        try:
+            sftp.posix_rename(tmp, path)
+            return
+        except OSError as exc:
+            if isinstance(exc, FileNotFoundError | PermissionError):
+                raise
+            log.debug("posix-rename unavailable, falling back to rename: %s", exc)
+        try:
+            sftp.rename(tmp, path)
+        except OSError:
+            sftp.remove(path)
+            sftp.rename(tmp, path)
+
+    @staticmethod
+    def _remove_quietly(sftp: paramiko.SFTPClient, path: str) -> None:
+        try:
+            sftp.remove(path)
+        except (OSError, EOFError, paramiko.SSHException):
+            log.debug("could not remove %s", path, exc_info=True)
+
+    async def delete_ltx_files(self, files: Sequence[LTXFileInfo]) -> None:
+        paths = [self._file_path(i.level, i.min_txid, i.max_txid) for i in files]
+
+        def delete(sftp: paramiko.SFTPClient) -> None:
+            for path in paths:
+                try:
+                    sftp.remove(path)
+                except FileNotFoundError:
+                    continue
+
+        if paths:
+            await self._run("delete", delete)
+
+    async def delete_all(self) -> None:
+        """Remove ``<path>/ltx`` and then ``<path>`` if that left it empty.
+
+        Go walks and deletes everything under ``path``; this keeps to the files this
+        replica owns, so a mistaken ``path`` (a home directory) loses nothing else.
+        """
+        root = self.config.path
+        ltx_dir = posixpath.normpath(posixpath.join(root, "ltx"))
+
+        def delete(sftp: paramiko.SFTPClient) -> None:
+            self._remove_tree(sftp, ltx_dir)
+            if posixpath.normpath(root or ".") not in (".", "/"):
+                try:
+                    sftp.rmdir(root)
+                except OSError:
+                    log.debug("kept %s: not empty or already gone", root)
+
+        await self._run("delete_all", delete)
+
+    def _remove_tree(self, sftp: paramiko.SFTPClient, directory: str) -> None:
+        try:
+            entries = sftp.listdir_attr(directory)
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            child = posixpath.join(directory, entry.filename)
+            if stat.S_ISDIR(entry.st_mode or 0):
+                self._remove_tree(sftp, child)
+                continue
+            try:
+                sftp.remove(child)
+            except FileNotFoundError:
+                continue
+        try:
+            sftp.rmdir(directory)
+        except FileNotFoundError:
+            return
+
+
+class _SFTPStream(AsyncByteStream):
+    """Reads one remote file through the client's lock, up to an optional limit."""
+
+    def __init__(
+        self,
+        client: SFTPReplicaClient,
+        handle: paramiko.SFTPFile,
+        generation: int,
+        limit: int | None,
+    ) -> None:
+        self._client = client
+        self._handle = handle
+        self._generation = generation
+        self._remaining = limit
+        self._closed = False
+
+    async def read(self, n: int = -1) -> bytes:
+        if self._closed or self._remaining == 0:
+            return b""
+        want = n if n >= 0 else -1
+        if self._remaining is not None:
+            want = self._remaining if want < 0 else min(want, self._remaining)
+        if want == 0:
+            return b""
+        handle = self._handle
+        data: bytes = await asyncio.to_thread(
+            self._client._file_call, self._generation, "read", lambda: handle.read(want)
+        )
+        if self._remaining is not None:
+            self._remaining -= len(data)
+        return data
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await asyncio.to_thread(
+                self._client._file_call, self._generation, "close", self._handle.close
+            )
+        except (ReplicaClientError, OSError):
+            log.debug("closing an sftp file failed", exc_info=True)
+
+
+__all__ = ["SFTPReplicaClient"]
