@@ -27,7 +27,16 @@ CONFIG_ENV = "LITESTREAM_CONFIG"
 
 # -- Durations ------------------------------------------------------------------------
 
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_UNITS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "μs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
 _DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 
 
@@ -45,7 +54,7 @@ def parse_duration(value: object, *, where: str = "duration") -> float:
         raise ConfigError(f"{where}: invalid duration {value!r} (write it with a unit, e.g. 1s)")
     text = value.strip()
     sign = 1.0
-    if text[:1] in "+-":
+    if text[:1] in ("+", "-"):
         sign = -1.0 if text[0] == "-" else 1.0
         text = text[1:]
     if text == "0":
@@ -276,9 +285,9 @@ def parse_config(text: str, *, source: str = "<config>", expand: bool = True) ->
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"invalid YAML in {source}{where}: {problem}") from None
+        raise ConfigError(f"{source}: invalid YAML{where}: {problem}") from None
     return _Parser(source).config(doc if doc is not None else {})
 
 
@@ -348,6 +357,8 @@ class _Parser:
 
     def config(self, doc: object) -> Config:
         root = self.mapping(doc, "top level")
+        if "age" in root:
+            raise self.fail("top level", "'age' encryption was removed in Litestream v0.5")
         self.check_keys(
             root, "top level", _GLOBAL_KEYS | _REPLICA_ENGINE_KEYS | _BACKEND_KEYS,
             {**_GLOBAL_UNSUPPORTED, **_REPLICA_UNSUPPORTED},
@@ -355,8 +366,6 @@ class _Parser:
         for key in ("type", "url", "path"):
             if key in root:
                 raise self.fail("top level", f"'{key}' belongs inside a replica block")
-        if "age" in root:
-            raise self.fail("top level", "'age' encryption was removed in Litestream v0.5")
         defaults = {k: v for k, v in root.items() if k in _BACKEND_KEYS - _NOT_INHERITED}
         defaults.update({k: root[k] for k in ("sync-interval", "max-sync-ltx-files") if k in root})
 
@@ -482,16 +491,15 @@ class _Parser:
             self.warnings.append(
                 f"{self.source}: {where}: per-database 'snapshot' ignored; use the global one"
             )
-        for key in ("min-checkpoint-page-count",):
-            value = self.integer(entry, key, where)
-            if value is not None and value <= 0:
-                raise self.fail(f"{where}.{key}", "must be greater than zero")
+        min_pages = self.integer(entry, "min-checkpoint-page-count", where)
+        if min_pages is not None and min_pages <= 0:
+            raise self.fail(f"{where}.min-checkpoint-page-count", "must be greater than zero")
         truncate = self.integer(entry, "truncate-page-n", where)
         if truncate is not None and truncate < 0:
             raise self.fail(f"{where}.truncate-page-n", "cannot be negative")
         for key in ("monitor-interval", "busy-timeout"):
-            value = self.duration(entry, key, where)
-            if value is not None and value <= 0:
+            interval = self.duration(entry, key, where)
+            if interval is not None and interval <= 0:
                 raise self.fail(f"{where}.{key}", "must be greater than zero")
         checkpoint = self.duration(entry, "checkpoint-interval", where)
         if checkpoint is not None and checkpoint < 0:
@@ -503,11 +511,9 @@ class _Parser:
             monitor_interval=self.duration(entry, "monitor-interval", where),
             checkpoint_interval=checkpoint,
             busy_timeout=self.duration(entry, "busy-timeout", where),
-            min_checkpoint_page_count=self.integer(entry, "min-checkpoint-page-count", where),
+            min_checkpoint_page_count=min_pages,
             truncate_page_n=truncate or None,
-            restore_if_db_not_exists=bool(
-                self.boolean(entry, "restore-if-db-not-exists", where)
-            ),
+            restore_if_db_not_exists=bool(self.boolean(entry, "restore-if-db-not-exists", where)),
             replica=(
                 None
                 if replica_node is None
@@ -518,9 +524,9 @@ class _Parser:
 
     def replica(self, node: object, where: str, defaults: Mapping[str, Any]) -> ReplicaConfig:
         entry = self.mapping(node, where)
-        self.check_keys(entry, where, _REPLICA_ENGINE_KEYS | _BACKEND_KEYS, _REPLICA_UNSUPPORTED)
         if "age" in entry:
             raise self.fail(where, "'age' encryption was removed in Litestream v0.5")
+        self.check_keys(entry, where, _REPLICA_ENGINE_KEYS | _BACKEND_KEYS, _REPLICA_UNSUPPORTED)
         merged = {**defaults, **{k: v for k, v in entry.items() if v is not None}}
         sync_interval = self.duration(merged, "sync-interval", where)
         if sync_interval is not None and sync_interval <= 0:
@@ -540,7 +546,11 @@ class _Parser:
 
 
 def _kind(value: object) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string"}.get(type(value), repr(value))
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return "a string" if isinstance(value, str) else repr(value)
 
 
 def _suggest(key: str, known: set[str]) -> str:
@@ -548,4 +558,3 @@ def _suggest(key: str, known: set[str]) -> str:
 
     close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.75)
     return f" (did you mean '{close[0]}'?)" if close else ""
-

@@ -16,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import inspect
 import logging
+import os
 import queue
 import re
 import sys
@@ -25,7 +27,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Collection, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
@@ -146,12 +148,9 @@ class _State:
 
 
 _STATES: weakref.WeakKeyDictionary[pluggy.PluginManager, _State] = weakref.WeakKeyDictionary()
-_BUILTIN_DIST = CORE_DISTRIBUTION
 
 
 def _env_strict() -> bool:
-    import os
-
     return os.environ.get(STRICT_PLUGINS_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
@@ -218,20 +217,18 @@ def default_plugin_manager() -> pluggy.PluginManager:
 
 def _register_builtins(pm: pluggy.PluginManager, state: _State) -> None:
     builtins: dict[str, object] = {
-        "litestream.lz4": lz4_codec,
-        "litestream.replica-clients": SchemeRegistryFactory(lambda: replica_client_registry(pm)),
+        "core.lz4": lz4_codec,
+        "core.schemes": SchemeRegistryFactory(lambda: replica_client_registry(pm)),
     }
     version = _installed_core_version()
     for name, plugin in builtins.items():
         pm.register(plugin, name=name)
-        state.rows[name] = _Row(name, _BUILTIN_DIST, version, "loaded", builtin=True)
+        state.rows[name] = _Row(name, CORE_DISTRIBUTION, version, "loaded", builtin=True)
 
 
 def _selection(only: Collection[str] | None) -> frozenset[str] | None:
     if only is not None:
         return frozenset(only)
-    import os
-
     raw = os.environ.get(LOAD_PLUGINS_ENV)
     if raw is None:
         return None
@@ -250,7 +247,7 @@ def _load_entry_points(
 ) -> None:
     core_version = _installed_core_version()
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        dist = getattr(ep, "dist", None)
+        dist = ep.dist
         dist_name = dist.name if dist is not None else None
         dist_version = dist.version if dist is not None else None
         previous = state.rows.get(ep.name)
@@ -385,13 +382,12 @@ def _call_impl(
         impl.function(**{name: arguments[name] for name in impl.argnames})
     except Exception as exc:
         detail = _one_line(exc)
-        row = state.rows.get(impl.plugin_name)
-        if row is not None:
-            row.status = f"failed: {detail}"
+        row = state.rows.setdefault(impl.plugin_name, _Row(impl.plugin_name, None, None, "loaded"))
+        row.status = f"failed: {detail}"
         error = PluginLoadError(
             f"plugin {impl.plugin_name!r} failed in {impl.function.__name__}: {detail}",
             plugin_name=impl.plugin_name,
-            distribution=row.distribution if row else None,
+            distribution=row.distribution,
         )
         error.__cause__ = exc
         _problem(state, str(error), error)
@@ -415,18 +411,20 @@ def _cached(pm: pluggy.PluginManager, hook: str, slot: str, build: Callable[[], 
     return value
 
 
-def _registrations(pm: pluggy.PluginManager) -> list[BackendSpec]:
-    """Every scheme registration, in calling order, conflicts included."""
+def _registrations(pm: pluggy.PluginManager) -> list[tuple[BackendSpec, bool]]:
+    """Every scheme registration and its ``override`` flag, conflicts included."""
     hook = "litestream_register_replica_clients"
-    result: list[BackendSpec] = _cached(pm, hook, "schemes", lambda: _collect_schemes(pm))
+    result: list[tuple[BackendSpec, bool]] = _cached(
+        pm, hook, "schemes", lambda: _collect_schemes(pm)
+    )
     return result
 
 
-def _collect_schemes(pm: pluggy.PluginManager) -> list[BackendSpec]:
-    specs: list[BackendSpec] = []
+def _collect_schemes(pm: pluggy.PluginManager) -> list[tuple[BackendSpec, bool]]:
+    specs: list[tuple[BackendSpec, bool]] = []
     for impl in _each_impl(pm, "litestream_register_replica_clients"):
         row = _state(pm).rows.get(impl.plugin_name)
-        batch: list[BackendSpec] = []
+        batch: list[tuple[BackendSpec, bool]] = []
 
         def register(
             scheme: str,
@@ -435,23 +433,21 @@ def _collect_schemes(pm: pluggy.PluginManager) -> list[BackendSpec]:
             description: str = "",
             override: bool = False,
             _impl: pluggy.HookImpl = impl,
-            _batch: list[BackendSpec] = batch,
+            _batch: list[tuple[BackendSpec, bool]] = batch,
             _row: _Row | None = row,
         ) -> None:
             if not isinstance(scheme, str) or not _SCHEME_RE.fullmatch(scheme):
                 raise PluginError(f"invalid URL scheme {scheme!r}")
             if not callable(factory):
                 raise PluginError(f"the factory for scheme {scheme!r} is not callable")
-            _batch.append(
-                BackendSpec(
-                    scheme=scheme,
-                    factory=factory,
-                    plugin=_impl.plugin_name,
-                    distribution=_row.distribution if _row else None,
-                    description=description,
-                    overrides="" if override else None,
-                )
+            spec = BackendSpec(
+                scheme=scheme,
+                factory=factory,
+                plugin=_impl.plugin_name,
+                distribution=_row.distribution if _row else None,
+                description=description,
             )
+            _batch.append((spec, bool(override)))
 
         if _call_impl(pm, impl, {"register": register}):
             specs.extend(batch)
@@ -470,34 +466,29 @@ def replica_client_registry(pm: pluggy.PluginManager) -> Mapping[str, BackendSpe
 
     def build() -> Mapping[str, BackendSpec]:
         registry: dict[str, BackendSpec] = {}
-        for spec in _registrations(pm):
-            wants = spec.overrides is not None
+        overriding: dict[str, bool] = {}
+        for spec, wants in _registrations(pm):
             current = registry.get(spec.scheme)
             if current is None:
-                registry[spec.scheme] = _replace_overrides(spec, None)
+                registry[spec.scheme], overriding[spec.scheme] = spec, wants
                 continue
-            has = current.overrides is not None
-            if wants == has:
+            if wants == overriding[spec.scheme]:
                 raise PluginConflictError(
                     f"URL scheme {spec.scheme!r} is registered by both plugin {_who(current)} "
                     f"and plugin {_who(spec)}",
                     hint="uninstall one, or disable one with LITESTREAM_LOAD_PLUGINS",
                 )
+            # Exactly one of the two overrides: it wins, whichever came first.
             if wants:
-                registry[spec.scheme] = _replace_overrides(spec, current.plugin)
+                registry[spec.scheme] = replace(spec, overrides=current.plugin)
+                overriding[spec.scheme] = True
             else:
-                registry[spec.scheme] = _replace_overrides(current, spec.plugin)
+                registry[spec.scheme] = replace(current, overrides=spec.plugin)
         return registry
 
     hook = "litestream_register_replica_clients"
     result: Mapping[str, BackendSpec] = _cached(pm, hook, "registry", build)
     return result
-
-
-def _replace_overrides(spec: BackendSpec, overridden: str | None) -> BackendSpec:
-    from dataclasses import replace
-
-    return replace(spec, overrides=overridden)
 
 
 def _codec_registrations(pm: pluggy.PluginManager) -> list[tuple[str, _CodecSpec]]:
@@ -616,8 +607,8 @@ def plugin_statuses(pm: pluggy.PluginManager) -> list[PluginStatus]:
     """
     state = _state(pm)
     schemes: dict[str, list[str]] = {}
-    for spec in _registrations(pm):
-        label = spec.scheme if spec.overrides is None else f"{spec.scheme} (override)"
+    for spec, override in _registrations(pm):
+        label = f"{spec.scheme} (override)" if override else spec.scheme
         schemes.setdefault(spec.plugin, []).append(label)
     codecs: dict[str, list[str]] = {}
     for name, codec in _codec_registrations(pm):
@@ -651,6 +642,15 @@ def plugin_statuses(pm: pluggy.PluginManager) -> list[PluginStatus]:
 # -- Events ----------------------------------------------------------------------------
 
 _log = logging.getLogger("litestream.events")
+
+
+async def _cancel_tasks() -> None:
+    """Cancel listener tasks still running (abandoned coroutines) so the loop can close."""
+    current = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks() if t is not current]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class _RateLimitedLog:
@@ -717,7 +717,7 @@ class _Listener:
 
     @property
     def label(self) -> str:
-        return f"{self.impl.plugin_name}.{self.impl.function.__name__}"
+        return f"{self.impl.plugin_name}:{self.impl.function.__qualname__}"
 
 
 class EventDispatcher:
@@ -782,12 +782,22 @@ class EventDispatcher:
         drained = self.drain(timeout)
         with self._lock:
             loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
-        if loop is not None and thread is not None:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout)
-        for listener in self._listeners.values():
+        if loop is None or thread is None:
+            return drained
+        with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
+            asyncio.run_coroutine_threadsafe(_cancel_tasks(), loop).result(timeout)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout)
+        if not thread.is_alive():
+            loop.close()
+        listeners, self._listeners = self._listeners, {}
+        for listener in listeners.values():
             if listener.thread is not None:
                 listener.thread.stop()
+        with self._idle:
+            # Events of cancelled listeners are discarded, not waited for.
+            self._pending = 0
+            self._idle.notify_all()
         return drained
 
     def _start(self) -> asyncio.AbstractEventLoop:
@@ -883,7 +893,11 @@ class EventDispatcher:
             # The thread cannot be interrupted: skip this listener until it returns.
             listener.stuck = True
             loop = asyncio.get_running_loop()
-            future.add_done_callback(
-                lambda _: loop.call_soon_threadsafe(setattr, listener, "stuck", False)
-            )
+
+            def unstick(_: concurrent.futures.Future[Any]) -> None:
+                # After close() the loop is gone, and so is the listener's entry.
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(setattr, listener, "stuck", False)
+
+            future.add_done_callback(unstick)
             raise

@@ -117,6 +117,10 @@ def test_page_and_database_checksums() -> None:
     running.add(2, other)
     assert running.value == total
     assert database_checksum([]) == CHECKSUM_FLAG
+    continued = DatabaseChecksum(total)
+    continued.remove(2, other)
+    continued.add(2, page)
+    assert continued.value == database_checksum([(1, page), (2, page)])
     assert checksum_database_file(io.BytesIO(page + other), 4096) == total
     with pytest.raises(LTXFormatError, match="ends inside page 2"):
         checksum_database_file(io.BytesIO(page + other[:100]), 4096)

@@ -196,19 +196,25 @@ def test_pages_iterator_raises_before_finishing() -> None:
         _ = dec.trailer
 
 
-@settings(max_examples=400, deadline=None)
+LEGACY = _raw_ltx(SNAPSHOT, PAGES, legacy=frozenset({1, 4, 5}))
+
+
+@settings(max_examples=500, deadline=None)
 @given(
-    st.lists(st.tuples(st.integers(0, len(GOOD) - 1), st.integers(1, 255)), min_size=1, max_size=4),
-    st.one_of(st.none(), st.integers(0, len(GOOD))),
+    st.sampled_from([GOOD, LEGACY]),
+    st.lists(
+        st.tuples(st.floats(0, 1, exclude_max=True), st.integers(1, 255)), min_size=1, max_size=4
+    ),
+    st.one_of(st.none(), st.floats(0, 1)),
 )
 def test_random_corruption_is_detected_or_harmless(
-    flips: list[tuple[int, int]], cut: int | None
+    original: bytes, flips: list[tuple[float, int]], cut: float | None
 ) -> None:
-    data = bytearray(GOOD)
-    for pos, mask in flips:
-        data[pos] ^= mask
+    data = bytearray(original)
+    for where, mask in flips:
+        data[int(where * len(data))] ^= mask
     if cut is not None:
-        del data[cut:]
+        del data[int(cut * len(data)) :]
     try:
         header, pages, trailer = decode_file(bytes(data))
     except LTXError as exc:

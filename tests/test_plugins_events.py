@@ -61,9 +61,16 @@ class SyncHang:
 
 
 class AsyncHang:
+    def __init__(self) -> None:
+        self.cancelled = 0
+
     @hookimpl
     async def litestream_event(self):
-        await asyncio.Event().wait()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
 
 
 @pytest.fixture
@@ -82,9 +89,9 @@ def test_failing_and_hanging_listeners_do_not_hold_up_the_others(
 ) -> None:
     pm = get_plugin_manager(autoload=False)
     good, agood, raiser, hang = Recorder(), AsyncRecorder(), Raiser(), SyncHang(gate)
-    for plugin in (raiser, hang, AsyncHang(), good, agood):
+    for plugin in (raiser, hang, good, agood):
         pm.register(plugin)
-    dispatcher = EventDispatcher(pm, timeout=0.1, log_interval=3600)
+    dispatcher = EventDispatcher(pm, timeout=0.5, log_interval=3600)
     caplog.set_level(logging.WARNING, logger="litestream.events")
 
     batch = events(8)
@@ -102,7 +109,7 @@ def test_failing_and_hanging_listeners_do_not_hold_up_the_others(
     raised = [m for m in messages if "listener bug" in m]
     assert len(raised) == 1, "errors of one listener are rate-limited to one line"
     assert "\n" not in raised[0]
-    assert any("SyncHang" in m or "did not finish" in m for m in messages)
+    assert any("SyncHang" in m and "did not finish" in m for m in messages)
 
     # Once the stuck call returns, the listener receives events again.
     gate.set()
@@ -113,6 +120,24 @@ def test_failing_and_hanging_listeners_do_not_hold_up_the_others(
             break
     assert "after" in hang.seen
     assert dispatcher.close(30)
+
+
+def test_hanging_coroutine_listener_is_cancelled_and_others_go_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pm = get_plugin_manager(autoload=False)
+    hang, good = AsyncHang(), AsyncRecorder()
+    pm.register(hang)
+    pm.register(good)
+    dispatcher = EventDispatcher(pm, timeout=0.5)
+    caplog.set_level(logging.WARNING, logger="litestream.events")
+    for event in events(3):
+        dispatcher.emit_nowait(event)
+    assert dispatcher.drain(30)
+    assert good.seen == ["r0", "r1", "r2"]
+    assert hang.cancelled == 3
+    assert any("AsyncHang" in r.getMessage() for r in caplog.records)
+    dispatcher.close(5)
 
 
 def test_async_emit_returns_while_a_listener_is_blocked(gate: threading.Event) -> None:
@@ -187,3 +212,24 @@ def test_no_listener_means_no_background_thread() -> None:
     dispatcher.emit_nowait(ReplicaStarted(replica="x"))
     assert dispatcher.drain(1)
     assert threading.active_count() == before
+
+
+def test_close_abandons_hung_listeners_and_the_dispatcher_can_start_again() -> None:
+    pm = get_plugin_manager(autoload=False)
+    delivered = threading.Semaphore(0)
+
+    class Signal:
+        @hookimpl
+        def litestream_event(self, event):
+            delivered.release()
+
+    pm.register(AsyncHang())
+    pm.register(Signal())
+    dispatcher = EventDispatcher(pm, timeout=60)
+    dispatcher.emit_nowait(ReplicaStarted(replica="first"))
+    assert delivered.acquire(timeout=30)
+    # The async listener holds its event for 60 s: close gives up on it.
+    assert not dispatcher.close(0.1)
+    dispatcher.emit_nowait(ReplicaStarted(replica="second"))
+    assert delivered.acquire(timeout=30)
+    dispatcher.close(0.1)

@@ -1,5 +1,21 @@
+"""The conformance suite checks what it claims to check.
+
+It must pass against the in-memory reference client, and each deliberately broken
+client must fail exactly the tests about the promise it breaks; otherwise a change to
+the suite could silently stop checking something.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
 import pytest
-from litestream_core.testing import ReplicaClientSuite, MemoryReplicaClient
+
+from litestream_core.client import Capability
+from litestream_core.testing import MemoryReplicaClient, MemoryStore, ReplicaClientSuite
+
+pytest_plugins = ["pytester"]
+
 
 class TestMemoryConformance(ReplicaClientSuite):
     @pytest.fixture
@@ -8,3 +24,205 @@ class TestMemoryConformance(ReplicaClientSuite):
         await client.init()
         yield client
         await client.close()
+
+
+class _StorageTimeClient(MemoryReplicaClient):
+    """Lists the upload time, not the header's, and says so by not claiming accuracy."""
+
+    capabilities = frozenset({Capability.RANGE_READS})
+
+    async def ltx_files(self, level, *, seek=0, use_metadata=False):
+        from dataclasses import replace
+        from datetime import UTC, datetime
+
+        async for info in super().ltx_files(level, seek=seek, use_metadata=use_metadata):
+            yield replace(info, created_at=datetime.now(UTC))
+
+
+class TestStorageTimeConformance(ReplicaClientSuite):
+    """Capabilities are honoured: a backend without accurate timestamps is not failed."""
+
+    @pytest.fixture
+    async def replica_client(self):
+        client = _StorageTimeClient(MemoryStore())
+        await client.init()
+        yield client
+        await client.close()
+
+
+_HEADER = """
+import dataclasses
+from datetime import UTC, datetime
+
+import pytest
+
+from litestream_core.testing import MemoryReplicaClient, ReplicaClientSuite
+
+
+class TestBroken(ReplicaClientSuite):
+    @pytest.fixture
+    async def replica_client(self):
+        client = Broken()
+        await client.init()
+        yield client
+        await client.close()
+
+"""
+
+BROKEN_CLIENTS = {
+    "unsorted_listing": (
+        """
+        class Broken(MemoryReplicaClient):
+            async def ltx_files(self, level, *, seek=0, use_metadata=False):
+                for (lvl, lo, _), stored in list(self.store.files.items()):
+                    if lvl == level and lo >= seek:
+                        yield stored.info
+        """,
+        {"test_list_is_ascending_when_written_out_of_order"},
+    ),
+    "key_error_for_missing_file": (
+        """
+        class Broken(MemoryReplicaClient):
+            async def open_ltx_file(self, level, min_txid, max_txid, **kw):
+                if (level, min_txid, max_txid) not in self.store.files:
+                    raise KeyError((level, min_txid, max_txid))
+                return await super().open_ltx_file(level, min_txid, max_txid, **kw)
+        """,
+        {
+            "test_read_missing_file_raises_not_found",
+            "test_deleted_files_vanish",
+            "test_delete_all_removes_every_level",
+            "test_failed_write_leaves_nothing",
+            "test_cancelled_write_leaves_nothing",
+            "test_write_rejects_data_without_ltx_header",
+        },
+    ),
+    "non_atomic_write": (
+        """
+        class Broken(MemoryReplicaClient):
+            async def write_ltx_file(self, level, min_txid, max_txid, data):
+                if isinstance(data, bytes):
+                    return await super().write_ltx_file(level, min_txid, max_txid, data)
+                written = b""
+                async for chunk in data:  # stores each prefix as it arrives
+                    written += chunk
+                    if len(written) >= 100:
+                        info = await super().write_ltx_file(level, min_txid, max_txid, written)
+                return info
+        """,
+        {
+            "test_failed_write_leaves_nothing",
+            "test_failed_rewrite_keeps_previous_file",
+            "test_cancelled_write_leaves_nothing",
+        },
+    ),
+    "timestamp_not_kept": (
+        """
+        class Broken(MemoryReplicaClient):
+            async def write_ltx_file(self, level, min_txid, max_txid, data):
+                info = await super().write_ltx_file(level, min_txid, max_txid, data)
+                key = (level, min_txid, max_txid)
+                stored = self.store.files[key]
+                now = dataclasses.replace(info, created_at=datetime.now(UTC))
+                self.store.files[key] = dataclasses.replace(stored, info=now)
+                return info
+        """,
+        {
+            "test_list_fills_size_and_created_at",
+            "test_write_returns_info_matching_listing",
+            "test_write_keeps_header_timestamp_in_metadata_listing",
+            "test_rewrite_replaces_file",
+        },
+    ),
+    "seek_ignored": (
+        """
+        class Broken(MemoryReplicaClient):
+            def ltx_files(self, level, *, seek=0, use_metadata=False):
+                return super().ltx_files(level, use_metadata=use_metadata)
+        """,
+        {"test_list_seek_starts_at_given_or_next_txid"},
+    ),
+    "delete_missing_raises": (
+        """
+        class Broken(MemoryReplicaClient):
+            async def delete_ltx_files(self, files):
+                for info in files:
+                    del self.store.files[(info.level, info.min_txid, info.max_txid)]
+        """,
+        {"test_delete_missing_files_is_noop"},
+    ),
+}
+
+
+def _failures(reprec) -> set[str]:
+    reports = reprec.getreports("pytest_runtest_logreport")
+    assert not [r.nodeid for r in reports if r.failed and r.when != "call"], "setup errors"
+    return {r.nodeid.split("::")[-1] for r in reports if r.failed}
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN_CLIENTS))
+def test_broken_client_fails_the_right_tests(pytester, name):
+    broken, expected = BROKEN_CLIENTS[name]
+    pytester.makepyfile(test_broken=_HEADER + textwrap.dedent(broken))
+    reprec = pytester.inline_run("-p", "no:cacheprovider")
+    passed, _, _ = reprec.listoutcomes()
+    assert passed, "nothing passed: the broken client is broken in more ways than intended"
+    assert _failures(reprec) == expected
+
+
+_PLUGIN_FILES = {
+    "fakesdk.py": "LOADED = True\n",
+    "heavyplugin.py": """
+        import fakesdk  # the mistake: an SDK imported when the plugin is loaded
+        from litestream_core.hookspecs import hookimpl
+
+        @hookimpl
+        def litestream_register_replica_clients(register):
+            register("heavy", lambda url, options: fakesdk, description="eager")
+    """,
+    "lightplugin.py": """
+        from litestream_core.hookspecs import hookimpl
+
+        def _factory(url, options):
+            import fakesdk
+            return fakesdk
+
+        @hookimpl
+        def litestream_register_replica_clients(register):
+            register("light", _factory, description="lazy")
+    """,
+    "fakeplugins-0.1.dist-info/METADATA": (
+        "Metadata-Version: 2.1\nName: fakeplugins\nVersion: 0.1\n"
+    ),
+    "fakeplugins-0.1.dist-info/entry_points.txt": (
+        "[litestream.plugins]\nheavy = heavyplugin\nlight = lightplugin\n"
+    ),
+}
+
+_PLUGIN_TESTS = """
+from litestream_core.testing import ReplicaClientSuite
+
+
+class TestPlugin(ReplicaClientSuite):
+    plugin_name = "{name}"
+    schemes = ("{name}",)
+    heavy_modules = ("fakesdk",)
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"), [("heavy", {"test_plugin_import_is_light"}), ("light", set())]
+)
+def test_plugin_contract_catches_eager_sdk_import(pytester, name, expected):
+    for path, text in _PLUGIN_FILES.items():
+        target = pytester.path / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(textwrap.dedent(text))
+    pytester.syspathinsert()
+    pytester.makepyfile(test_plugin=_PLUGIN_TESTS.format(name=name))
+    only = "import_is_light or registers_declared or hookimpls_match or entry_point_exists"
+    reprec = pytester.inline_run("-p", "no:cacheprovider", "-k", only)
+    passed, skipped, _ = reprec.listoutcomes()
+    assert len(passed) + len(_failures(reprec)) == 4
+    assert not skipped
+    assert _failures(reprec) == expected

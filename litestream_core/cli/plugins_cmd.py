@@ -49,10 +49,15 @@ def _print_table(statuses: list[PluginStatus]) -> None:
             status,
             ", ".join(s.schemes),
             ", ".join(s.codecs),
-            "\n".join(s.hooks),
+            "\n".join(h.removeprefix("litestream_") for h in s.hooks),
             style=style,
         )
-    Console(soft_wrap=False).print(table)
+    console = Console()
+    if not console.is_terminal:
+        # Piped output has no width to respect; squeezing it into 80 columns would
+        # truncate names that scripts and bug reports need whole.
+        console = Console(width=240)
+    console.print(table)
 
 
 def _problems(statuses: list[PluginStatus]) -> list[str]:

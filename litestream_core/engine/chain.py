@@ -19,9 +19,7 @@ async def list_level(
     client: ReplicaClient, level: int, *, seek: int = 0, use_metadata: bool = False
 ) -> list[LTXFileInfo]:
     """Every file of ``level`` with ``min_txid >= seek``, ascending."""
-    return [
-        info async for info in client.ltx_files(level, seek=seek, use_metadata=use_metadata)
-    ]
+    return [info async for info in client.ltx_files(level, seek=seek, use_metadata=use_metadata)]
 
 
 async def list_levels(

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -140,12 +141,13 @@ class Compactor:
         ``force`` writes one even then (``replicate -once -force-snapshot``).
         """
         async with self._lock:
+            if self.db is not None:
+                last = newest(await list_level(self.client, SNAPSHOT_LEVEL))
+                return await self._snapshot_from_db(last, force)
             levels = await list_levels(self.client)
             files = [f for fs in levels.values() for f in fs]
             top = newest(files)
             last = newest(levels[SNAPSHOT_LEVEL])
-            if self.db is not None:
-                return await self._snapshot_from_db(last, force)
             if top is None or (not force and last and last.max_txid >= top.max_txid):
                 return None
             chain = coarsest_chain(files, top.max_txid)
@@ -277,15 +279,14 @@ class Compactor:
 
     async def _fetch(self, info: LTXFileInfo, tmp: Path, index: int) -> Path:
         """A local path holding ``info``: the database's own copy if it still has it."""
+        path = tmp / f"{index:06d}.ltx"
         if self.db is not None:
             local = self.db.ltx_path(info.level, info.min_txid, info.max_txid)
-            path = tmp / f"{index:06d}.ltx"
             try:
                 await asyncio.to_thread(_copy_or_link, local, path)
                 return path
             except FileNotFoundError:
                 pass  # uploaded and cleaned up locally since: read the replica's copy
-        path = tmp / f"{index:06d}.ltx"
         with path.open("wb") as out:
             await download(self.client, info, out)
         return path
@@ -301,10 +302,8 @@ class Compactor:
             log.info("retention deleted %d level-%d files", len(files), level)
             self._send(RetentionEnforced(db_path=self._db_path, level=level, deleted=len(files)))
 
-    @contextlib.contextmanager
-    def _spool(self) -> contextlib.AbstractContextManager[str]:  # type: ignore[misc]
-        with tempfile.TemporaryDirectory(prefix="litestream-compact-", dir=self._tmp_dir) as d:
-            yield d
+    def _spool(self) -> tempfile.TemporaryDirectory[str]:
+        return tempfile.TemporaryDirectory(prefix="litestream-compact-", dir=self._tmp_dir)
 
     def _send_snapshot(self, info: LTXFileInfo, reason: str) -> None:
         log.info("snapshot written at TXID %x (%d bytes)", info.max_txid, info.size)
@@ -350,7 +349,7 @@ def _copy_or_link(src: Path, dst: Path) -> None:
     """A private copy of a local LTX file (a hard link when the filesystem allows)."""
     try:
         dst.hardlink_to(src)
-    except OSError as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
-        dst.write_bytes(src.read_bytes())
+    except FileNotFoundError:
+        raise
+    except OSError:
+        shutil.copyfile(src, dst)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from litestream_core.client import SNAPSHOT_LEVEL
 from litestream_core.errors import ConfigError
@@ -88,3 +89,31 @@ def next_compaction_at(now: datetime, interval: float) -> datetime:
     """When ``interval``'s next aligned run is due (strictly after ``now``'s slot)."""
     return prev_compaction_at(now, interval) + timedelta(seconds=interval)
 
+
+class _CompactionConfig(Protocol):
+    """The top-level keys of a parsed config (``config.Config``) the compactor reads."""
+
+    @property
+    def levels(self) -> tuple[float, ...]: ...
+    @property
+    def snapshot_interval(self) -> float: ...
+    @property
+    def snapshot_retention(self) -> float: ...
+    @property
+    def l0_retention(self) -> float: ...
+    @property
+    def l0_retention_check_interval(self) -> float: ...
+    @property
+    def retention_enabled(self) -> bool: ...
+
+
+def settings_from_config(config: _CompactionConfig) -> CompactionSettings:
+    """The compactor's settings from a parsed config file."""
+    return CompactionSettings(
+        level_intervals=tuple(config.levels),
+        snapshot_interval=config.snapshot_interval,
+        snapshot_retention=config.snapshot_retention,
+        l0_retention=config.l0_retention,
+        l0_retention_check_interval=config.l0_retention_check_interval,
+        retention_enabled=config.retention_enabled,
+    )

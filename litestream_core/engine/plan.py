@@ -134,6 +134,4 @@ def plan_for_timestamp(
             return plan_for_txid(files, txid)
         except RestoreError as exc:
             last_error = exc
-    raise RestoreError(
-        f"no restorable state at or before {timestamp.isoformat()}: {last_error}"
-    )
+    raise RestoreError(f"no restorable state at or before {timestamp.isoformat()}: {last_error}")

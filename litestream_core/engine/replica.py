@@ -27,9 +27,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from litestream_core.engine.dbtypes import Pos
 
 from litestream_core.client import SNAPSHOT_LEVEL, LTXFileInfo, ReplicaClient
-from litestream_core.engine.db import DB, Pos
 from litestream_core.engine.retry import Backoff
 from litestream_core.engine.streams import download, local_file_data, read_remote_trailer
 from litestream_core.errors import LitestreamError
@@ -43,6 +45,9 @@ from litestream_core.events import (
     SyncRecovered,
 )
 from litestream_core.ltx import HEADER_SIZE, TRAILER_SIZE, Header, Trailer
+
+if TYPE_CHECKING:
+    from litestream_core.engine.db import DB
 
 log = logging.getLogger("litestream.replica")
 
@@ -126,8 +131,6 @@ class Replica:
             self._failures += 1
             self._pos = None  # unknown after a failure: look again next time
             message = exc.one_line() if isinstance(exc, LitestreamError) else repr(exc)
-            log.warning("replica %s: sync failed (attempt %d): %s", self.name,
-                        self._failures, message)  # fmt: skip
             self.emit(
                 SyncFailed(
                     db_path=str(self.db.path),
@@ -171,9 +174,7 @@ class Replica:
     async def _upload_batch(self) -> bool:
         """Upload up to one batch; True if more may be pending."""
         pos, local = self.pos, self.db.pos()
-        if local.txid < pos.txid or (
-            local.txid == pos.txid and local.post_apply_checksum != pos.post_apply_checksum
-        ):
+        if local.txid < pos.txid or (local.txid == pos.txid and _diverged(local, pos)):
             if local.txid == 0 and pos.txid == 0:
                 return False
             await self._rebase(pos, "remote is ahead of or diverged from local state")
@@ -207,7 +208,6 @@ class Replica:
     async def _upload_file(self, info: LTXFileInfo) -> None:
         data = await local_file_data(self._local_path(info))
         stored = await self.client.write_ltx_file(0, info.min_txid, info.max_txid, data)
-        log.debug("replica %s: uploaded %s", self.name, info.name)
         self.emit(
             LTXFileUploaded(
                 db_path=str(self.db.path), replica=self.name, level=0,
@@ -232,8 +232,6 @@ class Replica:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
-        log.info("replica %s: snapshot at TXID %d uploaded (%s)", self.name, header.max_txid,
-                 reason)  # fmt: skip
         path = str(self.db.path)
         self.emit(SnapshotWritten(db_path=path, level=SNAPSHOT_LEVEL, txid=header.max_txid,
                                   size=stored.size, reason=reason))  # fmt: skip
@@ -261,9 +259,7 @@ class Replica:
         trailer = await read_remote_trailer(self.client, newest)
         remote = Pos(newest.max_txid, trailer.post_apply_checksum)
         local = self.db.pos()
-        if remote.txid > local.txid or (
-            remote.txid == local.txid and remote.post_apply_checksum != local.post_apply_checksum
-        ):
+        if remote.txid > local.txid or (remote.txid == local.txid and _diverged(local, remote)):
             await self._rebase(remote, f"replica at TXID {remote.txid}, local at {local.txid}",
                                newest)  # fmt: skip
         await self._advance(remote)
@@ -290,11 +286,19 @@ class Replica:
         await self.db.rebase(remote, path)
 
 
+def _diverged(a: Pos, b: Pos) -> bool:
+    """Same TXID, different database: only knowable when both sides carry a checksum
+    (Go's files, and ours by default, carry none)."""
+    return bool(a.post_apply_checksum and b.post_apply_checksum) and (
+        a.post_apply_checksum != b.post_apply_checksum
+    )
+
+
 def _continues(pos: Pos, info: LTXFileInfo, header: Header) -> bool:
     """Whether a local file is the next link after the remote position."""
     if info.min_txid != pos.txid + 1:
         return False
-    if header.is_snapshot or pos.txid == 0:
+    if header.is_snapshot or pos.txid == 0 or pos.post_apply_checksum == 0:
         return True
     return header.no_checksum or header.pre_apply_checksum == pos.post_apply_checksum
 

@@ -134,6 +134,7 @@ async def _download_and_apply(
             path = await tasks[index]
             loop = asyncio.get_running_loop()
             await asyncio.to_thread(applier.apply, path, info, loop)
+            applier.report()
             path.unlink()
     finally:
         for task in tasks:
@@ -183,7 +184,7 @@ class _Applier:
                     f"({self.checksum.value:016x})"
                 )
             fd, size = self.db.fileno(), hdr.page_size
-            reported = src.tell()
+            reported = 0
             for pgno, data in dec.pages():
                 offset = (pgno - 1) * size
                 if pgno <= self.commit:
@@ -207,15 +208,23 @@ class _Applier:
                     f"{_where(info)}: database checksum after applying is "
                     f"{self.checksum.value:016x}, the file says {trailer.post_apply_checksum:016x}"
                 )
-            self._progress(src.tell() - reported, loop)
+            self.done += src.tell() - reported
+
+    def report(self) -> None:
+        """Progress after a whole file, from the loop so it precedes RestoreCompleted."""
+        if self.emit is not None:
+            self.emit(self._event())
+
+    def _event(self) -> RestoreProgress:
+        return RestoreProgress(
+            output_path=str(self.target), done_bytes=min(self.done, self.total),
+            total_bytes=self.total,
+        )  # fmt: skip
 
     def _progress(self, delta: int, loop: asyncio.AbstractEventLoop) -> None:
-        self.done = min(self.total, self.done + delta)
+        self.done += delta
         if self.emit is not None:
-            event = RestoreProgress(
-                output_path=str(self.target), done_bytes=self.done, total_bytes=self.total
-            )
-            loop.call_soon_threadsafe(self.emit, event)
+            loop.call_soon_threadsafe(self.emit, self._event())
 
 
 def _where(info: LTXFileInfo) -> str:

@@ -5,29 +5,24 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Iterator, Sequence
-from typing import BinaryIO, Literal
+from typing import BinaryIO
 
 from litestream_core.errors import ChecksumMismatchError, LTXFormatError
 from litestream_core.ltx.decoder import Decoder
 from litestream_core.ltx.encoder import Encoder
 from litestream_core.ltx.header import HEADER_FLAG_NO_CHECKSUM, Header
 
-TimestampSource = Literal["earliest", "latest"]
-
-
-def compact(
-    inputs: Sequence[BinaryIO],
-    out: BinaryIO,
-    *,
-    timestamp: TimestampSource = "earliest",
-) -> Header:
+def compact(inputs: Sequence[BinaryIO], out: BinaryIO) -> Header:
     """Merge ``inputs`` (ordered by TXID) into one LTX file written to ``out``.
 
     The newest version of each page wins and pages past the final commit are dropped.
     Every input is fully verified while merging; if any fails, the error propagates and
-    whatever was written to ``out`` must be discarded. ``timestamp`` picks the header
-    time: "earliest" (our default, see ltx-format.md) or "latest" (what Go's ltx
-    v0.5.2 compactor writes).
+    whatever was written to ``out`` must be discarded.
+
+    The header takes the *last* input's timestamp, as Go's ltx v0.5.2 compactor does.
+    Point-in-time restore picks files whose timestamp is at or before the target; the
+    earliest input's time would let a restore to that moment apply later transactions
+    of the same merged file, restoring past the requested time.
     """
     if not inputs:
         raise LTXFormatError("LTX compaction needs at least one input file")
@@ -41,7 +36,7 @@ def compact(
         commit=last.commit,
         min_txid=first.min_txid,
         max_txid=last.max_txid,
-        timestamp=min(h.timestamp for h in headers) if timestamp == "earliest" else last.timestamp,
+        timestamp=last.timestamp,
         pre_apply_checksum=0 if no_checksum else first.pre_apply_checksum,
         flags=HEADER_FLAG_NO_CHECKSUM if no_checksum else 0,
     )

@@ -164,9 +164,13 @@ def _check_order(pgno: int, prev: int, commit: int, lock: int, snapshot: bool) -
 
 def _check_index(rest: bytes, expected: bytes) -> int:
     """Check the stored index against the one the frames imply; return its area length."""
-    got, area_len = scan_index(rest)
     want_area = expected[: -INDEX_SIZE_FIELD.size]
-    if rest[:area_len] != want_area:
+    if rest.startswith(want_area):
+        area_len = len(want_area)
+    elif want_area.startswith(rest):
+        raise LTXFormatError(f"LTX file truncated in page index: {len(rest)} bytes left")
+    else:
+        got, area_len = scan_index(rest)
         want = parse_index_area(want_area)
         for pgno, elem in want.items():
             if got.get(pgno) != elem:

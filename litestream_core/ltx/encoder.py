@@ -22,9 +22,11 @@ from litestream_core.ltx.page import (
 class Encoder:
     """Write an LTX file to ``out``: the header now, frames per page, index on finish.
 
-    It refuses anything Go's decoder or restore would reject (page order, lock page,
-    incomplete snapshots, wrong post-apply checksum on a snapshot) so a bad file is
-    never produced, not merely detected later.
+    It refuses what Go's decoder rejects (page order, lock page, incomplete snapshots)
+    and a snapshot whose post-apply checksum disagrees with its pages, so a bad file is
+    never produced, not merely detected later. Go 0.5.17 writes every file with
+    HEADER_FLAG_NO_CHECKSUM and its restore fails on files that carry checksums, so a
+    replica Go must be able to restore needs that flag.
     """
 
     def __init__(self, out: BinaryIO, header: Header) -> None:
@@ -42,13 +44,8 @@ class Encoder:
         self._crc = crc64(raw)
         self._n = len(raw)
         self._prev = 0
-        self._count = 0
         self._index = IndexBuilder()
         self._trailer: Trailer | None = None
-
-    @property
-    def pages_written(self) -> int:
-        return self._count
 
     @property
     def trailer(self) -> Trailer:
@@ -86,7 +83,6 @@ class Encoder:
         self._index.add(pgno, self._n, size)
         self._n += size
         self._prev = pgno
-        self._count += 1
 
     def finish(self, post_apply_checksum: int) -> Trailer:
         """Write the end marker, index and trailer; return the trailer."""
@@ -119,6 +115,7 @@ class Encoder:
 
     @property
     def bytes_written(self) -> int:
+        """Size of the file so far (the whole file once finished): what a replica stores."""
         return self._n
 
 

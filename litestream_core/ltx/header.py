@@ -93,7 +93,8 @@ class Header:
             raise LTXFormatError("LTX header has a WAL size but no WAL offset")
         if self.is_snapshot or self.no_checksum:
             if self.pre_apply_checksum != 0:
-                raise LTXFormatError("LTX snapshot must have a zero pre-apply checksum")
+                kind = "snapshot" if self.is_snapshot else "file without checksums"
+                raise LTXFormatError(f"LTX {kind} must have a zero pre-apply checksum")
         elif self.pre_apply_checksum & CHECKSUM_FLAG == 0:
             raise LTXFormatError("LTX file needs a pre-apply checksum with the flag bit set")
 

@@ -36,9 +36,7 @@ class IndexBuilder:
         self._buf = bytearray()
 
     def add(self, pgno: int, offset: int, size: int) -> None:
-        self._buf += encode_uvarint(pgno)
-        self._buf += encode_uvarint(offset)
-        self._buf += encode_uvarint(size)
+        self._buf += encode_uvarint(pgno) + encode_uvarint(offset) + encode_uvarint(size)
 
     def encode(self) -> bytes:
         """The index as stored: entries, zero terminator, then the area's length."""

@@ -113,9 +113,9 @@ def decode_frame(frame: bytes, page_size: int, pgno: int | None = None) -> bytes
     if pgno is not None and got_pgno != pgno:
         raise LTXFormatError(f"LTX page index points at page {got_pgno}, expected {pgno}")
     if flags & PAGE_FLAG_SIZE:
-        body = frame[PAGE_HEADER_SIZE + SIZE_FIELD.size :]
         if len(frame) < PAGE_HEADER_SIZE + SIZE_FIELD.size:
             raise LTXFormatError(f"LTX page {got_pgno}: frame truncated")
+        body = frame[PAGE_HEADER_SIZE + SIZE_FIELD.size :]
         size = SIZE_FIELD.unpack_from(frame, PAGE_HEADER_SIZE)[0]
         check_block_size(got_pgno, size, page_size)
         if size != len(body):

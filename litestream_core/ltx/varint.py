@@ -8,8 +8,13 @@ _MAX_UINT64 = (1 << 64) - 1
 
 
 def encode_uvarint(value: int) -> bytes:
+    # Unrolled for the sizes page numbers, offsets and frame sizes actually have.
     if value < 0x80:
         return bytes((value,))
+    if value < 0x4000:
+        return bytes((value & 0x7F | 0x80, value >> 7))
+    if value < 0x200000:
+        return bytes((value & 0x7F | 0x80, (value >> 7) & 0x7F | 0x80, value >> 14))
     out = bytearray()
     while value >= 0x80:
         out.append((value & 0x7F) | 0x80)

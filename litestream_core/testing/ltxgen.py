@@ -12,7 +12,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from litestream_core.ltx import CHECKSUM_FLAG, Header, database_checksum, encode_file, lock_pgno
+from litestream_core.ltx import (
+    CHECKSUM_FLAG,
+    HEADER_FLAG_NO_CHECKSUM,
+    Header,
+    database_checksum,
+    encode_file,
+    lock_pgno,
+)
 
 DEFAULT_TIMESTAMP_MS = 1_700_000_000_123
 """2023-11-14T22:13:20.123Z: in the past, with milliseconds, so lost precision shows."""
@@ -48,6 +55,7 @@ def make_ltx_bytes(
     page_size: int = 4096,
     pages: int | Pages = 1,
     seed: int = 0,
+    no_checksum: bool = False,
 ) -> bytes:
     """A complete, valid LTX file covering ``min_txid..max_txid``.
 
@@ -55,18 +63,25 @@ def make_ltx_bytes(
     ascending. A file starting at TXID 1 is a snapshot, so its pages must be the whole
     database; otherwise it is an incremental file whose pre-apply checksum is derived
     from ``seed`` (the generator has no prior database to compute it from).
+
+    ``no_checksum`` sets the header flag Go Litestream 0.5.17 puts on every file it
+    writes (no database checksums). Go's restore only accepts such files as the last
+    one of a restore, so files meant for the Go binary to restore need it.
     """
     page_list = filler_pages(pages, page_size, seed=seed) if isinstance(pages, int) else pages
     commit = max((pgno for pgno, _ in page_list), default=0)
-    post_apply = database_checksum(page_list)
-    pre_apply = 0 if min_txid == 1 else CHECKSUM_FLAG | (seed * 0x9E3779B97F4A7C15 + min_txid)
+    post_apply = 0 if no_checksum else database_checksum(page_list)
+    pre_apply = 0
+    if not (no_checksum or min_txid == 1):
+        pre_apply = CHECKSUM_FLAG | (seed * 0x9E3779B97F4A7C15 + min_txid) & (CHECKSUM_FLAG - 1)
     header = Header(
         page_size=page_size,
         commit=commit,
         min_txid=min_txid,
         max_txid=max_txid,
         timestamp=timestamp_ms,
-        pre_apply_checksum=pre_apply & ((1 << 64) - 1),
+        pre_apply_checksum=pre_apply,
+        flags=HEADER_FLAG_NO_CHECKSUM if no_checksum else 0,
     )
     return encode_file(header, page_list, post_apply)
 

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 # Before any suite module is imported, so failures inside the suite show the values.
-pytest.register_assert_rewrite("litestream_core.testing.suite")
+pytest.register_assert_rewrite("litestream_core.testing")
 
 
 @pytest.fixture

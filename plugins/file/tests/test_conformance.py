@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from litestream_file.client import FileReplicaClient
 
 from litestream_core.testing import ReplicaClientSuite
-from litestream_file.client import FileReplicaClient
 
 
 class TestFileConformance(ReplicaClientSuite):

@@ -5,8 +5,10 @@ Precedence follows Go's ``newSFTPReplicaClientFromConfig``: config keys win over
 URL's parts, and a URL cannot be combined with ``host`` or ``path``.
 
 One deliberate difference: Go skips host-key verification (with a warning) when no
-``host-key`` is given. Here the server's key must then be in a known_hosts file, and
-skipping verification takes an explicit ``insecure-ignore-host-key: true``.
+``host-key`` is given. Here the server's key must then be in a known_hosts file
+(``~/.ssh/known_hosts``, ``/etc/ssh/ssh_known_hosts``, or ``known-hosts-path`` in the
+URL query), and skipping verification takes an explicit ``skip-verify: true`` (a key
+Go's config already accepts, so the same file still loads there).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ DIAL_TIMEOUT = 30.0
 """Seconds to connect and finish the SSH handshake; Go's fixed dial timeout."""
 DEFAULT_KNOWN_HOSTS = ("~/.ssh/known_hosts", "/etc/ssh/ssh_known_hosts")
 
+_QUERY_KEYS = ("known-hosts-path", "skip-verify")
+"""Keys a URL query may set; Go reads no query for sftp, so only these extras."""
 _TRUE = {"1", "t", "true", "yes", "on"}
 _FALSE = {"0", "f", "false", "no", "off", ""}
 
@@ -39,7 +43,7 @@ class SFTPConfig:
     host_key: str = ""
     """The server's public key, one line in authorized_keys format (Go's ``host-key``)."""
     known_hosts: tuple[str, ...] = DEFAULT_KNOWN_HOSTS
-    insecure_ignore_host_key: bool = False
+    skip_verify: bool = False
     concurrent_writes: bool = True
     timeout: float = DIAL_TIMEOUT
 
@@ -109,6 +113,8 @@ def split_host_port(host: str) -> tuple[str, int]:
 def resolve_config(url: ReplicaURL, options: Mapping[str, Any]) -> SFTPConfig:
     """Merge a replica's URL and config keys into settings; raises ConfigError."""
     has_url = "://" in url.raw
+    query = {k: v for k, v in url.query.items() if k in _QUERY_KEYS}
+    options = {**query, **options}
     host, user = _text(options, "host"), _text(options, "user")
     password, path = _text(options, "password"), _text(options, "path")
     if has_url and path and url.path and path != url.path:
@@ -138,6 +144,6 @@ def resolve_config(url: ReplicaURL, options: Mapping[str, Any]) -> SFTPConfig:
         key_path=os.path.expanduser(key_path) if key_path else "",
         host_key=_text(options, "host-key").strip(),
         known_hosts=(known_hosts,) if known_hosts else DEFAULT_KNOWN_HOSTS,
-        insecure_ignore_host_key=_flag(options, "insecure-ignore-host-key", False),
+        skip_verify=_flag(options, "skip-verify", False),
         concurrent_writes=_flag(options, "concurrent-writes", True),
     )

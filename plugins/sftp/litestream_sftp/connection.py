@@ -78,14 +78,14 @@ def _expected_keys(config: SFTPConfig) -> list[paramiko.PKey] | None:
     known = _known_keys(config)
     if known:
         return known
-    if config.insecure_ignore_host_key:
-        log.warning("sftp host key not verified (insecure-ignore-host-key), host=%s", config.host)
+    if config.skip_verify:
+        log.warning("sftp host key not verified (skip-verify), host=%s", config.host)
         return None
     raise ReplicaPermissionError(
         f"sftp: host key of {config.address} is unknown; refusing to connect",
         op="connect",
         hint=f"set host-key to a line of `ssh-keyscan -p {config.port} {config.host}`, "
-        "or set insecure-ignore-host-key: true",
+        "or set skip-verify: true to connect without checking",
     )
 
 

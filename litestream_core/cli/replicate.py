@@ -1,0 +1,199 @@
+"""``litestream replicate``: the long-running replicator, from a config file or one URL.
+
+Go's behaviour, kept: ``-exec`` supervises the application (signals are forwarded to
+it, replication stops when it exits); SIGINT/SIGTERM stop replication after a final
+sync bounded by ``shutdown-sync-timeout``; a second signal skips the final sync.
+Different on purpose: with ``-exec`` we exit with the application's own exit code
+(Go turns every failure into 1), so a supervisor sees what the application reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shlex
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from litestream_core.cli.common import go_flag, handle_errors
+
+if TYPE_CHECKING:
+    from litestream_core.config import Config
+
+_LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO,
+           "warn": logging.WARNING, "warning": logging.WARNING, "error": logging.ERROR}  # fmt: skip
+
+
+@click.command("replicate")
+@click.option(*go_flag("config"), "config_path", metavar="PATH", help="Config file path.")
+@click.option(*go_flag("no-expand-env"), is_flag=True, help="Do not expand $VARS in the config.")
+@click.option(
+    *go_flag("exec"), "exec_cmd", metavar="CMD", help="Run CMD and replicate while it runs."
+)
+@click.option(*go_flag("once"), is_flag=True, help="Sync every database once, then exit.")
+@click.option(*go_flag("log-level"), type=click.Choice(sorted(_LEVELS), case_sensitive=False),
+              help="trace, debug, info, warn or error.")  # fmt: skip
+@click.option(*go_flag("restore-if-db-not-exists"), is_flag=True,
+              help="Restore missing databases from their replica before starting.")  # fmt: skip
+@click.argument("args", nargs=-1, metavar="[DB_PATH REPLICA_URL]")
+@handle_errors
+def command(
+    config_path: str | None,
+    no_expand_env: bool,
+    exec_cmd: str | None,
+    once: bool,
+    log_level: str | None,
+    restore_if_db_not_exists: bool,
+    args: tuple[str, ...],
+) -> None:
+    """Replicate SQLite databases continuously."""
+    from litestream_core.errors import ConfigError
+
+    if once and exec_cmd:
+        raise ConfigError("cannot specify -once and -exec together")
+    config = _load(config_path, args, not no_expand_env)
+    _setup_logging(config, log_level)
+    for warning in config.warnings:
+        logging.getLogger("litestream").warning(warning)
+    if not config.dbs:
+        raise ConfigError(f"no databases specified in configuration {config.source}")
+    command_line = exec_cmd or config.exec
+    argv = shlex.split(command_line) if command_line else None
+    if command_line and not argv:
+        raise ConfigError("-exec command is empty")
+    sys.exit(asyncio.run(_run(config, argv, once, restore_if_db_not_exists)))
+
+
+def _load(config_path: str | None, args: tuple[str, ...], expand: bool) -> Config:
+    from litestream_core.config import Config, DBConfig, ReplicaConfig, load_config
+    from litestream_core.errors import ConfigError
+
+    if not args:
+        return load_config(config_path, expand=expand)
+    if config_path:
+        raise ConfigError("cannot specify a replica URL and the -config flag")
+    if len(args) == 1:
+        raise ConfigError(f"must specify at least one replica URL for {args[0]}")
+    if len(args) > 2:
+        raise ConfigError("multiple replicas per database are not supported")
+    db_path, url = args
+    replica = (
+        ReplicaConfig(url=url, location="command line")
+        if "://" in url
+        else ReplicaConfig(path=url, location="command line")
+    )
+    replica.replica_url()  # validate now: one clear line before anything starts
+    path = Path(os.path.expanduser(db_path)).absolute()
+    return Config(dbs=(DBConfig(path=path, replica=replica, location="command line"),),
+                  source="command line")  # fmt: skip
+
+
+def _setup_logging(config: Config, flag: str | None) -> None:
+    name = (flag or os.environ.get("LOG_LEVEL") or config.logging.level).lower()
+    level = _LEVELS.get(name, logging.INFO)
+    handler = logging.StreamHandler(sys.stderr if config.logging.stderr else sys.stdout)
+    if config.logging.type == "json":
+        handler.setFormatter(_JSONFormatter())
+    else:
+        handler.setFormatter(
+            logging.Formatter("time=%(asctime)s level=%(levelname)s msg=%(message)s")
+        )
+    root = logging.getLogger("litestream")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+class _JSONFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(
+            {"time": self.formatTime(record), "level": record.levelname, "msg": record.getMessage()}
+        )
+
+
+async def _run(
+    config: Config, argv: list[str] | None, once: bool, restore_missing_dbs: bool
+) -> int:
+    from litestream_core.engine.eventlog import LogListener
+    from litestream_core.engine.store import build_store, restore_missing
+    from litestream_core.plugins import EventDispatcher, default_plugin_manager
+
+    pm = default_plugin_manager()
+    pm.register(LogListener(), name="litestream-log")
+    dispatcher = EventDispatcher(pm)
+    store = build_store(config, pm=pm, emit=dispatcher.emit_nowait)
+    log = logging.getLogger("litestream")
+    try:
+        await restore_missing(store, config, force_all=restore_missing_dbs,
+                              emit=dispatcher.emit_nowait)  # fmt: skip
+        if once:
+            await store.open(run=False)
+            try:
+                await store.sync_all()
+            finally:
+                await store.close(final_sync=False)
+            return 0
+        stopping = _Signals()
+        await store.open()
+        try:
+            code = await _supervise(argv, stopping) if argv else await stopping.wait()
+        except BaseException:
+            await store.close(final_sync=False)
+            raise
+        log.info("stopping: syncing pending changes")
+        ok = await store.close(final_sync=not stopping.hard)
+        if not ok:
+            click.echo("Error: final sync did not complete; pending changes remain local",
+                       err=True)  # fmt: skip
+            return code or 1
+        return code
+    finally:
+        await asyncio.to_thread(dispatcher.close, 2.0)
+
+
+class _Signals:
+    """SIGINT/SIGTERM: the first asks for a graceful stop, a second skips the final sync."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.count = 0
+        self.last: int = signal.SIGTERM
+        self.forward: asyncio.subprocess.Process | None = None
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+
+    @property
+    def hard(self) -> bool:
+        return self.count > 1
+
+    def _on_signal(self, sig: int) -> None:
+        self.count += 1
+        self.last = sig
+        if self.forward is not None and self.forward.returncode is None:
+            self.forward.send_signal(sig)
+        else:
+            self.event.set()
+
+    async def wait(self) -> int:
+        await self.event.wait()
+        return 0
+
+
+async def _supervise(argv: list[str], signals: _Signals) -> int:
+    """Run the application; its exit ends replication, its code becomes ours."""
+    from litestream_core.errors import ConfigError
+
+    try:
+        child = await asyncio.create_subprocess_exec(*argv)
+    except OSError as exc:
+        raise ConfigError(f"cannot run -exec command {argv[0]!r}: {exc.strerror or exc}") from None
+    signals.forward = child
+    code = await child.wait()
+    return 128 - code if code < 0 else code

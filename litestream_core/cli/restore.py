@@ -1,0 +1,259 @@
+"""``litestream restore``: rebuild a database from its replica (Go's flags and output)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from litestream_core.cli.common import go_flag, handle_errors
+from litestream_core.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from litestream_core.client import ReplicaClient
+    from litestream_core.engine.plan import RestorePlan
+
+
+def _parse_txid(value: str | None) -> int | None:
+    if value is None:
+        return None
+    from litestream_core.errors import ConfigError
+
+    text = value.strip().lower()
+    if not text or len(text) > 16 or any(c not in "0123456789abcdef" for c in text):
+        raise ConfigError(f"invalid -txid {value!r}: expected up to 16 hex digits")
+    return int(text, 16)
+
+
+def _parse_timestamp(value: str | None) -> datetime | None:
+    if value is None or value == "":
+        return None
+    from litestream_core.errors import ConfigError
+
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        parsed = None
+    if parsed is None or "T" not in value.upper() or parsed.tzinfo is None:
+        raise ConfigError(
+            "invalid -timestamp, must specify in RFC 3339 format (e.g. 2000-01-01T00:00:00Z)"
+        )
+    return parsed.astimezone(UTC)
+
+
+@click.command("restore")
+@click.option(*go_flag("config"), "config_path", metavar="PATH", help="Config file path.")
+@click.option(*go_flag("no-expand-env"), is_flag=True, help="Do not expand $VARS in the config.")
+@click.option("-o", "--output", "output", metavar="PATH", help="Output path of the database.")
+@click.option(*go_flag("txid"), metavar="HEX", help="Restore up to this TXID (16 hex digits).")
+@click.option(*go_flag("timestamp"), metavar="RFC3339", help="Restore the state at this time.")
+@click.option(*go_flag("if-db-not-exists"), is_flag=True, help="Exit 0 if the database exists.")
+@click.option(*go_flag("if-replica-exists"), is_flag=True, help="Exit 0 if there is no backup.")
+@click.option(*go_flag("dry-run"), is_flag=True, help="Print the plan; change nothing.")
+@click.option(
+    *go_flag("integrity-check"),
+    type=click.Choice(["none", "quick", "full"]),
+    default="none",
+    show_default=True,
+    help="Check the result with SQLite before putting it in place.",
+)
+@click.option(*go_flag("json"), "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option(*go_flag("force"), "-f", is_flag=True, help="Replace an existing database.")
+@click.option(*go_flag("parallelism"), type=click.IntRange(min=1), default=8, show_default=True,
+              help="Files downloaded at once.")  # fmt: skip
+@click.argument("source", metavar="DB_PATH|REPLICA_URL")
+@handle_errors
+def command(
+    config_path: str | None,
+    no_expand_env: bool,
+    output: str | None,
+    txid: str | None,
+    timestamp: str | None,
+    if_db_not_exists: bool,
+    if_replica_exists: bool,
+    dry_run: bool,
+    integrity_check: str,
+    as_json: bool,
+    force: bool,
+    parallelism: int,
+    source: str,
+) -> None:
+    """Restore a database from a replica: by path in the config, or from a replica URL."""
+    from litestream_core.errors import ConfigError
+
+    target_txid = _parse_txid(txid)
+    target_time = _parse_timestamp(timestamp)
+    if target_txid is not None and target_time is not None:
+        raise ConfigError("cannot specify both -txid and -timestamp")
+    client, out_path = _resolve(source, config_path, output, not no_expand_env)
+    if if_db_not_exists and not dry_run and out_path.exists() and out_path.stat().st_size > 0:
+        click.echo("database already exists, skipping", err=True)
+        return
+    sys.exit(
+        asyncio.run(
+            _run(
+                client, source, out_path, target_txid, target_time, if_replica_exists, dry_run,
+                integrity_check, as_json, force, parallelism,
+            )
+        )
+    )  # fmt: skip
+
+
+def _resolve(
+    source: str, config_path: str | None, output: str | None, expand: bool
+) -> tuple[ReplicaClient, Path]:
+    """The replica client and output path, from a URL or from the config's entry."""
+    from litestream_core.config import load_config
+    from litestream_core.errors import ConfigError
+    from litestream_core.plugins import make_replica_client
+
+    if "://" in source:
+        if config_path:
+            raise ConfigError("cannot specify a replica URL and the -config flag")
+        if not output:
+            raise ConfigError("output path required when restoring from a URL (use -o PATH)")
+        return make_replica_client(source), Path(output).absolute()
+    config = load_config(config_path, expand=expand)
+    dbc = config.find_db(source)
+    if dbc is None:
+        raise ConfigError(f"database not found in config {config.source}: {source}")
+    if dbc.replica is None:
+        raise ConfigError(f"database has no replica in config {config.source}: {source}")
+    url, options = dbc.replica.replica_url()
+    return make_replica_client(url, options), Path(output).absolute() if output else dbc.path
+
+
+async def _run(
+    client: ReplicaClient,
+    source: str,
+    out_path: Path,
+    txid: int | None,
+    timestamp: datetime | None,
+    if_replica_exists: bool,
+    dry_run: bool,
+    integrity_check: str,
+    as_json: bool,
+    force: bool,
+    parallelism: int,
+) -> int:
+    from litestream_core.engine.plan import NoBackupsError, build_plan
+    from litestream_core.engine.restore import restore
+
+    await client.init()
+    try:
+        try:
+            plan = await build_plan(client, txid=txid, timestamp=timestamp)
+        except NoBackupsError:
+            if if_replica_exists:
+                click.echo("no matching backups found", err=True)
+                return 0
+            raise
+        if dry_run:
+            _print_plan(plan, source, out_path, client.type, as_json)
+            return 0
+        progress = None if as_json or not sys.stderr.isatty() else _ProgressBar()
+        emit = _dispatcher(progress)
+        try:
+            result = await restore(
+                client, out_path, plan=plan, overwrite=force, integrity_check=integrity_check,
+                parallelism=parallelism, emit=emit.emit_nowait if emit else None,
+            )  # fmt: skip
+        finally:
+            if emit is not None:
+                emit.close(timeout=2.0)
+            if progress is not None:
+                progress.stop()
+    finally:
+        await client.close()
+    if as_json:
+        _print_json({
+            "db_path": str(result.path), "replica": client.type, "txid": f"{result.txid:016x}",
+            "duration_ms": int(result.duration * 1000), "integrity_check": integrity_check,
+        })  # fmt: skip
+    else:
+        click.echo(f"restored {result.path} at TXID {result.txid:016x}", err=True)
+    return 0
+
+
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2))
+
+
+def _print_plan(
+    plan: RestorePlan, source: str, out_path: Path, replica: str, as_json: bool
+) -> None:
+    files = [
+        {
+            "level": f.level, "name": f.name, "min_txid": f"{f.min_txid:016x}",
+            "max_txid": f"{f.max_txid:016x}", "size": f.size,
+            "timestamp": f.created_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        for f in plan.files
+    ]  # fmt: skip
+    body = {
+        "source": source, "target_path": str(out_path), "replica": replica,
+        "min_txid": files[0]["min_txid"], "max_txid": f"{plan.txid:016x}", "files": files,
+    }  # fmt: skip
+    if as_json:
+        _print_json(body)
+        return
+    click.echo("Restore plan:")
+    for key in ("source", "target_path", "replica"):
+        click.echo(f"  {key.replace('_path', '')}: {body[key]}")
+    click.echo(f"  txid range: {body['min_txid']} - {body['max_txid']}\n")
+    click.echo("Files to fetch:")
+    rows = [["level", "file", "min_txid", "max_txid", "size", "timestamp"]]
+    rows += [[str(f[k]) for k in ("level", "name", "min_txid", "max_txid", "size", "timestamp")]
+             for f in files]  # fmt: skip
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+class _ProgressBar:
+    """A rich progress bar on stderr, fed by RestoreProgress events."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        self._progress = Progress(
+            "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+            TransferSpeedColumn(), TimeRemainingColumn(), console=Console(stderr=True),
+            transient=True,
+        )  # fmt: skip
+        self._task = self._progress.add_task("restoring", total=None)
+        self._progress.start()
+
+    @hookimpl
+    def litestream_event(self, event: object) -> None:
+        from litestream_core.events import RestoreProgress
+
+        if isinstance(event, RestoreProgress):
+            self._progress.update(self._task, completed=event.done_bytes, total=event.total_bytes)
+
+    def stop(self) -> None:
+        self._progress.stop()
+
+
+def _dispatcher(progress: _ProgressBar | None) -> Any:
+    """The plugin manager's event dispatcher, with the progress bar as one more listener."""
+    from litestream_core.plugins import EventDispatcher, default_plugin_manager
+
+    pm = default_plugin_manager()
+    if progress is not None:
+        pm.register(progress, name=f"restore-progress-{id(progress)}")
+    if progress is None and not pm.hook.litestream_event.get_hookimpls():
+        return None
+    return EventDispatcher(pm)

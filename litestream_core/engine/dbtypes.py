@@ -1,0 +1,42 @@
+"""Plain values shared by the database monitor's modules (re-exported by ``engine.db``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DBSettings:
+    """Per-database knobs; defaults are Go Litestream's."""
+
+    monitor_interval: float = 1.0
+    checkpoint_interval: float = 60.0
+    """Seconds between PASSIVE checkpoints when data was synced; 0 disables."""
+    min_checkpoint_page_count: int = 1000
+    truncate_page_n: int = 121359
+    """WAL pages (by synced offset) that force a TRUNCATE checkpoint; 0 disables."""
+    busy_timeout: float = 1.0
+    meta_path: str | None = None
+    """Default ``<dir>/.<name>-litestream``, as Go's ``MetaPath``."""
+    wake_interval: float = 0.02
+    """How often the monitor looks for a new commit between ticks (a 48-byte read of
+    SQLite's wal-index, no WAL scan), so commit-to-L0 lag stays far below the monitor
+    interval. 0 disables it (ticks only), which suits thousands of mostly idle
+    databases in one process."""
+    ltx_checksums: bool = False
+    """Record pre/post-apply database checksums in L0 files. Go writes none, and its
+    ``restore`` rejects a file whose trailer has one, so this is off by default; turn it
+    on only for replicas that this tool alone restores (then restores verify the whole
+    chain)."""
+
+
+@dataclass(frozen=True)
+class Pos:
+    """Replication position: the newest TXID and the database checksum after it.
+
+    ``post_apply_checksum`` is 0 when the file carries no checksum (Go's files, ours by
+    default). ``Pos(0, 0)`` means nothing has been written yet.
+    """
+
+    txid: int
+    post_apply_checksum: int

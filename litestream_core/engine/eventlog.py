@@ -1,0 +1,69 @@
+"""Log lines for engine events: the replicate command's log is an event listener.
+
+Keeping the wording here (and not at every emit site) means a plugin sees exactly
+what the log says, and the engine has one way of reporting what it did.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from litestream_core.events import (
+    CheckpointCompleted,
+    CompactionCompleted,
+    Event,
+    LTXFileUploaded,
+    LTXFileWritten,
+    ReplicaStarted,
+    ReplicaStopped,
+    RestoreCompleted,
+    RetentionEnforced,
+    SnapshotWritten,
+    SyncFailed,
+    SyncRecovered,
+)
+from litestream_core.hookspecs import hookimpl
+
+log = logging.getLogger("litestream")
+
+
+def describe(event: Event) -> tuple[int, str] | None:
+    """The level and message for an event, or None for events not worth a line."""
+    db = event.db_path
+    match event:
+        case LTXFileWritten(level=level, min_txid=lo, max_txid=hi):
+            return logging.DEBUG, f"{db}: wrote L{level} {lo:016x}-{hi:016x}"
+        case LTXFileUploaded(replica=replica, level=level, min_txid=lo, max_txid=hi):
+            return logging.DEBUG, f"{db}: uploaded L{level} {lo:016x}-{hi:016x} to {replica}"
+        case SnapshotWritten(level=level, txid=txid, reason=reason):
+            why = f" ({reason})" if reason else ""
+            return logging.INFO, f"{db}: snapshot at TXID {txid:016x} (L{level}){why}"
+        case CheckpointCompleted(mode=mode):
+            return logging.DEBUG, f"{db}: checkpoint {mode}"
+        case CompactionCompleted(level=level, min_txid=lo, max_txid=hi):
+            return logging.DEBUG, f"{db}: compacted L{level} {lo:016x}-{hi:016x}"
+        case RetentionEnforced(level=level, deleted=deleted):
+            return logging.DEBUG, f"{db}: retention deleted {deleted} L{level} files"
+        case SyncFailed(replica=replica, error=error, attempt=attempt):
+            where = f" to {replica}" if replica else ""
+            return logging.WARNING, f"{db}: sync{where} failed (attempt {attempt}): {error}"
+        case SyncRecovered(replica=replica, failures=failures):
+            where = f" to {replica}" if replica else ""
+            return logging.INFO, f"{db}: sync{where} recovered after {failures} failures"
+        case ReplicaStarted(replica=replica):
+            return logging.INFO, f"{db}: replicating to {replica}"
+        case ReplicaStopped(replica=replica):
+            return logging.INFO, f"{db}: stopped replicating to {replica}"
+        case RestoreCompleted(output_path=path, txid=txid, duration_seconds=seconds):
+            return logging.INFO, f"restored {path} at TXID {txid:016x} in {seconds:.2f}s"
+    return None
+
+
+class LogListener:
+    """Register with the plugin manager to turn events into log lines."""
+
+    @hookimpl
+    def litestream_event(self, event: Event) -> None:
+        line = describe(event)
+        if line is not None:
+            log.log(*line)

@@ -1,0 +1,163 @@
+"""Our own SQLite connections to the replicated database, through APSW.
+
+Why APSW and not the stdlib ``sqlite3``: the stdlib module on our target machines links
+SQLite 3.40.1, which has the upstream WAL-reset corruption bug (fixed in 3.51.3), and it
+cannot set ``SQLITE_FCNTL_PERSIST_WAL``. APSW bundles a current SQLite and exposes
+``file_control``. The application may still use any SQLite it likes beside us.
+
+Two connections, as Go's connection pool ends up using two:
+
+* the *reader* holds a long read transaction. While it is open no checkpointer (the
+  application's auto-checkpoint included) can copy frames past its snapshot into the
+  database file in a way that loses them, nor restart the WAL. It is released only
+  around our own checkpoints, which also run on it.
+* the *writer* bumps ``_litestream_seq`` (so the WAL always has a frame) and takes the
+  write lock with an insert into ``_litestream_lock`` that is always rolled back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import apsw
+
+from litestream_core.errors import DatabaseError
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+CHECKPOINT_MODES = ("PASSIVE", "FULL", "RESTART", "TRUNCATE")
+
+
+def is_busy(exc: BaseException) -> bool:
+    """SQLITE_BUSY / SQLITE_LOCKED: someone else holds a lock; retry later."""
+    return isinstance(exc, apsw.BusyError | apsw.LockedError)
+
+
+def check_database_file(path: Path) -> None:
+    """Raise DatabaseError unless ``path`` is empty or starts with SQLite's magic."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(SQLITE_HEADER))
+    except IsADirectoryError:
+        raise DatabaseError(f"{path} is a directory, not a SQLite database") from None
+    except OSError as exc:
+        raise DatabaseError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if head and head != SQLITE_HEADER:
+        raise DatabaseError(f"{path} is not a SQLite database")
+
+
+class Connections:
+    """The reader and writer connections; every method blocks (call it off the loop)."""
+
+    def __init__(self, path: Path, busy_timeout: float) -> None:
+        self.path = path
+        self._timeout_ms = max(0, int(busy_timeout * 1000))
+        self.reader = self._connect()
+        try:
+            self.writer = self._connect()
+            self._enable_wal()
+            self.writer.execute(
+                "CREATE TABLE IF NOT EXISTS _litestream_seq (id INTEGER PRIMARY KEY, seq INTEGER);"
+            )
+            self.writer.execute("CREATE TABLE IF NOT EXISTS _litestream_lock (id INTEGER);")
+            self.page_size = int(self.reader.execute("PRAGMA page_size;").fetchall()[0][0])
+        except apsw.Error as exc:
+            self.close()
+            raise self._error(exc) from None
+        except BaseException:
+            self.close()
+            raise
+
+    def _connect(self) -> apsw.Connection:
+        try:
+            conn = apsw.Connection(str(self.path), flags=apsw.SQLITE_OPEN_READWRITE)
+            conn.set_busy_timeout(self._timeout_ms)
+            conn.wal_autocheckpoint(0)
+            flag = ctypes.c_int(1)
+            conn.file_control("main", apsw.SQLITE_FCNTL_PERSIST_WAL, ctypes.addressof(flag))
+        except apsw.Error as exc:
+            raise self._error(exc) from None
+        return conn
+
+    def _error(self, exc: apsw.Error) -> DatabaseError:
+        if isinstance(exc, apsw.NotADBError):
+            return DatabaseError(f"{self.path} is not a SQLite database")
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return DatabaseError(f"cannot open {self.path} for replication: {msg}")
+
+    def _enable_wal(self) -> None:
+        try:
+            mode = str(self.writer.execute("PRAGMA journal_mode = wal;").fetchall()[0][0])
+        except apsw.Error as exc:
+            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise DatabaseError(f"cannot enable WAL mode on {self.path}: {msg}") from None
+        if mode.lower() != "wal":
+            raise DatabaseError(f"cannot enable WAL mode on {self.path} (journal mode stays {mode})")
+
+    # -- the long read transaction ------------------------------------------------------
+
+    @property
+    def read_locked(self) -> bool:
+        return not self.reader.get_autocommit()
+
+    def acquire_read_lock(self) -> None:
+        if self.read_locked:
+            return
+        self.reader.execute("BEGIN;")
+        try:
+            self.reader.execute("SELECT COUNT(1) FROM _litestream_seq;").fetchall()
+        except BaseException:
+            self.reader.execute("ROLLBACK;")
+            raise
+
+    def release_read_lock(self) -> None:
+        if self.read_locked:
+            self.reader.execute("ROLLBACK;")
+
+    # -- writes -------------------------------------------------------------------------
+
+    def bump_seq(self) -> None:
+        """Commit a tiny change so the WAL holds at least one frame."""
+        self.writer.execute(
+            "INSERT INTO _litestream_seq (id, seq) VALUES (1, 1) "
+            "ON CONFLICT (id) DO UPDATE SET seq = seq + 1;"
+        )
+
+    @contextlib.contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """Hold SQLite's write lock: no one can commit until the block ends."""
+        self.writer.execute("BEGIN;")
+        try:
+            self.writer.execute("INSERT INTO _litestream_lock (id) VALUES (1);")
+            yield
+        finally:
+            self.writer.execute("ROLLBACK;")
+
+    def checkpoint(self, mode: str) -> tuple[int, int, int]:
+        """Run ``wal_checkpoint(mode)`` without our read lock; (busy, log, checkpointed).
+
+        The read lock is taken again before returning, even on error: a replicator
+        without it would let the application restart the WAL behind our back.
+        """
+        if mode not in CHECKPOINT_MODES:
+            raise ValueError(f"unknown checkpoint mode {mode!r}")
+        self.release_read_lock()
+        try:
+            row = self.reader.execute(f"PRAGMA wal_checkpoint({mode});").fetchall()[0]
+        finally:
+            self.acquire_read_lock()
+        return int(row[0]), int(row[1]), int(row[2])
+
+    def close(self) -> None:
+        for name in ("writer", "reader"):
+            conn: apsw.Connection | None = getattr(self, name, None)
+            if conn is not None:
+                with contextlib.suppress(apsw.Error):
+                    conn.close(True)
+
+
+def wal_path(path: Path) -> Path:
+    return Path(os.fspath(path) + "-wal")

@@ -1,0 +1,273 @@
+"""GCSReplicaClient: LTX files in a Google Cloud Storage bucket, laid out as Go's.
+
+Keys are ``<path>/ltx/<level>/<min:016x>-<max:016x>.ltx`` and each object carries the
+LTX header's time in the ``litestream-timestamp`` custom metadata (Go's RFC 3339 text).
+GCS returns custom metadata in listings, so listings always report header times.
+
+Credentials are Google's application default credentials; with
+``STORAGE_EMULATOR_HOST`` set the SDK talks to that emulator without credentials, as
+Go's client does. Small files go up in one request; larger ones through a resumable
+upload that is only finalized (and so only listed) after its last byte. Reads pin the
+object generation they started with, so a concurrent rewrite cannot mix two versions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any, ClassVar, TypeVar
+
+from google.api_core import exceptions as gx
+from google.cloud import storage
+from google.cloud.storage.retry import DEFAULT_RETRY
+
+from litestream_core.client import (
+    AsyncByteStream,
+    Capability,
+    LTXData,
+    LTXFileInfo,
+    ReplicaClient,
+    ReplicaURL,
+)
+from litestream_core.errors import ReplicaClientError
+from litestream_core.ltx.header import parse_filename
+from litestream_gcs.errors import Where, translate
+from litestream_gcs.settings import GCSSettings, settings_from
+from litestream_gcs.source import PartReader, header_of
+from litestream_gcs.timestamps import (
+    METADATA_KEY,
+    format_timestamp,
+    ms_to_datetime,
+    parse_timestamp,
+)
+
+SINGLE_UPLOAD_MAX = 8 * 1024 * 1024
+"""Files below this go up in one request (the SDK's own multipart limit)."""
+UPLOAD_CHUNK = 8 * 1024 * 1024
+"""Resumable upload chunk: a multiple of 256 KiB, as GCS requires."""
+READ_CHUNK = 1024 * 1024
+"""Bytes fetched per ranged GET while streaming a file."""
+DELETE_CONCURRENCY = 16
+CONTENT_TYPE = "application/octet-stream"
+_T = TypeVar("_T")
+
+
+class GCSReplicaClient(ReplicaClient):
+    """A replica in a GCS bucket; see the module docstring."""
+
+    type: ClassVar[str] = "gs"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.ACCURATE_METADATA_TIMESTAMPS, Capability.RANGE_READS}
+    )
+
+    def __init__(self, settings: GCSSettings, *, retry_timeout: float = 30.0) -> None:
+        """``retry_timeout`` bounds the SDK's own retries; the engine retries beyond it."""
+        self.settings = settings
+        self._retry = DEFAULT_RETRY.with_timeout(retry_timeout).with_delay(
+            initial=0.25, maximum=4.0
+        )
+        self._bucket: Any = None
+        self._client_obj: Any = None
+        self._where = Where(settings.bucket, _credential_source())
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    @classmethod
+    def from_url(cls, url: ReplicaURL, options: Mapping[str, Any]) -> GCSReplicaClient:
+        return cls(settings_from(url, options))
+
+    def __repr__(self) -> str:
+        return f"GCSReplicaClient(gs://{self.settings.bucket}/{self.settings.path})"
+
+    # -- Lifecycle ------------------------------------------------------------------------
+
+    async def init(self) -> None:
+        await self._get_bucket()
+
+    async def close(self) -> None:
+        self._closed = True
+        client, self._client_obj, self._bucket = self._client_obj, None, None
+        if client is not None:
+            await asyncio.to_thread(client.close)
+
+    async def _get_bucket(self) -> Any:
+        if self._bucket is not None:
+            return self._bucket
+        async with self._lock:
+            if self._closed:
+                raise ReplicaClientError("gs: the replica client is closed", op="init")
+            if self._bucket is None:
+                try:
+                    client = await asyncio.to_thread(storage.Client, project=None)
+                except Exception as exc:
+                    raise translate(exc, self._where, "connect") from exc
+                self._client_obj = client
+                self._bucket = client.bucket(self.settings.bucket)
+        return self._bucket
+
+    async def _run(self, op: str, key: str, call: Callable[..., _T], /, **kwargs: Any) -> _T:
+        """Run a blocking SDK call in a thread, translating its errors."""
+        try:
+            return await asyncio.to_thread(call, **kwargs)
+        except ReplicaClientError:
+            raise
+        except Exception as exc:
+            raise translate(exc, self._where, op, key) from exc
+
+    # -- Listing --------------------------------------------------------------------------
+
+    async def ltx_files(
+        self, level: int, *, seek: int = 0, use_metadata: bool = False
+    ) -> AsyncIterator[LTXFileInfo]:
+        # Listings carry custom metadata at no extra cost, so use_metadata changes nothing.
+        bucket = await self._get_bucket()
+        prefix = self.settings.level_dir(level) + "/"
+        request: dict[str, Any] = {"prefix": prefix, "retry": self._retry}
+        if seek > 0:
+            # Names sort by min TXID (fixed-width hex), so GCS can skip what precedes seek.
+            request["start_offset"] = f"{prefix}{seek:016x}"
+        pages = (await self._run("list", prefix, bucket.list_blobs, **request)).pages
+        while True:
+            page = await self._run("list", prefix, _next_page, pages=pages)
+            if page is None:
+                return
+            for blob in page:
+                try:
+                    min_txid, max_txid = parse_filename(blob.name[len(prefix) :])
+                except ValueError:
+                    continue  # not an LTX file (Go skips these too)
+                if min_txid < seek:
+                    continue
+                stamp = (blob.metadata or {}).get(METADATA_KEY)
+                created_at = (parse_timestamp(stamp) if stamp else None) or blob.time_created
+                yield LTXFileInfo(level, min_txid, max_txid, int(blob.size), created_at)
+
+    # -- Reading --------------------------------------------------------------------------
+
+    async def open_ltx_file(
+        self, level: int, min_txid: int, max_txid: int, *, offset: int = 0, size: int = 0
+    ) -> AsyncByteStream:
+        bucket = await self._get_bucket()
+        key = self.settings.key(level, min_txid, max_txid)
+        where = {"level": level, "min_txid": min_txid, "max_txid": max_txid}
+        try:
+            blob = await asyncio.to_thread(bucket.get_blob, key, retry=self._retry)
+        except Exception as exc:
+            raise translate(exc, self._where, "get", key, **where) from exc
+        if blob is None:
+            raise translate(gx.NotFound(f"no such object: {key}"), self._where, "get", key, **where)
+        end = int(blob.size) if size <= 0 else min(int(blob.size), offset + size)
+        return _RangeStream(self, blob, offset, end)
+
+    # -- Writing --------------------------------------------------------------------------
+
+    async def write_ltx_file(
+        self, level: int, min_txid: int, max_txid: int, data: LTXData
+    ) -> LTXFileInfo:
+        bucket = await self._get_bucket()
+        key = self.settings.key(level, min_txid, max_txid)
+        reader = PartReader(data)
+        first = await reader.read(SINGLE_UPLOAD_MAX)
+        header = header_of(first)
+        blob = bucket.blob(key, chunk_size=UPLOAD_CHUNK)
+        blob.metadata = {METADATA_KEY: format_timestamp(header.timestamp)}
+        if len(first) < SINGLE_UPLOAD_MAX:
+            await self._run(
+                "put", key, blob.upload_from_string,
+                data=first, content_type=CONTENT_TYPE, retry=self._retry,
+            )  # fmt: skip
+            size = len(first)
+        else:
+            size = await self._resumable(blob, key, first, reader)
+        return LTXFileInfo(level, min_txid, max_txid, size, ms_to_datetime(header.timestamp))
+
+    async def _resumable(self, blob: Any, key: str, first: bytes, reader: PartReader) -> int:
+        """Stream through a resumable upload; the object appears only when it is closed."""
+        writer = await self._run(
+            "open upload", key, blob.open, mode="wb", content_type=CONTENT_TYPE, retry=self._retry
+        )
+        size, part = 0, first
+        try:
+            while part:
+                await self._run("upload", key, writer.write, b=part)
+                size += len(part)
+                part = await reader.read(UPLOAD_CHUNK)
+            await self._run("finish upload", key, writer.close)
+        except BaseException:
+            # Dropping an unfinished resumable session leaves no object behind.
+            writer._buffer.close()
+            raise
+        return size
+
+    # -- Deleting -------------------------------------------------------------------------
+
+    async def delete_ltx_files(self, files: Sequence[LTXFileInfo]) -> None:
+        await self._delete_keys([self.settings.key(f.level, f.min_txid, f.max_txid) for f in files])
+
+    async def delete_all(self) -> None:
+        bucket = await self._get_bucket()
+        prefix = self.settings.delete_all_prefix
+        listing = await self._run("list", prefix, bucket.list_blobs, prefix=prefix, retry=self._retry)
+        pages = listing.pages
+        while (page := await self._run("list", prefix, _next_page, pages=pages)) is not None:
+            await self._delete_keys([blob.name for blob in page])
+
+    async def _delete_keys(self, keys: Sequence[str]) -> None:
+        bucket = await self._get_bucket()
+        limit = asyncio.Semaphore(DELETE_CONCURRENCY)
+
+        async def delete(key: str) -> None:
+            async with limit:
+                try:
+                    await asyncio.to_thread(bucket.delete_blob, key, retry=self._retry)
+                except gx.NotFound:
+                    pass  # already gone
+                except Exception as exc:
+                    raise translate(exc, self._where, "delete", key) from exc
+
+        await asyncio.gather(*(delete(key) for key in keys))
+
+
+def _next_page(pages: Any) -> list[Any] | None:
+    """The next page of a listing as a list (fetching it is the blocking part)."""
+    page = next(pages, None)
+    return None if page is None else list(page)
+
+
+def _credential_source() -> str:
+    if host := os.environ.get("STORAGE_EMULATOR_HOST"):
+        return f"no credentials (STORAGE_EMULATOR_HOST={host})"
+    if path := os.environ.get("GOOGLE_APPLICATION_CREDENTIALS"):
+        return f"credentials from GOOGLE_APPLICATION_CREDENTIALS ({path})"
+    return "application default credentials"
+
+
+class _RangeStream(AsyncByteStream):
+    """Streams ``[pos, end)`` of one object generation in bounded ranged reads."""
+
+    def __init__(self, client: GCSReplicaClient, blob: Any, pos: int, end: int) -> None:
+        self._client = client
+        self._blob = blob
+        self._pos = pos
+        self._end = end
+        self._buffer = b""
+
+    async def read(self, n: int = -1) -> bytes:
+        if not self._buffer and self._pos < self._end:
+            want = self._end - self._pos if n < 0 else max(n, READ_CHUNK)
+            stop = min(self._end, self._pos + want)
+            self._buffer = await self._client._run(
+                "read", self._blob.name, self._blob.download_as_bytes,
+                start=self._pos, end=stop - 1, raw_download=True,
+                if_generation_match=self._blob.generation, retry=self._client._retry,
+            )  # fmt: skip
+            self._pos += len(self._buffer)
+            if not self._buffer:
+                self._pos = self._end  # the object shrank under us; end the stream
+        take = len(self._buffer) if n < 0 else n
+        chunk, self._buffer = self._buffer[:take], self._buffer[take:]
+        return chunk
+
+    async def aclose(self) -> None:
+        self._buffer, self._pos = b"", self._end

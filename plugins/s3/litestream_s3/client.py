@@ -1,0 +1,431 @@
+"""S3ReplicaClient: LTX files in an S3 bucket, laid out and tagged exactly as Go's.
+
+Keys are ``<path>/<level as %04x>/<min:016x>-<max:016x>.ltx`` (Go's S3 layout has no
+``ltx/`` segment and a hexadecimal level), and every object carries the LTX header's
+time in the ``litestream-timestamp`` metadata, in Go's RFC 3339 text, so either tool
+reads the other's replica and its point-in-time information.
+
+boto3 is blocking, so each call runs in a worker thread. Files smaller than the part
+size go up in one PutObject; larger ones stream through a multipart upload with up to
+``concurrency`` parts in flight, so memory stays bounded and nothing is listed until the
+upload completes (a failed or cancelled upload is aborted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, ClassVar, TypeVar
+
+import boto3  # type: ignore[import-untyped]
+from botocore.config import Config  # type: ignore[import-untyped]
+from botocore.exceptions import ClientError  # type: ignore[import-untyped]
+
+from litestream_core.client import (
+    AsyncByteStream,
+    BytesStream,
+    Capability,
+    LTXData,
+    LTXFileInfo,
+    ReplicaClient,
+    ReplicaURL,
+)
+from litestream_core.errors import (
+    LTXNotFoundError,
+    ReplicaClientError,
+    ReplicaPermissionError,
+)
+from litestream_core.ltx.header import format_filename, parse_filename
+from litestream_s3.errors import Where, translate
+from litestream_s3.settings import DEFAULT_REGION, S3Settings, settings_from
+from litestream_s3.source import PartReader, header_of
+from litestream_s3.timestamps import METADATA_KEY, format_timestamp, ms_to_datetime, parse_timestamp
+
+logger = logging.getLogger("litestream.s3")
+
+MAX_KEYS = 1000
+"""Keys per DeleteObjects request (S3's limit)."""
+METADATA_CONCURRENCY = 16
+"""HeadObject calls in flight when a listing needs the header timestamps."""
+_T = TypeVar("_T")
+
+
+class S3ReplicaClient(ReplicaClient):
+    """A replica in an S3 bucket (or an S3-compatible store); see the module docstring."""
+
+    type: ClassVar[str] = "s3"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.ACCURATE_METADATA_TIMESTAMPS, Capability.RANGE_READS}
+    )
+
+    def __init__(self, settings: S3Settings, *, max_attempts: int = 5) -> None:
+        """``max_attempts`` bounds the SDK's own retries; the engine retries beyond it."""
+        self.settings = settings
+        self._max_attempts = max_attempts
+        self._s3: Any = None
+        self._where = Where(settings.bucket, settings.credential_source)
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    @classmethod
+    def from_url(cls, url: ReplicaURL, options: Mapping[str, Any]) -> S3ReplicaClient:
+        return cls(settings_from(url, options))
+
+    def __repr__(self) -> str:
+        return f"S3ReplicaClient(s3://{self.settings.bucket}/{self.settings.path})"
+
+    # -- Lifecycle ------------------------------------------------------------------------
+
+    async def init(self) -> None:
+        await self._client()
+
+    async def close(self) -> None:
+        self._closed = True
+        s3, self._s3 = self._s3, None
+        if s3 is not None:
+            s3.close()
+
+    async def _client(self) -> Any:
+        """The boto3 client, made on first use (Go's methods call Init the same way)."""
+        if self._s3 is not None:
+            return self._s3
+        async with self._lock:
+            if self._closed:
+                raise ReplicaClientError("s3: the replica client is closed", op="init")
+            if self._s3 is None:
+                self._s3 = await asyncio.to_thread(self._connect)
+        return self._s3
+
+    def _connect(self) -> Any:
+        s = self.settings
+        if s.credentials is not None:
+            session = boto3.session.Session(
+                aws_access_key_id=s.credentials.access_key_id,
+                aws_secret_access_key=s.credentials.secret_access_key,
+            )
+        else:
+            session = boto3.session.Session()
+            found = session.get_credentials()
+            if found is None:
+                raise ReplicaPermissionError(
+                    f"s3: no AWS credentials found for bucket {s.bucket!r}",
+                    op="init",
+                    hint="set access-key-id and secret-access-key, LITESTREAM_ACCESS_KEY_ID and "
+                    "LITESTREAM_SECRET_ACCESS_KEY, or configure the AWS credential chain",
+                )
+            self._where.credential_source = f"the AWS default credential chain ({found.method})"
+        region = s.region or (DEFAULT_REGION if s.endpoint else self._bucket_region(session))
+        s3 = session.client(
+            "s3",
+            region_name=region,
+            endpoint_url=s.endpoint_url,
+            verify=not s.skip_verify,
+            config=self._config(region),
+        )
+        if s.require_content_md5:
+            s3.meta.events.register("before-sign.s3.DeleteObjects", _add_content_md5)
+        if s.is_tigris:
+            s3.meta.events.register("before-sign.s3", _add_tigris_consistent)
+        return s3
+
+    def _config(self, region: str) -> Any:
+        s = self.settings
+        options: dict[str, Any] = {
+            "region_name": region,
+            "signature_version": "s3v4",
+            "user_agent_appid": "litestream",
+            "retries": {"mode": "standard", "max_attempts": self._max_attempts},
+            "connect_timeout": 30,
+            "max_pool_connections": max(METADATA_CONCURRENCY, 2 * s.concurrency),
+            "tcp_keepalive": True,
+            "s3": {
+                "addressing_style": "path" if s.force_path_style else "auto",
+                "payload_signing_enabled": s.sign_payload,
+            },
+        }
+        if s.endpoint:
+            # S3-compatible stores reject the SDK's default aws-chunked checksums (Go #918).
+            options["request_checksum_calculation"] = "when_required"
+            options["response_checksum_validation"] = "when_required"
+        return Config(**options)
+
+    def _bucket_region(self, session: Any) -> str:
+        """Go looks the region up when neither region nor endpoint is configured."""
+        lookup = session.client(
+            "s3", region_name=DEFAULT_REGION, config=self._config(DEFAULT_REGION)
+        )
+        try:
+            location = lookup.get_bucket_location(Bucket=self.settings.bucket)
+        except Exception as exc:
+            raise translate(exc, self._where, "look up region of") from exc
+        finally:
+            lookup.close()
+        region = location.get("LocationConstraint") or DEFAULT_REGION
+        return "eu-west-1" if region == "EU" else str(region)
+
+    # -- Keys -----------------------------------------------------------------------------
+
+    def _level_prefix(self, level: int) -> str:
+        # Plain concatenation, as Go does: a config path is used verbatim.
+        return f"{self.settings.path}/{level:04x}/"
+
+    def _key(self, level: int, min_txid: int, max_txid: int) -> str:
+        return self._level_prefix(level) + format_filename(min_txid, max_txid)
+
+    async def _run(self, op: str, key: str, call: Callable[..., _T], /, **kwargs: Any) -> _T:
+        """Run a blocking boto3 call in a thread, translating its errors."""
+        try:
+            return await asyncio.to_thread(call, **kwargs)
+        except ReplicaClientError:
+            raise
+        except Exception as exc:
+            raise translate(exc, self._where, op, key) from exc
+
+    def _sse_args(self) -> dict[str, Any]:
+        """SSE-C parameters, needed on every read and write of an SSE-C object."""
+        s = self.settings
+        if not s.sse_customer_key:
+            return {}
+        # botocore base64-encodes the raw key and adds its MD5 itself.
+        return {
+            "SSECustomerAlgorithm": s.sse_customer_algorithm,
+            "SSECustomerKey": s.sse_customer_key,
+        }
+
+    def _put_args(self, timestamp_ms: int) -> dict[str, Any]:
+        s = self.settings
+        args: dict[str, Any] = {
+            "Bucket": s.bucket,
+            "Metadata": {METADATA_KEY: format_timestamp(timestamp_ms)},
+            **self._sse_args(),
+        }
+        if s.storage_class:
+            args["StorageClass"] = s.storage_class
+        if s.sse_kms_key_id:
+            args["ServerSideEncryption"] = "aws:kms"
+            args["SSEKMSKeyId"] = s.sse_kms_key_id
+        return args
+
+    # -- Listing --------------------------------------------------------------------------
+
+    async def ltx_files(
+        self, level: int, *, seek: int = 0, use_metadata: bool = False
+    ) -> AsyncIterator[LTXFileInfo]:
+        s3 = await self._client()
+        prefix = self._level_prefix(level)
+        request: dict[str, Any] = {"Bucket": self.settings.bucket, "Prefix": prefix}
+        if seek > 0:
+            # Names sort by min TXID (fixed-width hex), so S3 can skip what precedes seek.
+            request["StartAfter"] = f"{prefix}{seek:016x}"
+        while True:
+            page = await self._run("list", prefix, s3.list_objects_v2, **request)
+            found = []
+            for obj in page.get("Contents", ()):
+                name = obj["Key"][len(prefix) :]
+                try:
+                    min_txid, max_txid = parse_filename(name)
+                except ValueError:
+                    continue  # not an LTX file (Go skips these too)
+                if min_txid >= seek:
+                    found.append((obj, min_txid, max_txid))
+            stamps = (
+                await self._header_times([o["Key"] for o, _, _ in found]) if use_metadata else {}
+            )
+            for obj, min_txid, max_txid in found:
+                created_at = stamps.get(obj["Key"]) or obj["LastModified"]
+                yield LTXFileInfo(level, min_txid, max_txid, int(obj["Size"]), created_at)
+            if not page.get("IsTruncated"):
+                return
+            request["ContinuationToken"] = page["NextContinuationToken"]
+
+    async def _header_times(self, keys: Sequence[str]) -> dict[str, datetime]:
+        """The stored header timestamps of these objects, fetched in parallel."""
+        s3 = await self._client()
+        limit = asyncio.Semaphore(METADATA_CONCURRENCY)
+
+        async def one(key: str) -> tuple[str, datetime | None]:
+            async with limit:
+                try:
+                    head = await self._run(
+                        "head",
+                        key,
+                        s3.head_object,
+                        Bucket=self.settings.bucket,
+                        Key=key,
+                        **self._sse_args(),
+                    )
+                except LTXNotFoundError:
+                    return key, None  # deleted since the listing: keep its storage time
+            text = head.get("Metadata", {}).get(METADATA_KEY)
+            return key, parse_timestamp(text) if text else None
+
+        results = await asyncio.gather(*(one(key) for key in keys))
+        return {key: stamp for key, stamp in results if stamp is not None}
+
+    # -- Reading --------------------------------------------------------------------------
+
+    async def open_ltx_file(
+        self, level: int, min_txid: int, max_txid: int, *, offset: int = 0, size: int = 0
+    ) -> AsyncByteStream:
+        s3 = await self._client()
+        key = self._key(level, min_txid, max_txid)
+        request: dict[str, Any] = {"Bucket": self.settings.bucket, "Key": key, **self._sse_args()}
+        if offset or size:
+            end = str(offset + size - 1) if size > 0 else ""
+            request["Range"] = f"bytes={offset}-{end}"
+        try:
+            response = await asyncio.to_thread(s3.get_object, **request)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "InvalidRange":
+                return BytesStream(b"")  # the offset is at or past the end of the file
+            raise translate(
+                exc, self._where, "get", key, level=level, min_txid=min_txid, max_txid=max_txid
+            ) from exc
+        except Exception as exc:
+            raise translate(
+                exc, self._where, "get", key, level=level, min_txid=min_txid, max_txid=max_txid
+            ) from exc
+        return _BodyStream(
+            response["Body"], functools.partial(translate, where=self._where, op="read", key=key)
+        )
+
+    # -- Writing --------------------------------------------------------------------------
+
+    async def write_ltx_file(
+        self, level: int, min_txid: int, max_txid: int, data: LTXData
+    ) -> LTXFileInfo:
+        s3 = await self._client()
+        key = self._key(level, min_txid, max_txid)
+        part_size = self.settings.part_size
+        reader = PartReader(data)
+        first = await reader.read(part_size)
+        header = header_of(first)
+        args = {**self._put_args(header.timestamp), "Key": key}
+        if len(first) < part_size:
+            await self._run("put", key, s3.put_object, Body=first, ContentLength=len(first), **args)
+            size = len(first)
+        else:
+            size = await self._multipart(s3, key, args, first, reader)
+        return LTXFileInfo(level, min_txid, max_txid, size, ms_to_datetime(header.timestamp))
+
+    async def _multipart(
+        self, s3: Any, key: str, args: dict[str, Any], first: bytes, reader: PartReader
+    ) -> int:
+        """Upload parts as they are read, ``concurrency`` at a time; returns the size."""
+        created = await self._run(
+            "create multipart upload", key, s3.create_multipart_upload, **args
+        )
+        upload_id = created["UploadId"]
+        ident = {"Bucket": self.settings.bucket, "Key": key, "UploadId": upload_id}
+
+        async def upload(number: int, body: bytes) -> tuple[int, str]:
+            response = await self._run(
+                "upload part", key, s3.upload_part,
+                PartNumber=number, Body=body, ContentLength=len(body), **ident, **self._sse_args(),
+            )  # fmt: skip
+            return number, str(response["ETag"])
+
+        etags: dict[int, str] = {}
+        pending: set[asyncio.Task[tuple[int, str]]] = set()
+        size, number, part = 0, 1, first
+        try:
+            while part:
+                while len(pending) >= self.settings.concurrency:
+                    done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                    etags.update(task.result() for task in done)
+                pending.add(asyncio.create_task(upload(number, part)))
+                size, number = size + len(part), number + 1
+                part = await reader.read(self.settings.part_size)
+            etags.update(await asyncio.gather(*pending))
+            pending.clear()
+            parts = [{"PartNumber": n, "ETag": etags[n]} for n in sorted(etags)]
+            await self._run(
+                "complete multipart upload", key, s3.complete_multipart_upload,
+                MultipartUpload={"Parts": parts}, **ident,
+            )  # fmt: skip
+        except BaseException:
+            for task in pending:
+                task.cancel()
+            # Not awaited: cleanup must not be stopped by the cancellation that may be
+            # under way, and an unfinished upload is never listed anyway.
+            asyncio.get_running_loop().run_in_executor(None, _abort, s3, ident)
+            raise
+        return size
+
+    # -- Deleting -------------------------------------------------------------------------
+
+    async def delete_ltx_files(self, files: Sequence[LTXFileInfo]) -> None:
+        await self._delete_keys([self._key(f.level, f.min_txid, f.max_txid) for f in files])
+
+    async def delete_all(self) -> None:
+        s3 = await self._client()
+        prefix = f"{self.settings.path}/"
+        request: dict[str, Any] = {"Bucket": self.settings.bucket, "Prefix": prefix}
+        while True:
+            page = await self._run("list", prefix, s3.list_objects_v2, **request)
+            await self._delete_keys([obj["Key"] for obj in page.get("Contents", ())])
+            if not page.get("IsTruncated"):
+                return
+            request["ContinuationToken"] = page["NextContinuationToken"]
+
+    async def _delete_keys(self, keys: Sequence[str]) -> None:
+        s3 = await self._client()
+        for start in range(0, len(keys), MAX_KEYS):
+            batch = keys[start : start + MAX_KEYS]
+            response = await self._run(
+                "delete", batch[0], s3.delete_objects,
+                Bucket=self.settings.bucket,
+                Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True},
+            )  # fmt: skip
+            if errors := response.get("Errors"):
+                first = errors[0]
+                failure = ClientError({"Error": first}, "DeleteObjects")
+                raise translate(
+                    failure, self._where, f"delete ({len(errors)} failed)", first.get("Key", "")
+                )
+
+
+class _BodyStream(AsyncByteStream):
+    """An S3 GetObject body, read in a worker thread."""
+
+    def __init__(self, body: Any, on_error: Callable[[BaseException], ReplicaClientError]) -> None:
+        self._body = body
+        self._on_error = on_error
+        self._closed = False
+
+    async def read(self, n: int = -1) -> bytes:
+        if self._closed:
+            return b""
+        try:
+            return bytes(await asyncio.to_thread(self._body.read, None if n < 0 else n))
+        except Exception as exc:
+            raise self._on_error(exc) from exc
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._body.close()
+
+
+def _abort(s3: Any, ident: dict[str, Any]) -> None:
+    try:
+        s3.abort_multipart_upload(**ident)
+    except Exception as exc:  # the upload stays invisible; a lifecycle rule can reap it
+        logger.warning("s3: could not abort multipart upload of %s: %s", ident["Key"], exc)
+
+
+def _add_content_md5(request: Any, **_: Any) -> None:
+    """Go sends Content-MD5 on DeleteObjects: some S3-compatible stores require it."""
+    body = request.body
+    if isinstance(body, bytes) and "Content-MD5" not in request.headers:
+        request.headers["Content-MD5"] = base64.b64encode(hashlib.md5(body).digest()).decode()
+
+
+def _add_tigris_consistent(request: Any, **_: Any) -> None:
+    """Tigris serves read-after-write consistency only when asked (as Go asks)."""
+    request.headers["X-Tigris-Consistent"] = "true"

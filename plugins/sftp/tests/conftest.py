@@ -1,0 +1,179 @@
+"""A private OpenSSH sshd on 127.0.0.1 for the SFTP backend's tests.
+
+Each server has its own host key, client key, config file and free port, and runs in
+the foreground as a child of the test process. The system's sshd is never touched.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SSHD = "/usr/sbin/sshd"
+REPO = Path(__file__).resolve().parents[3]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _children(pid: int) -> list[int]:
+    """Every process whose parent chain reaches ``pid`` (sshd's per-session processes)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        kids = [p for p, pp in parents.items() if pp == parent]
+        found.extend(kids)
+        todo.extend(kids)
+    return found
+
+
+def keygen(path: Path) -> None:
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", str(path)], check=True
+    )
+
+
+class SSHServer:
+    """One sshd; ``stop()`` also ends its sessions, like a crashed or rebooted server."""
+
+    def __init__(self, home: Path) -> None:
+        if not os.path.exists(SSHD):
+            pytest.fail(f"{SSHD} missing: run .ci/deps/sftp.sh (apt-get install openssh-server)")
+        self.home = home
+        self.root = home / "data"
+        self.root.mkdir(parents=True)
+        self.port = free_port()
+        self.user = getpass.getuser()
+        self.host_key_file = home / "host_key"
+        self.client_key = home / "client_key"
+        keygen(self.host_key_file)
+        keygen(self.client_key)
+        shutil.copy(home / "client_key.pub", home / "authorized_keys")
+        self.config_file = home / "sshd_config"
+        self.config_file.write_text(
+            "\n".join(
+                [
+                    f"Port {self.port}",
+                    "ListenAddress 127.0.0.1",
+                    f"HostKey {self.host_key_file}",
+                    f"PidFile {home / 'sshd.pid'}",
+                    f"AuthorizedKeysFile {home / 'authorized_keys'}",
+                    "PasswordAuthentication no",
+                    "KbdInteractiveAuthentication no",
+                    "UsePAM no",
+                    "StrictModes no",
+                    "PermitRootLogin prohibit-password",
+                    "Subsystem sftp internal-sftp",
+                    "LogLevel ERROR",
+                    "",
+                ]
+            )
+        )
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def host_key(self) -> str:
+        """The server's public key line, as the ``host-key`` option takes it."""
+        return (self.home / "host_key.pub").read_text().strip()
+
+    def url(self, path: str | Path) -> str:
+        return f"sftp://{self.user}@127.0.0.1:{self.port}{path}"
+
+    def options(self, **extra: Any) -> dict[str, Any]:
+        return {"key-path": str(self.client_key), "host-key": self.host_key, **extra}
+
+    def start(self) -> None:
+        os.makedirs("/run/sshd", exist_ok=True)
+        log = open(self.home / "sshd.log", "ab")  # noqa: SIM115 - kept for the child's life
+        self.proc = subprocess.Popen(
+            [SSHD, "-D", "-e", "-f", str(self.config_file)],
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+        )
+        log.close()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"sshd exited: {(self.home / 'sshd.log').read_text()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    if s.recv(4).startswith(b"SSH-"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        pytest.fail("sshd did not start listening")
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        victims = [*_children(self.proc.pid), self.proc.pid]
+        for pid in victims:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                continue
+        self.proc.wait(timeout=10)
+        self.proc = None
+
+
+@pytest.fixture
+def stranger_key(tmp_path: Path) -> tuple[Path, str]:
+    """A key pair the server does not know: (private key path, public key line)."""
+    keygen(tmp_path / "stranger")
+    return tmp_path / "stranger", (tmp_path / "stranger.pub").read_text().strip()
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHServer]:
+    server = SSHServer(tmp_path_factory.mktemp("sshd"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def private_sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHServer]:
+    """A server of the test's own, for tests that stop or restart it."""
+    server = SSHServer(tmp_path_factory.mktemp("sshd"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def go_litestream() -> Path:
+    """The Go Litestream binary, the interop peer; missing is a failure, not a skip."""
+    path = Path(os.environ.get("LITESTREAM_GO_BIN", REPO / ".peer" / "bin" / "litestream"))
+    if not path.is_file():
+        pytest.fail(f"Go litestream binary not found at {path} (set LITESTREAM_GO_BIN)")
+    return path
+
+
+@pytest.fixture
+def go_env() -> Mapping[str, str]:
+    env = dict(os.environ)
+    env.pop("AWS_CA_BUNDLE", None)
+    return env

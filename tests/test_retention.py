@@ -1,0 +1,191 @@
+"""Retention: what it deletes, and that it never takes the only path to a retained point."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from litestream_core.client import SNAPSHOT_LEVEL, LTXFileInfo
+from litestream_core.engine.compaction import Compactor
+from litestream_core.engine.levels import CompactionSettings
+from litestream_core.engine.retention import plan_l0_retention, plan_snapshot_retention
+from litestream_core.engine.verify import verify_replica
+from litestream_core.testing.memory import MemoryReplicaClient
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_compaction_support import (  # noqa: E402
+    Decoded,
+    History,
+    all_files,
+    apply_files,
+    reachable,
+)
+
+T0 = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def _f(level: int, lo: int, hi: int, minutes: float) -> LTXFileInfo:
+    return LTXFileInfo(level, lo, hi, 100, T0 + timedelta(minutes=minutes))
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+def test_snapshot_retention_keeps_the_base_of_the_window_and_go_floor():
+    snaps = [_f(9, 1, 10, 0), _f(9, 1, 20, 60), _f(9, 1, 30, 120), _f(9, 1, 40, 180)]
+    l1 = [_f(1, 1, 5, 0), _f(1, 6, 12, 10), _f(1, 13, 25, 70), _f(1, 26, 40, 170)]
+    l2 = [_f(2, 1, 12, 10), _f(2, 13, 40, 170)]
+    plan = plan_snapshot_retention(
+        {9: snaps, 1: l1, 2: l2}, now=T0 + timedelta(minutes=200), retention=90 * 60, max_level=2
+    )
+    # Window starts at minute 110: the snapshot from minute 60 is its base and stays;
+    # the one from minute 0 goes, and lower levels are cut below its TXID (Go's floor).
+    assert plan.deletions[9] == [snaps[0]]
+    assert plan.floor == 10
+    assert plan.deletions[1] == [l1[0]]
+    assert 2 not in plan.deletions  # 1-12 ends past the floor
+    assert plan.count == 2
+
+
+def test_snapshot_retention_always_keeps_the_newest_snapshot_and_file():
+    snaps = [_f(9, 1, 10, 0), _f(9, 1, 20, 1)]
+    l1 = [_f(1, 1, 5, 0)]
+    plan = plan_snapshot_retention(
+        {9: snaps, 1: l1}, now=T0 + timedelta(days=30), retention=60, max_level=1
+    )
+    assert plan.deletions == {9: [snaps[0]]}  # L1's only file stays, and the newest snapshot
+
+
+def test_level_files_wait_for_the_level_above_to_merge_them():
+    snaps = [_f(9, 1, 10, 0), _f(9, 1, 20, 1), _f(9, 1, 30, 2)]
+    l1 = [_f(1, 1, 5, 0), _f(1, 6, 9, 0), _f(1, 10, 30, 2)]
+    l2 = [_f(2, 1, 5, 0)]  # L2 has not merged 6-9 yet
+    plan = plan_snapshot_retention(
+        {9: snaps, 1: l1, 2: l2}, now=T0 + timedelta(days=1), retention=60, max_level=2
+    )
+    assert plan.floor == 20
+    assert plan.deletions[1] == [l1[0]]
+
+
+def test_l0_retention_stops_at_recent_files_and_cuts_at_an_l1_end():
+    l0 = [_f(0, t, t, t) for t in range(1, 11)]
+    l1 = [_f(1, 1, 3, 3), _f(1, 4, 7, 7)]
+    now = T0 + timedelta(minutes=11)
+    # Files 1..7 are merged; 6 and 7 are too recent with a 4.5 minute retention.
+    assert plan_l0_retention(l0, l1, now=now, retention=270) == l0[:3]
+    # With everything old enough, the cut is at 7, where an L1 file ends.
+    assert plan_l0_retention(l0, l1, now=now, retention=1) == l0[:7]
+    # Files up to 5 old enough but 5 is inside L1's 4-7: cut back to 3.
+    assert plan_l0_retention(l0, l1, now=now, retention=330) == l0[:3]
+    assert plan_l0_retention(l0, [], now=now, retention=1) == []
+    assert plan_l0_retention(l0, l1, now=now, retention=0) == []
+    assert plan_l0_retention(l0[:7], l1, now=now, retention=1) == l0[:3]  # keeps the newest
+
+
+@pytest.mark.anyio
+async def test_retention_disabled_deletes_nothing(tmp_path):
+    history = History(tmp_path / "db.sqlite")
+    client = MemoryReplicaClient()
+    await client.init()
+    settings = CompactionSettings(
+        level_intervals=(1.0,), snapshot_retention=1, l0_retention=1, retention_enabled=False
+    )
+    clock = [T0]
+    comp = Compactor(client, settings, clock=lambda: clock[0])
+    for _ in range(3):
+        await history.upload(client, history.write(4))
+        await comp.compact(1)
+        await comp.snapshot()
+    before = await all_files(client)
+    clock[0] = history.timestamp(history.txid) + timedelta(days=2)
+    assert (await comp.enforce_retention()).count > 0
+    assert await comp.enforce_l0_retention()
+    assert await all_files(client) == before
+    history.close()
+
+
+@pytest.mark.anyio
+async def test_long_load_bounds_files_per_level_and_keeps_every_retained_point(tmp_path):
+    """Hours of writes on a simulated clock: every scheduled run, then a check after each.
+
+    After each retention pass every point that was restorable and is still retained
+    (at or after the snapshot that starts the retention window, at a file boundary that
+    remains) is still restorable, and every restorable point restores exactly.
+    """
+    history = History(tmp_path / "db.sqlite", blob_max=400)
+    client = MemoryReplicaClient()
+    await client.init()
+    settings = CompactionSettings(
+        level_intervals=(10.0, 60.0, 300.0),
+        snapshot_interval=600.0,
+        snapshot_retention=1200.0,
+        l0_retention=30.0,
+        l0_retention_check_interval=5.0,
+    )
+    step = 4  # seconds between transactions
+    clock = [T0]
+    comp = Compactor(client, settings, clock=lambda: clock[0])
+    cache: Decoded = {}
+    exact_checks = 0
+    for now_s in range(0, 2 * 3600, step):
+        clock[0] = T0 + timedelta(seconds=now_s)
+        await history.upload(client, history.write(at_ms=int(clock[0].timestamp() * 1000)))
+        for level in range(1, settings.max_level + 1):
+            if now_s % int(settings.interval(level)) == 0:
+                await comp.compact(level)
+        if now_s % int(settings.snapshot_interval) == 0:
+            await comp.snapshot()
+            exact_checks += await _retention_pass(comp, client, history, clock[0], settings, cache)
+        elif now_s % int(settings.l0_retention_check_interval) == 0:
+            await comp.enforce_l0_retention()
+        _assert_bounds(await all_files(client), settings, step)
+    assert exact_checks > 0
+    report = await verify_replica(client)
+    assert report.ok, report.problems
+    history.close()
+
+
+async def _retention_pass(comp, client, history, now, settings, cache) -> int:
+    before = reachable(await all_files(client))
+    await comp.enforce_retention()
+    await comp.enforce_l0_retention()
+    files = await all_files(client)
+    after = reachable(files)
+    window_start = now - timedelta(seconds=settings.snapshot_retention)
+    snaps = [f for f in files if f.level == SNAPSHOT_LEVEL]
+    base = max(
+        (s for s in snaps if s.created_at <= window_start),
+        default=min(snaps, key=lambda s: s.max_txid),
+        key=lambda s: s.max_txid,
+    )
+    ends = {f.max_txid for f in files}
+    retained = {t for t in before if t >= base.max_txid and t in ends}
+    assert retained <= set(after), sorted(retained - set(after))
+    assert history.txid in after
+    # The window's first commit has a restorable state at or before it: no hole at the start.
+    first_in_window = min(
+        t for t, ms in history.times.items() if ms >= window_start.timestamp() * 1000
+    )
+    assert any(t <= first_in_window for t in after)
+    for txid, path in after.items():
+        assert await apply_files(client, path, cache) == history.states[txid], f"TXID {txid}"
+    return len(after)
+
+
+def _assert_bounds(files, settings: CompactionSettings, step: int) -> None:
+    count = {lvl: sum(1 for f in files if f.level == lvl) for lvl in range(10)}
+    l0_life = settings.l0_retention + settings.interval(1) + settings.l0_retention_check_interval
+    assert count[0] <= l0_life / step + 2
+    # A file lives until the snapshot floor passes it: at most retention plus two
+    # snapshot intervals (the window's base snapshot, then the one that replaces it),
+    # and until the next level has merged it.
+    life = settings.snapshot_retention + 2 * settings.snapshot_interval
+    for level in range(1, settings.max_level + 1):
+        above = settings.interval(level + 1) if level < settings.max_level else 0
+        assert count[level] <= (life + above) / settings.interval(level) + 2, (level, count)
+    assert count[SNAPSHOT_LEVEL] <= life / settings.snapshot_interval + 2
