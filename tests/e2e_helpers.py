@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import signal
@@ -10,6 +11,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from litestream_core.client import ReplicaClient
+from litestream_core.ltx import Encoder, Header, database_checksum
+from litestream_core.testing.memory import MemoryReplicaClient
 
 ROOT = Path(__file__).resolve().parent.parent
 LITESTREAM = [str(Path(sys.executable).with_name("litestream"))]
@@ -77,17 +82,18 @@ class Writer:
             self.count += 1
             kind = self.rng.random()
             with self.conn:
-                if kind < 0.5:
-                    self.conn.execute("INSERT INTO t (v, n) VALUES (?, ?)",
-                                      (self.rng.randbytes(self.rng.randint(1, 200)), self.count))  # fmt: skip
-                elif kind < 0.65:
-                    self.conn.execute("INSERT INTO t (v, n) VALUES (?, ?)",
-                                      (self.rng.randbytes(self.rng.randint(5000, 40000)), self.count))  # fmt: skip
+                if kind < 0.65:
+                    # Mostly small rows; some blobs spanning many overflow pages.
+                    size = self.rng.randint(1, 200) if kind < 0.5 else self.rng.randint(5000, 40000)
+                    blob = self.rng.randbytes(size)
+                    self.conn.execute("INSERT INTO t (v, n) VALUES (?, ?)", (blob, self.count))
                 elif kind < 0.85:
                     self.conn.execute("UPDATE t SET n = n + 1, v = ? WHERE id % 7 = ?",
                                       (self.rng.randbytes(50), self.count % 7))  # fmt: skip
                 else:
-                    self.conn.execute("DELETE FROM t WHERE id IN (SELECT id FROM t ORDER BY random() LIMIT 3)")
+                    self.conn.execute(
+                        "DELETE FROM t WHERE id IN (SELECT id FROM t ORDER BY random() LIMIT 3)"
+                    )
 
     def vacuum(self) -> None:
         self.conn.execute("VACUUM")
@@ -105,3 +111,79 @@ def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError("condition not met in time")
         time.sleep(interval)
+
+
+# -- LTX chains made from real SQLite states, independent of the replication engine --
+
+PAGE = 4096
+
+
+def pages_of(data: bytes) -> dict[int, bytes]:
+    return {i // PAGE + 1: data[i : i + PAGE] for i in range(0, len(data), PAGE)}
+
+
+class Chain:
+    """Turns successive database files into L0 LTX files on a memory replica."""
+
+    def __init__(self, client: ReplicaClient) -> None:
+        self.client = client
+        self.pages: dict[int, bytes] = {}
+        self.txid = 0
+        self.states: dict[int, bytes] = {}
+
+    def encode(
+        self, lo: int, hi: int, pages: dict[int, bytes], changed, pre: int, ts: int
+    ) -> bytes:
+        commit = len(pages)
+        header = Header(
+            page_size=PAGE,
+            commit=commit,
+            min_txid=lo,
+            max_txid=hi,
+            timestamp=ts,
+            pre_apply_checksum=pre,
+        )
+        out = io.BytesIO()
+        enc = Encoder(out, header)
+        for pgno in sorted(changed):
+            enc.write_page(pgno, pages[pgno])
+        enc.finish(database_checksum(sorted(pages.items())))
+        return out.getvalue()
+
+    async def add(self, db_bytes: bytes, *, level: int = 0) -> None:
+        new = pages_of(db_bytes)
+        changed = [p for p, d in new.items() if self.pages.get(p) != d]
+        pre = database_checksum(sorted(self.pages.items())) if self.txid else 0
+        self.txid += 1
+        data = self.encode(
+            self.txid,
+            self.txid,
+            new,
+            changed if self.txid > 1 else new,
+            pre,
+            1_700_000_000_000 + self.txid * 1000,
+        )
+        await self.client.write_ltx_file(level, self.txid, self.txid, data)
+        self.pages = new
+        self.states[self.txid] = db_bytes
+
+
+async def make_history(tmp_path: Path, n: int = 12, client: ReplicaClient | None = None) -> Chain:
+    client = client or MemoryReplicaClient()
+    await client.init()
+    chain = Chain(client)
+    src = tmp_path / "src.db"
+    conn = sqlite3.connect(src, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=DELETE")
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)")
+    await chain.add(src.read_bytes())
+    for i in range(n):
+        if i == n - 3:
+            conn.execute("DELETE FROM t WHERE id % 2 = 0")
+        elif i == n - 2:
+            conn.execute("VACUUM")  # shrinks the file: restore must truncate
+        else:
+            conn.execute("INSERT INTO t (v) VALUES (?)", (os.urandom(100 + i * 3000),))
+        await chain.add(src.read_bytes())
+    conn.close()
+    return chain

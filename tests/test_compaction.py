@@ -21,11 +21,11 @@ from litestream_core.engine.levels import (
 from litestream_core.engine.verify import verify_replica
 from litestream_core.errors import ConfigError
 from litestream_core.events import CompactionCompleted, Event, SnapshotWritten
-from litestream_core.ltx import Decoder, Header, database_checksum, encode_file
+from litestream_core.ltx import Decoder, Header
 from litestream_core.testing.memory import MemoryReplicaClient
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_compaction_support import (  # noqa: E402
+from test_compaction_support import (
     History,
     all_files,
     apply_files,
@@ -50,9 +50,9 @@ async def client(request, tmp_path):
     await c.close()
 
 
-@pytest.fixture
-def history(tmp_path):
-    h = History(tmp_path / "db.sqlite")
+@pytest.fixture(params=[False, True], ids=["go-style", "checksums"])
+def history(request, tmp_path):
+    h = History(tmp_path / "db.sqlite", checksums=request.param)
     yield h
     h.close()
 
@@ -131,7 +131,7 @@ async def test_a_gap_below_starts_a_new_file_instead_of_failing(client, history)
     await comp.compact(1)
     later = history.write(6)
     # A lost position bridged by a snapshot: L0 skips TXIDs 5..6, L9 covers them.
-    snap = _snapshot_bytes(history, 6)
+    snap = history.snapshot_file(6)
     await client.write_ltx_file(SNAPSHOT_LEVEL, 1, 6, snap)
     await history.upload(client, later[2:])
     written = await comp.compact(1)
@@ -140,18 +140,6 @@ async def test_a_gap_below_starts_a_new_file_instead_of_failing(client, history)
     report = await verify_replica(client)
     assert report.ok, report.problems
     assert any("gap" in w for w in report.warnings)
-
-
-def _snapshot_bytes(history: History, txid: int) -> bytes:
-    pages = db_pages(history.states[txid], history.page_size)
-    header = Header(
-        page_size=history.page_size,
-        commit=len(history.states[txid]) // history.page_size,
-        min_txid=1,
-        max_txid=txid,
-        timestamp=history.times[txid],
-    )
-    return encode_file(header, pages, database_checksum(pages))
 
 
 @pytest.mark.anyio
@@ -178,7 +166,7 @@ class FakeDB:
         return self.meta / str(level) / f"{min_txid:016x}-{max_txid:016x}.ltx"
 
     async def write_snapshot(self, out: BinaryIO) -> Header:
-        data = _snapshot_bytes(self.history, self.history.txid)
+        data = self.history.snapshot_file(self.history.txid)
         out.write(data)
         return Decoder(io.BytesIO(data)).header
 

@@ -21,7 +21,14 @@ from datetime import datetime
 from pathlib import Path
 
 from litestream_core.client import SNAPSHOT_LEVEL, LTXFileInfo, ReplicaClient
-from litestream_core.ltx import Decoder, Header, database_checksum, encode_file, lock_pgno
+from litestream_core.ltx import (
+    HEADER_FLAG_NO_CHECKSUM,
+    Decoder,
+    Header,
+    database_checksum,
+    encode_file,
+    lock_pgno,
+)
 from litestream_core.testing.ltxgen import timestamp_to_datetime
 
 START_MS = 1_750_000_000_000
@@ -43,6 +50,9 @@ class History:
     path: Path
     page_size: int = 4096
     blob_max: int = 6000
+    checksums: bool = False
+    """Go 0.5 (and so we) write files without database checksums; tests of the chain
+    checks turn them on."""
     states: dict[int, bytes] = field(default_factory=dict)
     times: dict[int, int] = field(default_factory=dict)
     files: dict[int, bytes] = field(default_factory=dict)
@@ -99,7 +109,7 @@ class History:
         else:
             old = dict(db_pages(prev, self.page_size))
             changed = [(p, d) for p, d in pages if old.get(p) != d]
-            pre = database_checksum(db_pages(prev, self.page_size))
+            pre = database_checksum(db_pages(prev, self.page_size)) if self.checksums else 0
         ts = at_ms or (self.times[txid - 1] + step_ms if self.times else START_MS)
         header = Header(
             page_size=self.page_size,
@@ -107,9 +117,11 @@ class History:
             min_txid=txid,
             max_txid=txid,
             timestamp=ts,
-            pre_apply_checksum=pre,
+            pre_apply_checksum=pre if self.checksums else 0,
+            flags=0 if self.checksums else HEADER_FLAG_NO_CHECKSUM,
         )
-        self.files[txid] = encode_file(header, changed, database_checksum(pages))
+        post = database_checksum(pages) if self.checksums else 0
+        self.files[txid] = encode_file(header, changed, post)
         self.states[txid] = data
         self.times[txid] = ts
         return txid
@@ -117,6 +129,19 @@ class History:
     async def upload(self, client: ReplicaClient, txids: Sequence[int]) -> None:
         for txid in txids:
             await client.write_ltx_file(0, txid, txid, self.files[txid])
+
+    def snapshot_file(self, txid: int) -> bytes:
+        """A full snapshot of the state at ``txid`` (what DB.write_snapshot gives)."""
+        pages = db_pages(self.states[txid], self.page_size)
+        header = Header(
+            page_size=self.page_size,
+            commit=len(self.states[txid]) // self.page_size,
+            min_txid=1,
+            max_txid=txid,
+            timestamp=self.times[txid],
+            flags=0 if self.checksums else HEADER_FLAG_NO_CHECKSUM,
+        )
+        return encode_file(header, pages, database_checksum(pages) if self.checksums else 0)
 
     def close(self) -> None:
         self.conn.close()

@@ -101,7 +101,8 @@ def test_file_replica_by_path(tmp_path):
     [
         ("dbs:\n  - path: /a.db\n    monitor-intervall: 1s\n",
          "dbs[0]: unknown key 'monitor-intervall' (did you mean 'monitor-interval'?)"),
-        ("dbs:\n  - path: /a.db\n    replica:\n      typo: x\n", "dbs[0].replica: unknown key 'typo'"),
+        ("dbs:\n  - path: /a.db\n    replica:\n      typo: x\n",
+         "dbs[0].replica: unknown key 'typo'"),
         ("bogus: 1\n", "top level: unknown key 'bogus'"),
         ("dbs:\n  - path: /a.db\n    monitor-interval: 5\n", "invalid duration"),
         ("dbs:\n  - monitor-interval: 1s\n", "'path' is required"),
@@ -127,7 +128,8 @@ def test_errors_are_one_line_naming_the_key(text, message):
 def test_go_keys_not_supported_yet_are_warnings():
     cfg = parse_config(
         "addr: ':9090'\ndbs:\n  - path: /a.db\n    max-sync-wal-bytes: 100\n"
-        "    replica:\n      path: /r\n      retention: 24h\n", source="t.yml"
+        "    replica:\n      path: /r\n      retention: 24h\n",
+        source="t.yml",
     )
     text = "\n".join(cfg.warnings)
     assert "'addr'" in text and "'max-sync-wal-bytes'" in text and "'retention'" in text

@@ -6,8 +6,6 @@ replica must restore with the Go binary to the source database's content.
 
 from __future__ import annotations
 
-import os
-import signal
 import sqlite3
 import subprocess
 import sys

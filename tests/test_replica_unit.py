@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 from pathlib import Path
-
-import pytest
 
 from litestream_core.client import LTXFileInfo
 from litestream_core.engine.dbtypes import Pos
@@ -58,14 +55,20 @@ class ScriptedDB:
 
     def commit(self, changes: dict[int, bytes], *, full: bool = False) -> None:
         """One transaction -> one L0 file (full: every page, as after a lost position)."""
-        before = database_checksum(sorted(self.pages.items())) if self.pages else 0
+        before = (
+            database_checksum(sorted(self.pages.items()))
+            if self.pages
+            else self._pos.post_apply_checksum  # after a rebase: the remote's state
+        )
         self.pages = {**self.pages, **changes}
         txid = self._pos.txid + 1
         path = self.ltx_path(0, txid, txid)
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as out:
             changed = self.pages if (txid == 1 or full) else changes
-            _, trailer = self._encode(out, txid, txid, self.pages, changed, before if txid > 1 else 0)
+            _, trailer = self._encode(
+                out, txid, txid, self.pages, changed, before if txid > 1 else 0
+            )
         self._pos = Pos(txid, trailer.post_apply_checksum)
         self.states[txid] = dict(self.pages)
         self.changed.set()

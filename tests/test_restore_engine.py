@@ -8,91 +8,20 @@ restore can be compared byte for byte with the database it should reproduce.
 from __future__ import annotations
 
 import asyncio
-import io
-import os
-import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).parent))
+
+from e2e_helpers import PAGE, Chain, make_history, pages_of
+
 from litestream_core.engine.restore import restore
 from litestream_core.errors import ChecksumMismatchError, LTXError, RestoreError
 from litestream_core.events import RestoreCompleted, RestoreProgress
-from litestream_core.ltx import Encoder, Header, database_checksum
+from litestream_core.ltx import database_checksum
 from litestream_core.testing.memory import MemoryReplicaClient
-
-PAGE = 4096
-
-
-def pages_of(data: bytes) -> dict[int, bytes]:
-    return {i // PAGE + 1: data[i : i + PAGE] for i in range(0, len(data), PAGE)}
-
-
-class Chain:
-    """Turns successive database files into L0 LTX files on a memory replica."""
-
-    def __init__(self, client: MemoryReplicaClient) -> None:
-        self.client = client
-        self.pages: dict[int, bytes] = {}
-        self.txid = 0
-        self.states: dict[int, bytes] = {}
-
-    def encode(
-        self, lo: int, hi: int, pages: dict[int, bytes], changed, pre: int, ts: int
-    ) -> bytes:
-        commit = len(pages)
-        header = Header(
-            page_size=PAGE,
-            commit=commit,
-            min_txid=lo,
-            max_txid=hi,
-            timestamp=ts,
-            pre_apply_checksum=pre,
-        )
-        out = io.BytesIO()
-        enc = Encoder(out, header)
-        for pgno in sorted(changed):
-            enc.write_page(pgno, pages[pgno])
-        enc.finish(database_checksum(sorted(pages.items())))
-        return out.getvalue()
-
-    async def add(self, db_bytes: bytes, *, level: int = 0) -> None:
-        new = pages_of(db_bytes)
-        changed = [p for p, d in new.items() if self.pages.get(p) != d]
-        pre = database_checksum(sorted(self.pages.items())) if self.txid else 0
-        self.txid += 1
-        data = self.encode(
-            self.txid,
-            self.txid,
-            new,
-            changed if self.txid > 1 else new,
-            pre,
-            1_700_000_000_000 + self.txid * 1000,
-        )
-        await self.client.write_ltx_file(level, self.txid, self.txid, data)
-        self.pages = new
-        self.states[self.txid] = db_bytes
-
-
-async def make_history(tmp_path: Path, n: int = 12) -> Chain:
-    client = MemoryReplicaClient()
-    await client.init()
-    chain = Chain(client)
-    src = tmp_path / "src.db"
-    conn = sqlite3.connect(src, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=DELETE")
-    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)")
-    await chain.add(src.read_bytes())
-    for i in range(n):
-        if i == n - 3:
-            conn.execute("DELETE FROM t WHERE id % 2 = 0")
-        elif i == n - 2:
-            conn.execute("VACUUM")  # shrinks the file: restore must truncate
-        else:
-            conn.execute("INSERT INTO t (v) VALUES (?)", (os.urandom(100 + i * 3000),))
-        await chain.add(src.read_bytes())
-    conn.close()
-    return chain
 
 
 def test_restore_latest_and_every_txid_byte_identical(tmp_path):

@@ -12,7 +12,14 @@ import textwrap
 import pytest
 
 from litestream_core.client import Capability
-from litestream_core.testing import MemoryReplicaClient, MemoryStore, ReplicaClientSuite
+from litestream_core.errors import ReplicaClientError
+from litestream_core.ltx import decode_file
+from litestream_core.testing import (
+    MemoryReplicaClient,
+    MemoryStore,
+    ReplicaClientSuite,
+    make_ltx_bytes,
+)
 
 pytest_plugins = ["pytester"]
 
@@ -226,3 +233,44 @@ def test_plugin_contract_catches_eager_sdk_import(pytester, name, expected):
     assert len(passed) + len(_failures(reprec)) == 4
     assert not skipped
     assert _failures(reprec) == expected
+
+
+@pytest.mark.parametrize("no_checksum", [False, True])
+@pytest.mark.parametrize(("min_txid", "max_txid"), [(1, 1), (1, 9), (5, 8)])
+def test_ltxgen_makes_files_the_codec_verifies(min_txid, max_txid, no_checksum):
+    data = make_ltx_bytes(
+        min_txid, max_txid, timestamp_ms=1_234, page_size=1024, pages=3, no_checksum=no_checksum
+    )
+    header, pages, _ = decode_file(data)
+    assert (header.min_txid, header.max_txid, header.timestamp) == (min_txid, max_txid, 1_234)
+    assert header.no_checksum is no_checksum
+    assert [pgno for pgno, _ in pages] == [1, 2, 3]
+    assert all(len(page) == 1024 for _, page in pages)
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_memory_client_refuses_use_outside_init_and_close():
+    client = MemoryReplicaClient()
+    with pytest.raises(ReplicaClientError):
+        await client.write_ltx_file(0, 1, 1, make_ltx_bytes(1, 1))
+    async with client:
+        await client.write_ltx_file(0, 1, 1, make_ltx_bytes(1, 1))
+    with pytest.raises(ReplicaClientError):
+        await client.open_ltx_file(0, 1, 1)
+    with pytest.raises(ReplicaClientError):
+        await client.init()
+
+
+@pytest.mark.anyio
+async def test_memory_clients_sharing_a_store_see_one_replica():
+    store = MemoryStore()
+    async with MemoryReplicaClient(store) as writer, MemoryReplicaClient(store) as reader:
+        data = make_ltx_bytes(1, 3)
+        await writer.write_ltx_file(0, 1, 3, data)
+        stream = await reader.open_ltx_file(0, 1, 3)
+        assert await stream.readall() == data

@@ -16,7 +16,7 @@ from litestream_core.ltx import HEADER_FLAG_NO_CHECKSUM, Header, database_checks
 from litestream_core.testing.memory import MemoryReplicaClient
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_compaction_support import History, all_files, db_pages, reachable  # noqa: E402
+from test_compaction_support import History, all_files, db_pages, reachable
 
 SETTINGS = CompactionSettings(level_intervals=(1.0, 2.0), l0_retention=1.0)
 
@@ -36,7 +36,7 @@ async def client():
 
 @pytest.fixture
 def history(tmp_path):
-    h = History(tmp_path / "db.sqlite")
+    h = History(tmp_path / "db.sqlite", checksums=True)
     yield h
     h.close()
 

@@ -24,6 +24,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "restore": ("litestream_core.cli.restore", "Restore a database from a replica"),
     "plugins": ("litestream_core.cli.plugins_cmd", "List installed plugins and their status"),
     "version": ("litestream_core.cli.version", "Print the version"),
+    "ltx": ("litestream_core.cli.ltx", "List a database's LTX files per level"),
+    "databases": ("litestream_core.cli.databases", "List databases and replica positions"),
+    "verify": ("litestream_core.cli.verify", "Prove a replica's chains; list restorable points"),
 }
 
 PLUGIN_MANAGER_KEY = "litestream.plugin_manager"

@@ -49,7 +49,9 @@ def _parse_timestamp(value: str | None) -> datetime | None:
 @click.command("restore")
 @click.option(*go_flag("config"), "config_path", metavar="PATH", help="Config file path.")
 @click.option(*go_flag("no-expand-env"), is_flag=True, help="Do not expand $VARS in the config.")
-@click.option("-o", "--output", "output", metavar="PATH", help="Output path of the database.")
+@click.option(
+    "-o", "--o", "--output", "output", metavar="PATH", help="Output path of the database."
+)
 @click.option(*go_flag("txid"), metavar="HEX", help="Restore up to this TXID (16 hex digits).")
 @click.option(*go_flag("timestamp"), metavar="RFC3339", help="Restore the state at this time.")
 @click.option(*go_flag("if-db-not-exists"), is_flag=True, help="Exit 0 if the database exists.")

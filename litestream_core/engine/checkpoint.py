@@ -1,7 +1,7 @@
 """When to checkpoint, in Go's priority order (``checkpointIfNeeded``).
 
-1. The WAL reached ``truncate_page_n`` pages: try PASSIVE first (cheap, may restart
-   the WAL), and TRUNCATE if the WAL is still that large or PASSIVE could not run.
+1. The WAL reached ``truncate_page_n`` pages: TRUNCATE (the syncer tries a PASSIVE
+   first, which may restart the WAL and make the blocking TRUNCATE unnecessary).
 2. It reached ``min_checkpoint_page_count`` pages: PASSIVE.
 3. ``checkpoint_interval`` passed since the database file last changed (only
    checkpoints change it) and data was synced since: PASSIVE.
@@ -30,8 +30,6 @@ class CheckpointState:
     """End of the last synced commit frame in the current WAL generation."""
     synced_since_checkpoint: bool
     seconds_since_db_write: float
-    passive_failed_at_truncate: bool = False
-    """A PASSIVE tried at the truncate threshold did not shrink the WAL: go to TRUNCATE."""
 
 
 def exceeds_truncate(settings: DBSettings, page_size: int, offset: int) -> bool:
@@ -42,7 +40,7 @@ def exceeds_truncate(settings: DBSettings, page_size: int, offset: int) -> bool:
 def choose(settings: DBSettings, page_size: int, state: CheckpointState) -> str | None:
     """The checkpoint mode to run now, or None."""
     if exceeds_truncate(settings, page_size, state.synced_offset):
-        return TRUNCATE if state.passive_failed_at_truncate else PASSIVE
+        return TRUNCATE
     if state.synced_offset >= wal_size_for_pages(page_size, settings.min_checkpoint_page_count):
         return PASSIVE
     if (

@@ -5,9 +5,9 @@ of the replicating process, or alone against any replica. Merging runs in a work
 thread over temporary files: a large compaction never holds a database in memory and
 never stalls the event loop that carries replication.
 
-Compacted files take the timestamp of their newest source (Go's ltx v0.5.2 compactor
-does the same). A point-in-time restore picks files whose time is before the target,
-so a file stamped with its *newest* transaction is only picked when every transaction
+Compacted files take the timestamp of their newest source (the codec's ``compact``
+does, as Go's ltx v0.5.2 compactor). A point-in-time restore picks files whose time is
+before the target, so a file stamped with its *newest* transaction is only picked when every transaction
 in it happened before the target: the restore can fall short of the target (to the
 nearest retained point) but never goes past it. Stamping the earliest source would
 let a restore to 12:00 replay a 12:05 ``DELETE``.
@@ -340,7 +340,7 @@ def _compact_files(paths: Sequence[Path], out_path: Path) -> Header:
     with contextlib.ExitStack() as stack:
         inputs = [stack.enter_context(p.open("rb")) for p in paths]
         out = stack.enter_context(out_path.open("wb"))
-        header = compact(inputs, out, timestamp="latest")
+        header = compact(inputs, out)
         out.flush()
     return header
 

@@ -29,9 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from litestream_core.engine.dbtypes import Pos
-
 from litestream_core.client import SNAPSHOT_LEVEL, LTXFileInfo, ReplicaClient
+from litestream_core.engine.dbtypes import Pos
 from litestream_core.engine.retry import Backoff
 from litestream_core.engine.streams import download, local_file_data, read_remote_trailer
 from litestream_core.errors import LitestreamError

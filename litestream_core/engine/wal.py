@@ -196,12 +196,12 @@ def scan_wal(
     start: int,
     checksum: tuple[int, int],
     *,
-    limit: int | None = None,
+    stop: int | None = None,
 ) -> WALScan:
     """Verify frames from ``start`` (whose preceding running checksum is ``checksum``).
 
-    Stops at the first frame whose salts or checksum do not continue the chain, or at
-    end of file, or (if ``limit``) at the first commit frame past ``start + limit``.
+    Stops at the first frame whose salts or checksum do not continue the chain, at end
+    of file, or before reading past offset ``stop``.
     """
     page_size = header.page_size
     fs = frame_size(page_size)
@@ -214,7 +214,8 @@ def scan_wal(
     chunk = max(1, _READ_CHUNK // fs) * fs
     fd = f.fileno()
     while True:
-        data = os.pread(fd, chunk, offset)
+        want = chunk if stop is None else min(chunk, max(0, stop - offset))
+        data = os.pread(fd, want, offset) if want else b""
         n = len(data) // fs
         if n == 0:
             return scan
@@ -237,7 +238,5 @@ def scan_wal(
                 scan.commit = commit
                 scan.end = offset
                 scan.checksum = (s0, s1)
-                if limit is not None and offset - start >= limit:
-                    return scan
-        if n * fs < len(data) or len(data) < chunk:
+        if n * fs < len(data) or len(data) < want:
             return scan

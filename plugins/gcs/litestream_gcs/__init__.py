@@ -1,1 +1,5 @@
-"""Litestream replica backend: Google Cloud Storage. Importing this never imports the SDK."""
+"""Litestream replica backend for Google Cloud Storage (scheme ``gs``).
+
+Importing this package never imports google-cloud-storage: the SDK loads when a client
+is made.
+"""

@@ -14,13 +14,15 @@ object generation they started with, so a concurrent rewrite cannot mix two vers
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
+import threading
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from google.api_core import exceptions as gx
-from google.cloud import storage
-from google.cloud.storage.retry import DEFAULT_RETRY
+from google.cloud import storage  # type: ignore[import-untyped]
+from google.cloud.storage.retry import DEFAULT_RETRY  # type: ignore[import-untyped]
 
 from litestream_core.client import (
     AsyncByteStream,
@@ -30,7 +32,7 @@ from litestream_core.client import (
     ReplicaClient,
     ReplicaURL,
 )
-from litestream_core.errors import ReplicaClientError
+from litestream_core.errors import LTXNotFoundError, ReplicaClientError
 from litestream_core.ltx.header import parse_filename
 from litestream_gcs.errors import Where, translate
 from litestream_gcs.settings import GCSSettings, settings_from
@@ -156,7 +158,15 @@ class GCSReplicaClient(ReplicaClient):
         except Exception as exc:
             raise translate(exc, self._where, "get", key, **where) from exc
         if blob is None:
-            raise translate(gx.NotFound(f"no such object: {key}"), self._where, "get", key, **where)
+            url = f"gs://{self.settings.bucket}/{key}"
+            raise LTXNotFoundError(
+                f"gs: {url} not found",
+                op="get",
+                url=url,
+                level=level,
+                min_txid=min_txid,
+                max_txid=max_txid,
+            )
         end = int(blob.size) if size <= 0 else min(int(blob.size), offset + size)
         return _RangeStream(self, blob, offset, end)
 
@@ -183,22 +193,27 @@ class GCSReplicaClient(ReplicaClient):
         return LTXFileInfo(level, min_txid, max_txid, size, ms_to_datetime(header.timestamp))
 
     async def _resumable(self, blob: Any, key: str, first: bytes, reader: PartReader) -> int:
-        """Stream through a resumable upload; the object appears only when it is closed."""
-        writer = await self._run(
-            "open upload", key, blob.open, mode="wb", content_type=CONTENT_TYPE, retry=self._retry
-        )
-        size, part = 0, first
+        """Stream through a resumable upload, finalized (and so listed) only at the end.
+
+        The SDK's upload loop runs in a worker thread and pulls the data through a
+        blocking view of the reader. It finalizes the upload when a read returns less
+        than a chunk, which the reader does only at the true end of the data; a failure
+        or cancellation before that leaves an unfinalized session and no object. The
+        SDK's own retries are off here because they would rewind the stream.
+        """
+        source = _BlockingSource(first, reader, asyncio.get_running_loop())
         try:
-            while part:
-                await self._run("upload", key, writer.write, b=part)
-                size += len(part)
-                part = await reader.read(UPLOAD_CHUNK)
-            await self._run("finish upload", key, writer.close)
-        except BaseException:
-            # Dropping an unfinished resumable session leaves no object behind.
-            writer._buffer.close()
+            await asyncio.to_thread(
+                blob.upload_from_file, source, content_type=CONTENT_TYPE, retry=None
+            )
+        except BaseException as exc:
+            source.abort()
+            if source.error is not None:
+                raise source.error from None
+            if isinstance(exc, Exception) and not isinstance(exc, ReplicaClientError):
+                raise translate(exc, self._where, "upload", key) from exc
             raise
-        return size
+        return source.tell()
 
     # -- Deleting -------------------------------------------------------------------------
 
@@ -208,7 +223,9 @@ class GCSReplicaClient(ReplicaClient):
     async def delete_all(self) -> None:
         bucket = await self._get_bucket()
         prefix = self.settings.delete_all_prefix
-        listing = await self._run("list", prefix, bucket.list_blobs, prefix=prefix, retry=self._retry)
+        listing = await self._run(
+            "list", prefix, bucket.list_blobs, prefix=prefix, retry=self._retry
+        )
         pages = listing.pages
         while (page := await self._run("list", prefix, _next_page, pages=pages)) is not None:
             await self._delete_keys([blob.name for blob in page])
@@ -241,6 +258,61 @@ def _credential_source() -> str:
     if path := os.environ.get("GOOGLE_APPLICATION_CREDENTIALS"):
         return f"credentials from GOOGLE_APPLICATION_CREDENTIALS ({path})"
     return "application default credentials"
+
+
+class _BlockingSource:
+    """A blocking, file-like view of a PartReader, for an SDK loop in a worker thread.
+
+    ``read(n)`` returns exactly ``n`` bytes until the data ends, as the SDK's resumable
+    upload requires; ``abort()`` (from the event loop) makes a blocked or later read
+    fail, so the upload stops without being finalized.
+    """
+
+    def __init__(self, first: bytes, reader: PartReader, loop: asyncio.AbstractEventLoop) -> None:
+        self._pending = first
+        self._reader = reader
+        self._loop = loop
+        self._pos = 0
+        self._lock = threading.Lock()
+        self._future: concurrent.futures.Future[bytes] | None = None
+        self._aborted = False
+        self.error: BaseException | None = None
+        """What the data source raised, to be re-raised as itself, not as a storage error."""
+
+    def tell(self) -> int:
+        return self._pos
+
+    def read(self, n: int = -1) -> bytes:
+        if n < 0:
+            return b"".join(iter(lambda: self.read(UPLOAD_CHUNK), b""))
+        out, self._pending = self._pending[:n], self._pending[n:]
+        if len(out) < n:
+            with self._lock:
+                if self._aborted:
+                    raise _UploadAborted
+                self._future = asyncio.run_coroutine_threadsafe(
+                    self._reader.read(n - len(out)), self._loop
+                )
+            try:
+                out += self._future.result()
+            except concurrent.futures.CancelledError:
+                raise _UploadAborted from None
+            except BaseException as exc:
+                self.error = exc
+                raise
+        self._pos += len(out)
+        return out
+
+    def abort(self) -> None:
+        with self._lock:
+            self._aborted = True
+            future = self._future
+        if future is not None:
+            future.cancel()
+
+
+class _UploadAborted(Exception):
+    """The write was cancelled or failed; the upload must not be finalized."""
 
 
 class _RangeStream(AsyncByteStream):

@@ -17,6 +17,7 @@ from litestream_core.errors import (
     TransientReplicaError,
 )
 
+
 class Where:
     """What an operation was touching, for error messages (never credentials)."""
 

@@ -1,1 +1,1 @@
-"""Litestream replica backend: NATS JetStream object stores. Importing this never imports the SDK."""
+"""Litestream replica backend: NATS JetStream object stores. Never imports the SDK."""

@@ -1,0 +1,71 @@
+"""``litestream databases``: the configured databases and where each replica stands.
+
+Go prints only the path and the replica type; knowing how far each replica got (the
+newest TXID of every level) is what one runs this command for, so it is added as
+extra columns and JSON keys after Go's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from litestream_core.cli.common import go_flag, handle_errors
+from litestream_core.cli.ltx import format_table
+
+if TYPE_CHECKING:
+    from litestream_core.config import DBConfig
+
+
+async def _position(dbc: DBConfig) -> dict[str, Any]:
+    """Replica type and per-level newest TXID; a replica that cannot be read says why."""
+    from litestream_core.engine.chain import list_level, newest
+    from litestream_core.errors import LitestreamError
+    from litestream_core.plugins import make_replica_client
+
+    row: dict[str, Any] = {"path": str(dbc.path), "replica": "", "levels": {}, "error": None}
+    if dbc.replica is None:
+        row["error"] = "no replica configured"
+        return row
+    try:
+        url, options = dbc.replica.replica_url()
+        client = make_replica_client(url, options)
+        row["replica"] = client.type
+        async with client:
+            for level in range(10):
+                top = newest(await list_level(client, level))
+                if top is not None:
+                    row["levels"][str(level)] = f"{top.max_txid:016x}"
+    except (LitestreamError, OSError) as exc:
+        row["error"] = exc.one_line() if isinstance(exc, LitestreamError) else str(exc)
+    return row
+
+
+async def _positions(dbs: tuple[DBConfig, ...]) -> list[dict[str, Any]]:
+    return list(await asyncio.gather(*(_position(dbc) for dbc in dbs)))
+
+
+@click.command("databases")
+@click.option(*go_flag("config"), "config_path", metavar="PATH", help="Config file path.")
+@click.option(*go_flag("no-expand-env"), is_flag=True, help="Do not expand $VARS in the config.")
+@click.option(*go_flag("json"), "as_json", is_flag=True, help="Output raw JSON.")
+@handle_errors
+def command(config_path: str | None, no_expand_env: bool, as_json: bool) -> None:
+    """List the databases in the config with each replica's newest TXID per level."""
+    from litestream_core.config import load_config
+
+    config = load_config(config_path, expand=not no_expand_env)
+    rows = asyncio.run(_positions(config.dbs))
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = [("path", "replica", "txid", "levels")]
+    for row in rows:
+        levels = row["levels"]
+        txid = max(levels.values(), default="-")
+        detail = row["error"] or " ".join(f"L{lvl}={t}" for lvl, t in levels.items()) or "empty"
+        table.append((row["path"], row["replica"] or "-", txid, detail))
+    click.echo(format_table(table))

@@ -1,0 +1,507 @@
+"""The blocking heart of the database monitor: WAL frames in, L0 LTX files out.
+
+Position. In memory we keep a *cursor*: the WAL generation (its salts), the offset just
+past the last commit frame we copied, the running WAL checksum there, and the database
+size in pages. A sync continues from the cursor only when the WAL provably still holds
+what we copied: same salts and the frame before the cursor still carries the checksum
+we verified. Any other state is a lost position and gets a full snapshot at the next
+TXID; never a gap, never a stale page.
+
+The WAL changes generation (salts) only when it restarts after a complete checkpoint.
+While our read transaction is open nobody else can restart it, so the only accepted
+restart is the one right after *our own* checkpoint, and only when we can prove no
+commit slipped in before it (see ``_checkpoint``). A generation change seen at start-up
+(the application's auto-checkpoint ran while we were down) is always a snapshot: the
+old generation may have held commits we never saw. Go continues in that case when the
+new generation's frames do not reach the last frame it copied, which is the corruption
+its users report after SIGKILL plus auto-checkpoint.
+
+After a process restart the cursor is rebuilt from the newest L0 file's header (WAL
+offset, size, salts): the whole chain from the WAL header to that offset must verify,
+end on a commit frame, and the last frame's page must be the one stored in that file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections import ChainMap
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO, TypeVar
+
+from litestream_core.client import LTXFileInfo
+from litestream_core.engine import checkpoint as ckpt
+from litestream_core.engine.dbtypes import DBSettings, Pos
+from litestream_core.engine.meta import MetaDir
+from litestream_core.engine.snapshot import (
+    PageReader,
+    PageSums,
+    snapshot_pages,
+    write_pages,
+)
+from litestream_core.engine.sqlite import Connections, check_database_file, is_busy, wal_path
+from litestream_core.engine.wal import (
+    WAL_HEADER_SIZE,
+    WALHeader,
+    WALScan,
+    frame_size,
+    read_frame,
+    read_wal_header,
+    scan_wal,
+)
+from litestream_core.errors import DatabaseError, LTXError
+from litestream_core.events import (
+    CheckpointCompleted,
+    Event,
+    LTXFileWritten,
+    SnapshotWritten,
+)
+from litestream_core.ltx import (
+    HEADER_FLAG_NO_CHECKSUM,
+    Decoder,
+    Header,
+    lock_pgno,
+    read_page,
+    read_page_index,
+)
+
+log = logging.getLogger("litestream.db")
+
+_MASK = 0xFFFFFFFF
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class Cursor:
+    salts: tuple[int, int]
+    offset: int
+    checksum: tuple[int, int]
+    commit: int
+    restart_ok: bool = False
+    """Set by our own checkpoint: the next generation (salt1 + 1) continues this one."""
+
+
+class Syncer:
+    """Single-threaded by contract: every public method takes the same lock."""
+
+    def __init__(self, path: Path, settings: DBSettings, meta: MetaDir) -> None:
+        self.path = path
+        self.wal_path = wal_path(path)
+        self.settings = settings
+        self.meta = meta
+        self.mutex = threading.RLock()
+        self.events: list[Event] = []
+        self.page_size = 0
+        self.pos = Pos(0, 0)
+        self._conns: Connections | None = None
+        self._db_file: BinaryIO | None = None
+        self._shm_fd = -1
+        self._cursor: Cursor | None = None
+        self._gen_pages: dict[int, int] = {}
+        """Page -> newest committed frame offset in the current generation up to the cursor."""
+        self._last_header: Header | None = None
+        self._sums: PageSums | None = None
+        self._snapshot_reason: str | None = None
+        self._synced_since_checkpoint = False
+
+    # -- opening ---------------------------------------------------------------------
+
+    def open(self) -> None:
+        with self.mutex:
+            self.meta.remove_tmp_files()
+            self._load_position()
+            self._init()
+
+    def _load_position(self) -> None:
+        """Position from the newest local L0 file; a corrupt one is dropped, not trusted."""
+        files = self.meta.files(0)
+        if not files:
+            self.pos, self._last_header = Pos(0, 0), None
+            return
+        newest = files[-1]
+        path = self.meta.ltx_path(0, newest.min_txid, newest.max_txid)
+        try:
+            with open(path, "rb") as f:
+                dec = Decoder(f)
+                trailer = dec.verify()
+        except (LTXError, OSError) as exc:
+            log.warning("%s: local LTX file %s unusable (%s); next sync is a snapshot",
+                        self.path, path.name, exc)  # fmt: skip
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            self.pos, self._last_header = Pos(newest.max_txid, 0), None
+            self._snapshot_reason = "local LTX state corrupt"
+            return
+        self.pos = Pos(newest.max_txid, trailer.post_apply_checksum)
+        self._last_header = dec.header
+
+    def _init(self) -> bool:
+        """Connect once the database file exists; False while it does not."""
+        if self._conns is not None:
+            return True
+        if not self.path.exists():
+            return False
+        check_database_file(self.path)
+        conns = Connections(self.path, self.settings.busy_timeout)
+        try:
+            if read_wal_header(self.wal_path) is None:
+                conns.bump_seq()
+            conns.acquire_read_lock()
+            # Kept open until the connections close: closing any descriptor of a file
+            # drops every POSIX lock this process holds on it, SQLite's included.
+            self._db_file = open(self.path, "rb")  # noqa: SIM115
+            with contextlib.suppress(FileNotFoundError):
+                self._shm_fd = os.open(f"{self.path}-shm", os.O_RDONLY)
+        except BaseException:
+            conns.close()
+            raise
+        self._conns = conns
+        self.page_size = conns.page_size
+        return True
+
+    def close(self) -> None:
+        with self.mutex:
+            try:
+                if self._conns is not None:
+                    self._sync_step()
+            finally:
+                if self._conns is not None:
+                    self._conns.close()
+                    self._conns = None
+                if self._db_file is not None:
+                    self._db_file.close()
+                    self._db_file = None
+                if self._shm_fd >= 0:
+                    os.close(self._shm_fd)
+                    self._shm_fd = -1
+                self._cursor = None
+
+    def change_token(self) -> bytes:
+        """Bytes that change whenever a transaction commits (wal-index header, or WAL
+        size and mtime without one). Only a hint for waking up early."""
+        with self.mutex:
+            if self._shm_fd >= 0:
+                with contextlib.suppress(OSError):
+                    return os.pread(self._shm_fd, 48, 0)
+        try:
+            st = os.stat(self.wal_path)
+        except OSError:
+            return b""
+        return f"{st.st_size}:{st.st_mtime_ns}".encode()
+
+    # -- syncing ---------------------------------------------------------------------
+
+    def sync(self) -> LTXFileInfo | None:
+        with self.mutex:
+            if not self._init():
+                return None
+            info = self._sync_step()
+            self._checkpoint_if_needed()
+            return info
+
+    def _sync_step(self) -> LTXFileInfo | None:
+        hdr = self._ensure_wal()
+        with open(self.wal_path, "rb") as wal:
+            start, checksum, reason = self._plan(hdr, wal)
+            if reason is not None:
+                scan = scan_wal(wal, hdr, WAL_HEADER_SIZE, hdr.checksum)
+                return self._write_snapshot(hdr, wal, scan, reason)
+            scan = scan_wal(wal, hdr, start, checksum)
+            if scan.end == start:
+                return None
+            return self._write_incremental(hdr, wal, scan)
+
+    def _ensure_wal(self) -> WALHeader:
+        """The WAL header, first committing a frame if the WAL is empty (Go does too)."""
+        hdr = read_wal_header(self.wal_path)
+        if hdr is None:
+            assert self._conns is not None
+            self._conns.bump_seq()
+            hdr = read_wal_header(self.wal_path)
+            if hdr is None:
+                raise DatabaseError(f"{self.wal_path} has no valid header after a write")
+        return hdr
+
+    def _plan(self, hdr: WALHeader, wal: BinaryIO) -> tuple[int, tuple[int, int], str | None]:
+        """Where to continue reading the WAL, or why a snapshot is needed instead."""
+        snap = (WAL_HEADER_SIZE, hdr.checksum)
+        if self._snapshot_reason is not None:
+            return *snap, self._snapshot_reason
+        if self.pos.txid == 0:
+            return *snap, "first sync"
+        if hdr.page_size != self.page_size:
+            return *snap, "WAL page size differs from the database's"
+        if self.settings.ltx_checksums and self._sums is None:
+            return *snap, "page checksums are not in memory"
+        cur = self._cursor
+        if cur is None:
+            recovered = self._recover(hdr, wal)
+            if isinstance(recovered, str):
+                return *snap, recovered
+            cur = self._cursor = recovered
+        if hdr.salts == cur.salts:
+            if cur.offset > WAL_HEADER_SIZE:
+                frame = read_frame(wal, cur.offset - frame_size(self.page_size), self.page_size)
+                if frame is None or (frame[0].salt1, frame[0].salt2) != cur.salts:
+                    return *snap, "WAL truncated or overwritten by another process"
+                if frame[0].checksum != cur.checksum:
+                    return *snap, "WAL overwritten by another process"
+            return cur.offset, cur.checksum, None
+        if cur.restart_ok and hdr.salt1 == (cur.salts[0] + 1) & _MASK:
+            self._gen_pages = {}
+            self._cursor = Cursor(hdr.salts, WAL_HEADER_SIZE, hdr.checksum, cur.commit)
+            return WAL_HEADER_SIZE, hdr.checksum, None
+        return *snap, "WAL restarted by another process"
+
+    def _recover(self, hdr: WALHeader, wal: BinaryIO) -> Cursor | str:
+        """Rebuild the cursor from the newest L0 file, or say why that is unsafe."""
+        last = self._last_header
+        if last is None or last.wal_offset == 0:
+            return "no WAL position in the last LTX file"
+        if (last.wal_salt1, last.wal_salt2) != hdr.salts:
+            return "WAL restarted since the last LTX file"
+        if last.page_size != self.page_size:
+            return "page size changed since the last LTX file"
+        end = last.wal_offset + last.wal_size
+        fs = frame_size(self.page_size)
+        if (end - WAL_HEADER_SIZE) % fs:
+            return "last LTX file's WAL offset is not on a frame boundary"
+        scan = scan_wal(wal, hdr, WAL_HEADER_SIZE, hdr.checksum, stop=end)
+        if scan.end != end:
+            return "WAL no longer holds the frames of the last LTX file"
+        if end > WAL_HEADER_SIZE and not self._last_page_matches(wal, end - fs):
+            return "last synced WAL frame differs from the last LTX file"
+        self._gen_pages = scan.pages
+        return Cursor(hdr.salts, end, scan.checksum, last.commit)
+
+    def _last_page_matches(self, wal: BinaryIO, offset: int) -> bool:
+        frame = read_frame(wal, offset, self.page_size)
+        if frame is None:
+            return False
+        path = self.meta.ltx_path(0, self.pos.txid, self.pos.txid)
+        files = [f for f in self.meta.files(0) if f.max_txid == self.pos.txid]
+        if files:
+            path = self.meta.ltx_path(0, files[-1].min_txid, files[-1].max_txid)
+        try:
+            with open(path, "rb") as f:
+                elem = read_page_index(f).get(frame[0].pgno)
+                return elem is not None and read_page(f, elem, self.page_size) == frame[1]
+        except (LTXError, OSError):
+            return False
+
+    # -- writing L0 files --------------------------------------------------------------
+
+    def _header(self, txid: int, commit: int, scan: WALScan, salts: tuple[int, int],
+                pre_apply: int | None) -> Header:  # fmt: skip
+        """Header as Go fills it; ``pre_apply`` None means this file carries no checksums."""
+        return Header(
+            page_size=self.page_size,
+            commit=commit,
+            min_txid=txid,
+            max_txid=txid,
+            timestamp=int(time.time() * 1000),
+            pre_apply_checksum=pre_apply or 0,
+            wal_offset=scan.start,
+            wal_size=scan.size,
+            wal_salt1=salts[0],
+            wal_salt2=salts[1],
+            flags=HEADER_FLAG_NO_CHECKSUM if pre_apply is None else 0,
+        )
+
+    def _write_incremental(self, hdr: WALHeader, wal: BinaryIO, scan: WALScan) -> LTXFileInfo:
+        cur = self._cursor
+        assert cur is not None and self._db_file is not None
+        txid, commit = self.pos.txid + 1, scan.commit
+        pgnos = {p for p in scan.pages if p <= commit}
+        if commit > cur.commit:
+            # Growth pages absent from the new frames (Go #1198): older frame or file.
+            lock = lock_pgno(self.page_size)
+            pgnos.update(p for p in range(cur.commit + 1, commit + 1) if p != lock)
+        sums = self._sums if self.settings.ltx_checksums else None
+        pre = sums.value if sums is not None else None
+        header = self._header(txid, commit, scan, hdr.salts, pre)
+        frames = ChainMap(scan.pages, self._gen_pages)
+        reader = PageReader(self._db_file, wal, self.page_size)
+        info = self._write_l0(header, lambda out: write_pages(
+            out, header, sorted(pgnos), frames, reader, sums))  # fmt: skip
+        self._gen_pages.update(scan.pages)
+        self._cursor = Cursor(hdr.salts, scan.end, scan.checksum, commit)
+        return info
+
+    def _write_snapshot(self, hdr: WALHeader, wal: BinaryIO, scan: WALScan,
+                        reason: str) -> LTXFileInfo:  # fmt: skip
+        """All pages at the WAL's last commit, as the next TXID (Go's full L0 sync)."""
+        assert self._db_file is not None
+        txid = self.pos.txid + 1
+        commit = scan.commit or os.fstat(self._db_file.fileno()).st_size // self.page_size
+        sums: PageSums | None = None
+        pre: int | None = None
+        if self.settings.ltx_checksums and (txid == 1 or self.pos.post_apply_checksum):
+            sums, pre = PageSums(), (0 if txid == 1 else self.pos.post_apply_checksum)
+        header = self._header(txid, commit, scan, hdr.salts, pre)
+        reader = PageReader(self._db_file, wal, self.page_size)
+        log.info("%s: snapshot at TXID %d: %s", self.path, txid, reason)
+        info = self._write_l0(header, lambda out: write_pages(
+            out, header, snapshot_pages(commit, self.page_size), scan.pages, reader, sums))  # fmt: skip
+        self._sums = sums
+        self._gen_pages = dict(scan.pages)
+        self._cursor = Cursor(hdr.salts, scan.end, scan.checksum, commit)
+        self._snapshot_reason = None
+        self.events.append(SnapshotWritten(db_path=str(self.path), level=0, txid=txid,
+                                           size=info.size, reason=reason))  # fmt: skip
+        return info
+
+    def _write_l0(self, header: Header, write: Callable[[BinaryIO], object]) -> LTXFileInfo:
+        txid = header.max_txid
+        trailer_box: list[object] = []
+        try:
+            _, size = self.meta.write_atomic(0, txid, txid, lambda out: trailer_box.append(
+                write(out)))  # fmt: skip
+        except BaseException:
+            # A partly applied write leaves the page checksums unknown.
+            self._sums = None
+            raise
+        trailer = trailer_box[0]
+        post = getattr(trailer, "post_apply_checksum", 0)
+        self.pos = Pos(txid, int(post))
+        self._last_header = header
+        self._synced_since_checkpoint = True
+        self.events.append(LTXFileWritten(db_path=str(self.path), level=0, min_txid=txid,
+                                          max_txid=txid, size=size))  # fmt: skip
+        return LTXFileInfo(0, txid, txid, size, datetime.now(UTC))
+
+    # -- snapshots for the replica, rebase, cleanup -------------------------------------
+
+    def write_snapshot(self, out: BinaryIO) -> Header:
+        """A snapshot (TXIDs 1..pos) of the database exactly at ``pos`` after a sync."""
+        with self.mutex:
+            if not self._init():
+                raise DatabaseError(f"{self.path} does not exist yet")
+            self._sync_step()
+            cur = self._cursor
+            assert cur is not None and self._db_file is not None
+            fs = frame_size(self.page_size)
+            start = max(WAL_HEADER_SIZE, cur.offset - fs)
+            span = WALScan(start=start, end=cur.offset, checksum=cur.checksum)
+            checksums = self.settings.ltx_checksums and self._sums is not None
+            header = self._header(self.pos.txid, cur.commit, span, cur.salts,
+                                  0 if checksums else None).with_(min_txid=1)  # fmt: skip
+            post = self._sums.value if checksums and self._sums is not None else 0
+            with open(self.wal_path, "rb") as wal:
+                reader = PageReader(self._db_file, wal, self.page_size)
+                write_pages(out, header, snapshot_pages(cur.commit, self.page_size),
+                            self._gen_pages, reader, None, post)  # fmt: skip
+            return header
+
+    def rebase(self, pos: Pos, ltx_file: Path | None) -> None:
+        with self.mutex:
+            keep = None
+            if ltx_file is not None and ltx_file.exists():
+                with open(ltx_file, "rb") as f:
+                    self._last_header = Decoder(f).header
+                keep = self._last_header.max_txid
+            else:
+                self._last_header = None
+            self.meta.remove(0, 1 << 64, keep=keep)
+            self.pos = pos
+            self._cursor = None
+            self._sums = None
+            self._snapshot_reason = "rebased on the replica's position"
+
+    def remove_ltx_files(self, level: int, up_to_txid: int) -> None:
+        with self.mutex:
+            keep = self.pos.txid if level == 0 else None
+            self.meta.remove(level, up_to_txid, keep=keep)
+
+    # -- checkpoints -----------------------------------------------------------------
+
+    def checkpoint(self, mode: str) -> None:
+        with self.mutex:
+            if self._init():
+                self._checkpoint(mode.upper())
+
+    def _checkpoint_if_needed(self) -> None:
+        cur = self._cursor
+        if cur is None:
+            return
+        try:
+            mtime = os.stat(self.path).st_mtime
+        except FileNotFoundError:
+            return
+        state = ckpt.CheckpointState(cur.offset, self._synced_since_checkpoint, time.time() - mtime)
+        mode = ckpt.choose(self.settings, self.page_size, state)
+        if mode == ckpt.TRUNCATE:
+            # A PASSIVE checkpoint may restart the WAL and spare the blocking TRUNCATE
+            # with its boundary snapshot.
+            cur = self._cursor
+            if self._checkpoint(ckpt.PASSIVE) and self._cursor is not None and not (
+                ckpt.exceeds_truncate(self.settings, self.page_size, self._cursor.offset)
+            ):
+                return
+            log.info("%s: WAL reached %d pages, forcing a TRUNCATE checkpoint",
+                     self.path, self.settings.truncate_page_n)  # fmt: skip
+        if mode is not None:
+            self._checkpoint(mode)
+
+    def _checkpoint(self, mode: str) -> bool:
+        """Checkpoint, then continue on the restarted WAL; True if the WAL restarted.
+
+        PASSIVE runs under our write lock after a final sync, so every commit it copies
+        into the database file was captured first, and the WAL it lets restart starts
+        after our last frame: we continue from the new generation. RESTART and TRUNCATE
+        need the write lock themselves, so commits can land between our last sync and
+        the checkpoint. RESTART reports how many frames it saw: if no more than we
+        copied, we continue as after PASSIVE. TRUNCATE always reports zero, so, as Go
+        does, it is followed by a full snapshot taken under the write lock.
+        """
+        conns = self._conns
+        assert conns is not None
+        before = self._ensure_wal()
+        self._sync_step()
+        try:
+            if mode == ckpt.PASSIVE:
+                with conns.write_lock():
+                    self._sync_step()
+                    busy, frames, _ = conns.checkpoint(mode)
+                copied = frames
+            else:
+                cur = self._cursor
+                assert cur is not None
+                copied = (cur.offset - WAL_HEADER_SIZE) // frame_size(self.page_size)
+                busy, frames, _ = conns.checkpoint(mode)
+        except Exception as exc:
+            if not is_busy(exc):
+                raise
+            log.debug("%s: %s checkpoint skipped: database busy", self.path, mode)
+            return False
+        conns.bump_seq()
+        self.events.append(CheckpointCompleted(db_path=str(self.path), mode=mode,
+                                               wal_pages_before=max(frames, 0)))  # fmt: skip
+        if busy:
+            log.debug("%s: %s checkpoint could not finish: database busy", self.path, mode)
+        after = read_wal_header(self.wal_path)
+        self._synced_since_checkpoint = False
+        if after == before:
+            return False
+        cur = self._cursor
+        if mode == ckpt.PASSIVE or (mode == ckpt.RESTART and 0 <= frames <= copied):
+            if cur is not None:
+                cur.restart_ok = True
+            self._sync_step()
+        else:
+            with conns.write_lock():
+                self._snapshot_reason = "checkpoint boundary snapshot"
+                self._sync_step()
+        self._synced_since_checkpoint = False
+        return True
+
+
+def run_locked(syncer: Syncer, fn: Callable[[], T]) -> T:
+    with syncer.mutex:
+        return fn()

@@ -1,0 +1,123 @@
+"""Azure Blob Storage replica settings and key layout, as Go Litestream derives them.
+
+URL form ``abs://[account@]container/path``; config keys ``account-name``,
+``account-key``, ``sas-token``, ``endpoint``, ``bucket`` (the container) and ``path``.
+Credentials are chosen as Go chooses them: a SAS token (config, then
+``LITESTREAM_AZURE_SAS_TOKEN``), else a shared key (config, then
+``LITESTREAM_AZURE_ACCOUNT_KEY``) with the account name, else DefaultAzureCredential.
+Keys are ``path.Join(<path>, "ltx", <level>, <name>)``, the level in decimal.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from litestream_core.client import ReplicaURL
+from litestream_core.errors import ConfigError
+from litestream_core.ltx.header import format_filename
+
+
+def go_clean(path: str) -> str:
+    """Go's ``path.Clean``: like ``posixpath.normpath`` but ``""`` is ``"."``, one root."""
+    if not path:
+        return "."
+    cleaned = posixpath.normpath(path)
+    return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
+
+
+def go_join(*parts: str) -> str:
+    """Go's ``path.Join``: empty parts dropped, the result cleaned."""
+    joined = "/".join(p for p in parts if p)
+    return go_clean(joined) if joined else ""
+
+
+def replica_path(url: ReplicaURL, options: Mapping[str, Any]) -> str:
+    """Go uses a config ``path`` verbatim and a URL's path cleaned, without its root.
+
+    The core passes a config path as a URL path without a leading slash, which is how
+    the two are told apart here.
+    """
+    if "path" in options:
+        return str(options["path"] or "")
+    if url.path and not url.path.startswith("/"):
+        return url.path
+    return go_clean(url.path).removeprefix("/")
+
+
+@dataclass(frozen=True, slots=True)
+class Auth:
+    """How to authenticate; ``kind`` is ``sas``, ``shared-key`` or ``default``."""
+
+    kind: str
+    secret: str
+    source: str
+
+    def __repr__(self) -> str:
+        return f"Auth(kind={self.kind!r}, source={self.source!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class ABSSettings:
+    container: str
+    path: str
+    account_name: str
+    endpoint: str
+    auth: Auth
+
+    def level_dir(self, level: int) -> str:
+        return go_join(self.path, "ltx", str(level))
+
+    def key(self, level: int, min_txid: int, max_txid: int) -> str:
+        return go_join(self.level_dir(level), format_filename(min_txid, max_txid))
+
+    @property
+    def delete_all_prefix(self) -> str:
+        """Everything under the path, as Go deletes; only ``ltx/`` when there is no path.
+
+        Go lists ``/`` for an empty path, which matches none of its keys; a whole
+        container is never ours to empty.
+        """
+        root = go_clean(self.path)
+        return go_join(root, "ltx") + "/" if root in (".", "/") else root + "/"
+
+
+def settings_from(
+    url: ReplicaURL, options: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> ABSSettings:
+    env = os.environ if environ is None else environ
+    container = str(options.get("bucket") or url.host)
+    if not container:
+        raise ConfigError("bucket required for abs replica")
+    account = str(options.get("account-name") or url.username or "")
+    endpoint = str(options.get("endpoint") or "")
+    if not endpoint:
+        if not account:
+            raise ConfigError(
+                "abs: account name is required when endpoint is not specified",
+                hint="use abs://ACCOUNT@container/path or set account-name",
+            )
+        endpoint = f"https://{account}.blob.core.windows.net"
+    return ABSSettings(
+        container=container,
+        path=replica_path(url, options),
+        account_name=account,
+        endpoint=endpoint.rstrip("/"),
+        auth=_auth(options, env, account),
+    )
+
+
+def _auth(options: Mapping[str, Any], env: Mapping[str, str], account: str) -> Auth:
+    if sas := str(options.get("sas-token") or ""):
+        return Auth("sas", sas.removeprefix("?"), "the sas-token in the config")
+    if sas := env.get("LITESTREAM_AZURE_SAS_TOKEN", ""):
+        return Auth("sas", sas.removeprefix("?"), "the LITESTREAM_AZURE_SAS_TOKEN variable")
+    key, source = str(options.get("account-key") or ""), "the account-key in the config"
+    if not key:
+        key, source = env.get("LITESTREAM_AZURE_ACCOUNT_KEY", ""), "LITESTREAM_AZURE_ACCOUNT_KEY"
+    if key and account:
+        return Auth("shared-key", key, f"the shared key for account {account!r} from {source}")
+    return Auth("default", "", "DefaultAzureCredential (environment, managed identity, Azure CLI)")

