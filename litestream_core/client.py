@@ -62,6 +62,10 @@ class ReplicaURL:
             return cls(scheme="file", path=url, raw=url)
         parts = urlsplit(url)
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        try:
+            port = parts.port
+        except ValueError:
+            port = None  # a host with colons, e.g. s3://arn:aws:s3:...; its backend reads raw
         return cls(
             scheme=parts.scheme.lower(),
             host=parts.hostname or "",
@@ -69,7 +73,7 @@ class ReplicaURL:
             query=query,
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
-            port=parts.port,
+            port=port,
             raw=url,
         )
 

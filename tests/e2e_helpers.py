@@ -187,3 +187,14 @@ async def make_history(tmp_path: Path, n: int = 12, client: ReplicaClient | None
         await chain.add(src.read_bytes())
     conn.close()
     return chain
+
+
+def replica_max_txid(replica: Path) -> int:
+    """The newest TXID in a file replica (0 if none), from the file names."""
+    names = [p.name for p in replica.glob("ltx/*/*.ltx")]
+    return max((int(n[17:33], 16) for n in names), default=0)
+
+
+def wait_for_upload(replica: Path, above: int, timeout: float = 30.0) -> None:
+    """Wait until the replicator has uploaded a TXID beyond ``above`` (so it is running)."""
+    wait_for(lambda: replica_max_txid(replica) > above, timeout)

@@ -14,7 +14,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from e2e_helpers import Writer, litestream, rows_of, run_replicate, stop_process, write_config
+from e2e_helpers import (
+    Writer,
+    litestream,
+    rows_of,
+    run_replicate,
+    stop_process,
+    wait_for_upload,
+    write_config,
+)
 
 
 def _go_config(tmp_path: Path, db: Path, replica: Path) -> Path:
@@ -56,6 +64,18 @@ def test_go_replica_restores_with_ours_byte_identical(tmp_path, go_litestream, g
     assert result.returncode == 0, result.stderr
     assert ours.read_bytes() == go_out.read_bytes()
 
+    # A point in the middle of the history, by TXID, with both tools.
+    txids = sorted(int(p.name[17:33], 16) for p in (replica / "ltx").glob("*/*.ltx"))
+    middle = f"{txids[len(txids) // 2]:016x}"
+    go_mid, our_mid = tmp_path / "go-mid.db", tmp_path / "our-mid.db"
+    subprocess.run(
+        [str(go_litestream), "restore", "-txid", middle, "-o", str(go_mid), f"file://{replica}"],
+        env=go_env, check=True, capture_output=True,
+    )  # fmt: skip
+    result = litestream("restore", "-txid", middle, "-o", str(our_mid), f"file://{replica}")
+    assert result.returncode == 0, result.stderr
+    assert our_mid.read_bytes() == go_mid.read_bytes()
+
 
 def test_our_replica_restores_with_go(tmp_path, go_litestream, go_env):
     db = tmp_path / "app.db"
@@ -65,6 +85,7 @@ def test_our_replica_restores_with_go(tmp_path, go_litestream, go_env):
     cfg = write_config(tmp_path, db, replica)
     proc = run_replicate("-config", str(cfg))
     try:
+        wait_for_upload(replica, 0)
         for _ in range(30):
             writer.step(3)
             time.sleep(0.02)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import sqlite3
 import sys
@@ -12,7 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from e2e_helpers import (  # noqa: E402
+from e2e_helpers import (
     Writer,
     litestream,
     rows_of,
@@ -40,7 +41,7 @@ def test_signal_syncs_pending_changes_then_exits_0(tmp_path, sig):
                                                                   "sync-interval: 1h")  # fmt: skip
     (tmp_path / "litestream.yml").write_text(cfg)
     proc = run_replicate("-config", str(tmp_path / "litestream.yml"))
-    wait_for(lambda: (replica / "ltx").exists(), timeout=30)
+    wait_for(lambda: (replica / "ltx").exists(), timeout=30)  # the first sync is immediate
     writer.step(20)
     time.sleep(0.3)  # let the monitor see the WAL (commits after the signal are not promised)
     assert stop_process(proc, sig) == 0, proc.stderr.read().decode()
@@ -79,9 +80,9 @@ def test_exec_forwards_signals(tmp_path):
     Writer(db).close()
     marker = tmp_path / "got-term"
     app = (
-        f"{sys.executable} -c \"import signal,sys,time,pathlib; "
+        f'{sys.executable} -c "import signal,sys,time,pathlib; '
         f"signal.signal(signal.SIGTERM, lambda *a: (pathlib.Path('{marker}').touch(), "
-        "sys.exit(3))); time.sleep(60)\""
+        'sys.exit(3))); time.sleep(60)"'
     )
     proc = run_replicate("-config", str(write_config(tmp_path, db, replica)), "-exec", app)
     wait_for(lambda: (replica / "ltx").exists(), timeout=30)
@@ -107,7 +108,9 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
     notdb.write_bytes(b"this is not a database" * 100)
     (tmp_path / "bad.yml").write_text("dbs: [\n")
     (tmp_path / "typo.yml").write_text(f"dbs:\n  - path: {db}\n    monitor-intervall: 1s\n")
-    (tmp_path / "scheme.yml").write_text(f"dbs:\n  - path: {db}\n    replica:\n      url: nope://x\n")
+    (tmp_path / "scheme.yml").write_text(
+        f"dbs:\n  - path: {db}\n    replica:\n      url: nope://x\n"
+    )
     (tmp_path / "notdb.yml").write_text(
         f"dbs:\n  - path: {notdb}\n    replica:\n      path: {tmp_path}/r\n"
     )
@@ -117,7 +120,7 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
         f"dbs:\n  - path: {db}\n    replica:\n      path: {blocker}/sub\n"
     )
     return {
-        "bad flag": (["-bogus"], "bogus"),
+        "bad flag": (["-bogus"], "No such option"),
         "one arg": ([str(db)], "replica URL"),
         "config and url": (["-config", "x.yml", str(db), "file:///tmp/x"], "-config"),
         "missing config": (["-config", str(tmp_path / "missing.yml")], "config file not found"),
@@ -158,6 +161,7 @@ def test_many_databases_in_one_process(tmp_path):
     (tmp_path / "c.yml").write_text(body)
     proc = run_replicate("-config", str(tmp_path / "c.yml"))
     try:
+        wait_for(lambda: all((tmp_path / f"r{i}" / "ltx").exists() for i in range(3)), 30)
         for _ in range(10):
             for w in writers:
                 w.step(2)
@@ -170,3 +174,49 @@ def test_many_databases_in_one_process(tmp_path):
         w.close()
     with sqlite3.connect(dbs[0]) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_restore_if_db_not_exists_then_continue_replicating(tmp_path):
+    db, replica = tmp_path / "app.db", tmp_path / "replica"
+    writer = Writer(db)
+    writer.step(30)
+    cfg = write_config(tmp_path, db, replica)
+    assert litestream("replicate", "-once", "-config", str(cfg)).returncode == 0
+    before = writer.rows()
+    writer.close()
+    for path in tmp_path.glob("app.db*"):
+        path.unlink()
+    shutil.rmtree(tmp_path / ".app.db-litestream")
+
+    proc = run_replicate("-restore-if-db-not-exists", "-config", str(cfg))
+    try:
+        wait_for(lambda: db.exists(), timeout=30)
+        time.sleep(0.3)
+        writer = Writer(db, seed=5)
+        assert writer.rows() == before
+        writer.step(20)  # continues on top of the restored state, replica is ahead
+        time.sleep(0.5)
+    finally:
+        assert stop_process(proc) == 0, proc.stderr.read().decode()
+    assert restore_rows(tmp_path, replica) == writer.rows()
+    writer.close()
+
+
+def test_storage_down_at_shutdown_retries_until_a_second_signal(tmp_path):
+    db, replica = tmp_path / "app.db", tmp_path / "replica"
+    writer = Writer(db)
+    writer.step(3)
+    proc = run_replicate("-config", str(write_config(tmp_path, db, replica)))
+    wait_for(lambda: (replica / "ltx").exists(), timeout=30)
+    time.sleep(0.3)
+    shutil.move(replica, tmp_path / "moved")
+    replica.write_text("storage is gone")  # every upload now fails
+    writer.step(5)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(1.0)
+    assert proc.poll() is None  # still retrying the final sync (timeout 30 s)
+    code = stop_process(proc, signal.SIGTERM, timeout=10)
+    assert code == 1
+    assert "final sync did not complete" in proc.stderr.read().decode()
+    writer.close()

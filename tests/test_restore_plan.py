@@ -91,17 +91,27 @@ def test_timestamp_picks_last_l0_at_or_before():
     assert plan_for_timestamp(files, T0 + timedelta(seconds=3.5)).txid == 3
 
 
-def test_timestamp_never_trusts_compacted_file_end():
-    # An L1 file's timestamp is its earliest source's: TXID 1..8 started at T0+1s, but
-    # TXID 8 may be later than T. Only the file after it proves 8 came before T.
+def test_timestamp_uses_files_stamped_with_their_newest_transaction():
     files = levels(
-        f(1, 1, 8, ts=T0 + timedelta(seconds=1)),
-        f(1, 9, 12, ts=T0 + timedelta(seconds=9)),
+        f(1, 1, 8, ts=T0 + timedelta(seconds=8)),
+        f(0, 9, 9, ts=T0 + timedelta(seconds=9)),
+        f(1, 9, 12, ts=T0 + timedelta(seconds=12)),
         f(0, 13, 13, ts=T0 + timedelta(seconds=20)),
     )
-    assert plan_for_timestamp(files, T0 + timedelta(seconds=9.5)).txid == 8
-    with pytest.raises(RestoreError, match=r"no restorable state|no backup"):
-        plan_for_timestamp(files, T0 + timedelta(seconds=2))
+    assert plan_for_timestamp(files, T0 + timedelta(seconds=8.5)).txid == 8
+    assert plan_for_timestamp(files, T0 + timedelta(seconds=15)).txid == 12
+    # TXID 10 and 11 exist only inside the compacted file: the nearest reachable
+    # state at or before T is 9.
+    files[1] = [
+        f(1, 1, 8, ts=T0 + timedelta(seconds=8)),
+        f(1, 9, 12, ts=T0 + timedelta(seconds=12)),
+    ]
+    files[0] = [
+        f(0, 9, 9, ts=T0 + timedelta(seconds=9)),
+        f(0, 10, 10, ts=T0 + timedelta(seconds=10)),
+        f(0, 13, 13, ts=T0 + timedelta(seconds=20)),
+    ]
+    assert plan_for_timestamp(files, T0 + timedelta(seconds=11)).txid == 10
 
 
 def test_timestamp_before_everything():

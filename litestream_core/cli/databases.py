@@ -17,10 +17,12 @@ from litestream_core.cli.common import go_flag, handle_errors
 from litestream_core.cli.ltx import format_table
 
 if TYPE_CHECKING:
+    import pluggy
+
     from litestream_core.config import DBConfig
 
 
-async def _position(dbc: DBConfig) -> dict[str, Any]:
+async def _position(dbc: DBConfig, pm: pluggy.PluginManager) -> dict[str, Any]:
     """Replica type and per-level newest TXID; a replica that cannot be read says why."""
     from litestream_core.engine.chain import list_level, newest
     from litestream_core.errors import LitestreamError
@@ -32,7 +34,7 @@ async def _position(dbc: DBConfig) -> dict[str, Any]:
         return row
     try:
         url, options = dbc.replica.replica_url()
-        client = make_replica_client(url, options)
+        client = make_replica_client(url, options, pm=pm)
         row["replica"] = client.type
         async with client:
             for level in range(10):
@@ -44,8 +46,8 @@ async def _position(dbc: DBConfig) -> dict[str, Any]:
     return row
 
 
-async def _positions(dbs: tuple[DBConfig, ...]) -> list[dict[str, Any]]:
-    return list(await asyncio.gather(*(_position(dbc) for dbc in dbs)))
+async def _positions(dbs: tuple[DBConfig, ...], pm: pluggy.PluginManager) -> list[dict[str, Any]]:
+    return list(await asyncio.gather(*(_position(dbc, pm) for dbc in dbs)))
 
 
 @click.command("databases")
@@ -55,10 +57,11 @@ async def _positions(dbs: tuple[DBConfig, ...]) -> list[dict[str, Any]]:
 @handle_errors
 def command(config_path: str | None, no_expand_env: bool, as_json: bool) -> None:
     """List the databases in the config with each replica's newest TXID per level."""
+    from litestream_core.cli import plugin_manager
     from litestream_core.config import load_config
 
     config = load_config(config_path, expand=not no_expand_env)
-    rows = asyncio.run(_positions(config.dbs))
+    rows = asyncio.run(_positions(config.dbs, plugin_manager(click.get_current_context())))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

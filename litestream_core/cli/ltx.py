@@ -24,14 +24,16 @@ def replica_for(source: str, config_path: str | None, expand: bool) -> ReplicaCl
     Shared by the inspection commands (``ltx``, ``verify``), which take either form
     as Go's ``ltx`` does.
     """
+    from litestream_core.cli import plugin_manager
     from litestream_core.config import load_config
     from litestream_core.errors import ConfigError
     from litestream_core.plugins import make_replica_client
 
+    pm = plugin_manager(click.get_current_context())
     if "://" in source:
         if config_path:
             raise ConfigError("cannot specify a replica URL and the -config flag")
-        return make_replica_client(source)
+        return make_replica_client(source, pm=pm)
     config = load_config(config_path, expand=expand)
     dbc = config.find_db(source)
     if dbc is None:
@@ -39,7 +41,7 @@ def replica_for(source: str, config_path: str | None, expand: bool) -> ReplicaCl
     if dbc.replica is None:
         raise ConfigError(f"database has no replica in config {config.source}: {source}")
     url, options = dbc.replica.replica_url()
-    return make_replica_client(url, options)
+    return make_replica_client(url, options, pm=pm)
 
 
 def rfc3339(moment: datetime) -> str:

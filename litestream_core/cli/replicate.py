@@ -16,6 +16,7 @@ import os
 import shlex
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -129,6 +130,7 @@ async def _run(
     dispatcher = EventDispatcher(pm)
     store = build_store(config, pm=pm, emit=dispatcher.emit_nowait)
     log = logging.getLogger("litestream")
+    stopping = _Signals()  # before any slow step: a SIGTERM during start-up stops cleanly
     try:
         await restore_missing(store, config, force_all=restore_missing_dbs,
                               emit=dispatcher.emit_nowait)  # fmt: skip
@@ -139,7 +141,7 @@ async def _run(
             finally:
                 await store.close(final_sync=False)
             return 0
-        stopping = _Signals()
+        stopping.on_hard = store.abort_final_sync
         await store.open()
         try:
             code = await _supervise(argv, stopping) if argv else await stopping.wait()
@@ -163,8 +165,8 @@ class _Signals:
     def __init__(self) -> None:
         self.event = asyncio.Event()
         self.count = 0
-        self.last: int = signal.SIGTERM
         self.forward: asyncio.subprocess.Process | None = None
+        self.on_hard: Callable[[], None] | None = None
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._on_signal, sig)
@@ -175,11 +177,12 @@ class _Signals:
 
     def _on_signal(self, sig: int) -> None:
         self.count += 1
-        self.last = sig
         if self.forward is not None and self.forward.returncode is None:
             self.forward.send_signal(sig)
         else:
             self.event.set()
+        if self.hard and self.on_hard is not None:
+            self.on_hard()
 
     async def wait(self) -> int:
         await self.event.wait()

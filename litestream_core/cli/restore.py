@@ -65,7 +65,7 @@ def _parse_timestamp(value: str | None) -> datetime | None:
     help="Check the result with SQLite before putting it in place.",
 )
 @click.option(*go_flag("json"), "as_json", is_flag=True, help="Print the result as JSON.")
-@click.option(*go_flag("force"), "-f", is_flag=True, help="Replace an existing database.")
+@click.option(*go_flag("force"), is_flag=True, help="Replace an existing database.")
 @click.option(*go_flag("parallelism"), type=click.IntRange(min=1), default=8, show_default=True,
               help="Files downloaded at once.")  # fmt: skip
 @click.argument("source", metavar="DB_PATH|REPLICA_URL")

@@ -77,8 +77,8 @@ def _print_text(summary: dict[str, Any]) -> None:
         )
     if summary["unreachable_files"]:
         click.echo(
-            f"{summary['unreachable_files']} files lead to no restorable state "
-            "(kept by retention's floor)"
+            f"{summary['unreachable_files']} files are on no chain from a snapshot "
+            "(their states cannot be restored)"
         )
     for warning in summary["warnings"]:
         click.echo(f"warning: {warning}")

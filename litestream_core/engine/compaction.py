@@ -7,10 +7,10 @@ never stalls the event loop that carries replication.
 
 Compacted files take the timestamp of their newest source (the codec's ``compact``
 does, as Go's ltx v0.5.2 compactor). A point-in-time restore picks files whose time is
-before the target, so a file stamped with its *newest* transaction is only picked when every transaction
-in it happened before the target: the restore can fall short of the target (to the
-nearest retained point) but never goes past it. Stamping the earliest source would
-let a restore to 12:00 replay a 12:05 ``DELETE``.
+before the target, so a file stamped with its *newest* transaction is only picked when
+every transaction in it happened before the target: the restore can fall short of the
+target (to the nearest retained point) but never goes past it. Stamping the earliest
+source would let a restore to 12:00 replay a 12:05 ``DELETE``.
 
 Snapshots come from the database when one is attached (``DB.write_snapshot``): that
 is an independent copy of the truth, so a snapshot also heals anything a replica file
@@ -55,8 +55,11 @@ from litestream_core.ltx import Header, compact
 
 log = logging.getLogger("litestream.compaction")
 
-NOT_READY_RETRY = 1.0
-"""Seconds between attempts while a level cannot run yet (Go retries every second)."""
+MAX_MERGE_INPUTS = 256
+"""LTX files merged in one pass; each is an open file descriptor."""
+
+DOWNLOADS_AT_ONCE = 8
+"""Source files fetched concurrently: many small L0 files are latency-bound on object stores."""
 
 
 class SnapshotSource(Protocol):
@@ -104,36 +107,36 @@ class Compactor:
     async def compact(self, level: int) -> list[LTXFileInfo]:
         """Merge the files of the level below that ``level`` does not hold yet.
 
-        Each contiguous run of source files becomes one file; a source gap (level 0
-        continuing after a snapshot bridged a lost position) starts a new run rather
-        than failing. Returns the files written, none when there was nothing new.
+        One file per run, from the files listed when it starts (files arriving during
+        the merge wait for the next run); a source gap (level 0 continuing after a
+        snapshot bridged a lost position) starts a second file rather than failing.
+        Returns the files written, none when there was nothing new.
         """
         if not 1 <= level <= self.settings.max_level:
             raise ValueError(f"level {level} is not a compaction level")
         written: list[LTXFileInfo] = []
         async with self._lock:
-            while True:
-                dst = newest(await list_level(self.client, level))
-                seek = dst.max_txid + 1 if dst else 0
-                sources = _leading_run(await list_level(self.client, level - 1, seek=seek))
-                if not sources:
-                    return written
+            dst = newest(await list_level(self.client, level))
+            seek = dst.max_txid + 1 if dst else 0
+            runs = _contiguous_runs(await list_level(self.client, level - 1, seek=seek))
+            for sources in runs:
                 if dst and sources[0].min_txid != dst.max_txid + 1:
                     log.warning(
                         "level %d continues at TXID %x after %x: level %d has a gap there",
                         level, sources[0].min_txid, dst.max_txid, level - 1,
                     )  # fmt: skip
-                info = await self._merge_and_upload(level, sources)
-                written.append(info)
+                dst = await self._merge_and_upload(level, sources)
+                written.append(dst)
                 self._send(
                     CompactionCompleted(
                         db_path=self._db_path,
                         level=level,
-                        min_txid=info.min_txid,
-                        max_txid=info.max_txid,
+                        min_txid=dst.min_txid,
+                        max_txid=dst.max_txid,
                         source_files=len(sources),
                     )
                 )
+        return written
 
     async def snapshot(self, *, force: bool = False) -> LTXFileInfo | None:
         """Write a full snapshot to level 9 unless the newest one is already current.
@@ -270,7 +273,13 @@ class Compactor:
     async def _merge_and_upload(self, level: int, sources: Sequence[LTXFileInfo]) -> LTXFileInfo:
         """Merge ``sources`` (in order) into one file of ``level`` and upload it whole."""
         with self._spool() as tmp:
-            paths = [await self._fetch(info, Path(tmp), i) for i, info in enumerate(sources)]
+            gate = asyncio.Semaphore(DOWNLOADS_AT_ONCE)
+
+            async def fetch(index: int, info: LTXFileInfo) -> Path:
+                async with gate:
+                    return await self._fetch(info, Path(tmp), index)
+
+            paths = await asyncio.gather(*(fetch(i, info) for i, info in enumerate(sources)))
             out_path = Path(tmp) / "out.ltx"
             header = await asyncio.to_thread(_compact_files, paths, out_path)
             return await self.client.write_ltx_file(
@@ -326,17 +335,40 @@ class Compactor:
             log.warning("event listener failed: %s", exc)
 
 
-def _leading_run(files: list[LTXFileInfo]) -> list[LTXFileInfo]:
-    """The files from the first one on, up to the first TXID gap."""
-    run = files[:1]
-    for info in files[1:]:
-        if info.min_txid > run[-1].max_txid + 1 or info.max_txid <= run[-1].max_txid:
-            break
-        run.append(info)
-    return run
+def _contiguous_runs(files: list[LTXFileInfo]) -> list[list[LTXFileInfo]]:
+    """``files`` split where a TXID gap opens; a file that extends nothing is skipped."""
+    runs: list[list[LTXFileInfo]] = []
+    for info in files:
+        if runs and info.max_txid <= runs[-1][-1].max_txid:
+            continue
+        if runs and info.min_txid <= runs[-1][-1].max_txid + 1:
+            runs[-1].append(info)
+        else:
+            runs.append([info])
+    return runs
 
 
 def _compact_files(paths: Sequence[Path], out_path: Path) -> Header:
+    """Merge ``paths`` into ``out_path``, at most MAX_MERGE_INPUTS open at a time.
+
+    Merging is associative (newest page wins, outer TXIDs and checksums, newest
+    timestamp), so folding batches into a partial result gives the same file as one
+    merge of everything, without running out of file descriptors on a replica that
+    has gathered thousands of L0 files.
+    """
+    pending = list(paths)
+    round_ = 0
+    while len(pending) > MAX_MERGE_INPUTS:
+        partial = out_path.with_name(f"partial-{round_}.ltx")
+        _merge_files(pending[:MAX_MERGE_INPUTS], partial)
+        if round_:
+            pending[0].unlink()
+        pending = [partial, *pending[MAX_MERGE_INPUTS:]]
+        round_ += 1
+    return _merge_files(pending, out_path)
+
+
+def _merge_files(paths: Sequence[Path], out_path: Path) -> Header:
     with contextlib.ExitStack() as stack:
         inputs = [stack.enter_context(p.open("rb")) for p in paths]
         out = stack.enter_context(out_path.open("wb"))

@@ -13,13 +13,14 @@ import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from litestream_core.client import LTXFileInfo
 from litestream_core.ltx import format_filename, parse_filename
 
 META_DIR_SUFFIX = "-litestream"
 TMP_SUFFIX = ".tmp"
+T = TypeVar("T")
 
 
 def default_meta_path(db_path: Path) -> Path:
@@ -75,15 +76,16 @@ class MetaDir:
                         os.unlink(os.path.join(dirpath, name))
 
     def write_atomic(
-        self, level: int, min_txid: int, max_txid: int, write: Callable[[BinaryIO], None]
-    ) -> tuple[Path, int]:
-        """Create a file through ``write`` so that it appears whole or not at all."""
+        self, level: int, min_txid: int, max_txid: int, write: Callable[[BinaryIO], T]
+    ) -> tuple[T, int]:
+        """Create a file through ``write`` so that it appears whole or not at all;
+        returns what ``write`` returned and the file's size."""
         final = self.ltx_path(level, min_txid, max_txid)
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = final.with_name(final.name + TMP_SUFFIX)
         try:
             with open(tmp, "wb") as out:
-                write(out)
+                result = write(out)
                 out.flush()
                 os.fsync(out.fileno())
                 size = out.tell()
@@ -93,7 +95,7 @@ class MetaDir:
                 tmp.unlink()
             raise
         fsync_dir(final.parent)
-        return final, size
+        return result, size
 
     def remove(self, level: int, up_to_txid: int, keep: int | None = None) -> None:
         """Delete files whose max TXID is at most ``up_to_txid``, except TXID ``keep``."""

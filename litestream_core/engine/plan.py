@@ -5,11 +5,11 @@ The plan starts from the newest snapshot at or before the target, then repeatedl
 takes the file that extends the contiguous TXID range furthest, so it downloads few
 bytes and reaches the target TXID exactly, or says why it cannot.
 
-Point-in-time targets: a file's timestamp is its *earliest* source's time (compaction
-keeps the oldest), so "timestamp <= T" alone would let a compacted file carry changes
-committed after T. We only restore to a TXID known to be committed at or before T: the
-end of an L0 file stamped at or before T, or the TXID just before any file stamped at
-or before T. A time after every file restores the newest state.
+Point-in-time targets: every file is stamped no earlier than its newest transaction
+(an L0 file with the time of its sync, a compacted file or snapshot with its newest
+source's, as Go's ltx compactor does), so every TXID up to the end of a file stamped
+at or before T was committed by T. The restore goes to the newest such TXID that a
+chain reaches exactly; a time after every file restores the newest state.
 """
 
 from __future__ import annotations
@@ -122,10 +122,8 @@ def plan_for_timestamp(
         raise NoBackupsError("no backups found on the replica")
     if timestamp >= max(f.created_at for f in everything):
         return plan_for_txid(files, None)
-    ends = {f.max_txid for f in everything}
-    known: set[int] = {f.max_txid for f in files.get(0, ()) if f.created_at <= timestamp}
-    known.update(f.min_txid - 1 for f in everything if f.created_at <= timestamp)
-    candidates = sorted((t for t in known if t in ends), reverse=True)
+    candidates = sorted({f.max_txid for f in everything if f.created_at <= timestamp},
+                        reverse=True)  # fmt: skip
     if not candidates:
         raise RestoreError(f"no backup at or before {timestamp.isoformat()}")
     last_error: RestoreError | None = None

@@ -78,6 +78,8 @@ class Replica:
         self.name = name or client.type
         self._emit = emit
         self._pos: Pos | None = None
+        self._probed: tuple[LTXFileInfo, Pos] | None = None
+        self._has_probe = False
         self._failures = 0
         self._lock = asyncio.Lock()
         self._advanced = asyncio.Condition()
@@ -99,23 +101,42 @@ class Replica:
         Reconciling first matters when the replica is ahead: the database must rebase
         before it writes its first L0 file, or that file would repeat remote TXIDs.
         """
-        await self.client.init()
         async with self._lock:
-            await self._reconcile()
+            state = self._probed if self._has_probe else await self.probe()
+            await self._reconcile(state)
+            self._probed, self._has_probe = None, False
         self.emit(ReplicaStarted(db_path=str(self.db.path), replica=self.name))
+
+    async def probe(self) -> tuple[LTXFileInfo, Pos] | None:
+        """Connect and read the remote position (newest file and its checksum).
+
+        Called before the database is opened, so unreachable or unreadable storage is
+        reported before anything touches the database; ``start`` reuses the answer.
+        """
+        await self.client.init()
+        newest = await self._newest_remote_file()
+        found = None
+        if newest is not None:
+            trailer = await read_remote_trailer(self.client, newest)
+            found = (newest, Pos(newest.max_txid, trailer.post_apply_checksum))
+        self._probed, self._has_probe = found, True
+        return found
 
     async def run(self) -> None:
         """Upload whenever the database writes a file, until cancelled; never raises."""
-        last = 0.0
+        last = float("-inf")
         while True:
-            wait = self.settings.sync_interval
             if self._failures:
-                wait = self.settings.backoff.delay(self._failures)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.db.changed.wait(), timeout=wait)
-            gap = self.settings.sync_interval - (time.monotonic() - last)
-            if gap > 0 and not self._failures:
-                await asyncio.sleep(gap)
+                # New local files must not cut the backoff short during an outage.
+                await asyncio.sleep(self.settings.backoff.delay(self._failures))
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self.db.changed.wait(), timeout=self.settings.sync_interval
+                    )
+                gap = self.settings.sync_interval - (time.monotonic() - last)
+                if gap > 0:
+                    await asyncio.sleep(gap)
             self.db.changed.clear()
             last = time.monotonic()
             await self.try_sync()
@@ -166,7 +187,8 @@ class Replica:
         """Upload every local L0 file the replica lacks (raises on failure)."""
         async with self._lock:
             if self._pos is None:
-                await self._reconcile()
+                await self._reconcile(await self.probe())
+                self._probed, self._has_probe = None, False
             while await self._upload_batch():
                 pass
 
@@ -249,14 +271,12 @@ class Replica:
 
     # -- position ----------------------------------------------------------------------
 
-    async def _reconcile(self) -> None:
-        """Learn the remote position; rebase the database if the replica is ahead."""
-        newest = await self._newest_remote_file()
-        if newest is None:
+    async def _reconcile(self, remote_state: tuple[LTXFileInfo, Pos] | None) -> None:
+        """Adopt the remote position; rebase the database if the replica is ahead."""
+        if remote_state is None:
             await self._advance(Pos(0, 0))
             return
-        trailer = await read_remote_trailer(self.client, newest)
-        remote = Pos(newest.max_txid, trailer.post_apply_checksum)
+        newest, remote = remote_state
         local = self.db.pos()
         if remote.txid > local.txid or (remote.txid == local.txid and _diverged(local, remote)):
             await self._rebase(remote, f"replica at TXID {remote.txid}, local at {local.txid}",

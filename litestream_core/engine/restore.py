@@ -86,6 +86,7 @@ async def restore(
 
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     tmp = Path(tmp_name)
+    os.fchmod(fd, 0o666 & ~_umask())  # as a newly created file, not mkstemp's 0600
     spool = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.ltx-"))
     try:
         with os.fdopen(fd, "r+b") as db:
@@ -225,6 +226,12 @@ class _Applier:
         self.done += delta
         if self.emit is not None:
             loop.call_soon_threadsafe(self.emit, self._event())
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _where(info: LTXFileInfo) -> str:

@@ -63,7 +63,7 @@ class Connections:
                 "CREATE TABLE IF NOT EXISTS _litestream_seq (id INTEGER PRIMARY KEY, seq INTEGER);"
             )
             self.writer.execute("CREATE TABLE IF NOT EXISTS _litestream_lock (id INTEGER);")
-            self.page_size = int(self.reader.execute("PRAGMA page_size;").fetchall()[0][0])
+            self.page_size = _int(self.reader.execute("PRAGMA page_size;").fetchall()[0][0])
         except apsw.Error as exc:
             self.close()
             raise self._error(exc) from None
@@ -95,7 +95,9 @@ class Connections:
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise DatabaseError(f"cannot enable WAL mode on {self.path}: {msg}") from None
         if mode.lower() != "wal":
-            raise DatabaseError(f"cannot enable WAL mode on {self.path} (journal mode stays {mode})")
+            raise DatabaseError(
+                f"cannot enable WAL mode on {self.path} (journal mode stays {mode})"
+            )
 
     # -- the long read transaction ------------------------------------------------------
 
@@ -149,7 +151,7 @@ class Connections:
             row = self.reader.execute(f"PRAGMA wal_checkpoint({mode});").fetchall()[0]
         finally:
             self.acquire_read_lock()
-        return int(row[0]), int(row[1]), int(row[2])
+        return _int(row[0]), _int(row[1]), _int(row[2])
 
     def close(self) -> None:
         for name in ("writer", "reader"):
@@ -157,6 +159,12 @@ class Connections:
             if conn is not None:
                 with contextlib.suppress(apsw.Error):
                     conn.close(True)
+
+
+def _int(value: object) -> int:
+    if not isinstance(value, int):
+        raise DatabaseError(f"unexpected SQLite result {value!r}")
+    return value
 
 
 def wal_path(path: Path) -> Path:

@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import pluggy
-from litestream_core.engine.db import DB, DBSettings
 
 from litestream_core.config import Config, DBConfig
+from litestream_core.engine.db import DB, DBSettings
 from litestream_core.engine.plan import NoBackupsError
 from litestream_core.engine.replica import Replica, ReplicaSettings
 from litestream_core.engine.restore import restore
@@ -48,6 +48,7 @@ class Store:
         self.shutdown_sync_timeout = shutdown_sync_timeout
         self.shutdown_sync_interval = shutdown_sync_interval
         self._opened = False
+        self._final: asyncio.Future[list[bool]] | None = None
 
     async def open(self, *, run: bool = True) -> None:
         """Open every database and replica, then start their loops (unless ``run`` is False).
@@ -57,6 +58,10 @@ class Store:
         """
         opened: list[Entry] = []
         try:
+            # Storage first: unreachable storage fails before any database is touched.
+            for entry in self.entries:
+                if entry.replica is not None:
+                    await entry.replica.probe()
             for entry in self.entries:
                 await entry.db.open()
                 opened.append(entry)
@@ -65,6 +70,7 @@ class Store:
         except BaseException:
             for entry in opened:
                 await _quietly(entry.db.close())
+            for entry in self.entries:
                 if entry.replica is not None:
                     await _quietly(entry.replica.client.close())
             raise
@@ -107,19 +113,26 @@ class Store:
         if not self._opened:
             return True
         self._opened = False
-        results = await asyncio.gather(
-            *(self._close_entry(e, final_sync) for e in self.entries), return_exceptions=True
-        )
-        return all(r is True for r in results)
-
-    async def _close_entry(self, entry: Entry, final_sync: bool) -> bool:
         ok = True
         if final_sync:
-            ok = await self._final_sync(entry)
-        await _quietly(entry.db.close())
-        if entry.replica is not None:
-            await _quietly(entry.replica.stop())
+            self._final = asyncio.ensure_future(
+                asyncio.gather(*(self._final_sync(e) for e in self.entries))
+            )
+            await asyncio.wait({self._final})
+            try:
+                ok = all(self._final.result())
+            except asyncio.CancelledError:  # aborted: the gather's, not ours
+                ok = False
+        for entry in self.entries:
+            await _quietly(entry.db.close())
+            if entry.replica is not None:
+                await _quietly(entry.replica.stop())
         return ok
+
+    def abort_final_sync(self) -> None:
+        """Give up the final sync now (a second Ctrl-C); databases still close cleanly."""
+        if self._final is not None:
+            self._final.cancel()
 
     async def _final_sync(self, entry: Entry) -> bool:
         try:

@@ -28,12 +28,11 @@ import logging
 import os
 import threading
 import time
-from collections import ChainMap
-from collections.abc import Callable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO
 
 from litestream_core.client import LTXFileInfo
 from litestream_core.engine import checkpoint as ckpt
@@ -66,6 +65,7 @@ from litestream_core.ltx import (
     HEADER_FLAG_NO_CHECKSUM,
     Decoder,
     Header,
+    Trailer,
     lock_pgno,
     read_page,
     read_page_index,
@@ -74,7 +74,6 @@ from litestream_core.ltx import (
 log = logging.getLogger("litestream.db")
 
 _MASK = 0xFFFFFFFF
-T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -96,6 +95,7 @@ class Syncer:
         self.settings = settings
         self.meta = meta
         self.mutex = threading.RLock()
+        self._fd_lock = threading.Lock()
         self.events: list[Event] = []
         self.page_size = 0
         self.pos = Pos(0, 0)
@@ -106,14 +106,17 @@ class Syncer:
         self._gen_pages: dict[int, int] = {}
         """Page -> newest committed frame offset in the current generation up to the cursor."""
         self._last_header: Header | None = None
+        self._last_path: Path | None = None
         self._sums: PageSums | None = None
         self._snapshot_reason: str | None = None
         self._synced_since_checkpoint = False
+        self._closed = False
 
     # -- opening ---------------------------------------------------------------------
 
     def open(self) -> None:
         with self.mutex:
+            self._closed = False
             self.meta.remove_tmp_files()
             self._load_position()
             self._init()
@@ -121,8 +124,9 @@ class Syncer:
     def _load_position(self) -> None:
         """Position from the newest local L0 file; a corrupt one is dropped, not trusted."""
         files = self.meta.files(0)
+        self._last_header, self._last_path = None, None
         if not files:
-            self.pos, self._last_header = Pos(0, 0), None
+            self.pos = Pos(0, 0)
             return
         newest = files[-1]
         path = self.meta.ltx_path(0, newest.min_txid, newest.max_txid)
@@ -131,21 +135,25 @@ class Syncer:
                 dec = Decoder(f)
                 trailer = dec.verify()
         except (LTXError, OSError) as exc:
-            log.warning("%s: local LTX file %s unusable (%s); next sync is a snapshot",
-                        self.path, path.name, exc)  # fmt: skip
+            log.warning(
+                "%s: local LTX file %s unusable (%s); next sync is a snapshot",
+                self.path,
+                path.name,
+                exc,
+            )
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
-            self.pos, self._last_header = Pos(newest.max_txid, 0), None
+            self.pos = Pos(newest.max_txid, 0)
             self._snapshot_reason = "local LTX state corrupt"
             return
         self.pos = Pos(newest.max_txid, trailer.post_apply_checksum)
-        self._last_header = dec.header
+        self._last_header, self._last_path = dec.header, path
 
     def _init(self) -> bool:
-        """Connect once the database file exists; False while it does not."""
+        """Connect once the database file exists; False while it does not or after close."""
         if self._conns is not None:
             return True
-        if not self.path.exists():
+        if self._closed or not self.path.exists():
             return False
         check_database_file(self.path)
         conns = Connections(self.path, self.settings.busy_timeout)
@@ -156,10 +164,13 @@ class Syncer:
             # Kept open until the connections close: closing any descriptor of a file
             # drops every POSIX lock this process holds on it, SQLite's included.
             self._db_file = open(self.path, "rb")  # noqa: SIM115
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(FileNotFoundError), self._fd_lock:
                 self._shm_fd = os.open(f"{self.path}-shm", os.O_RDONLY)
         except BaseException:
             conns.close()
+            if self._db_file is not None:
+                self._db_file.close()
+                self._db_file = None
             raise
         self._conns = conns
         self.page_size = conns.page_size
@@ -167,6 +178,7 @@ class Syncer:
 
     def close(self) -> None:
         with self.mutex:
+            self._closed = True
             try:
                 if self._conns is not None:
                     self._sync_step()
@@ -177,15 +189,21 @@ class Syncer:
                 if self._db_file is not None:
                     self._db_file.close()
                     self._db_file = None
-                if self._shm_fd >= 0:
-                    os.close(self._shm_fd)
-                    self._shm_fd = -1
+                with self._fd_lock:
+                    if self._shm_fd >= 0:
+                        os.close(self._shm_fd)
+                        self._shm_fd = -1
                 self._cursor = None
+
+    def drain_events(self) -> list[Event]:
+        with self.mutex:
+            events, self.events = self.events, []
+            return events
 
     def change_token(self) -> bytes:
         """Bytes that change whenever a transaction commits (wal-index header, or WAL
         size and mtime without one). Only a hint for waking up early."""
-        with self.mutex:
+        with self._fd_lock:
             if self._shm_fd >= 0:
                 with contextlib.suppress(OSError):
                     return os.pread(self._shm_fd, 48, 0)
@@ -206,6 +224,10 @@ class Syncer:
             return info
 
     def _sync_step(self) -> LTXFileInfo | None:
+        assert self._conns is not None
+        # Normally held already; if an error lost it, anything that happened meanwhile
+        # shows up as a changed WAL below.
+        self._conns.acquire_read_lock()
         hdr = self._ensure_wal()
         with open(self.wal_path, "rb") as wal:
             start, checksum, reason = self._plan(hdr, wal)
@@ -282,14 +304,10 @@ class Syncer:
 
     def _last_page_matches(self, wal: BinaryIO, offset: int) -> bool:
         frame = read_frame(wal, offset, self.page_size)
-        if frame is None:
+        if frame is None or self._last_path is None:
             return False
-        path = self.meta.ltx_path(0, self.pos.txid, self.pos.txid)
-        files = [f for f in self.meta.files(0) if f.max_txid == self.pos.txid]
-        if files:
-            path = self.meta.ltx_path(0, files[-1].min_txid, files[-1].max_txid)
         try:
-            with open(path, "rb") as f:
+            with open(self._last_path, "rb") as f:
                 elem = read_page_index(f).get(frame[0].pgno)
                 return elem is not None and read_page(f, elem, self.page_size) == frame[1]
         except (LTXError, OSError):
@@ -297,8 +315,9 @@ class Syncer:
 
     # -- writing L0 files --------------------------------------------------------------
 
-    def _header(self, txid: int, commit: int, scan: WALScan, salts: tuple[int, int],
-                pre_apply: int | None) -> Header:  # fmt: skip
+    def _header(
+        self, txid: int, commit: int, scan: WALScan, salts: tuple[int, int], pre_apply: int | None
+    ) -> Header:
         """Header as Go fills it; ``pre_apply`` None means this file carries no checksums."""
         return Header(
             page_size=self.page_size,
@@ -319,23 +338,27 @@ class Syncer:
         assert cur is not None and self._db_file is not None
         txid, commit = self.pos.txid + 1, scan.commit
         pgnos = {p for p in scan.pages if p <= commit}
+        frames = scan.pages
         if commit > cur.commit:
-            # Growth pages absent from the new frames (Go #1198): older frame or file.
+            # Growth pages absent from the new frames (Go #1198) are read as SQLite would
+            # read them: from an older frame of this generation, else the database file.
             lock = lock_pgno(self.page_size)
-            pgnos.update(p for p in range(cur.commit + 1, commit + 1) if p != lock)
+            growth = [p for p in range(cur.commit + 1, commit + 1) if p != lock and p not in frames]
+            pgnos.update(growth)
+            older = {p: self._gen_pages[p] for p in growth if p in self._gen_pages}
+            frames = {**older, **scan.pages}
         sums = self._sums if self.settings.ltx_checksums else None
         pre = sums.value if sums is not None else None
         header = self._header(txid, commit, scan, hdr.salts, pre)
-        frames = ChainMap(scan.pages, self._gen_pages)
         reader = PageReader(self._db_file, wal, self.page_size)
-        info = self._write_l0(header, lambda out: write_pages(
-            out, header, sorted(pgnos), frames, reader, sums))  # fmt: skip
+        info = self._write_l0(header, sorted(pgnos), frames, reader, sums)
         self._gen_pages.update(scan.pages)
         self._cursor = Cursor(hdr.salts, scan.end, scan.checksum, commit)
         return info
 
-    def _write_snapshot(self, hdr: WALHeader, wal: BinaryIO, scan: WALScan,
-                        reason: str) -> LTXFileInfo:  # fmt: skip
+    def _write_snapshot(
+        self, hdr: WALHeader, wal: BinaryIO, scan: WALScan, reason: str
+    ) -> LTXFileInfo:
         """All pages at the WAL's last commit, as the next TXID (Go's full L0 sync)."""
         assert self._db_file is not None
         txid = self.pos.txid + 1
@@ -347,33 +370,45 @@ class Syncer:
         header = self._header(txid, commit, scan, hdr.salts, pre)
         reader = PageReader(self._db_file, wal, self.page_size)
         log.info("%s: snapshot at TXID %d: %s", self.path, txid, reason)
-        info = self._write_l0(header, lambda out: write_pages(
-            out, header, snapshot_pages(commit, self.page_size), scan.pages, reader, sums))  # fmt: skip
+        pages = snapshot_pages(commit, self.page_size)
+        info = self._write_l0(header, pages, scan.pages, reader, sums)
         self._sums = sums
         self._gen_pages = dict(scan.pages)
         self._cursor = Cursor(hdr.salts, scan.end, scan.checksum, commit)
         self._snapshot_reason = None
-        self.events.append(SnapshotWritten(db_path=str(self.path), level=0, txid=txid,
-                                           size=info.size, reason=reason))  # fmt: skip
+        self.events.append(
+            SnapshotWritten(
+                db_path=str(self.path), level=0, txid=txid, size=info.size, reason=reason
+            )
+        )
         return info
 
-    def _write_l0(self, header: Header, write: Callable[[BinaryIO], object]) -> LTXFileInfo:
+    def _write_l0(
+        self,
+        header: Header,
+        pgnos: Iterable[int],
+        frames: Mapping[int, int],
+        reader: PageReader,
+        sums: PageSums | None,
+    ) -> LTXFileInfo:
         txid = header.max_txid
-        trailer_box: list[object] = []
+
+        def write(out: BinaryIO) -> Trailer:
+            return write_pages(out, header, pgnos, frames, reader, sums)
+
         try:
-            _, size = self.meta.write_atomic(0, txid, txid, lambda out: trailer_box.append(
-                write(out)))  # fmt: skip
+            trailer, size = self.meta.write_atomic(0, txid, txid, write)
         except BaseException:
             # A partly applied write leaves the page checksums unknown.
             self._sums = None
             raise
-        trailer = trailer_box[0]
-        post = getattr(trailer, "post_apply_checksum", 0)
-        self.pos = Pos(txid, int(post))
+        self.pos = Pos(txid, trailer.post_apply_checksum)
         self._last_header = header
+        self._last_path = self.meta.ltx_path(0, txid, txid)
         self._synced_since_checkpoint = True
-        self.events.append(LTXFileWritten(db_path=str(self.path), level=0, min_txid=txid,
-                                          max_txid=txid, size=size))  # fmt: skip
+        self.events.append(
+            LTXFileWritten(db_path=str(self.path), level=0, min_txid=txid, max_txid=txid, size=size)
+        )
         return LTXFileInfo(0, txid, txid, size, datetime.now(UTC))
 
     # -- snapshots for the replica, rebase, cleanup -------------------------------------
@@ -382,7 +417,7 @@ class Syncer:
         """A snapshot (TXIDs 1..pos) of the database exactly at ``pos`` after a sync."""
         with self.mutex:
             if not self._init():
-                raise DatabaseError(f"{self.path} does not exist yet")
+                raise DatabaseError(f"{self.path} does not exist yet or is closed")
             self._sync_step()
             cur = self._cursor
             assert cur is not None and self._db_file is not None
@@ -390,24 +425,32 @@ class Syncer:
             start = max(WAL_HEADER_SIZE, cur.offset - fs)
             span = WALScan(start=start, end=cur.offset, checksum=cur.checksum)
             checksums = self.settings.ltx_checksums and self._sums is not None
-            header = self._header(self.pos.txid, cur.commit, span, cur.salts,
-                                  0 if checksums else None).with_(min_txid=1)  # fmt: skip
+            header = self._header(
+                self.pos.txid, cur.commit, span, cur.salts, 0 if checksums else None
+            ).with_(min_txid=1)
             post = self._sums.value if checksums and self._sums is not None else 0
             with open(self.wal_path, "rb") as wal:
                 reader = PageReader(self._db_file, wal, self.page_size)
-                write_pages(out, header, snapshot_pages(cur.commit, self.page_size),
-                            self._gen_pages, reader, None, post)  # fmt: skip
+                write_pages(
+                    out,
+                    header,
+                    snapshot_pages(cur.commit, self.page_size),
+                    self._gen_pages,
+                    reader,
+                    None,
+                    post,
+                )
             return header
 
     def rebase(self, pos: Pos, ltx_file: Path | None) -> None:
         with self.mutex:
             keep = None
+            self._last_header, self._last_path = None, None
             if ltx_file is not None and ltx_file.exists():
                 with open(ltx_file, "rb") as f:
                     self._last_header = Decoder(f).header
+                self._last_path = ltx_file
                 keep = self._last_header.max_txid
-            else:
-                self._last_header = None
             self.meta.remove(0, 1 << 64, keep=keep)
             self.pos = pos
             self._cursor = None
@@ -439,13 +482,17 @@ class Syncer:
         if mode == ckpt.TRUNCATE:
             # A PASSIVE checkpoint may restart the WAL and spare the blocking TRUNCATE
             # with its boundary snapshot.
-            cur = self._cursor
-            if self._checkpoint(ckpt.PASSIVE) and self._cursor is not None and not (
-                ckpt.exceeds_truncate(self.settings, self.page_size, self._cursor.offset)
+            if (
+                self._checkpoint(ckpt.PASSIVE)
+                and self._cursor is not None
+                and not (ckpt.exceeds_truncate(self.settings, self.page_size, self._cursor.offset))
             ):
                 return
-            log.info("%s: WAL reached %d pages, forcing a TRUNCATE checkpoint",
-                     self.path, self.settings.truncate_page_n)  # fmt: skip
+            log.info(
+                "%s: WAL reached %d pages, forcing a TRUNCATE checkpoint",
+                self.path,
+                self.settings.truncate_page_n,
+            )
         if mode is not None:
             self._checkpoint(mode)
 
@@ -458,18 +505,22 @@ class Syncer:
         need the write lock themselves, so commits can land between our last sync and
         the checkpoint. RESTART reports how many frames it saw: if no more than we
         copied, we continue as after PASSIVE. TRUNCATE always reports zero, so, as Go
-        does, it is followed by a full snapshot taken under the write lock.
+        does, it is followed by a full snapshot. Unlike Go we take that snapshot
+        without holding the write lock (which stalls the application for the whole
+        snapshot, Go #1332): our read transaction, taken again right after the
+        checkpoint, already pins the database file, and the snapshot reads every frame
+        of the new generation up to its last commit, so it is one consistent state.
         """
         conns = self._conns
         assert conns is not None
         before = self._ensure_wal()
         self._sync_step()
         try:
+            copied = 0
             if mode == ckpt.PASSIVE:
                 with conns.write_lock():
                     self._sync_step()
                     busy, frames, _ = conns.checkpoint(mode)
-                copied = frames
             else:
                 cur = self._cursor
                 assert cur is not None
@@ -480,28 +531,30 @@ class Syncer:
                 raise
             log.debug("%s: %s checkpoint skipped: database busy", self.path, mode)
             return False
-        conns.bump_seq()
-        self.events.append(CheckpointCompleted(db_path=str(self.path), mode=mode,
-                                               wal_pages_before=max(frames, 0)))  # fmt: skip
+        cur = self._cursor
+        # A restart to the next generation is lossless after PASSIVE (nobody could
+        # commit between our last frame and the checkpoint) and after a RESTART that
+        # finished having seen no frame we had not copied. Later commits go to the new
+        # generation; a second restart would show as salt1 + 2 and get a snapshot.
+        if cur is not None and (
+            mode == ckpt.PASSIVE or (mode == ckpt.RESTART and not busy and 0 <= frames <= copied)
+        ):
+            cur.restart_ok = True
+        try:
+            conns.bump_seq()  # lets the WAL restart now, while we watch
+        except Exception as exc:
+            if not is_busy(exc):
+                raise
+        self.events.append(
+            CheckpointCompleted(db_path=str(self.path), mode=mode, wal_pages_before=max(frames, 0))
+        )
         if busy:
             log.debug("%s: %s checkpoint could not finish: database busy", self.path, mode)
-        after = read_wal_header(self.wal_path)
         self._synced_since_checkpoint = False
-        if after == before:
+        if read_wal_header(self.wal_path) == before:
             return False
-        cur = self._cursor
-        if mode == ckpt.PASSIVE or (mode == ckpt.RESTART and 0 <= frames <= copied):
-            if cur is not None:
-                cur.restart_ok = True
-            self._sync_step()
-        else:
-            with conns.write_lock():
-                self._snapshot_reason = "checkpoint boundary snapshot"
-                self._sync_step()
+        if cur is None or not cur.restart_ok:
+            self._snapshot_reason = "checkpoint boundary snapshot"
+        self._sync_step()
         self._synced_since_checkpoint = False
         return True
-
-
-def run_locked(syncer: Syncer, fn: Callable[[], T]) -> T:
-    with syncer.mutex:
-        return fn()

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import io
 import itertools
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -184,8 +185,6 @@ async def _summarize(client: ReplicaClient, info: LTXFileInfo) -> _Summary:
         await download(client, info, buf)
         buf.seek(0)
         return await asyncio.to_thread(_decode, info, buf)
-    import tempfile
-
     with tempfile.TemporaryFile() as spool:
         await download(client, info, spool)
         spool.seek(0)

@@ -152,7 +152,7 @@ def _kernel(page_size: int) -> _Kernel:
     coef = np.zeros((frame_size(page_size) // 4, 2), dtype=np.uint32)
     # Word columns: 0,1 = page number and commit (step 1); 2..5 skipped (salts, checksum);
     # 6.. = page words, two per step.
-    columns = [0] + list(range(6, frame_size(page_size) // 4, 2))
+    columns = [0, *range(6, frame_size(page_size) // 4, 2)]
     for k, col in enumerate(columns, start=1):
         p00, p01, p10, p11 = powers[steps - k]
         coef[col] = ((p00 + p01) & _MASK, (p10 + p11) & _MASK)
@@ -168,7 +168,8 @@ def frame_contributions(
     n = len(data) // fs
     words = np.frombuffer(data, dtype=">u4" if big_endian else "<u4", count=n * fs // 4)
     words = words.reshape(n, fs // 4).astype(np.uint32, copy=False)
-    return np.matmul(words, _kernel(page_size).coefficients)
+    result: npt.NDArray[np.uint32] = np.matmul(words, _kernel(page_size).coefficients)
+    return result
 
 
 @dataclass(slots=True)

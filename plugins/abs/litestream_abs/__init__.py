@@ -1,1 +1,4 @@
-"""Litestream replica backend: Azure Blob Storage. Importing this never imports the SDK."""
+"""Litestream replica backend for Azure Blob Storage (scheme ``abs``).
+
+Importing this package never imports the Azure SDK: it loads when a client is made.
+"""

@@ -66,10 +66,11 @@ def translate(
     if isinstance(exc, ax.ResourceNotFoundError) or status == 404:
         return make(LTXNotFoundError, f"abs: {target} not found")
     if isinstance(exc, ax.ClientAuthenticationError) or status in (401, 403):
+        why = code or (f"HTTP {status}" if status else "no usable credential")
         return make(
             ReplicaPermissionError,
-            f"abs: access to container {where.container!r} denied ({code or status or 'no "
-            f"credential'}) using {where.credential_source}",
+            f"abs: access to container {where.container!r} denied ({why}) "
+            f"using {where.credential_source}",
         )
     if isinstance(exc, ax.HttpResponseError) and status:
         cls = TransientReplicaError if status in (408, 429) or status >= 500 else ReplicaClientError

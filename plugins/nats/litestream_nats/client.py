@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any, ClassVar, TypeVar
@@ -182,23 +183,22 @@ class NATSReplicaClient(ReplicaClient):
             return {"token": c.token}
         return {}
 
-    async def _connect(self) -> ObjectStore:
-        if self._closed:
-            raise ReplicaClientError("nats replica client is closed", op="init")
-        if self._store is not None:
-            return self._store
+    async def _open_connection(self) -> Client:
         c = self.config
+        tls, auth = self._tls_context(), self._auth_options()
+        seen: list[Exception] = []
 
-        async def quiet(exc: Exception) -> None:
+        async def remember(exc: Exception) -> None:
+            seen.append(exc)
             log.debug("nats: %s", exc)
 
         try:
             # The first connection is tried a bounded number of times and gives up on a
             # refused login, so init() reports problems instead of retrying forever;
-            # once connected, nats-py reconnects as configured (below).
-            nc = await nats.connect(
+            # once connected, nats-py reconnects as configured (see _connect).
+            return await nats.connect(
                 servers=list(c.servers),
-                error_cb=quiet,
+                error_cb=remember,
                 allow_reconnect=False,
                 max_reconnect_attempts=1,
                 reconnect_time_wait=min(c.reconnect_wait, 1.0),
@@ -206,22 +206,42 @@ class NATSReplicaClient(ReplicaClient):
                 ping_interval=defaults.PING_INTERVAL,
                 max_outstanding_pings=defaults.MAX_PINGS_OUT,
                 pending_size=defaults.RECONNECT_BUFFER,
-                tls=self._tls_context(),
-                **self._auth_options(),
+                tls=tls,
+                **auth,
             )
-        except nats.errors.AuthorizationError as exc:
-            raise ReplicaPermissionError(
-                f"nats: authorization failed at {c.display_servers}", op="connect"
-            ) from exc
-        except (TimeoutError, nats.errors.Error, OSError) as exc:
-            if "authorization" in str(exc).lower():
-                raise ReplicaPermissionError(
-                    f"nats: authorization failed at {c.display_servers}", op="connect"
-                ) from exc
-            raise TransientReplicaError(
-                f"nats: cannot connect to {c.display_servers}: {type(exc).__name__}",
-                op="connect",
-            ) from exc
+        except Exception as exc:
+            raise self._connect_error(exc, seen[-1] if seen else None) from exc
+
+    def _connect_error(self, exc: Exception, last: Exception | None) -> ReplicaClientError:
+        """One line for a failed first connection; a refusal is not worth retrying."""
+        where = self.config.display_servers
+        for cause in (exc, last):
+            if isinstance(cause, nats.errors.AuthorizationError) or (
+                cause is not None and "authorization" in str(cause).lower()
+            ):
+                return ReplicaPermissionError(
+                    f"nats: authorization failed at {where}", op="connect"
+                )
+            if isinstance(cause, ssl.SSLCertVerificationError):
+                return ReplicaPermissionError(
+                    f"nats: TLS certificate of {where} not trusted: {cause.verify_message}",
+                    op="connect",
+                    hint="set root-cas to the CA that signed it",
+                )
+        name = type(last or exc).__name__
+        return TransientReplicaError(f"nats: cannot connect to {where}: {name}", op="connect")
+
+    async def _connect(self) -> ObjectStore:
+        if self._closed:
+            raise ReplicaClientError("nats replica client is closed", op="init")
+        if False:
+            # nats-py gave up reconnecting (max-reconnects): start over with a new one.
+            self._nc, self._store = None, None
+        if self._store is not None:
+            return self._store
+        c = self.config
+
+        nc = await self._open_connection()
         nc.options["allow_reconnect"] = c.max_reconnects != 0
         nc.options["max_reconnect_attempts"] = c.max_reconnects
         nc.options["reconnect_time_wait"] = c.reconnect_wait
@@ -319,7 +339,7 @@ class NATSReplicaClient(ReplicaClient):
         spool = new_spool()
         try:
             name = _object_name(level, min_txid, max_txid)
-            await self._call("open", store.get(name, writeinto=spool), **where)  # type: ignore[arg-type]
+            await self._call("open", self._download(store, name, spool), **where)
             spool.seek(offset)
         except LTXNotFoundError as exc:
             spool.close()
@@ -332,6 +352,25 @@ class NATSReplicaClient(ReplicaClient):
             spool.close()
             raise
         return _SpoolStream(spool, size if size > 0 else None)
+
+    async def _download(self, store: ObjectStore, name: str, spool: IO[bytes]) -> None:
+        """Fetch an object into the spool; give up when no bytes arrive for ``timeout``.
+
+        nats-py waits for the object's chunks without a deadline, and a server lost
+        mid-download would otherwise leave the caller waiting forever.
+        """
+        writer = _ProgressWriter(spool)
+        task = asyncio.ensure_future(store.get(name, writeinto=writer))  # type: ignore[arg-type]
+        try:
+            while not task.done():
+                await asyncio.wait({task}, timeout=min(1.0, self.config.timeout))
+                if not task.done() and time.monotonic() - writer.last > self.config.timeout:
+                    raise TransientReplicaError(f"nats: download of {name} stalled", op="open")
+            task.result()
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
 
     async def write_ltx_file(
         self, level: int, min_txid: int, max_txid: int, data: LTXData
@@ -369,6 +408,18 @@ class NATSReplicaClient(ReplicaClient):
         for obj in await self._objects("delete_all"):
             if not obj.deleted and obj.name.startswith("ltx/"):
                 await self._delete(store, obj.name)
+
+
+class _ProgressWriter:
+    """Where nats-py writes a download: the spool, noting when bytes last arrived."""
+
+    def __init__(self, spool: IO[bytes]) -> None:
+        self._spool = spool
+        self.last = time.monotonic()
+
+    def write(self, data: bytes) -> int:
+        self.last = time.monotonic()
+        return self._spool.write(data)
 
 
 class _SpoolStream(AsyncByteStream):

@@ -128,9 +128,9 @@ def resolve_config(url: ReplicaURL, options: Mapping[str, Any]) -> NATSConfig:
     bucket_key = _text(options, "bucket")
     servers: tuple[str, ...] = ()
     bucket = url_user = url_password = ""
-    # The core turns a URL-less `type: nats` block into nats://<bucket>; that host is
-    # the bucket, not a server.
-    type_form = bool(bucket_key) and url.host == bucket_key and not url.path.strip("/")
+    # The core turns a URL-less `type: nats` block into nats://<bucket>[/<path>]; that
+    # host is the bucket, not a server, and the path is ignored, as Go ignores it.
+    type_form = bool(bucket_key) and url.host == bucket_key and not (url.port or url.username)
     if "://" in url.raw and not type_form:
         servers, bucket, url_user, url_password = _split_url(url)
     bucket = bucket or bucket_key

@@ -52,6 +52,12 @@ def test_type_form_uses_bucket_key_and_default_server():
     assert (config.servers, config.bucket) == ((DEFAULT_SERVER,), "backups")
 
 
+def test_type_form_ignores_path_like_go():
+    url = ReplicaURL(scheme="nats", host="backups", path="/db1", raw="nats://backups/db1")
+    config = resolve_config(url, {"bucket": "backups"})
+    assert (config.servers, config.bucket) == ((DEFAULT_SERVER,), "backups")
+
+
 def test_bucket_key_used_when_url_has_no_path():
     config = resolve_config(ReplicaURL.parse("nats://h:4222"), {"bucket": "b"})
     assert (config.servers, config.bucket) == (("nats://h:4222",), "b")
@@ -211,3 +217,69 @@ async def test_server_restart_gives_transient_error_then_reconnects(nats_factory
         stream = await client.open_ltx_file(0, 1, 1)
         async with stream:
             assert await stream.readall() == first
+
+
+async def test_mutual_tls_with_root_cas_and_client_certificate(nats_factory, tls_files):
+    import ssl
+
+    f = tls_files
+    server = nats_factory(
+        "--tls", "--tlscert", str(f["srv"]), "--tlskey", str(f["srv-key"]),
+        "--tlsverify", "--tlscacert", str(f["ca"]),
+    )  # fmt: skip
+    context = ssl.create_default_context(cafile=str(f["ca"]))
+    context.load_cert_chain(str(f["cli"]), str(f["cli-key"]))
+    await server.create_bucket("b", tls=context)
+    url = ReplicaURL.parse(f"{server.url}/b")
+    options = {
+        "tls": True,
+        "root-cas": [str(f["ca"])],
+        "client-cert": str(f["cli"]),
+        "client-key": str(f["cli-key"]),
+        "timeout": "2s",
+    }
+    async with make_client(url, options) as client:
+        await client.write_ltx_file(0, 1, 1, make_ltx_bytes(1, 1))
+        assert [i.max_txid async for i in client.ltx_files(0)] == [1]
+
+    untrusted = make_client(url, {**options, "root-cas": []})
+    with pytest.raises(ReplicaPermissionError, match="not trusted"):
+        await untrusted.init()
+    await untrusted.close()
+
+
+async def test_nkey_seed_string_and_seed_file(nats_factory, tmp_path):
+    import os
+
+    import nkeys
+
+    seed = nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER).decode()
+    public = nkeys.from_seed(bytearray(seed.encode())).public_key.decode()
+    conf = tmp_path / "nkey.conf"
+    conf.write_text(f'authorization {{ users = [ {{ nkey: "{public}" }} ] }}\n')
+    server = nats_factory("-c", str(conf))
+    await server.create_bucket("b", nkeys_seed_str=seed)
+    seed_file = tmp_path / "user.nk"
+    seed_file.write_text(seed + "\n")
+    url = ReplicaURL.parse(f"{server.url}/b")
+    for nkey in (seed, str(seed_file)):
+        async with make_client(url, {"nkey": nkey}) as client:
+            await client.write_ltx_file(0, 1, 1, make_ltx_bytes(1, 1))
+            assert [i.max_txid async for i in client.ltx_files(0)] == [1]
+    with pytest.raises(ConfigError, match="public key"):
+        await make_client(url, {"nkey": public}).init()
+
+
+async def test_new_connection_after_reconnects_are_exhausted(nats_factory):
+    server = nats_factory()
+    await server.create_bucket("b")
+    options = {"timeout": "1s", "reconnect-wait": "100ms", "max-reconnects": 1}
+    async with make_client(ReplicaURL.parse(f"{server.url}/b"), options) as client:
+        await client.write_ltx_file(0, 1, 1, make_ltx_bytes(1, 1))
+        server.stop()
+        with pytest.raises(TransientReplicaError):
+            await client.write_ltx_file(0, 2, 2, make_ltx_bytes(2, 2))
+        await asyncio.sleep(1.0)  # nats-py tries once more, then closes the connection
+        server.start()
+        await _retry(lambda: client.write_ltx_file(0, 2, 2, make_ltx_bytes(2, 2)))
+        assert [i.max_txid async for i in client.ltx_files(0)] == [1, 2]

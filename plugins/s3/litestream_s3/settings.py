@@ -135,6 +135,22 @@ def url_host(url: ReplicaURL) -> str:
     return f"{url.host}:{url.port}" if url.port else url.host
 
 
+def access_point(url: ReplicaURL) -> tuple[str, str] | None:
+    """(bucket ARN, path) of an ``s3://arn:...:accesspoint/NAME/path`` URL, as Go splits it."""
+    if not url.raw.lower().startswith("s3://arn:"):
+        return None
+    rest = url.raw[len("s3://") :].partition("?")[0]
+    marker = rest.lower().find(":accesspoint/")
+    if marker < 0:
+        raise ConfigError(f"invalid s3 access point url: {url.raw}")
+    name_start = marker + len(":accesspoint/")
+    slash = rest.find("/", name_start)
+    if slash < 0:
+        return rest, ""
+    path = go_clean("/" + rest[slash + 1 :]).removeprefix("/")
+    return rest[:slash], "" if path == "." else path
+
+
 def parse_host(host: str) -> tuple[str, str, str, bool]:
     """Go's ``s3.ParseHost``: (bucket, region, endpoint, force path style) of a URL host."""
     if ":" in host and ".com" not in host:
@@ -270,14 +286,16 @@ def settings_from(
 ) -> S3Settings:
     """Settings for one replica; raises ConfigError for anything Go would reject."""
     env = os.environ if environ is None else environ
-    host = url_host(url)
-    if host.startswith("arn:"):
+    arn = access_point(url)
+    if arn is not None:
         # An access point ARN (arn:aws:s3:REGION:ACCOUNT:accesspoint/NAME) names its region.
-        parts = host.split(":", 5)
-        ubucket, uendpoint, upath_style = host, "", False
+        ubucket, upath = arn
+        parts = ubucket.split(":", 5)
+        uendpoint, upath_style = "", False
         uregion = parts[3] if len(parts) > 3 else ""
     else:
-        ubucket, uregion, uendpoint, upath_style = parse_host(host)
+        ubucket, uregion, uendpoint, upath_style = parse_host(url_host(url))
+        upath = replica_path(url, options)
 
     if qendpoint := _query(url, "endpoint"):
         uendpoint = ensure_endpoint_scheme(qendpoint)
@@ -345,7 +363,7 @@ def settings_from(
 
     return S3Settings(
         bucket=bucket,
-        path=replica_path(url, options),
+        path=str(options["path"] or "") if "path" in options else upath,
         region=region,
         endpoint=endpoint,
         force_path_style=force_path_style,

@@ -52,7 +52,23 @@ log = logging.getLogger("litestream.sftp")
 T = TypeVar("T")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _COPY_CHUNK = 1 << 20
+_SFTP_REQUEST = 32 << 10
 _CONNECTION_ERRORS = (paramiko.SSHException, EOFError, TimeoutError, ConnectionError)
+
+
+def _read_at(handle: paramiko.SFTPFile, pos: int, size: int) -> bytes:
+    """``size`` bytes at ``pos``, asked for in parallel requests when there are many.
+
+    One SFTP read returns at most 32 KiB, so reading request by request would wait a
+    network round trip per 32 KiB.
+    """
+    if size <= _SFTP_REQUEST:
+        handle.seek(pos)
+        return handle.read(size)
+    ranges = [
+        (off, min(_SFTP_REQUEST, pos + size - off)) for off in range(pos, pos + size, _SFTP_REQUEST)
+    ]
+    return b"".join(handle.readv(ranges))
 
 
 class _WriteCancelled(Exception):
@@ -216,14 +232,12 @@ class SFTPReplicaClient(ReplicaClient):
     ) -> AsyncByteStream:
         path = self._file_path(level, min_txid, max_txid)
 
-        def open_file(sftp: paramiko.SFTPClient) -> tuple[paramiko.SFTPFile, int]:
+        def open_file(sftp: paramiko.SFTPClient) -> tuple[paramiko.SFTPFile, int, int]:
             f = sftp.open(path, "rb")
-            if offset > 0:
-                f.seek(offset)
-            return f, self._generation
+            return f, self._generation, f.stat().st_size or 0
 
         try:
-            handle, generation = await self._run(
+            handle, generation, file_size = await self._run(
                 "open", open_file, level=level, min_txid=min_txid, max_txid=max_txid
             )
         except LTXNotFoundError as exc:
@@ -234,7 +248,8 @@ class SFTPReplicaClient(ReplicaClient):
                 min_txid=min_txid,
                 max_txid=max_txid,
             ) from exc
-        return _SFTPStream(self, handle, generation, size if size > 0 else None)
+        end = min(file_size, offset + size) if size > 0 else file_size
+        return _SFTPStream(self, handle, generation, offset, end)
 
     async def write_ltx_file(
         self, level: int, min_txid: int, max_txid: int, data: LTXData
@@ -287,10 +302,14 @@ class SFTPReplicaClient(ReplicaClient):
                 continue
             try:
                 sftp.mkdir(prefix)
-            except OSError:
+            except OSError as exc:
                 # Exists already (SFTP reports that as a generic failure) or truly failed:
-                # stat tells which, and raises if the directory is not there.
-                if not stat.S_ISDIR(sftp.stat(prefix).st_mode or 0):
+                # stat tells which.
+                try:
+                    mode = sftp.stat(prefix).st_mode or 0
+                except FileNotFoundError:
+                    raise exc from None
+                if not stat.S_ISDIR(mode):
                     raise NotADirectoryError(errno.ENOTDIR, "not a directory", prefix) from None
 
     @staticmethod
@@ -369,35 +388,34 @@ class SFTPReplicaClient(ReplicaClient):
 
 
 class _SFTPStream(AsyncByteStream):
-    """Reads one remote file through the client's lock, up to an optional limit."""
+    """Reads one remote file through the client's lock, from ``pos`` up to ``end``."""
 
     def __init__(
         self,
         client: SFTPReplicaClient,
         handle: paramiko.SFTPFile,
         generation: int,
-        limit: int | None,
+        pos: int,
+        end: int,
     ) -> None:
         self._client = client
         self._handle = handle
         self._generation = generation
-        self._remaining = limit
+        self._pos = pos
+        self._end = end
         self._closed = False
 
     async def read(self, n: int = -1) -> bytes:
-        if self._closed or self._remaining == 0:
+        want = self._end - self._pos if n < 0 else min(n, self._end - self._pos)
+        if self._closed or want <= 0:
             return b""
-        want = n if n >= 0 else -1
-        if self._remaining is not None:
-            want = self._remaining if want < 0 else min(want, self._remaining)
-        if want == 0:
-            return b""
-        handle = self._handle
+        handle, pos = self._handle, self._pos
         data: bytes = await asyncio.to_thread(
-            self._client._file_call, self._generation, "read", lambda: handle.read(want)
+            self._client._file_call, self._generation, "read", lambda: _read_at(handle, pos, want)
         )
-        if self._remaining is not None:
-            self._remaining -= len(data)
+        self._pos += len(data)
+        if not data:
+            self._end = self._pos  # the file is shorter than it was when opened
         return data
 
     async def aclose(self) -> None:

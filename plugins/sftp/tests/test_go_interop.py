@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -45,6 +47,14 @@ def make_db(path: Path, rows: int, *, wal: bool) -> None:
     conn.close()
 
 
+def _rows(db: Path) -> list[tuple[int, str]]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT id, v FROM t ORDER BY id").fetchall()
+    finally:
+        conn.close()
+
+
 async def _files(client, level, use_metadata=False):
     return [i async for i in client.ltx_files(level, use_metadata=use_metadata)]
 
@@ -73,12 +83,12 @@ async def test_go_replica_is_read_with_exact_timestamps(sshd, tmp_path, go_lites
         while time.monotonic() < deadline and proc.poll() is None:
             if replica.exists() and len(await _files(client, 0)) >= 1:
                 break
-            time.sleep(0.2)
+            await asyncio.sleep(0.2)
         make_db(db, 10, wal=True)  # a second transaction, a second L0 file
         while time.monotonic() < deadline and proc.poll() is None:
             if len(await _files(client, 0)) >= 2:
                 break
-            time.sleep(0.2)
+            await asyncio.sleep(0.2)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -98,6 +108,18 @@ async def test_go_replica_is_read_with_exact_timestamps(sshd, tmp_path, go_lites
             )
             assert info.created_at == timestamp_to_datetime(header.timestamp)
             assert fast.created_at == info.created_at.replace(microsecond=0)
+
+    # And our CLI restores what Go replicated, to the same rows as the source.
+    out = tmp_path / "ours.db"
+    ours = Path(sys.executable).parent / "litestream"
+    proc = subprocess.run(
+        [str(ours), "restore", "-config", str(config), "-o", str(out), str(db)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert _rows(out) == _rows(db)
 
 
 async def test_our_snapshot_is_restored_by_go(sshd, tmp_path, go_litestream, go_env):

@@ -10,6 +10,7 @@ from litestream_core.client import ReplicaURL
 from litestream_core.errors import (
     ConfigError,
     LTXNotFoundError,
+    ReplicaClientError,
     ReplicaPermissionError,
     TransientReplicaError,
 )
@@ -219,3 +220,14 @@ async def test_server_restart_gives_transient_error_then_reconnects(private_sshd
             assert await reread.readall() == data
         with pytest.raises(LTXNotFoundError):
             await client.open_ltx_file(0, 5, 5)
+
+
+async def test_unwritable_path_is_a_plain_error_not_missing_or_transient(sshd):
+    blocker = sshd.root / "a-file"
+    blocker.write_text("not a directory")
+    url = ReplicaURL.parse(sshd.url(blocker / "replica"))
+    async with make_client(url, sshd.options()) as client:
+        with pytest.raises(ReplicaClientError) as info:
+            await client.write_ltx_file(0, 1, 1, make_ltx_bytes(1, 1))
+        assert not isinstance(info.value, LTXNotFoundError | TransientReplicaError)
+        assert await _list(client) == []  # the session is still fine

@@ -1,0 +1,181 @@
+"""The database monitor's asyncio face: one ``DB`` per replicated SQLite database.
+
+All SQLite and file work happens in ``Syncer`` on a worker thread; this class
+serialises calls into it (one in flight per database), publishes its events on the
+loop, and runs the monitor loop: a sync every ``monitor_interval``, or sooner when
+SQLite's wal-index shows a new commit, with Go's error backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO, TypeVar
+
+from litestream_core.client import LTXFileInfo
+from litestream_core.engine.dbtypes import DBSettings, Pos
+from litestream_core.engine.meta import MetaDir, default_meta_path
+from litestream_core.engine.syncer import Syncer
+from litestream_core.errors import LitestreamError
+from litestream_core.events import Event, LTXFileWritten, SyncFailed, SyncRecovered
+from litestream_core.ltx import Header
+
+__all__ = ["DB", "DBSettings", "Pos"]
+
+log = logging.getLogger("litestream.db")
+
+T = TypeVar("T")
+
+BACKOFF_MAX = 300.0
+"""Seconds; Go's ``DefaultSyncBackoffMax``."""
+ERROR_LOG_INTERVAL = 30.0
+"""Repeated sync errors are logged at most this often (Go's ``SyncErrorLogInterval``)."""
+
+
+def one_line(exc: BaseException) -> str:
+    if isinstance(exc, LitestreamError):
+        return exc.one_line()
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class DB:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        settings: DBSettings | None = None,
+        *,
+        emit: Callable[[Event], None] | None = None,
+    ) -> None:
+        self.path = Path(os.path.abspath(path))
+        self.settings = settings or DBSettings()
+        meta = self.settings.meta_path
+        self.meta_path = Path(meta) if meta else default_meta_path(self.path)
+        self._meta = MetaDir(self.meta_path)
+        self._syncer = Syncer(self.path, self.settings, self._meta)
+        self._emit = emit
+        self._lock = asyncio.Lock()
+        self.changed = asyncio.Event()
+        """Set whenever a new local LTX file exists (the replica loop clears it)."""
+
+    def ltx_dir(self, level: int) -> Path:
+        return self._meta.ltx_dir(level)
+
+    def ltx_path(self, level: int, min_txid: int, max_txid: int) -> Path:
+        return self._meta.ltx_path(level, min_txid, max_txid)
+
+    def pos(self) -> Pos:
+        return self._syncer.pos
+
+    def local_ltx_files(self, level: int = 0) -> list[LTXFileInfo]:
+        return self._meta.files(level)
+
+    async def open(self) -> None:
+        await self._run(self._syncer.open)
+
+    async def sync(self) -> LTXFileInfo | None:
+        return await self._run(self._syncer.sync)
+
+    async def write_snapshot(self, out: BinaryIO) -> Header:
+        return await self._run(self._syncer.write_snapshot, out)
+
+    async def rebase(self, pos: Pos, ltx_file: Path | None) -> None:
+        await self._run(self._syncer.rebase, pos, ltx_file)
+
+    async def remove_ltx_files(self, level: int, up_to_txid: int) -> None:
+        await self._run(self._syncer.remove_ltx_files, level, up_to_txid)
+
+    async def checkpoint(self, mode: str) -> None:
+        await self._run(self._syncer.checkpoint, mode)
+
+    async def close(self) -> None:
+        await self._run(self._syncer.close)
+
+    async def _run(self, fn: Callable[..., T], *args: object) -> T:
+        """Run ``fn`` on a worker thread, one call per database at a time.
+
+        If the caller is cancelled, the thread still runs to the end (it cannot be
+        interrupted) and we wait for it before releasing the lock, so two threads never
+        work on one database.
+        """
+        async with self._lock:
+            task = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+            try:
+                return await asyncio.shield(task)
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    await task
+                raise
+            finally:
+                self._publish()
+
+    def _publish(self) -> None:
+        events = self._syncer.drain_events()
+        for event in events:
+            self._send(event)
+        if any(isinstance(e, LTXFileWritten) for e in events):
+            self.changed.set()
+
+    def _send(self, event: Event) -> None:
+        if self._emit is None:
+            return
+        try:
+            self._emit(event)
+        except Exception:  # a listener must never stop replication
+            log.exception("event listener failed on %s", type(event).__name__)
+
+    # -- monitor ---------------------------------------------------------------------
+
+    async def monitor(self) -> None:
+        """Sync until cancelled; errors are logged (rate-limited), emitted, backed off."""
+        loop = asyncio.get_running_loop()
+        interval = self.settings.monitor_interval
+        backoff, failures, last_log = 0.0, 0, float("-inf")
+        token: bytes | None = None  # unknown: sync as soon as the monitor starts
+        while True:
+            if token is not None:
+                await self._wait(interval, backoff, token)
+            token = self._syncer.change_token()
+            try:
+                await self.sync()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failures += 1
+                backoff = interval if backoff == 0 else min(backoff * 2, BACKOFF_MAX)
+                if loop.time() - last_log >= ERROR_LOG_INTERVAL:
+                    log.error(
+                        "%s: sync error (%d in a row, retry in %.1fs): %s",
+                        self.path,
+                        failures,
+                        interval + backoff,
+                        one_line(exc),
+                    )
+                    last_log = loop.time()
+                self._send(
+                    SyncFailed(
+                        db_path=str(self.path), replica="", error=one_line(exc), attempt=failures
+                    )
+                )
+                continue
+            if failures:
+                log.info("%s: sync recovered after %d errors", self.path, failures)
+                self._send(SyncRecovered(db_path=str(self.path), replica="", failures=failures))
+            backoff, failures, last_log = 0.0, 0, float("-inf")
+
+    async def _wait(self, interval: float, backoff: float, token: bytes) -> None:
+        """Sleep a tick (plus backoff); while healthy, wake early on a new commit."""
+        wake = self.settings.wake_interval
+        if backoff or wake <= 0 or wake >= interval:
+            await asyncio.sleep(interval + backoff)
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + interval
+        while (left := deadline - loop.time()) > 0:
+            await asyncio.sleep(min(wake, left))
+            if self._syncer.change_token() != token:
+                return

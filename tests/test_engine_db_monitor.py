@@ -1,0 +1,93 @@
+"""The monitor loop: early wake-up on commits, error backoff, failed/recovered events."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from litestream_core.engine.db import DB, DBSettings
+from litestream_core.events import Event, SyncFailed, SyncRecovered
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_engine_db_support import ChainChecker, app_connect, close_apps, run
+
+
+@pytest.fixture(autouse=True)
+def _stop_applications() -> Iterator[None]:
+    yield
+    close_apps()
+
+
+async def wait_for(predicate: object, timeout: float = 20.0) -> None:
+    async def poll() -> None:
+        while not predicate():  # type: ignore[operator]
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(poll(), timeout)
+
+
+def test_a_commit_wakes_the_monitor_before_the_tick(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    app = app_connect(path)
+
+    async def main() -> None:
+        # A tick far longer than the test may take: only the wake-up can sync.
+        db = DB(path, DBSettings(monitor_interval=3600, wake_interval=0.01))
+        await db.open()
+        chain = ChainChecker(db, app)
+        task = asyncio.create_task(db.monitor())
+        try:
+            for i in range(3):
+                db.changed.clear()
+                app.execute("INSERT INTO t (v) VALUES (randomblob(?))", (100 + i,))
+                await asyncio.wait_for(db.changed.wait(), 20)
+                await wait_for(lambda want=i + 1: db.pos().txid == want)
+                chain.check()
+        finally:
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        await db.close()
+
+    run(main())
+
+
+def test_errors_back_off_and_recover(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    app = app_connect(path)
+    seen: list[Event] = []
+
+    def listener(event: Event) -> None:
+        seen.append(event)
+        raise RuntimeError("a broken listener must not stop replication")
+
+    async def main() -> None:
+        db = DB(path, DBSettings(monitor_interval=0.02, wake_interval=0), emit=listener)
+        await db.open()
+        await db.sync()
+        shutil.rmtree(db.meta_path)
+        db.meta_path.write_text("not a directory")  # every LTX write now fails
+        app.execute("INSERT INTO t (v) VALUES (1)")
+        task = asyncio.create_task(db.monitor())
+        try:
+            await wait_for(lambda: sum(isinstance(e, SyncFailed) for e in seen) >= 3)
+            db.meta_path.unlink()
+            await wait_for(lambda: any(isinstance(e, SyncRecovered) for e in seen))
+        finally:
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        assert db.pos().txid == 2
+        await db.close()
+
+    run(main())
+    failed = [e for e in seen if isinstance(e, SyncFailed)]
+    assert [e.attempt for e in failed] == list(range(1, len(failed) + 1))
+    assert all(e.replica == "" and "\n" not in e.error for e in failed)
+    recovered = [e for e in seen if isinstance(e, SyncRecovered)]
+    assert recovered[0].failures == len(failed)
