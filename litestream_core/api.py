@@ -30,11 +30,13 @@ from typing import Any, Self, TypeVar
 import pluggy
 
 from litestream_core.client import ReplicaURL
+from litestream_core.engine.compaction import Compactor
 from litestream_core.engine.db import DB, DBSettings
+from litestream_core.engine.levels import CompactionSettings
 from litestream_core.engine.replica import Replica, ReplicaSettings
 from litestream_core.engine.restore import RestoreResult
 from litestream_core.engine.restore import restore as _restore
-from litestream_core.engine.store import Store
+from litestream_core.engine.store import Entry, Store
 from litestream_core.events import Event
 
 T = TypeVar("T")
@@ -60,10 +62,14 @@ class Replication:
         options: Mapping[str, Any] | None = None,
         db_settings: DBSettings | None = None,
         replica_settings: ReplicaSettings | None = None,
+        compaction: CompactionSettings | bool = True,
         shutdown_sync_timeout: float = 30.0,
         pm: pluggy.PluginManager | None = None,
         on_event: Callable[[Event], None] | None = None,
     ) -> None:
+        """``compaction``: Go's default levels, snapshots and retention (True), your own
+        CompactionSettings, or False to only upload L0 files (another process compacts).
+        """
         from litestream_core.plugins import (
             EventDispatcher,
             default_plugin_manager,
@@ -79,7 +85,14 @@ class Replication:
         self.replica = Replica(
             self.db, client, replica_settings, name=url.redacted(), emit=self._emit
         )
-        self._store = Store([(self.db, self.replica)], shutdown_sync_timeout=shutdown_sync_timeout)
+        compactor = None
+        if compaction is not False:
+            settings = compaction if isinstance(compaction, CompactionSettings) else None
+            compactor = Compactor(client, settings, db=self.db, emit=self._emit,
+                                  db_path=str(self.db.path))  # fmt: skip
+        self._store = Store(
+            [Entry(self.db, self.replica, compactor)], shutdown_sync_timeout=shutdown_sync_timeout
+        )
 
     def _emit(self, event: Event) -> None:
         self._dispatcher.emit_nowait(event)

@@ -178,6 +178,7 @@ class FakeDB:
 
     def __init__(self, history: History, meta: Path) -> None:
         self.history, self.meta = history, meta
+        self.meta_path = meta
 
     def ltx_path(self, level: int, min_txid: int, max_txid: int) -> Path:
         return self.meta / str(level) / f"{min_txid:016x}-{max_txid:016x}.ltx"
@@ -291,3 +292,52 @@ async def test_run_compacts_on_schedule_while_writes_continue(client, tmp_path):
 @pytest.fixture
 def anyio_backend():
     return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_a_failed_upload_changes_nothing_and_the_next_run_catches_up(client, history):
+    from litestream_core.errors import TransientReplicaError
+
+    await history.upload(client, history.write(6))
+    comp = Compactor(client, SETTINGS)
+    real_write = client.write_ltx_file
+
+    async def failing_write(level, lo, hi, data):
+        raise TransientReplicaError("storage unavailable", op="write")
+
+    client.write_ltx_file = failing_write
+    with pytest.raises(TransientReplicaError):
+        await comp.compact(1)
+    assert [f async for f in client.ltx_files(1)] == []
+    client.write_ltx_file = real_write
+    (info,) = await comp.compact(1)
+    assert (info.min_txid, info.max_txid) == (1, 6)
+    await assert_points_exact(client, history)
+
+
+@pytest.mark.anyio
+async def test_the_schedule_survives_a_failing_run(client, history, caplog):
+    await history.upload(client, history.write(3))
+    settings = CompactionSettings(level_intervals=(0.2,), snapshot_interval=3600)
+    comp = Compactor(client, settings)
+    real_compact = comp.compact
+    calls = []
+
+    async def flaky(level):
+        calls.append(level)
+        if len(calls) == 1:
+            raise OSError("disk full")
+        return await real_compact(level)
+
+    comp.compact = flaky
+    task = asyncio.create_task(comp.run())
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        if [f async for f in client.ltx_files(1)]:
+            break
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(calls) >= 2
+    assert [(f.min_txid, f.max_txid) async for f in client.ltx_files(1)] == [(1, 3)]
+    assert "compaction of level 1 failed: disk full" in caplog.text

@@ -98,13 +98,20 @@ def test_background_replication_for_plain_apps(tmp_path):
 
 
 @pytest.mark.slow
-def test_sigkilled_replicator_with_app_auto_checkpoints_and_external_checkpoints(tmp_path):
-    """Go 0.5.17 restores a corrupt database after this; we must restore the source."""
+@pytest.mark.parametrize("seed", [4, 9])
+def test_sigkilled_replicator_with_app_auto_checkpoints_and_external_checkpoints(tmp_path, seed):
+    """Go 0.5.17 restores a corrupt database after this (seen with seed 4 without the
+    external checkpoints and meta deletion); we must restore the source every time."""
     db, replica = tmp_path / "app.db", tmp_path / "replica"
     writer = Writer(db, seed=7)
     writer.step(50)
-    cfg = write_config(tmp_path, db, replica)
-    rng = random.Random(3)
+    # Fast compaction, snapshots and L0 retention, so restores also cross L1 and L9.
+    fast = (
+        "levels:\n  - interval: 1s\nsnapshot:\n  interval: 3s\n  retention: 1h\n"
+        "l0-retention: 2s\nl0-retention-check-interval: 1s\n"
+    )
+    cfg = write_config(tmp_path, db, replica, extra=fast)
+    rng = random.Random(seed)
     other = sqlite3.connect(db, isolation_level=None, timeout=10)
     for round_ in range(6):
         proc = run_replicate("-config", str(cfg))
@@ -132,6 +139,7 @@ def test_sigkilled_replicator_with_app_auto_checkpoints_and_external_checkpoints
     assert stop_process(proc) == 0
     expected = writer.rows()
     writer.close()
+    assert {p.parent.name for p in replica.glob("ltx/*/*.ltx")} >= {"0", "1", "9"}
     out = tmp_path / "final.db"
     result = litestream("restore", "-o", str(out), "-integrity-check", "full", f"file://{replica}")
     assert result.returncode == 0, result.stderr

@@ -348,10 +348,14 @@ def test_go_restores_our_l0_chain(
         for step in range(30):
             write_mixed(app, step)
             await db.sync()
+            if step == 20:
+                await db.checkpoint("TRUNCATE")  # a full-content L0 file mid-chain
         await db.close()
         return db
 
     db = run(main())
+    decoded = [decode_file(f.read_bytes()) for f in l0_files(db)[1:]]
+    assert any(len(pages) == h.commit >= 10 for h, pages, _ in decoded)  # full copy mid-chain
     replica = tmp_path / "replica"
     shutil.copytree(db.ltx_dir(0), replica / "ltx" / "0")
     out = tmp_path / "restored.db"

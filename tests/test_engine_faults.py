@@ -7,8 +7,8 @@ import random
 import shutil
 import sqlite3
 import subprocess
-import time
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -234,7 +234,7 @@ def test_not_a_database(tmp_path: Path) -> None:
     assert not Path(f"{path}-wal").exists()
 
 
-def test_cannot_enable_wal(tmp_path: Path) -> None:
+def test_locked_database_is_set_up_when_the_lock_goes(tmp_path: Path) -> None:
     path = tmp_path / "locked.db"
     app = AppProcess(path, create=False)
     app.execute("CREATE TABLE t (x)")
@@ -242,16 +242,23 @@ def test_cannot_enable_wal(tmp_path: Path) -> None:
     app.execute("BEGIN")
     app.execute("SELECT * FROM t").fetchall()  # a shared lock: WAL mode cannot be set
     before = path.read_bytes()
-    with pytest.raises(DatabaseError) as err:
-        run(DB(path, DBSettings(busy_timeout=0.05)).open())
-    message = err.value.one_line()
-    assert "\n" not in message
-    assert message.startswith(f"cannot enable WAL mode on {path}") or message.startswith(
-        f"cannot open {path} for replication"
-    )
-    app.execute("ROLLBACK")
-    assert path.read_bytes() == before
-    assert app.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+
+    async def main() -> None:
+        db = DB(path, DBSettings(busy_timeout=0.05))
+        await db.open()  # like Go, a locked database is not fatal: sync retries
+        with pytest.raises(DatabaseError) as err:
+            await db.sync()
+        message = err.value.one_line()
+        assert message.startswith(f"cannot enable WAL mode on {path}: ")
+        assert "\n" not in message
+        assert path.read_bytes() == before
+        assert app.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+        app.execute("ROLLBACK")
+        assert await db.sync() is not None
+        assert path.read_bytes()[18:20] == b"\x02\x02"  # the file now says WAL
+        await db.close()
+
+    run(main())
 
 
 def test_directory_is_not_a_database(tmp_path: Path) -> None:
@@ -341,3 +348,26 @@ def test_sigkill_while_the_application_writes(tmp_path: Path) -> None:
     check = sqlite3.connect(restored)
     assert check.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     check.close()
+
+
+def test_warns_when_the_database_is_open_in_this_process(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "app.db"
+    same_process = sqlite3.connect(path)
+    same_process.execute("PRAGMA journal_mode=wal")
+    same_process.execute("CREATE TABLE t (x)")
+
+    async def main() -> None:
+        db = DB(path)
+        await db.open()
+        await db.close()
+
+    with caplog.at_level("WARNING", logger="litestream.db"):
+        run(main())
+    assert any("already open in this process" in r.getMessage() for r in caplog.records)
+    same_process.close()
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="litestream.db"):
+        run(main())
+    assert not any("already open in this process" in r.getMessage() for r in caplog.records)

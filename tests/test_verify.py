@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -156,3 +157,23 @@ async def test_files_without_checksums_are_still_walked(client, history):
 async def test_empty_replica_is_broken(client):
     report = await verify_replica(client)
     assert report.problems == ["replica has no LTX files"]
+
+
+@pytest.mark.anyio
+async def test_snapshot_holding_a_different_state_is_caught(client, history):
+    await history.upload(client, history.write(6))
+    stale = history.snapshot_file(4)
+    # Same bytes as a snapshot of TXID 4, but named and stamped as TXID 1-6.
+    from litestream_core.ltx import Decoder
+
+    dec = Decoder(io.BytesIO(stale))
+    pages = list(dec.pages())
+    header = dec.header.with_(max_txid=6, commit=len(history.states[6]) // history.page_size)
+    pages += [
+        (p, d)
+        for p, d in db_pages(history.states[6], history.page_size)
+        if p > len(history.states[4]) // history.page_size
+    ]
+    await client.write_ltx_file(9, 1, 6, encode_file(header, pages, database_checksum(pages)))
+    report = await verify_replica(client)
+    assert any(p.startswith("L9 0000000000000001-0000000000000006.ltx") for p in report.problems)

@@ -65,6 +65,8 @@ DOWNLOADS_AT_ONCE = 8
 class SnapshotSource(Protocol):
     """What the compactor needs from a database (``engine.db.DB`` satisfies it)."""
 
+    meta_path: Path
+
     def ltx_path(self, level: int, min_txid: int, max_txid: int) -> Path: ...
 
     async def write_snapshot(self, out: BinaryIO) -> Header: ...
@@ -258,7 +260,7 @@ class Compactor:
     async def _snapshot_from_db(self, last: LTXFileInfo | None, force: bool) -> LTXFileInfo | None:
         assert self.db is not None
         with self._spool() as tmp:
-            path = Path(tmp) / "snapshot.ltx"
+            path = Path(tmp) / "snapshot.ltx.tmp"
             with path.open("w+b") as out:
                 header = await self.db.write_snapshot(out)
                 await asyncio.to_thread(out.flush)
@@ -280,7 +282,7 @@ class Compactor:
                     return await self._fetch(info, Path(tmp), index)
 
             paths = await asyncio.gather(*(fetch(i, info) for i, info in enumerate(sources)))
-            out_path = Path(tmp) / "out.ltx"
+            out_path = Path(tmp) / "out.ltx.tmp"
             header = await asyncio.to_thread(_compact_files, paths, out_path)
             return await self.client.write_ltx_file(
                 level, header.min_txid, header.max_txid, await local_file_data(out_path)
@@ -288,7 +290,7 @@ class Compactor:
 
     async def _fetch(self, info: LTXFileInfo, tmp: Path, index: int) -> Path:
         """A local path holding ``info``: the database's own copy if it still has it."""
-        path = tmp / f"{index:06d}.ltx"
+        path = tmp / f"{index:06d}.ltx.tmp"
         if self.db is not None:
             local = self.db.ltx_path(info.level, info.min_txid, info.max_txid)
             try:
@@ -312,7 +314,14 @@ class Compactor:
             self._send(RetentionEnforced(db_path=self._db_path, level=level, deleted=len(files)))
 
     def _spool(self) -> tempfile.TemporaryDirectory[str]:
-        return tempfile.TemporaryDirectory(prefix="litestream-compact-", dir=self._tmp_dir)
+        """Scratch space: the database's meta directory by default, not a RAM-backed /tmp,
+        since a snapshot is as large as the database (and local L0 files hard-link there).
+        Files in it end in ``.tmp``, so the DB's start-up sweep removes what a crash left.
+        """
+        where = self._tmp_dir
+        if where is None and self.db is not None and self.db.meta_path.is_dir():
+            where = self.db.meta_path
+        return tempfile.TemporaryDirectory(prefix=".compact-", dir=where)
 
     def _send_snapshot(self, info: LTXFileInfo, reason: str) -> None:
         log.info("snapshot written at TXID %x (%d bytes)", info.max_txid, info.size)
@@ -359,7 +368,7 @@ def _compact_files(paths: Sequence[Path], out_path: Path) -> Header:
     pending = list(paths)
     round_ = 0
     while len(pending) > MAX_MERGE_INPUTS:
-        partial = out_path.with_name(f"partial-{round_}.ltx")
+        partial = out_path.with_name(f"partial-{round_}.ltx.tmp")
         _merge_files(pending[:MAX_MERGE_INPUTS], partial)
         if round_:
             pending[0].unlink()

@@ -3,7 +3,13 @@
 Why APSW and not the stdlib ``sqlite3``: the stdlib module on our target machines links
 SQLite 3.40.1, which has the upstream WAL-reset corruption bug (fixed in 3.51.3), and it
 cannot set ``SQLITE_FCNTL_PERSIST_WAL``. APSW bundles a current SQLite and exposes
-``file_control``. The application may still use any SQLite it likes beside us.
+``file_control``. The application may use any SQLite it likes, *in another process*:
+two SQLite library copies in one process do not see each other's POSIX locks (each
+tracks only its own, and the kernel does not make a process conflict with itself), so
+in-process our read lock would not hold back the application's checkpoints and two
+writers could both take the WAL write lock. For the same reason nothing in this process
+may open and close the database or ``-shm`` file while we are connected: closing any
+descriptor of a file drops every POSIX lock the process holds on it.
 
 Two connections, as Go's connection pool ends up using two:
 
@@ -31,6 +37,10 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 CHECKPOINT_MODES = ("PASSIVE", "FULL", "RESTART", "TRUNCATE")
 
 
+class DatabaseBusyError(DatabaseError):
+    """Another connection holds a lock we need to set the database up; retry later."""
+
+
 def is_busy(exc: BaseException) -> bool:
     """SQLITE_BUSY / SQLITE_LOCKED: someone else holds a lock; retry later."""
     return isinstance(exc, apsw.BusyError | apsw.LockedError)
@@ -47,6 +57,24 @@ def check_database_file(path: Path) -> None:
         raise DatabaseError(f"cannot read {path}: {exc.strerror or exc}") from None
     if head and head != SQLITE_HEADER:
         raise DatabaseError(f"{path} is not a SQLite database")
+
+
+def open_elsewhere_in_process(path: Path) -> bool:
+    """Whether this process already has the database, its WAL or -shm open (Linux).
+
+    Checked before we connect: such a descriptor belongs to another SQLite (the
+    application's, if it embeds us) whose locks ours cannot see.
+    """
+    names = {os.fspath(path), f"{path}-wal", f"{path}-shm"}
+    try:
+        fds = os.listdir("/proc/self/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/self/fd/{fd}") in names:
+                return True
+    return False
 
 
 class Connections:
@@ -86,6 +114,8 @@ class Connections:
         if isinstance(exc, apsw.NotADBError):
             return DatabaseError(f"{self.path} is not a SQLite database")
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if is_busy(exc):
+            return DatabaseBusyError(f"cannot set up {self.path} for replication: {msg}")
         return DatabaseError(f"cannot open {self.path} for replication: {msg}")
 
     def _enable_wal(self) -> None:
@@ -93,7 +123,8 @@ class Connections:
             mode = str(self.writer.execute("PRAGMA journal_mode = wal;").fetchall()[0][0])
         except apsw.Error as exc:
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise DatabaseError(f"cannot enable WAL mode on {self.path}: {msg}") from None
+            cls = DatabaseBusyError if is_busy(exc) else DatabaseError
+            raise cls(f"cannot enable WAL mode on {self.path}: {msg}") from None
         if mode.lower() != "wal":
             raise DatabaseError(
                 f"cannot enable WAL mode on {self.path} (journal mode stays {mode})"

@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 import pluggy
 
 from litestream_core.config import Config, DBConfig
+from litestream_core.engine.compaction import Compactor
 from litestream_core.engine.db import DB, DBSettings
+from litestream_core.engine.levels import CompactionSettings
 from litestream_core.engine.plan import NoBackupsError
 from litestream_core.engine.replica import Replica, ReplicaSettings
 from litestream_core.engine.restore import restore
@@ -29,22 +31,23 @@ log = logging.getLogger("litestream.store")
 
 @dataclass
 class Entry:
-    """One database and its (optional) replica, with the tasks that serve them."""
+    """One database, its (optional) replica and compactor, and the tasks serving them."""
 
     db: DB
     replica: Replica | None
+    compactor: Compactor | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
 class Store:
     def __init__(
         self,
-        entries: Iterable[tuple[DB, Replica | None]] = (),
+        entries: Iterable[Entry] = (),
         *,
         shutdown_sync_timeout: float = 30.0,
         shutdown_sync_interval: float = 0.5,
     ) -> None:
-        self.entries = [Entry(db, replica) for db, replica in entries]
+        self.entries = list(entries)
         self.shutdown_sync_timeout = shutdown_sync_timeout
         self.shutdown_sync_interval = shutdown_sync_interval
         self._opened = False
@@ -84,6 +87,10 @@ class Store:
             if entry.replica is not None:
                 entry.tasks.append(
                     asyncio.create_task(entry.replica.run(), name=f"replica {entry.db.path}")
+                )
+            if entry.compactor is not None:
+                entry.tasks.append(
+                    asyncio.create_task(entry.compactor.run(), name=f"compactor {entry.db.path}")
                 )
 
     async def sync(self, entry: Entry, timeout: float | None = None) -> int:
@@ -194,15 +201,24 @@ def build_store(
     """Databases, clients and replicas for a config (no I/O yet)."""
     from litestream_core.plugins import make_replica_client
 
-    entries: list[tuple[DB, Replica | None]] = []
+    compaction = CompactionSettings(
+        level_intervals=config.levels,
+        snapshot_interval=config.snapshot_interval,
+        snapshot_retention=config.snapshot_retention,
+        l0_retention=config.l0_retention,
+        l0_retention_check_interval=config.l0_retention_check_interval,
+        retention_enabled=config.retention_enabled,
+    )
+    entries: list[Entry] = []
     for dbc in config.dbs:
         db = DB(dbc.path, db_settings(dbc), emit=emit)
-        replica = None
+        replica = compactor = None
         if dbc.replica is not None:
             url, options = dbc.replica.replica_url()
             client = make_replica_client(url, options, pm=pm)
             replica = Replica(db, client, replica_settings(dbc), name=url.redacted(), emit=emit)
-        entries.append((db, replica))
+            compactor = Compactor(client, compaction, db=db, emit=emit, db_path=str(db.path))
+        entries.append(Entry(db, replica, compactor))
     return Store(
         entries,
         shutdown_sync_timeout=config.shutdown_sync_timeout,

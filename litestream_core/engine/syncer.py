@@ -44,7 +44,14 @@ from litestream_core.engine.snapshot import (
     snapshot_pages,
     write_pages,
 )
-from litestream_core.engine.sqlite import Connections, check_database_file, is_busy, wal_path
+from litestream_core.engine.sqlite import (
+    Connections,
+    DatabaseBusyError,
+    check_database_file,
+    is_busy,
+    open_elsewhere_in_process,
+    wal_path,
+)
 from litestream_core.engine.wal import (
     WAL_HEADER_SIZE,
     WALHeader,
@@ -115,11 +122,15 @@ class Syncer:
     # -- opening ---------------------------------------------------------------------
 
     def open(self) -> None:
+        """Validate and connect; a database locked by someone else is retried by sync."""
         with self.mutex:
             self._closed = False
             self.meta.remove_tmp_files()
             self._load_position()
-            self._init()
+            try:
+                self._init()
+            except DatabaseBusyError as exc:
+                log.warning("%s; will retry", exc.one_line())
 
     def _load_position(self) -> None:
         """Position from the newest local L0 file; a corrupt one is dropped, not trusted."""
@@ -156,6 +167,13 @@ class Syncer:
         if self._closed or not self.path.exists():
             return False
         check_database_file(self.path)
+        if open_elsewhere_in_process(self.path):
+            log.warning(
+                "%s is already open in this process, probably through another SQLite "
+                "library: its locks and ours do not see each other, so replication is "
+                "not safe; run the application and the replicator in separate processes",
+                self.path,
+            )
         conns = Connections(self.path, self.settings.busy_timeout)
         try:
             if read_wal_header(self.wal_path) is None:

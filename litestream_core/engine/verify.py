@@ -28,6 +28,7 @@ import asyncio
 import io
 import itertools
 import tempfile
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -75,12 +76,17 @@ class VerifyReport:
 
 @dataclass(slots=True)
 class _Summary:
-    """A decoded file reduced to what the walk needs: header, trailer, page checksums."""
+    """A decoded file reduced to what the walk needs: header, trailer, page checksums.
+
+    Page numbers and checksums are kept in typed arrays (12 bytes a page), so even the
+    snapshots of a large database stay small in memory.
+    """
 
     info: LTXFileInfo
     header: Header
     trailer: Trailer
-    pages: list[tuple[int, int]]
+    pgnos: array[int]
+    sums: array[int]
 
     @property
     def claims(self) -> bool:
@@ -92,56 +98,49 @@ class _Summary:
 
 
 class _State:
-    """Page checksums of one database state, and their XOR."""
+    """Page checksums of one database state by page number (0: no page), and their XOR.
+
+    XOR with 0 changes nothing, so an absent page and a page whose checksum bits happen
+    to be 0 count the same, as they do in the database checksum itself.
+    """
 
     def __init__(self) -> None:
-        self.pages: dict[int, int] = {}
+        self.pages: array[int] = array("Q", [0])
         self.acc = 0
-        self.top = 0
 
     @property
     def checksum(self) -> int:
         return CHECKSUM_FLAG | self.acc
 
     def reset(self, summary: _Summary) -> None:
-        self.pages, self.acc, self.top = {}, 0, 0
+        self.pages, self.acc = array("Q", [0]), 0
         self.apply(summary)
 
     def apply(self, summary: _Summary) -> None:
-        pages, acc = self.pages, self.acc
-        for pgno, cs in summary.pages:
-            old = pages.get(pgno)
-            if old is not None:
-                acc ^= old
-            pages[pgno] = cs
-            acc ^= cs
         commit = summary.header.commit
-        top = max(self.top, summary.pages[-1][0] if summary.pages else 0)
-        for pgno in range(commit + 1, top + 1):
-            old = pages.pop(pgno, None)
-            if old is not None:
-                acc ^= old
-        self.acc, self.top = acc, min(top, commit)
+        pages, acc = self.pages, self.acc
+        if len(pages) <= commit:
+            pages.frombytes(bytes(8 * (commit + 1 - len(pages))))
+        for pgno, cs in zip(summary.pgnos, summary.sums, strict=True):
+            acc ^= pages[pgno] ^ cs
+            pages[pgno] = cs
+        for pgno in range(commit + 1, len(pages)):
+            acc ^= pages[pgno]
+        del pages[commit + 1 :]
+        self.acc = acc
 
     def predict(self, summary: _Summary) -> int:
         """The checksum ``summary`` would give applied here, leaving this state as it is."""
         if summary.header.is_snapshot:
             acc = 0
-            for _, cs in summary.pages:
+            for cs in summary.sums:
                 acc ^= cs
             return CHECKSUM_FLAG | acc
-        acc, pages = self.acc, self.pages
-        written = set()
-        for pgno, cs in summary.pages:
-            old = pages.get(pgno)
-            if old is not None:
-                acc ^= old
-            acc ^= cs
-            written.add(pgno)
-        for pgno in range(summary.header.commit + 1, self.top + 1):
-            old = pages.get(pgno)
-            if old is not None and pgno not in written:
-                acc ^= old
+        pages, acc, size = self.pages, self.acc, len(self.pages)
+        for pgno, cs in zip(summary.pgnos, summary.sums, strict=True):
+            acc ^= (pages[pgno] if pgno < size else 0) ^ cs
+        for pgno in range(summary.header.commit + 1, size):
+            acc ^= pages[pgno]  # truncated away (a file never holds pages past its commit)
         return CHECKSUM_FLAG | acc
 
 
@@ -193,13 +192,16 @@ async def _summarize(client: ReplicaClient, info: LTXFileInfo) -> _Summary:
 
 def _decode(info: LTXFileInfo, src: BinaryIO) -> _Summary:
     dec = Decoder(src)
-    pages = [(pgno, page_checksum(pgno, data) & _MASK) for pgno, data in dec.pages()]
+    pgnos, sums = array("I"), array("Q")
+    for pgno, data in dec.pages():
+        pgnos.append(pgno)
+        sums.append(page_checksum(pgno, data) & _MASK)
     header = dec.header
     if (header.min_txid, header.max_txid) != (info.min_txid, info.max_txid):
         raise LTXError(
             f"header says TXID {header.min_txid:x}-{header.max_txid:x}, name says otherwise"
         )
-    return _Summary(info, header, dec.trailer, pages)
+    return _Summary(info, header, dec.trailer, pgnos, sums)
 
 
 def _walk(summaries: list[_Summary], report: VerifyReport) -> None:
@@ -229,6 +231,10 @@ def _walk(summaries: list[_Summary], report: VerifyReport) -> None:
         computed = state.checksum
         report.points.append(RestorablePoint(pos, _timestamp(step.header)))
         _check_claims(pos, computed, ends.get(pos, ()), starts.get(pos + 1, ()), report)
+        for other in ends.get(pos, ()):  # another snapshot of this very state
+            if other.header.is_snapshot and id(other) not in seen:
+                seen.add(id(other))
+                predictions.setdefault(pos, []).append((other, state.predict(other)))
         for other, predicted in predictions.pop(pos, ()):
             if predicted != computed:
                 report.problems.append(
@@ -263,7 +269,15 @@ def _walk(summaries: list[_Summary], report: VerifyReport) -> None:
     for txid, waiting in sorted(predictions.items()):
         for other, _ in waiting:
             report.warnings.append(f"{other.label} leads to TXID {txid:x}, which no chain reaches")
-    report.unreachable_files = sum(1 for s in summaries if id(s) not in seen)
+    unreachable = [s for s in summaries if id(s) not in seen]
+    report.unreachable_files = len(unreachable)
+    for level, group in itertools.groupby(unreachable, key=lambda s: s.info.level):
+        files = list(group)
+        report.warnings.append(
+            f"level {level}: {len(files)} files (TXID {files[0].info.min_txid:x} to "
+            f"{files[-1].info.max_txid:x}) are on no chain from a snapshot; their states "
+            "cannot be restored"
+        )
     newest = report.max_txid
     if report.points[-1].txid != newest:
         report.problems.append(

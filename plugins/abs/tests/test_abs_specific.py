@@ -3,7 +3,6 @@ uploads, SAS and shared-key authentication, and how failures reach the engine.""
 
 from __future__ import annotations
 
-import asyncio
 import os
 from datetime import UTC, datetime, timedelta
 

@@ -43,19 +43,21 @@ def fake_gcs_binary() -> Path:
 class FakeGCS:
     """fake-gcs-server as a child process; stop() and start() keep the same port.
 
-    Its memory backend loses everything on restart, so tests that restart it recreate
-    their bucket.
+    With ``persistent`` it keeps objects in a directory, so they survive a restart.
     """
 
-    def __init__(self, log_dir: Path) -> None:
+    def __init__(self, work_dir: Path, *, persistent: bool = False) -> None:
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
-        self._log = log_dir / f"fake-gcs-{self.port}.log"
+        self._log = work_dir / "fake-gcs.log"
+        self._backend = ["-backend", "filesystem", "-filesystem-root", str(work_dir / "data")]
+        if not persistent:
+            self._backend = ["-backend", "memory"]
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         argv = [str(fake_gcs_binary()), "-scheme", "http", "-host", "127.0.0.1"]
-        argv += ["-port", str(self.port), "-backend", "memory", "-log-level", "warn"]
+        argv += ["-port", str(self.port), *self._backend, "-log-level", "warn"]
         argv += ["-external-url", self.endpoint, "-public-host", f"127.0.0.1:{self.port}"]
         with self._log.open("ab") as log:
             self._proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
@@ -92,8 +94,8 @@ class FakeGCS:
         return name
 
 
-def _start(tmp_path_factory: pytest.TempPathFactory) -> FakeGCS:
-    server = FakeGCS(tmp_path_factory.mktemp("fake-gcs"))
+def _start(tmp_path_factory: pytest.TempPathFactory, *, persistent: bool = False) -> FakeGCS:
+    server = FakeGCS(tmp_path_factory.mktemp("fake-gcs"), persistent=persistent)
     server.start()
     return server
 
@@ -116,8 +118,8 @@ def gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeGCS]:
 def own_gcs(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[FakeGCS]:
-    """A server of this test's own, which the test may stop and restart."""
-    server = _start(tmp_path_factory)
+    """A server of this test's own, which the test may stop and restart (data kept)."""
+    server = _start(tmp_path_factory, persistent=True)
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", server.endpoint)
     yield server
     server.stop()

@@ -23,7 +23,7 @@ from typing import IO, Any, ClassVar, TypeVar
 import nats
 import nats.errors
 import nats.js.errors
-from nats.aio.client import Client
+from nats.aio.client import Client, RawCredentials
 from nats.js import api
 from nats.js.object_store import ObjectStore
 
@@ -52,6 +52,8 @@ log = logging.getLogger("litestream.nats")
 T = TypeVar("T")
 HEADER_KEY_TIMESTAMP = "Litestream-Timestamp"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CREDS_JWT = ("-----BEGIN NATS USER JWT-----", "------END NATS USER JWT------")
+_CREDS_SEED = ("-----BEGIN USER NKEY SEED-----", "------END USER NKEY SEED------")
 
 _TRANSIENT = (
     nats.errors.TimeoutError,
@@ -156,17 +158,11 @@ class NATSReplicaClient(ReplicaClient):
         """Credentials in Go's order of precedence; secrets go to nats-py only."""
         c = self.config
         if c.jwt and c.seed:
-            import nkeys  # type: ignore[import-untyped]
-
-            jwt, seed = c.jwt.encode(), c.seed.encode()
-
-            async def user_jwt() -> bytes:
-                return jwt
-
-            def sign(nonce: str) -> bytes:
-                return nkeys.from_seed(bytearray(seed)).sign(nonce.encode())  # type: ignore[no-any-return]
-
-            return {"user_jwt_cb": user_jwt, "signature_cb": sign}
+            # nats-py takes a JWT and seed pair as the text of a .creds file.
+            jwt_part = f"{_CREDS_JWT[0]}\n{c.jwt.strip()}\n{_CREDS_JWT[1]}\n\n"
+            seed_part = f"{_CREDS_SEED[0]}\n{c.seed.strip()}\n{_CREDS_SEED[1]}\n"
+            creds = jwt_part + seed_part
+            return {"user_credentials": RawCredentials(creds)}
         if c.creds:
             return {"user_credentials": c.creds}
         if c.nkey:
@@ -234,7 +230,7 @@ class NATSReplicaClient(ReplicaClient):
     async def _connect(self) -> ObjectStore:
         if self._closed:
             raise ReplicaClientError("nats replica client is closed", op="init")
-        if False:
+        if self._nc is not None and self._nc.is_closed:
             # nats-py gave up reconnecting (max-reconnects): start over with a new one.
             self._nc, self._store = None, None
         if self._store is not None:

@@ -155,6 +155,7 @@ def test_outage_mid_replication_resumes_without_gap(moto, go_litestream, go_env,
         app.write(10)
         wait_for_objects(moto, bucket, 2)
         proxy.stop()  # the server is gone while the application keeps writing
+        time.sleep(0.5)  # let an upload already handed to moto land
         before = object_keys(moto, bucket)
         app.write(30, pause=0.05)
         assert object_keys(moto, bucket) == before  # nothing got through: a real outage

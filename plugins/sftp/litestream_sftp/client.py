@@ -7,14 +7,16 @@ a file. SFTP keeps whole seconds only, so ``use_metadata`` listings read each fi
 header for the exact millisecond timestamp that point-in-time restore needs.
 
 paramiko is blocking and one SFTP channel does not multiplex safely between threads:
-every call runs in a worker thread under one lock. A dropped connection is closed and
-reported as TransientReplicaError; the next call reconnects.
+every call runs, in order, on the client's own worker thread (so a slow server never
+ties up the event loop's shared thread pool) and under one lock. A dropped connection
+is closed and reported as TransientReplicaError; the next call reconnects.
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import logging
 import os
 import posixpath
@@ -22,6 +24,7 @@ import stat
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any, ClassVar, TypeVar
 
@@ -94,6 +97,7 @@ class SFTPReplicaClient(ReplicaClient):
         self._generation = 0
         """Bumped on every reconnect, so open files of an older session are refused."""
         self._closed = False
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="litestream-sftp")
 
     @classmethod
     def from_url(cls, url: ReplicaURL, options: Mapping[str, Any]) -> SFTPReplicaClient:
@@ -161,7 +165,20 @@ class SFTPReplicaClient(ReplicaClient):
                 raise self._translate(op, exc, where) from exc
 
     async def _run(self, op: str, fn: Callable[[paramiko.SFTPClient], T], **where: Any) -> T:
-        return await asyncio.to_thread(self._call, op, fn, where)
+        return await self._submit(self._call, op, fn, where)
+
+    async def _submit(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` on the worker thread."""
+        closed = ReplicaClientError("sftp replica client is closed", op="use")
+        if self._closed:
+            raise closed
+        try:
+            done = asyncio.get_running_loop().run_in_executor(
+                self._worker, functools.partial(fn, *args)
+            )
+        except RuntimeError:  # the worker was shut down by a concurrent close()
+            raise closed from None
+        return await done
 
     def _file_call(self, generation: int, op: str, fn: Callable[[], T]) -> T:
         """Use a file handle, but only on the session that opened it."""
@@ -187,7 +204,11 @@ class SFTPReplicaClient(ReplicaClient):
                 self._closed = True
                 self._reset()
 
-        await asyncio.to_thread(close_now)
+        try:
+            await self._submit(close_now)
+        except ReplicaClientError:
+            return  # closed already
+        self._worker.shutdown(wait=False)
 
     async def ltx_files(
         self, level: int, *, seek: int = 0, use_metadata: bool = False
@@ -410,7 +431,7 @@ class _SFTPStream(AsyncByteStream):
         if self._closed or want <= 0:
             return b""
         handle, pos = self._handle, self._pos
-        data: bytes = await asyncio.to_thread(
+        data: bytes = await self._client._submit(
             self._client._file_call, self._generation, "read", lambda: _read_at(handle, pos, want)
         )
         self._pos += len(data)
@@ -423,7 +444,7 @@ class _SFTPStream(AsyncByteStream):
             return
         self._closed = True
         try:
-            await asyncio.to_thread(
+            await self._client._submit(
                 self._client._file_call, self._generation, "close", self._handle.close
             )
         except (ReplicaClientError, OSError):
