@@ -102,9 +102,10 @@ class KillScenario:
         """Commit big transactions until one crosses the auto-checkpoint threshold (the
         checkpoint then copies everything, no reader being left), then a small one,
         which restarts the WAL from its start."""
+        salt = wal_end(self.db).salt
         while frames(wal_end(self.db).end) < AUTO_CHECKPOINT_PAGES:
             self.app.big(self.rng.randint(50, 150))
-        salt = wal_end(self.db).salt
+            assert wal_end(self.db).salt == salt, "the WAL restarted within a transaction"
         self.app.small()
         assert wal_end(self.db).salt != salt, "the application's auto-checkpoint did not run"
 

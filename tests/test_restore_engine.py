@@ -18,7 +18,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 from e2e_helpers import PAGE, Chain, make_history, pages_of
 
 from litestream_core.engine.restore import restore
-from litestream_core.errors import ChecksumMismatchError, LTXError, RestoreError
+from litestream_core.errors import (
+    ChecksumMismatchError,
+    LTXError,
+    RestoreError,
+    TransientReplicaError,
+)
 from litestream_core.events import RestoreCompleted, RestoreProgress
 from litestream_core.ltx import database_checksum
 from litestream_core.testing.memory import MemoryReplicaClient
@@ -134,5 +139,43 @@ def test_failed_integrity_check_leaves_nothing(tmp_path):
         with pytest.raises(RestoreError, match="integrity check failed"):
             await restore(client, out, integrity_check="quick")
         assert list(tmp_path.iterdir()) == []
+
+    asyncio.run(main())
+
+
+class DroppingClient(MemoryReplicaClient):
+    """Streams that break after a few bytes, a few times: restore must resume them."""
+
+    def __init__(self, store, drops: int) -> None:
+        super().__init__(store)
+        self.drops = drops
+        self.offsets: list[int] = []
+
+    async def open_ltx_file(self, level, min_txid, max_txid, *, offset=0, size=0):
+        self.offsets.append(offset)
+        stream = await super().open_ltx_file(level, min_txid, max_txid, offset=offset, size=size)
+        if self.drops <= 0:
+            return stream
+        self.drops -= 1
+
+        class Broken(type(stream)):
+            async def read(self, n=-1):
+                if self._pos >= 150:
+                    raise TransientReplicaError("connection reset", op="read")
+                return await super().read(min(n, 150 - self._pos) if n > 0 else 150)
+
+        stream.__class__ = Broken
+        return stream
+
+
+def test_dropped_downloads_resume_at_the_offset_reached(tmp_path):
+    async def main():
+        chain = await make_history(tmp_path, n=3)
+        client = DroppingClient(chain.client.store, drops=2)
+        await client.init()
+        out = tmp_path / "out.db"
+        await restore(client, out, parallelism=1)
+        assert out.read_bytes() == chain.states[chain.txid]
+        assert 150 in client.offsets  # resumed, not restarted
 
     asyncio.run(main())

@@ -98,7 +98,12 @@ class S3ReplicaClient(ReplicaClient):
             if self._closed:
                 raise ReplicaClientError("s3: the replica client is closed", op="init")
             if self._s3 is None:
-                self._s3 = await asyncio.to_thread(self._connect)
+                try:
+                    self._s3 = await asyncio.to_thread(self._connect)
+                except ReplicaClientError:
+                    raise
+                except Exception as exc:  # e.g. an endpoint boto3 cannot use
+                    raise translate(exc, self._where, "connect to") from exc
         return self._s3
 
     def _connect(self) -> Any:
@@ -353,7 +358,10 @@ class S3ReplicaClient(ReplicaClient):
                 task.cancel()
             # Not awaited: cleanup must not be stopped by the cancellation that may be
             # under way, and an unfinished upload is never listed anyway.
-            asyncio.get_running_loop().run_in_executor(None, _abort, s3, ident)
+            try:
+                asyncio.get_running_loop().run_in_executor(None, _abort, s3, ident)
+            except RuntimeError:  # the executor is shutting down: abort here instead
+                _abort(s3, ident)
             raise
         return size
 
