@@ -372,7 +372,8 @@ class _Parser:
         dbs_node = root.get("dbs") or []
         if not isinstance(dbs_node, list):
             raise self.fail("dbs", f"expected a list, got {_kind(dbs_node)}")
-        dbs = [self.db(node, f"dbs[{i}]", defaults) for i, node in enumerate(dbs_node)]
+        parsed = (self.db(node, f"dbs[{i}]", defaults) for i, node in enumerate(dbs_node))
+        dbs = [db for db in parsed if db is not None]
         seen: set[Path] = set()
         for db in dbs:
             if db.path in seen:
@@ -467,10 +468,17 @@ class _Parser:
             source=bool(self.boolean(log, "source", "logging")),
         )
 
-    def db(self, node: object, where: str, defaults: Mapping[str, Any]) -> DBConfig:
+    def db(self, node: object, where: str, defaults: Mapping[str, Any]) -> DBConfig | None:
+        """A ``dbs:`` entry; None for a ``dir:`` entry, which is skipped with a warning."""
         entry = self.mapping(node, where)
-        self.check_keys(entry, where, _DB_KEYS, _DB_UNSUPPORTED)
         path = self.string(entry, "path", where)
+        if entry.get("dir") is not None and path:
+            raise self.fail(where, "specify only one of 'path' or 'dir'")
+        self.check_keys(entry, where, _DB_KEYS, _DB_UNSUPPORTED)
+        if entry.get("dir") is not None:
+            self.warnings.append(f"{self.source}: {where}: skipped: 'dir' entries are not "
+                                 "supported yet")  # fmt: skip
+            return None
         if not path:
             raise self.fail(where, "'path' is required")
         if entry.get("replica") is not None and entry.get("replicas"):

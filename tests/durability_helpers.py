@@ -100,23 +100,20 @@ class App:
 
     def big(self, pages: int) -> None:
         self.count += 1
-        with self.conn:
-            self.conn.execute(
-                "INSERT INTO t (v, n) VALUES (?, ?)",
-                (self.rng.randbytes(pages * 4000), self.count),
-            )
-            self.conn.execute(
-                "UPDATE t SET n = n + 1 WHERE id % 13 = ?", (self.count % 13,)
-            )
-            if self.count % 5 == 0:  # frees pages: the freelist changes too
-                self.conn.execute("DELETE FROM t WHERE id = (SELECT min(id) FROM t)")
+        self.conn.execute("BEGIN")  # one commit: isolation_level=None autocommits each statement
+        self.conn.execute(
+            "INSERT INTO t (v, n) VALUES (?, ?)", (self.rng.randbytes(pages * 4000), self.count)
+        )
+        self.conn.execute("UPDATE t SET n = n + 1 WHERE id % 13 = ?", (self.count % 13,))
+        if self.count % 5 == 0:  # frees pages: the freelist changes too
+            self.conn.execute("DELETE FROM t WHERE id = (SELECT min(id) FROM t)")
+        self.conn.execute("COMMIT")
 
     def small(self) -> None:
         self.count += 1
-        with self.conn:
-            self.conn.execute(
-                "INSERT INTO t (v, n) VALUES (?, ?)", (self.rng.randbytes(300), self.count)
-            )
+        self.conn.execute(
+            "INSERT INTO t (v, n) VALUES (?, ?)", (self.rng.randbytes(300), self.count)
+        )
 
     def rows(self) -> list[tuple[int, bytes, int]]:
         return self.conn.execute("SELECT id, v, n FROM t ORDER BY id").fetchall()
@@ -186,9 +183,12 @@ def caught_up(db: Path, meta: Path) -> bool:
 
 
 def integrity(path: Path) -> list[str]:
+    """SQLite's verdict; a file too damaged to check gives the error as its one line."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         return [row[0] for row in conn.execute("PRAGMA integrity_check")]
+    except sqlite3.DatabaseError as exc:
+        return [f"error: {exc}"]
     finally:
         conn.close()
 

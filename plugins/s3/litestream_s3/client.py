@@ -129,7 +129,7 @@ class S3ReplicaClient(ReplicaClient):
             "s3",
             region_name=region,
             endpoint_url=s.endpoint_url,
-            verify=not s.skip_verify,
+            verify=False if s.skip_verify else None,  # None keeps AWS_CA_BUNDLE working
             config=self._config(region),
         )
         if s.require_content_md5:
@@ -162,7 +162,10 @@ class S3ReplicaClient(ReplicaClient):
     def _bucket_region(self, session: Any) -> str:
         """Go looks the region up when neither region nor endpoint is configured."""
         lookup = session.client(
-            "s3", region_name=DEFAULT_REGION, config=self._config(DEFAULT_REGION)
+            "s3",
+            region_name=DEFAULT_REGION,
+            verify=False if self.settings.skip_verify else None,
+            config=self._config(DEFAULT_REGION),
         )
         try:
             location = lookup.get_bucket_location(Bucket=self.settings.bucket)

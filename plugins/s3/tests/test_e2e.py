@@ -134,11 +134,20 @@ def test_replicate_and_restore_with_yaml_config(moto, go_litestream, go_env, tmp
         stop_replicate(proc, log)
     app.close()
 
-    ours, gos = tmp_path / "ours.db", tmp_path / "go.db"
+    ours, by_url, gos = tmp_path / "ours.db", tmp_path / "by-url.db", tmp_path / "go.db"
     restore(LITESTREAM, cfg, db, ours)
+    host = moto.endpoint.removeprefix("http://")  # Go adds http:// for a local host
+    url = f"s3://{bucket}/app/db?endpoint={host}&region=us-east-1"
+    proc = subprocess.run(
+        [str(LITESTREAM), "restore", "-o", str(by_url), url],
+        capture_output=True,
+        text=True,
+        env=env(),
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
     go_restore(go_litestream, go_env, bucket, moto.endpoint, gos)
-    assert rows(ours) == rows(db)
-    assert rows(gos) == rows(db)
+    assert rows(ours) == rows(by_url) == rows(gos) == rows(db)
 
 
 def test_outage_mid_replication_resumes_without_gap(moto, go_litestream, go_env, tmp_path):

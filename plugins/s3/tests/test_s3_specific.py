@@ -265,7 +265,9 @@ async def test_missing_bucket_is_not_transient(moto, anyio_backend):
     await client.close()
 
 
-async def test_permission_error_names_bucket_and_source_not_secret(tmp_path_factory, anyio_backend):
+async def test_permission_error_names_bucket_and_source_not_secret(
+    tmp_path_factory, monkeypatch, anyio_backend
+):
     from .conftest import MotoServer
 
     server = MotoServer(tmp_path_factory.mktemp("moto-auth"))
@@ -283,6 +285,16 @@ async def test_permission_error_names_bucket_and_source_not_secret(tmp_path_fact
         with pytest.raises(ReplicaPermissionError):
             [i async for i in client.ltx_files(0)]
         await client.close()
+
+        # Keys from the environment reach boto3's own chain, which the message names.
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAENVKEY0000000000")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "env-secret-never-shown")
+        chain = make_replica_client(f"s3://{bucket}/db", {"endpoint": server.endpoint})
+        with pytest.raises(ReplicaPermissionError) as info:
+            [i async for i in chain.ltx_files(0)]
+        assert "the AWS default credential chain (env)" in info.value.one_line()
+        assert "env-secret-never-shown" not in info.value.one_line()
+        await chain.close()
     finally:
         server.stop()
 
