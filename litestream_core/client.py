@@ -12,6 +12,7 @@ functions elsewhere, so the contract stays small.
 from __future__ import annotations
 
 import abc
+import builtins
 import enum
 from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -215,7 +216,7 @@ class ReplicaClient(abc.ABC):
 
     async def __aexit__(
         self,
-        exc_type: type[BaseException] | None,
+        exc_type: builtins.type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:

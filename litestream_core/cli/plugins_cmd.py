@@ -37,7 +37,7 @@ def _print_table(statuses: list[PluginStatus]) -> None:
     from rich.table import Table
 
     table = Table("Plugin", "Distribution", "Version", "Status", "Schemes", "Codecs", "Hooks")
-    for s in statuses:
+    for s in sorted(statuses, key=lambda s: (not s.builtin, s.name)):
         status = s.status
         if s.unknown_hooks:
             status += f" (unknown hooks: {', '.join(s.unknown_hooks)})"

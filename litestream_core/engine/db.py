@@ -163,7 +163,6 @@ class DB:
                 )
                 continue
             if failures:
-                log.info("%s: sync recovered after %d errors", self.path, failures)
                 self._send(SyncRecovered(db_path=str(self.path), replica="", failures=failures))
             backoff, failures, last_log = 0.0, 0, float("-inf")
 

@@ -387,7 +387,6 @@ class Syncer:
             sums, pre = PageSums(), (0 if txid == 1 else self.pos.post_apply_checksum)
         header = self._header(txid, commit, scan, hdr.salts, pre)
         reader = PageReader(self._db_file, wal, self.page_size)
-        log.info("%s: snapshot at TXID %d: %s", self.path, txid, reason)
         pages = snapshot_pages(commit, self.page_size)
         info = self._write_l0(header, pages, scan.pages, reader, sums)
         self._sums = sums
