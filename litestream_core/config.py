@@ -160,10 +160,9 @@ _DB_UNSUPPORTED = {
 }
 _GLOBAL_KEYS = {
     "dbs", "levels", "snapshot", "l0-retention", "l0-retention-check-interval", "retention",
-    "exec", "logging", "shutdown-sync-timeout", "shutdown-sync-interval",
+    "exec", "logging", "shutdown-sync-timeout", "shutdown-sync-interval", "addr",
 }  # fmt: skip
 _GLOBAL_UNSUPPORTED = {
-    "addr": "the metrics listener is not supported yet",
     "socket": "the control socket is not supported yet",
     "mcp-addr": "the MCP server is not supported yet",
     "heartbeat-url": "heartbeats are not supported yet",
@@ -250,6 +249,8 @@ class Config:
     l0_retention_check_interval: float = 15.0
     retention_enabled: bool = True
     exec: str | None = None
+    addr: str | None = None
+    """``host:port`` of the Prometheus ``/metrics`` listener; None means no listener."""
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     shutdown_sync_timeout: float = 30.0
     shutdown_sync_interval: float = 0.5
@@ -416,6 +417,7 @@ class _Parser:
             l0_retention_check_interval=l0_check or cfg.l0_retention_check_interval,
             retention_enabled=retention_enabled,
             exec=self.string(root, "exec", "top level") or None,
+            addr=self.string(root, "addr", "top level") or None,
             logging=self.logging(root.get("logging")),
             shutdown_sync_timeout=cfg.shutdown_sync_timeout if timeout is None else timeout,
             shutdown_sync_interval=interval or cfg.shutdown_sync_interval,

@@ -125,10 +125,10 @@ def test_checkpoints_behind_our_back_meta_dir_loss_and_restores_under_load(tmp_p
                 shutil.rmtree(meta)
                 # With no read lock left, an external checkpoint resets the WAL for sure.
                 done = checkpointer.successes()
-                wait_for(lambda: checkpointer.successes() > done, 30, "external checkpoint")
+                wait_for(lambda d=done: checkpointer.successes() > d, 30, "external checkpoint")
                 proc = tool.replicate(cfg)
                 uploaded = max_txid(replica)
-                wait_for(lambda: max_txid(replica) > uploaded, 60, "upload after restart")
+                wait_for(lambda u=uploaded: max_txid(replica) > u, 60, "upload after restart")
             out = tmp_path / f"loop-{n}.db"
             result = tool.run("restore", "-o", str(out), f"file://{replica}")
             assert result.returncode == 0, result.stderr

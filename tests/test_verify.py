@@ -177,3 +177,18 @@ async def test_snapshot_holding_a_different_state_is_caught(client, history):
     await client.write_ltx_file(9, 1, 6, encode_file(header, pages, database_checksum(pages)))
     report = await verify_replica(client)
     assert any(p.startswith("L9 0000000000000001-0000000000000006.ltx") for p in report.problems)
+
+
+@pytest.mark.anyio
+async def test_a_compacted_file_carries_the_chain_over_a_missing_l0_file(client, history):
+    from litestream_core.ltx import compact
+
+    txids = history.write(10)
+    await history.upload(client, [t for t in txids if t != 6])
+    out = io.BytesIO()
+    compact([io.BytesIO(history.files[t]) for t in range(4, 9)], out)
+    await client.write_ltx_file(1, 4, 8, out.getvalue())
+    report = await verify_replica(client)
+    assert report.ok, report.problems
+    assert [p.txid for p in report.points] == [1, 2, 3, 4, 5, 8, 9, 10]
+    assert report.unreachable_files == 2  # L0 7 and 8 start from states nothing reaches

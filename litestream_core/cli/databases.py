@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from litestream_core.config import DBConfig
 
 
+POSITION_TIMEOUT = 15.0
+"""Seconds to wait for one replica's listing: one unreachable bucket must not hang the list."""
+
+
 async def _position(dbc: DBConfig, pm: pluggy.PluginManager) -> dict[str, Any]:
     """Replica type and per-level newest TXID; a replica that cannot be read says why."""
     from litestream_core.engine.chain import list_level, newest
@@ -36,11 +40,17 @@ async def _position(dbc: DBConfig, pm: pluggy.PluginManager) -> dict[str, Any]:
         url, options = dbc.replica.replica_url()
         client = make_replica_client(url, options, pm=pm)
         row["replica"] = client.type
-        async with client:
-            for level in range(10):
-                top = newest(await list_level(client, level))
-                if top is not None:
-                    row["levels"][str(level)] = f"{top.max_txid:016x}"
+
+        async def read() -> None:
+            async with client:
+                for level in range(10):
+                    top = newest(await list_level(client, level))
+                    if top is not None:
+                        row["levels"][str(level)] = f"{top.max_txid:016x}"
+
+        await asyncio.wait_for(read(), POSITION_TIMEOUT)
+    except TimeoutError:
+        row["error"] = f"replica did not answer within {POSITION_TIMEOUT:.0f}s"
     except (LitestreamError, OSError) as exc:
         row["error"] = exc.one_line() if isinstance(exc, LitestreamError) else str(exc)
     return row

@@ -219,21 +219,22 @@ def _walk(summaries: list[_Summary], report: VerifyReport) -> None:
         report.problems.append("replica has no snapshot: no state can be restored")
         return
     order = sorted(summaries, key=lambda s: s.info.min_txid)
-    seen: set[int] = set()  # id() of files applied by the walk or checked beside it
+    applied: set[int] = set()  # id() of the files the walk applied
+    checked: set[int] = set()  # id() of the files applied beside the walk, to compare
     predictions: dict[int, list[tuple[_Summary, int]]] = {}
     active: list[_Summary] = []  # files that can be applied to the current state
     state = _State()
     step: _Summary | None = bases[0]
     state.reset(bases[0])
-    seen.add(id(bases[0]))
+    applied.add(id(bases[0]))
     pos, nxt_index = bases[0].info.max_txid, 0
     while step is not None:
         computed = state.checksum
         report.points.append(RestorablePoint(pos, _timestamp(step.header)))
         _check_claims(pos, computed, ends.get(pos, ()), starts.get(pos + 1, ()), report)
         for other in ends.get(pos, ()):  # another snapshot of this very state
-            if other.header.is_snapshot and id(other) not in seen:
-                seen.add(id(other))
+            if other.header.is_snapshot and id(other) not in applied and id(other) not in checked:
+                checked.add(id(other))
                 predictions.setdefault(pos, []).append((other, state.predict(other)))
         for other, predicted in predictions.pop(pos, ()):
             if predicted != computed:
@@ -244,12 +245,13 @@ def _walk(summaries: list[_Summary], report: VerifyReport) -> None:
         while nxt_index < len(order) and order[nxt_index].info.min_txid <= pos + 1:
             active.append(order[nxt_index])
             nxt_index += 1
-        active = [s for s in active if s.info.max_txid > pos and id(s) not in seen]
+        active = [s for s in active if s.info.max_txid > pos and id(s) not in applied]
         nxt = _least_advance(active, pos)
-        # Every other file that can start here is checked against the walk later on.
+        # Every other file that can start here is checked against the walk later on; it
+        # stays a candidate step should the walk need it to get past a gap.
         for other in active:
-            if other is not nxt:
-                seen.add(id(other))
+            if other is not nxt and id(other) not in checked:
+                checked.add(id(other))
                 predictions.setdefault(other.info.max_txid, []).append(
                     (other, state.predict(other))
                 )
@@ -264,12 +266,13 @@ def _walk(summaries: list[_Summary], report: VerifyReport) -> None:
             state.reset(nxt)
         else:
             state.apply(nxt)
-        seen.add(id(nxt))
+        applied.add(id(nxt))
         pos, step = nxt.info.max_txid, nxt
     for txid, waiting in sorted(predictions.items()):
         for other, _ in waiting:
             report.warnings.append(f"{other.label} leads to TXID {txid:x}, which no chain reaches")
-    unreachable = [s for s in summaries if id(s) not in seen]
+    used = applied | checked
+    unreachable = [s for s in summaries if id(s) not in used]
     report.unreachable_files = len(unreachable)
     for level, group in itertools.groupby(unreachable, key=lambda s: s.info.level):
         files = list(group)
