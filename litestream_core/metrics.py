@@ -16,6 +16,7 @@ from __future__ import annotations
 import http.server
 import logging
 import os
+import socket
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -32,7 +33,7 @@ from prometheus_client import (
 )
 from prometheus_client.metrics_core import Metric
 
-from litestream_core.errors import ConfigError
+from litestream_core.errors import ConfigError, LitestreamError
 from litestream_core.events import (
     CheckpointCompleted,
     CompactionCompleted,
@@ -185,7 +186,7 @@ def _read_header(path: Path) -> Header | None:
     try:
         with path.open("rb") as f:
             return Header.decode(f.read(HEADER_SIZE))
-    except (OSError, ValueError, ConfigError.__mro__[1]):
+    except (OSError, LitestreamError):
         return None
 
 
@@ -229,7 +230,7 @@ class MetricsServer:
         host, port = parse_addr(addr)
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+            def do_GET(self) -> None:
                 if self.path.split("?", 1)[0] != "/metrics":
                     self.send_error(404)
                     return
@@ -240,11 +241,14 @@ class MetricsServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: object) -> None:
                 """Scrapes every few seconds are not worth a log line."""
 
-        self._server = http.server.ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
+        class Server(http.server.ThreadingHTTPServer):
+            address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            daemon_threads = True
+
+        self._server = Server((host, port), Handler)
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="litestream-metrics", daemon=True
         )
@@ -260,7 +264,9 @@ class MetricsServer:
         self._thread.join()
 
 
-def start_metrics(addr: str, targets: Iterable[Target]) -> tuple[MetricsListener, MetricsServer | None]:
+def start_metrics(
+    addr: str, targets: Iterable[Target]
+) -> tuple[MetricsListener, MetricsServer | None]:
     """The listener for ``targets`` and, if ``addr`` can be bound, its HTTP server.
 
     As in Go, a listener that cannot bind (port in use) is logged and replication runs
@@ -273,7 +279,6 @@ def start_metrics(addr: str, targets: Iterable[Target]) -> tuple[MetricsListener
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
-    parse_addr(addr)
     try:
         server = MetricsServer(addr, registry)
     except OSError as exc:

@@ -1,4 +1,4 @@
-"""The replication process: ``python -m litestream_core.api._child FD``.
+"""The replication process: ``main([_, FD, ...])``, started by ``_process.ChildProcess``.
 
 It runs the engine for one database and obeys the application over the socket FD.
 It ends with a final sync (bounded by the shutdown timeout) when told to stop, on
@@ -18,7 +18,6 @@ import logging
 import os
 import queue
 import signal
-import sys
 import threading
 from multiprocessing.connection import Connection
 from typing import Any
@@ -101,8 +100,6 @@ def main(argv: list[str]) -> int:
 
 
 async def _serve(conn: Connection, outbox: _Outbox, start_id: int, spec: ChildSpec) -> int:
-    from litestream_core.plugins import get_plugin_manager
-
     def reply(request: int, ok: bool, value: object) -> None:
         outbox.put((REPLY, request, ok, value))
 
@@ -114,31 +111,13 @@ async def _serve(conn: Connection, outbox: _Outbox, start_id: int, spec: ChildSp
     loop.add_signal_handler(signal.SIGTERM, inbox.put_nowait, (STOP, -1, None))
     watcher = asyncio.create_task(_watch_parent(spec.parent_pid, inbox))
     try:
-        replication = InProcessReplication(
-            spec.db_path,
-            spec.replica_url,
-            options=spec.options,
-            db_settings=spec.db_settings,
-            replica_settings=spec.replica_settings,
-            compaction=spec.compaction,
-            shutdown_sync_timeout=spec.shutdown_sync_timeout,
-            pm=get_plugin_manager(only=spec.plugins),
-            on_event=lambda event: outbox.put((EVENT, event)),
-            dispatch_events=False,
-        )
-        # Storage that does not answer must not keep an orphan waiting: starting
-        # races the application going away (or SIGTERM).
-        starting = asyncio.create_task(replication.start())
-        first = asyncio.create_task(inbox.get())
-        await asyncio.wait({starting, first}, return_when=asyncio.FIRST_COMPLETED)
-        if not starting.done():
-            starting.cancel()
-        await starting
-    except BaseException as exc:
+        replication = await _start(spec, outbox, inbox)
+    except Exception as exc:
         watcher.cancel()
         reply(start_id, False, portable_error(exc))
         return 1
     reply(start_id, True, await _status(replication))
+
     syncs: set[asyncio.Task[None]] = set()
 
     async def sync(request: int, timeout: float | None) -> None:
@@ -152,8 +131,7 @@ async def _serve(conn: Connection, outbox: _Outbox, start_id: int, spec: ChildSp
             reply(request, True, txid)
 
     stop_id = -1
-    message = await first
-    while message is not None:
+    while (message := await inbox.get()) is not None:
         op, request, argument = message
         if op == SYNC:
             task = asyncio.create_task(sync(request, argument))
@@ -164,7 +142,6 @@ async def _serve(conn: Connection, outbox: _Outbox, start_id: int, spec: ChildSp
         elif op == STOP:
             stop_id = request
             break
-        message = await inbox.get()
     watcher.cancel()
     for task in list(syncs):
         task.cancel()
@@ -180,6 +157,40 @@ async def _serve(conn: Connection, outbox: _Outbox, start_id: int, spec: ChildSp
     return 0 if ok else 1
 
 
+async def _start(
+    spec: ChildSpec, outbox: _Outbox, inbox: asyncio.Queue[tuple[str, int, Any] | None]
+) -> InProcessReplication:
+    """Open the database and replica, unless the application goes away (or SIGTERM)
+    first: storage that does not answer must not keep an orphan waiting."""
+    from litestream_core.plugins import get_plugin_manager
+
+    replication = InProcessReplication(
+        spec.db_path,
+        spec.replica_url,
+        options=spec.options,
+        db_settings=spec.db_settings,
+        replica_settings=spec.replica_settings,
+        compaction=spec.compaction,
+        shutdown_sync_timeout=spec.shutdown_sync_timeout,
+        pm=get_plugin_manager(only=spec.plugins),
+        on_event=lambda event: outbox.put((EVENT, event)),
+        dispatch_events=False,
+    )
+    starting = asyncio.create_task(replication.start())
+    gone = asyncio.create_task(inbox.get())
+    await asyncio.wait({starting, gone}, return_when=asyncio.FIRST_COMPLETED)
+    if starting.done():
+        if gone.done():
+            inbox.put_nowait(gone.result())  # stop or gone: the main loop acts on it
+        gone.cancel()
+        starting.result()
+        return replication
+    starting.cancel()
+    with contextlib.suppress(BaseException):
+        await starting
+    raise LitestreamError("replication was stopped while it was starting")
+
+
 async def _status(replication: InProcessReplication) -> ReplicationStatus:
     return dataclasses.replace(await replication.status(), pid=os.getpid())
 
@@ -190,20 +201,21 @@ def _read(
     inbox: asyncio.Queue[tuple[str, int, Any] | None],
 ) -> None:
     """Blocking reads on a thread; None in the inbox means the application is gone."""
+    message: tuple[str, int, Any] | None = None
     while True:
         try:
             message = conn.recv()
         except (EOFError, OSError):
-            loop.call_soon_threadsafe(inbox.put_nowait, None)
+            message = None
+        try:
+            loop.call_soon_threadsafe(inbox.put_nowait, message)
+        except RuntimeError:
+            return  # the loop has finished: we are exiting anyway
+        if message is None:
             return
-        loop.call_soon_threadsafe(inbox.put_nowait, message)
 
 
 async def _watch_parent(parent_pid: int, inbox: asyncio.Queue[tuple[str, int, Any] | None]) -> None:
     while os.getppid() == parent_pid:
         await asyncio.sleep(PARENT_POLL_INTERVAL)
     inbox.put_nowait(None)
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))

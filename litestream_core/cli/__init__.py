@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ltx": ("litestream_core.cli.ltx", "List a database's LTX files per level"),
     "databases": ("litestream_core.cli.databases", "List databases and replica positions"),
     "verify": ("litestream_core.cli.verify", "Prove a replica's chains; list restorable points"),
+    "status": ("litestream_core.cli.status", "Show local replication status of databases"),
+    "reset": ("litestream_core.cli.reset", "Remove a database's local LTX state"),
 }
 
 PLUGIN_MANAGER_KEY = "litestream.plugin_manager"

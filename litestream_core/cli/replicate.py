@@ -25,7 +25,11 @@ import click
 from litestream_core.cli.common import go_flag, handle_errors
 
 if TYPE_CHECKING:
+    import pluggy
+
     from litestream_core.config import Config
+    from litestream_core.engine.store import Store
+    from litestream_core.metrics import MetricsServer
 
 _LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO,
            "warn": logging.WARNING, "warning": logging.WARNING, "error": logging.ERROR}  # fmt: skip
@@ -130,6 +134,7 @@ async def _run(
     dispatcher = EventDispatcher(pm)
     store = build_store(config, pm=pm, emit=dispatcher.emit_nowait)
     log = logging.getLogger("litestream")
+    metrics_server = _start_metrics(config, store, pm)
     stopping = _Signals()  # before any slow step: a SIGTERM during start-up stops cleanly
     try:
         await restore_missing(store, config, force_all=restore_missing_dbs,
@@ -157,6 +162,27 @@ async def _run(
         return code
     finally:
         await asyncio.to_thread(dispatcher.close, 2.0)
+        if metrics_server is not None:
+            metrics_server.close()
+
+
+def _start_metrics(config: Config, store: Store, pm: pluggy.PluginManager) -> MetricsServer | None:
+    """Serve Prometheus metrics when ``addr`` is set (prometheus_client is imported only then)."""
+    if not config.addr:
+        return None
+    from litestream_core.metrics import Target, start_metrics
+
+    targets = [
+        Target(
+            db_path=str(entry.db.path),
+            meta_path=entry.db.meta_path,
+            replica_type=entry.replica.client.type if entry.replica is not None else None,
+        )
+        for entry in store.entries
+    ]
+    listener, server = start_metrics(config.addr, targets)
+    pm.register(listener, name="litestream-metrics")
+    return server
 
 
 class _Signals:

@@ -1,21 +1,27 @@
 """Rebuilding a database from a replica without ever exposing a partial or wrong file.
 
-Files are downloaded (a few ahead, in parallel) to spool files beside the target, then
-applied in plan order to a temporary database beside the target. Every file's own
-checksum is verified, and the database checksum is carried along page by page, so
-each file's pre-apply checksum must equal the state it is applied to and the result
-must equal the last file's post-apply checksum. Only then is the temporary file
-fsynced, optionally checked by SQLite, and renamed into place.
+The plan's files are applied in order to a temporary database beside the target, in
+one worker thread. Files of a local (file) replica are read there directly; remote
+files are downloaded a few ahead, in parallel, small ones into memory and large ones
+to spool files beside the target, so memory stays bounded. Every file's own checksum
+is verified. Where files carry database checksums (Go's files and ours carry none by
+default) the database checksum is tracked page by page, so each such file's
+pre-apply checksum must equal the state it is applied to and the result must equal
+its post-apply checksum. Only then is the temporary file fsynced, optionally checked
+by SQLite, and renamed into place.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import io
 import os
 import shutil
 import sqlite3
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,14 +31,23 @@ from typing import BinaryIO
 
 from litestream_core.client import LTXFileInfo, ReplicaClient
 from litestream_core.engine.plan import RestorePlan, build_plan
-from litestream_core.engine.streams import download
-from litestream_core.errors import ChecksumMismatchError, RestoreError
+from litestream_core.engine.streams import LocalReplica, download, fetch_bytes
+from litestream_core.errors import (
+    ChecksumMismatchError,
+    LTXNotFoundError,
+    ReplicaClientError,
+    RestoreError,
+)
 from litestream_core.events import Event, RestoreCompleted, RestoreProgress
-from litestream_core.ltx import DatabaseChecksum, Decoder
+from litestream_core.ltx import DatabaseChecksum, Decoder, checksum_database_file
 
 SIDECARS = ("-wal", "-shm", "-journal")
 INTEGRITY_CHECKS = ("none", "quick", "full")
+SMALL_FILE = 2 << 20
+"""LTX files up to this size are read whole into memory; larger ones are streamed."""
 _PROGRESS_EVERY = 4 << 20
+_STOP_CHECK_PAGES = 4096
+_READ_BUFFER = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -86,27 +101,31 @@ async def restore(
 
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     tmp = Path(tmp_name)
-    os.fchmod(fd, 0o666 & ~_umask())  # as a newly created file, not mkstemp's 0600
-    spool = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.ltx-"))
     try:
-        with os.fdopen(fd, "r+b") as db:
-            applier = _Applier(db, target, plan.total_bytes, emit)
-            await _download_and_apply(client, plan, spool, applier, max(1, parallelism))
-            if applier.txid != plan.txid:
-                raise RestoreError(
-                    f"restore ended at TXID {applier.txid:016x}, expected {plan.txid:016x}"
-                )
-            db.flush()
-            await asyncio.to_thread(os.fsync, db.fileno())
+        os.fchmod(fd, 0o666 & ~_umask())  # as a newly created file, not mkstemp's 0600
+        applier = _Applier(fd, target, plan.total_bytes, emit, asyncio.get_running_loop())
+        if isinstance(client, LocalReplica):
+            await _in_worker(applier, lambda: _apply_local(client, plan, applier))
+        else:
+            await _apply_remote(client, plan, target, applier, max(1, parallelism))
+        if applier.txid != plan.txid:
+            raise RestoreError(
+                f"restore ended at TXID {applier.txid:016x}, expected {plan.txid:016x}"
+            )
+        await asyncio.to_thread(os.fsync, fd)
+        os.close(fd)
+        fd = -1
+        if emit is not None:
+            emit(applier.event(plan.total_bytes))
         if integrity_check != "none":
             await asyncio.to_thread(_integrity_check, tmp, integrity_check)
         await asyncio.to_thread(_put_in_place, tmp, target, overwrite)
     except BaseException:
+        if fd >= 0:
+            os.close(fd)
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
-    finally:
-        shutil.rmtree(spool, ignore_errors=True)
     duration = time.monotonic() - started
     if emit is not None:
         emit(RestoreCompleted(output_path=str(target), txid=plan.txid, duration_seconds=duration))
@@ -115,117 +134,234 @@ async def restore(
     )
 
 
-async def _download_and_apply(
-    client: ReplicaClient, plan: RestorePlan, spool: Path, applier: _Applier, window: int
-) -> None:
-    """Keep up to ``window`` downloads running ahead of the file being applied."""
+async def _in_worker(applier: _Applier, work: Callable[[], None]) -> None:
+    """Run ``work`` in a thread; on cancellation stop it and wait, so it never outlives us.
 
-    async def fetch(index: int, info: LTXFileInfo) -> Path:
-        path = spool / f"{index:06d}-{info.level}-{info.name}"
+    The temporary database is closed and deleted after this returns, which must not
+    happen while the thread still writes to it.
+    """
+    future = asyncio.get_running_loop().run_in_executor(None, work)
+    try:
+        await asyncio.shield(future)
+    except asyncio.CancelledError:
+        applier.stop.set()
+        with contextlib.suppress(Exception):
+            await asyncio.wait({future})
+        raise
+
+
+def _apply_local(client: LocalReplica, plan: RestorePlan, applier: _Applier) -> None:
+    """Read and apply every file straight from the replica directory (one thread)."""
+    dirs: dict[int, str] = {}
+    for info in plan.files:
+        path = _local_path(client, info, dirs)
+        try:
+            raw = open(path, "rb", buffering=0)  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            raise LTXNotFoundError(
+                f"LTX file not found: {path}", op="open", level=info.level,
+                min_txid=info.min_txid, max_txid=info.max_txid,
+            ) from None  # fmt: skip
+        except OSError as exc:
+            raise _read_error(path, info, exc) from None
+        with raw:
+            try:
+                small = os.fstat(raw.fileno()).st_size <= SMALL_FILE
+                src: BinaryIO = (
+                    io.BytesIO(raw.readall()) if small
+                    else io.BufferedReader(raw, _READ_BUFFER)
+                )  # fmt: skip
+                applier.apply(src, info)
+            except OSError as exc:
+                raise _read_error(path, info, exc) from None
+
+
+def _local_path(client: LocalReplica, info: LTXFileInfo, dirs: dict[int, str]) -> str:
+    """The file's path; pathlib per file would cost more than reading a small file.
+
+    Each level's directory is taken from the client's own answer for its first file,
+    checked to be that directory plus the file's name.
+    """
+    level_dir = dirs.get(info.level)
+    if level_dir is None:
+        path = os.fspath(client.file_path(info.level, info.min_txid, info.max_txid))
+        level_dir, name = os.path.split(path)
+        if name != info.name:
+            raise RestoreError(f"unexpected LTX file name {path} for {info.name}")
+        dirs[info.level] = level_dir
+        return path
+    return os.path.join(level_dir, info.name)
+
+
+def _read_error(path: str, info: LTXFileInfo, exc: OSError) -> ReplicaClientError:
+    return ReplicaClientError(
+        f"read {path}: {exc.strerror or exc}", op="read", level=info.level,
+        min_txid=info.min_txid, max_txid=info.max_txid,
+    )  # fmt: skip
+
+
+async def _apply_remote(
+    client: ReplicaClient, plan: RestorePlan, target: Path, applier: _Applier, window: int
+) -> None:
+    """Keep up to ``window`` downloads running ahead of the file being applied.
+
+    Small files come as bytes (at most ``window`` of them, each at most SMALL_FILE, are
+    held at once); larger ones are spooled to a directory beside the target.
+    """
+    spool: Path | None = None
+
+    async def fetch(info: LTXFileInfo) -> bytes | Path:
+        nonlocal spool
+        if 0 < info.size <= SMALL_FILE:
+            return await fetch_bytes(client, info)
+        if spool is None:
+            spool = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.ltx-"))
+        path = spool / f"{info.level}-{info.name}"
         with path.open("wb") as out:
             await download(client, info, out)
         return path
 
-    tasks: list[asyncio.Task[Path]] = []
+    def apply(item: bytes | Path, info: LTXFileInfo) -> None:
+        if isinstance(item, bytes):
+            applier.apply(io.BytesIO(item), info)
+            return
+        try:
+            with item.open("rb", buffering=_READ_BUFFER) as src:
+                applier.apply(src, info)
+        finally:
+            item.unlink()
+
+    files = plan.files
+    tasks: dict[int, asyncio.Task[bytes | Path]] = {}
+    started = 0
     try:
-        for index, info in enumerate(plan.files):
-            while len(tasks) < min(len(plan.files), index + window):
-                n = len(tasks)
-                tasks.append(asyncio.create_task(fetch(n, plan.files[n])))
-            path = await tasks[index]
-            loop = asyncio.get_running_loop()
-            await asyncio.to_thread(applier.apply, path, info, loop)
-            applier.report()
-            path.unlink()
+        for index, info in enumerate(files):
+            while started < min(len(files), index + window):
+                tasks[started] = asyncio.create_task(fetch(files[started]))
+                started += 1
+            item = await tasks.pop(index)  # dropped once applied: bounded memory
+            await _in_worker(applier, functools.partial(apply, item, info))
     finally:
-        for task in tasks:
+        for task in tasks.values():
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+        if spool is not None:
+            shutil.rmtree(spool, ignore_errors=True)
 
 
 class _Applier:
-    """Applies LTX files in order to the temporary database, tracking its checksum."""
+    """Applies LTX files in order to the temporary database (from one thread at a time).
+
+    The database checksum is only tracked while it can be checked: from a snapshot
+    that carries it, or recomputed from the file when the first checksummed
+    incremental file arrives; files without checksums (Go's) stop the tracking, since
+    reading every old page back would cost a read per page for nothing to compare.
+    """
 
     def __init__(
-        self, db: BinaryIO, target: Path, total: int, emit: Callable[[Event], None] | None
+        self,
+        fd: int,
+        target: Path,
+        total: int,
+        emit: Callable[[Event], None] | None,
+        loop: asyncio.AbstractEventLoop,
     ) -> None:
-        self.db = db
+        self.fd = fd
         self.target = target
         self.total = total
         self.emit = emit
+        self.loop = loop
+        self.stop = threading.Event()
         self.txid = 0
         self.commit = 0
         self.page_size = 0
-        self.checksum = DatabaseChecksum()
+        self.checksum: DatabaseChecksum | None = None
         self.done = 0
+        self.reported = 0
 
-    def apply(self, path: Path, info: LTXFileInfo, loop: asyncio.AbstractEventLoop) -> None:
-        with path.open("rb") as src:
-            dec = Decoder(src)
-            hdr = dec.header
-            if (hdr.min_txid, hdr.max_txid) != (info.min_txid, info.max_txid):
-                raise RestoreError(
-                    f"{_where(info)}: header says TXIDs {hdr.min_txid:016x}-{hdr.max_txid:016x}"
-                )
-            if hdr.is_snapshot:
-                self.db.truncate(0)
-                self.checksum, self.commit, self.page_size = DatabaseChecksum(), 0, hdr.page_size
-            elif self.txid == 0 or hdr.min_txid > self.txid + 1:
-                raise RestoreError(f"{_where(info)} does not continue TXID {self.txid:016x}")
-            elif hdr.page_size != self.page_size:
-                raise RestoreError(f"{_where(info)}: page size changed to {hdr.page_size}")
-            elif (
-                hdr.min_txid == self.txid + 1
-                and not hdr.no_checksum
-                and hdr.pre_apply_checksum != self.checksum.value
-            ):
-                raise ChecksumMismatchError(
-                    f"{_where(info)}: pre-apply checksum {hdr.pre_apply_checksum:016x} does "
-                    f"not match the database at TXID {self.txid:016x} "
-                    f"({self.checksum.value:016x})"
-                )
-            fd, size = self.db.fileno(), hdr.page_size
-            reported = 0
-            for pgno, data in dec.pages():
-                offset = (pgno - 1) * size
-                if pgno <= self.commit:
-                    old = os.pread(fd, size, offset)
-                    if len(old) == size:
-                        self.checksum.remove(pgno, old)
-                os.pwrite(fd, data, offset)
-                self.checksum.add(pgno, data)
-                if src.tell() - reported >= _PROGRESS_EVERY:
-                    self._progress(src.tell() - reported, loop)
-                    reported = src.tell()
-            trailer = dec.trailer
-            for pgno in range(hdr.commit + 1, self.commit + 1):
+    def apply(self, src: BinaryIO, info: LTXFileInfo) -> None:
+        if self.stop.is_set():
+            raise RestoreError("restore cancelled")
+        dec = Decoder(src)
+        hdr = dec.header
+        if (hdr.min_txid, hdr.max_txid) != (info.min_txid, info.max_txid):
+            raise RestoreError(
+                f"{_where(info)}: header says TXIDs {hdr.min_txid:016x}-{hdr.max_txid:016x}"
+            )
+        fd, size = self.fd, hdr.page_size
+        if hdr.is_snapshot:
+            os.ftruncate(fd, 0)
+            self.checksum, self.commit, self.page_size = None, 0, size
+        elif self.txid == 0 or hdr.min_txid > self.txid + 1:
+            raise RestoreError(f"{_where(info)} does not continue TXID {self.txid:016x}")
+        elif size != self.page_size:
+            raise RestoreError(f"{_where(info)}: page size changed to {size}")
+        elif hdr.no_checksum:
+            self.checksum = None
+        else:
+            self._check_pre_apply(hdr.min_txid, hdr.pre_apply_checksum, info)
+        checksum, commit, stop = self.checksum, self.commit, self.stop
+        for written, (pgno, data) in enumerate(dec.pages(), start=1):
+            offset = (pgno - 1) * size
+            if checksum is not None and pgno <= commit:
+                old = os.pread(fd, size, offset)
+                if len(old) == size:
+                    checksum.remove(pgno, old)
+            os.pwrite(fd, data, offset)
+            if checksum is not None:
+                checksum.add(pgno, data)
+            if written % _STOP_CHECK_PAGES == 0:
+                if stop.is_set():
+                    raise RestoreError("restore cancelled")
+                self._progress(src.tell())
+        trailer = dec.trailer
+        if checksum is not None:
+            for pgno in range(hdr.commit + 1, commit + 1):
                 old = os.pread(fd, size, (pgno - 1) * size)
                 if len(old) == size:
-                    self.checksum.remove(pgno, old)
+                    checksum.remove(pgno, old)
+        if hdr.commit != commit or hdr.is_snapshot:
             os.ftruncate(fd, hdr.commit * size)
-            self.commit, self.txid = hdr.commit, hdr.max_txid
-            if not hdr.no_checksum and trailer.post_apply_checksum != self.checksum.value:
-                raise ChecksumMismatchError(
-                    f"{_where(info)}: database checksum after applying is "
-                    f"{self.checksum.value:016x}, the file says {trailer.post_apply_checksum:016x}"
-                )
-            self.done += src.tell() - reported
+        self.commit, self.txid = hdr.commit, hdr.max_txid
+        if hdr.is_snapshot and not hdr.no_checksum:
+            # The decoder checked the trailer's checksum against the snapshot's pages.
+            self.checksum = DatabaseChecksum(trailer.post_apply_checksum)
+        elif checksum is not None and trailer.post_apply_checksum != checksum.value:
+            raise ChecksumMismatchError(
+                f"{_where(info)}: database checksum after applying is "
+                f"{checksum.value:016x}, the file says {trailer.post_apply_checksum:016x}"
+            )
+        self.done += src.tell()
+        self._progress(0)
 
-    def report(self) -> None:
-        """Progress after a whole file, from the loop so it precedes RestoreCompleted."""
-        if self.emit is not None:
-            self.emit(self._event())
+    def _check_pre_apply(self, min_txid: int, pre_apply: int, info: LTXFileInfo) -> None:
+        """A checksummed file must start from exactly the database built so far.
 
-    def _event(self) -> RestoreProgress:
+        Only checkable when it starts right after the current TXID (an overlapping
+        compacted file starts from an earlier state).
+        """
+        if self.checksum is None:
+            with open(self.fd, "rb", closefd=False) as db:
+                db.seek(0)
+                self.checksum = DatabaseChecksum(checksum_database_file(db, self.page_size))
+        if min_txid == self.txid + 1 and pre_apply != self.checksum.value:
+            raise ChecksumMismatchError(
+                f"{_where(info)}: pre-apply checksum {pre_apply:016x} does not match the "
+                f"database at TXID {self.txid:016x} ({self.checksum.value:016x})"
+            )
+
+    def event(self, done: int) -> RestoreProgress:
         return RestoreProgress(
-            output_path=str(self.target), done_bytes=min(self.done, self.total),
+            output_path=str(self.target), done_bytes=min(done, self.total),
             total_bytes=self.total,
         )  # fmt: skip
 
-    def _progress(self, delta: int, loop: asyncio.AbstractEventLoop) -> None:
-        self.done += delta
-        if self.emit is not None:
-            loop.call_soon_threadsafe(self.emit, self._event())
+    def _progress(self, partial: int) -> None:
+        """Report from the worker thread, at most every _PROGRESS_EVERY bytes."""
+        done = self.done + partial
+        if self.emit is not None and done - self.reported >= _PROGRESS_EVERY:
+            self.reported = done
+            self.loop.call_soon_threadsafe(self.emit, self.event(done))
 
 
 def _umask() -> int:

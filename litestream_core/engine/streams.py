@@ -1,16 +1,16 @@
 """Moving LTX bytes between local files and a ReplicaClient without holding them whole.
 
-LTX files can be as large as the database, so uploads read the local file in chunks
-and downloads spool to disk. A download that breaks part-way resumes at the offset it
-reached with a range read, as Go does, instead of starting over.
+LTX files can be as large as the database, so uploads read the local file in chunks and
+large downloads go to disk; only small files are ever held whole. A download that breaks
+part-way resumes at the offset it reached with a range read, as Go does.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from litestream_core.client import LTXData, LTXFileInfo, ReplicaClient
 from litestream_core.engine.retry import Backoff
@@ -39,6 +39,18 @@ async def _chunks(path: Path) -> AsyncIterator[bytes]:
         await asyncio.to_thread(f.close)
 
 
+@runtime_checkable
+class LocalReplica(Protocol):
+    """A backend whose LTX files are plain local files (the file backend).
+
+    Restore reads these directly from a worker thread: going through the event loop
+    for every open and read costs far more than the read itself when a replica holds
+    thousands of small files.
+    """
+
+    def file_path(self, level: int, min_txid: int, max_txid: int) -> Path: ...
+
+
 async def download(
     client: ReplicaClient,
     info: LTXFileInfo,
@@ -52,6 +64,43 @@ async def download(
     A transient error or a stream that ends early is retried from the offset reached
     (``attempts`` in all, 250 ms doubling); what was already written is kept.
     """
+
+    async def write(chunk: bytes) -> None:
+        await asyncio.to_thread(out.write, chunk)
+
+    return await _transfer(client, info, write, CHUNK, attempts, backoff)
+
+
+async def fetch_bytes(
+    client: ReplicaClient,
+    info: LTXFileInfo,
+    *,
+    attempts: int = 4,
+    backoff: Backoff | None = None,
+) -> bytes:
+    """A small remote LTX file, whole, resuming like ``download``.
+
+    Reads stop at the listed size: a stored file longer than listed then fails to
+    decode (a truncated LTX file), so nothing unverified is ever used.
+    """
+    parts: list[bytes] = []
+
+    async def keep(chunk: bytes) -> None:
+        parts.append(chunk)
+
+    await _transfer(client, info, keep, 0 if info.size else CHUNK, attempts, backoff)
+    return b"".join(parts)
+
+
+async def _transfer(
+    client: ReplicaClient,
+    info: LTXFileInfo,
+    write: Callable[[bytes], Awaitable[None]],
+    chunk_size: int,
+    attempts: int,
+    backoff: Backoff | None,
+) -> int:
+    """Stream a file into ``write``; ``chunk_size`` 0 reads up to the listed size at once."""
     policy = backoff or Backoff(initial=0.25, maximum=4.0)
     written, failures = 0, 0
     while True:
@@ -60,8 +109,13 @@ async def download(
                 info.level, info.min_txid, info.max_txid, offset=written
             )
             async with stream:
-                while chunk := await stream.read(CHUNK):
-                    await asyncio.to_thread(out.write, chunk)
+                while not chunk_size and written < info.size:
+                    if not (chunk := await stream.read(info.size - written)):
+                        break
+                    await write(chunk)
+                    written += len(chunk)
+                while chunk_size and (chunk := await stream.read(chunk_size)):
+                    await write(chunk)
                     written += len(chunk)
             if info.size and written < info.size:
                 raise TransientReplicaError(

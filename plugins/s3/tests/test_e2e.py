@@ -66,10 +66,19 @@ def env() -> dict[str, str]:
     }
 
 
-def start_replicate(litestream: Path | str, cfg: Path, log: Path) -> subprocess.Popen[bytes]:
+# Our CLI's entry point, with every thread's stack dumped on SIGUSR1 for hang reports.
+DIAGNOSABLE = (
+    "import faulthandler, signal, sys; faulthandler.register(signal.SIGUSR1, all_threads=True);"
+    "sys.argv[0] = 'litestream'; from litestream_core.cli import main; main()"
+)
+
+
+def start_replicate(litestream: Path | None, cfg: Path, log: Path) -> subprocess.Popen[bytes]:
+    """``litestream replicate``: the given console script, else our entry point."""
+    argv = [str(litestream)] if litestream else [sys.executable, "-c", DIAGNOSABLE]
     with log.open("wb") as out:
         return subprocess.Popen(
-            [str(litestream), "replicate", "-config", str(cfg)],
+            [*argv, "replicate", "-config", str(cfg)],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env(),
@@ -79,7 +88,15 @@ def start_replicate(litestream: Path | str, cfg: Path, log: Path) -> subprocess.
 def stop_replicate(proc: subprocess.Popen[bytes], log: Path) -> None:
     assert proc.poll() is None, f"replicate exited early:\n{log.read_text()}"
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=60) == 0, log.read_text()
+    try:
+        code = proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGUSR1)
+        time.sleep(1)
+        proc.kill()
+        proc.wait()
+        pytest.fail(f"replicate did not stop within 60 s of SIGTERM:\n{log.read_text()}")
+    assert code == 0, log.read_text()
 
 
 def restore(litestream: Path | str, cfg: Path, db: Path, out: Path) -> None:
@@ -126,7 +143,7 @@ def test_replicate_and_restore_with_yaml_config(moto, go_litestream, go_env, tmp
     app.write(5)
     cfg = write_config(tmp_path, db, bucket, moto.endpoint)
     log = tmp_path / "replicate.log"
-    proc = start_replicate(LITESTREAM, cfg, log)
+    proc = start_replicate(None, cfg, log)
     try:
         wait_for_objects(moto, bucket, 1)
         app.write(40, pause=0.01)
@@ -158,7 +175,7 @@ def test_outage_mid_replication_resumes_without_gap(moto, go_litestream, go_env,
     app = App(db)
     cfg = write_config(tmp_path, db, bucket, proxy.endpoint)
     log = tmp_path / "replicate.log"
-    proc = start_replicate(LITESTREAM, cfg, log)
+    proc = start_replicate(None, cfg, log)
     try:
         wait_for_objects(moto, bucket, 1)
         app.write(10)
