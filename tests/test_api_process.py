@@ -210,7 +210,8 @@ PARENT = textwrap.dedent(
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB, n INT)")
-    r = api.replicate_in_background(db, url, db_settings=DBSettings(monitor_interval=30))
+    slow = DBSettings(monitor_interval=30, wake_interval=0)  # only the final sync copies
+    r = api.replicate_in_background(db, url, db_settings=slow)
     r.wait_for_sync(timeout=30)
     for n in range(50):
         conn.execute("INSERT INTO t (v, n) VALUES (randomblob(300), ?)", (n,))
@@ -227,6 +228,7 @@ def test_replication_process_exits_with_a_final_sync_when_the_app_dies(tmp_path)
         stdout=subprocess.PIPE,
         text=True,
     )
+    child = 0
     try:
         child = int(app.stdout.readline())
         assert alive(child)
@@ -240,11 +242,27 @@ def test_replication_process_exits_with_a_final_sync_when_the_app_dies(tmp_path)
         app.kill()
         app.wait()
         app.stdout.close()
+        if child and alive(child):  # a failed run must not leave an orphan behind
+            os.kill(child, signal.SIGKILL)
     # The 50 rows were committed (with no sync asked for, a 30 s monitor interval)
     # before the application died: the child's final sync still shipped them.
     out = tmp_path / "out.db"
     api.restore_sync(f"file://{replica}", out)
     assert rows_of(out) == rows_of(db) and len(rows_of(out)) == 50
+
+
+def test_stop_ships_what_was_committed_with_a_final_sync(tmp_path):
+    db, replica = tmp_path / "app.db", tmp_path / "replica"
+    writer = Writer(db, seed=6)
+    writer.step(5)
+    slow = DBSettings(monitor_interval=30, wake_interval=0)  # only the final sync copies
+    r = api.replicate_in_background(db, f"file://{replica}", db_settings=slow)
+    writer.step(40)
+    assert r.stop() is True
+    out = tmp_path / "out.db"
+    api.restore_sync(f"file://{replica}", out)
+    assert rows_of(out) == writer.rows()
+    writer.close()
 
 
 def test_sigterm_to_the_replication_process_is_a_clean_stop(tmp_path):

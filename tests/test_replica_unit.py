@@ -215,3 +215,77 @@ def test_transient_errors_are_retried_without_gaps(tmp_path):
         assert await restored(client, tmp_path, "r.db") == db_bytes(db.pages)
 
     asyncio.run(main())
+
+
+async def write_l9_snapshot(db: ScriptedDB, client: MemoryReplicaClient) -> int:
+    """What the compactor does: a snapshot of the database at its local position."""
+    import io
+
+    out = io.BytesIO()
+    header = await db.write_snapshot(out)
+    await client.init()
+    await client.write_ltx_file(9, header.min_txid, header.max_txid, out.getvalue())
+    return header.max_txid
+
+
+def test_restart_after_snapshot_ahead_of_l0_uploads_the_gap(tmp_path):
+    """An L9 snapshot taken at the local position, ahead of the uploaded L0 files, and a
+    restart right then: the L0 files in between must still be uploaded, so every point
+    in time stays restorable (the snapshot alone would skip TXIDs 4 and 5)."""
+
+    async def main():
+        db = ScriptedDB(tmp_path)
+        store = MemoryStore()
+        replica = Replica(db, MemoryReplicaClient(store))
+        await replica.start()
+        for i in range(3):
+            db.commit({i + 1: page(f"s{i}")})
+        await replica.sync()
+        for i in range(3):
+            db.commit({2: page(f"t{i}")})  # TXIDs 4..6, not uploaded yet
+        assert await write_l9_snapshot(db, MemoryReplicaClient(store)) == 6
+
+        replica = Replica(db, MemoryReplicaClient(store))  # the restart
+        await replica.start()
+        assert replica.pos.txid == 3 and db.rebased == []
+        await replica.sync()
+        db.commit({1: page("u")})
+        await replica.sync()
+        assert sorted(k[1:] for k in store.files if k[0] == 0) == [(t, t) for t in range(1, 8)]
+        client = MemoryReplicaClient(store)
+        await client.init()
+        for txid, pages in db.states.items():
+            assert await restored(client, tmp_path, f"r{txid}.db", txid) == db_bytes(pages)
+
+    asyncio.run(main())
+
+
+def test_snapshot_ahead_of_l0_is_adopted_when_local_files_are_gone(tmp_path):
+    """No local file continues L0: the snapshot is the only way on, so the replica
+    continues from it and the newest state stays restorable."""
+
+    async def main():
+        db = ScriptedDB(tmp_path)
+        store = MemoryStore()
+        replica = Replica(db, MemoryReplicaClient(store))
+        await replica.start()
+        for i in range(3):
+            db.commit({i + 1: page(f"v{i}")})
+        await replica.sync()
+        db.commit({2: page("w1")})
+        db.commit({3: page("w2")})
+        await write_l9_snapshot(db, MemoryReplicaClient(store))
+        await db.remove_ltx_files(0, 5)  # only the newest local file (5) is left
+
+        replica = Replica(db, MemoryReplicaClient(store))
+        await replica.start()
+        assert replica.pos.txid == 5
+        db.commit({1: page("w3")})
+        await replica.sync()
+        assert (0, 6, 6) in store.files and (0, 4, 4) not in store.files
+        client = MemoryReplicaClient(store)
+        await client.init()
+        assert await restored(client, tmp_path, "r.db") == db_bytes(db.states[6])
+        assert await restored(client, tmp_path, "r5.db", 5) == db_bytes(db.states[5])
+
+    asyncio.run(main())

@@ -17,6 +17,7 @@ import shlex
 import signal
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,6 +43,10 @@ _LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO,
     *go_flag("exec"), "exec_cmd", metavar="CMD", help="Run CMD and replicate while it runs."
 )
 @click.option(*go_flag("once"), is_flag=True, help="Sync every database once, then exit.")
+@click.option(*go_flag("force-snapshot"), is_flag=True,
+              help="With -once: take a snapshot of every database.")  # fmt: skip
+@click.option(*go_flag("enforce-retention"), is_flag=True,
+              help="With -once: delete snapshots and files past their retention.")  # fmt: skip
 @click.option(*go_flag("log-level"), type=click.Choice(sorted(_LEVELS), case_sensitive=False),
               help="trace, debug, info, warn or error.")  # fmt: skip
 @click.option(*go_flag("restore-if-db-not-exists"), is_flag=True,
@@ -53,6 +58,8 @@ def command(
     no_expand_env: bool,
     exec_cmd: str | None,
     once: bool,
+    force_snapshot: bool,
+    enforce_retention: bool,
     log_level: str | None,
     restore_if_db_not_exists: bool,
     args: tuple[str, ...],
@@ -60,9 +67,15 @@ def command(
     """Replicate SQLite databases continuously."""
     from litestream_core.errors import ConfigError
 
+    if force_snapshot and not once:
+        raise ConfigError("cannot specify -force-snapshot flag without -once")
+    if enforce_retention and not once:
+        raise ConfigError("cannot specify -enforce-retention flag without -once")
     if once and exec_cmd:
-        raise ConfigError("cannot specify -once and -exec together")
+        raise ConfigError("cannot specify -once flag with -exec")
     config = _load(config_path, args, not no_expand_env)
+    if once and config.exec:
+        raise ConfigError("cannot specify -once flag with -exec")
     _setup_logging(config, log_level)
     for warning in config.warnings:
         logging.getLogger("litestream").warning(warning)
@@ -72,7 +85,16 @@ def command(
     argv = shlex.split(command_line) if command_line else None
     if command_line and not argv:
         raise ConfigError("-exec command is empty")
-    sys.exit(asyncio.run(_run(config, argv, once, restore_if_db_not_exists)))
+    one_shot = _OneShot(force_snapshot, enforce_retention) if once else None
+    sys.exit(asyncio.run(_run(config, argv, one_shot, restore_if_db_not_exists)))
+
+
+@dataclass(frozen=True)
+class _OneShot:
+    """``-once``: sync and upload every database, then compact (and more if asked)."""
+
+    force_snapshot: bool
+    enforce_retention: bool
 
 
 def _load(config_path: str | None, args: tuple[str, ...], expand: bool) -> Config:
@@ -123,7 +145,7 @@ class _JSONFormatter(logging.Formatter):
 
 
 async def _run(
-    config: Config, argv: list[str] | None, once: bool, restore_missing_dbs: bool
+    config: Config, argv: list[str] | None, once: _OneShot | None, restore_missing_dbs: bool
 ) -> int:
     from litestream_core.engine.eventlog import LogListener
     from litestream_core.engine.store import build_store, restore_missing
@@ -139,12 +161,15 @@ async def _run(
     try:
         await restore_missing(store, config, force_all=restore_missing_dbs,
                               emit=dispatcher.emit_nowait)  # fmt: skip
-        if once:
+        if once is not None:
             await store.open(run=False)
             try:
-                await store.sync_all()
+                await store.run_once(
+                    force_snapshot=once.force_snapshot, enforce_retention=once.enforce_retention
+                )
             finally:
                 await store.close(final_sync=False)
+            log.info("one-shot replication complete")
             return 0
         stopping.on_hard = store.abort_final_sync
         await store.open()

@@ -110,7 +110,6 @@ def _resolve(
     source: str, config_path: str | None, output: str | None, expand: bool
 ) -> tuple[ReplicaClient, Path]:
     """The replica client and output path, from a URL or from the config's entry."""
-    from litestream_core.config import load_config
     from litestream_core.errors import ConfigError
     from litestream_core.plugins import make_replica_client
 
@@ -120,6 +119,8 @@ def _resolve(
         if not output:
             raise ConfigError("output path required when restoring from a URL (use -o PATH)")
         return make_replica_client(source), Path(output).absolute()
+    from litestream_core.config import load_config  # YAML: only when a config is read
+
     config = load_config(config_path, expand=expand)
     dbc = config.find_db(source)
     if dbc is None:

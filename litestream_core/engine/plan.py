@@ -104,6 +104,10 @@ def plan_for_txid(files: Mapping[int, Sequence[LTXFileInfo]], target: int | None
         best = heapq.heappop(heap)[4]
         chosen.append(best)
         pos = best.max_txid
+    # A file starting at TXID 1 holds the whole database (LTX calls it a snapshot), so
+    # whatever the plan applies before it would only be overwritten.
+    full = max((i for i, f in enumerate(chosen) if f.min_txid == 1), default=0)
+    chosen = chosen[full:]
     if pos != target:
         what = "the newest backup" if target == newest else f"TXID {target:016x}"
         raise RestoreError(

@@ -78,8 +78,7 @@ class Replica:
         self.name = name or client.type
         self._emit = emit
         self._pos: Pos | None = None
-        self._probed: tuple[LTXFileInfo, Pos] | None = None
-        self._has_probe = False
+        self._probed: RemoteState | None = None
         self._failures = 0
         self._lock = asyncio.Lock()
         self._advanced = asyncio.Condition()
@@ -102,25 +101,37 @@ class Replica:
         before it writes its first L0 file, or that file would repeat remote TXIDs.
         """
         async with self._lock:
-            state = self._probed if self._has_probe else await self.probe()
-            await self._reconcile(state)
-            self._probed, self._has_probe = None, False
+            await self._reconcile(self._probed or await self.probe())
+            self._probed = None
         self.emit(ReplicaStarted(db_path=str(self.db.path), replica=self.name))
 
-    async def probe(self) -> tuple[LTXFileInfo, Pos] | None:
-        """Connect and read the remote position (newest file and its checksum).
+    async def probe(self) -> RemoteState:
+        """Connect and read the candidates for the remote position, with their checksums.
 
         Called before the database is opened, so unreachable or unreadable storage is
         reported before anything touches the database; ``start`` reuses the answer.
         """
         await self.client.init()
-        newest = await self._newest_remote_file()
-        found = None
-        if newest is not None:
-            trailer = await read_remote_trailer(self.client, newest)
-            found = (newest, Pos(newest.max_txid, trailer.post_apply_checksum))
-        self._probed, self._has_probe = found, True
+        lower: LTXFileInfo | None = None
+        snapshot: LTXFileInfo | None = None
+        for level in range(SNAPSHOT_LEVEL + 1):
+            async for info in self.client.ltx_files(level):
+                if level == SNAPSHOT_LEVEL:
+                    if snapshot is None or info.max_txid > snapshot.max_txid:
+                        snapshot = info
+                elif lower is None or info.max_txid > lower.max_txid:
+                    lower = info
+        found = RemoteState(
+            lower=await self._with_pos(lower), snapshot=await self._with_pos(snapshot)
+        )
+        self._probed = found
         return found
+
+    async def _with_pos(self, info: LTXFileInfo | None) -> tuple[LTXFileInfo, Pos] | None:
+        if info is None:
+            return None
+        trailer = await read_remote_trailer(self.client, info)
+        return info, Pos(info.max_txid, trailer.post_apply_checksum)
 
     async def run(self) -> None:
         """Upload whenever the database writes a file, until cancelled; never raises."""
@@ -188,7 +199,7 @@ class Replica:
         async with self._lock:
             if self._pos is None:
                 await self._reconcile(await self.probe())
-                self._probed, self._has_probe = None, False
+                self._probed = None
             while await self._upload_batch():
                 pass
 
@@ -271,8 +282,9 @@ class Replica:
 
     # -- position ----------------------------------------------------------------------
 
-    async def _reconcile(self, remote_state: tuple[LTXFileInfo, Pos] | None) -> None:
+    async def _reconcile(self, state: RemoteState) -> None:
         """Adopt the remote position; rebase the database if the replica is ahead."""
+        remote_state = self._position_file(state)
         if remote_state is None:
             await self._advance(Pos(0, 0))
             return
@@ -283,13 +295,31 @@ class Replica:
                                newest)  # fmt: skip
         await self._advance(remote)
 
-    async def _newest_remote_file(self) -> LTXFileInfo | None:
-        newest: LTXFileInfo | None = None
-        for level in range(SNAPSHOT_LEVEL + 1):
-            async for info in self.client.ltx_files(level):
-                if newest is None or info.max_txid > newest.max_txid:
-                    newest = info
-        return newest
+    def _position_file(self, state: RemoteState) -> tuple[LTXFileInfo, Pos] | None:
+        """The file that says where the replica's L0 chain ends.
+
+        L0..L8 decide. A snapshot (taken at the database's position, which can be ahead
+        of what was uploaded) counts only when those are empty or behind it and the
+        local files cannot fill the gap: adopting it otherwise would skip uploading the
+        L0 files in between, and their points in time would be lost.
+        """
+        lower, snapshot = state.lower, state.snapshot
+        if snapshot is None or (lower is not None and lower[1].txid >= snapshot[1].txid):
+            return lower
+        if lower is None or not self._local_fills(lower[1].txid, snapshot[1].txid):
+            return snapshot
+        return lower
+
+    def _local_fills(self, after: int, through: int) -> bool:
+        """Whether local L0 files continue TXID ``after`` without a gap up to ``through``."""
+        expect = after + 1
+        for info in self.db.local_ltx_files(0):
+            if info.max_txid < expect:
+                continue
+            if info.min_txid != expect:
+                break
+            expect = info.max_txid + 1
+        return expect > through
 
     async def _rebase(self, remote: Pos, reason: str, newest: LTXFileInfo | None = None) -> None:
         log.info("replica %s: rebasing local state on TXID %d: %s", self.name, remote.txid, reason)
@@ -303,6 +333,14 @@ class Replica:
                 await asyncio.to_thread(os.fsync, out.fileno())
             await asyncio.to_thread(os.replace, tmp, path)
         await self.db.rebase(remote, path)
+
+
+@dataclass(frozen=True)
+class RemoteState:
+    """What a probe found: the newest file of L0..L8 and the newest L9 snapshot."""
+
+    lower: tuple[LTXFileInfo, Pos] | None
+    snapshot: tuple[LTXFileInfo, Pos] | None
 
 
 def _diverged(a: Pos, b: Pos) -> bool:

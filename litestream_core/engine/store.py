@@ -102,9 +102,28 @@ class Store:
         await asyncio.wait_for(entry.replica.sync(), timeout)
         return max(target, entry.replica.pos.txid)
 
-    async def sync_all(self) -> None:
+    async def run_once(
+        self, *, force_snapshot: bool = False, enforce_retention: bool = False
+    ) -> None:
+        """``replicate -once``: per database, sync and upload everything, then compact.
+
+        Compacting here keeps a replica fed by a periodic ``-once`` job from growing
+        without bound; the compactor's own run also applies the configured retention,
+        which ``enforce_retention`` asks for explicitly, as Go's flag does.
+        """
         for entry in self.entries:
+            path = entry.db.path
+            log.info("syncing database %s", path)
             await self.sync(entry)
+            if entry.compactor is None:
+                continue
+            if force_snapshot:
+                log.info("taking snapshot of %s", path)
+            await entry.compactor.run_once(force_snapshot=force_snapshot)
+            if enforce_retention:
+                log.info("enforcing retention for %s", path)
+                await entry.compactor.enforce_retention()
+                await entry.compactor.enforce_l0_retention()
 
     async def close(self, *, final_sync: bool = True) -> bool:
         """Stop every loop, push what is pending (bounded by the timeout), close.

@@ -57,6 +57,7 @@ class Azurite:
     def start(self) -> None:
         argv = [str(azurite_binary()), "--blobHost", "127.0.0.1", "--blobPort", str(self.port)]
         argv += ["--location", str(self._dir / "data"), "--skipApiVersionCheck", "--loose"]
+        argv += ["--disableTelemetry"]  # it would otherwise send usage data off the machine
         with self._log.open("ab") as log:
             self._proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30

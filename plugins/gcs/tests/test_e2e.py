@@ -52,10 +52,17 @@ def write_config(tmp_path: Path, db: Path, bucket: str) -> Path:
     return cfg
 
 
+# Our CLI's entry point, with every thread's stack dumped on SIGUSR1 for hang reports.
+DIAGNOSABLE = (
+    "import faulthandler, signal, sys; faulthandler.register(signal.SIGUSR1, all_threads=True);"
+    "sys.argv[0] = 'litestream'; from litestream_core.cli import main; main()"
+)
+
+
 def start_replicate(cfg: Path, log: Path, server) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         return subprocess.Popen(
-            [str(LITESTREAM), "replicate", "-config", str(cfg)],
+            [sys.executable, "-c", DIAGNOSABLE, "replicate", "-config", str(cfg)],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=os.environ | {"STORAGE_EMULATOR_HOST": server.endpoint},
@@ -65,7 +72,15 @@ def start_replicate(cfg: Path, log: Path, server) -> subprocess.Popen[bytes]:
 def stop_replicate(proc: subprocess.Popen[bytes], log: Path) -> None:
     assert proc.poll() is None, f"replicate exited early:\n{log.read_text()}"
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=60) == 0, log.read_text()
+    try:
+        code = proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGUSR1)
+        time.sleep(1)
+        proc.kill()
+        proc.wait()
+        pytest.fail(f"replicate did not stop within 60 s of SIGTERM:\n{log.read_text()}")
+    assert code == 0, log.read_text()
 
 
 def restore(cfg: Path, db: Path, out: Path, server) -> None:

@@ -4,6 +4,7 @@ against moto, checked against the source database and against Go's restore."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -202,14 +203,16 @@ def test_outage_mid_replication_resumes_without_gap(moto, go_litestream, go_env,
     assert len(rows(db)) == 50
 
 
-@pytest.mark.slow
 def test_core_and_s3_wheels_alone_replicate_to_s3(moto, tmp_path):
     """`pip install litestream-core litestream-s3` and nothing else is enough."""
+    uv = shutil.which("uv")
+    if uv is None:
+        pytest.fail("uv is not on PATH (scripts/setup installs it)")
     root = Path(__file__).resolve().parents[3]
     wheels = tmp_path / "wheels"
     for package in ("litestream-core", "litestream-s3"):
         subprocess.run(
-            ["uv", "build", "--package", package, "--wheel", "--out-dir", str(wheels)],
+            [uv, "build", "--package", package, "--wheel", "--out-dir", str(wheels)],
             cwd=root,
             check=True,
             capture_output=True,
@@ -217,17 +220,17 @@ def test_core_and_s3_wheels_alone_replicate_to_s3(moto, tmp_path):
         )
     venv = tmp_path / "venv"
     subprocess.run(
-        ["uv", "venv", "--python", sys.executable, str(venv)], check=True, capture_output=True
+        [uv, "venv", "--python", sys.executable, str(venv)], check=True, capture_output=True
     )
     python = venv / "bin" / "python"
     subprocess.run(
-        ["uv", "pip", "install", "--python", str(python), *map(str, wheels.glob("*.whl"))],
+        [uv, "pip", "install", "--python", str(python), *map(str, wheels.glob("*.whl"))],
         check=True,
         capture_output=True,
         timeout=300,
     )
     installed = subprocess.run(
-        ["uv", "pip", "list", "--python", str(python), "--format=freeze"],
+        [uv, "pip", "list", "--python", str(python), "--format=freeze"],
         capture_output=True,
         text=True,
         check=True,
