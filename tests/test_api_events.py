@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -51,7 +50,7 @@ class Hangs:
 
     @hookimpl
     def litestream_event(self, event):
-        self.release.wait(30)
+        self.release.wait()  # until the test ends: replication must not wait for it
 
 
 def test_events_in_order_and_bad_listeners_do_not_block(tmp_path):
@@ -69,15 +68,14 @@ def test_events_in_order_and_bad_listeners_do_not_block(tmp_path):
             "replica_settings": ReplicaSettings(sync_interval=0.02),
         }
         async with api.replicate(db, f"file://{replica}", pm=pm, **fast) as r:
-            started = time.monotonic()
             for _ in range(20):
                 writer.step(3)
-                await r.wait_for_sync(timeout=10)
-            return time.monotonic() - started
+                await r.wait_for_sync(timeout=10)  # a stalled engine raises TimeoutError
 
-    elapsed = asyncio.run(main())
-    hangs.release.set()
-    assert elapsed < 15  # a hanging listener (30 s) would have stalled it
+    try:
+        asyncio.run(main())
+    finally:
+        hangs.release.set()
     events = list(recorder.events)
     assert isinstance(events[0], ReplicaStarted) and isinstance(events[-1], ReplicaStopped)
     written = [e.max_txid for e in events if isinstance(e, LTXFileWritten) and e.level == 0]
