@@ -14,13 +14,16 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import pluggy
 
+from litestream_core.client import SNAPSHOT_LEVEL
 from litestream_core.config import Config, DBConfig
+from litestream_core.engine.chain import list_level, newest
 from litestream_core.engine.compaction import Compactor
 from litestream_core.engine.db import DB, DBSettings
-from litestream_core.engine.levels import CompactionSettings
+from litestream_core.engine.levels import CompactionSettings, prev_compaction_at
 from litestream_core.engine.plan import NoBackupsError
 from litestream_core.engine.replica import Replica, ReplicaSettings
 from litestream_core.engine.restore import restore
@@ -107,23 +110,27 @@ class Store:
     ) -> None:
         """``replicate -once``: per database, sync and upload everything, then compact.
 
-        Compacting here keeps a replica fed by a periodic ``-once`` job from growing
-        without bound; the compactor's own run also applies the configured retention,
-        which ``enforce_retention`` asks for explicitly, as Go's flag does.
+        As in Go, deleting anything takes ``enforce_retention``. Beyond Go, the levels
+        are compacted (that only adds files) and a snapshot is taken when forced or
+        when the snapshot interval has passed since the newest one, so a replica fed by
+        a periodic ``-once`` job still restores from few files.
         """
         for entry in self.entries:
             path = entry.db.path
             log.info("syncing database %s", path)
             await self.sync(entry)
-            if entry.compactor is None:
+            comp = entry.compactor
+            if comp is None:
                 continue
-            if force_snapshot:
+            for level in range(1, comp.settings.max_level + 1):
+                await comp.compact(level)
+            if force_snapshot or await _snapshot_due(comp):
                 log.info("taking snapshot of %s", path)
-            await entry.compactor.run_once(force_snapshot=force_snapshot)
+                await comp.snapshot(force=force_snapshot)
             if enforce_retention:
                 log.info("enforcing retention for %s", path)
-                await entry.compactor.enforce_retention()
-                await entry.compactor.enforce_l0_retention()
+                await comp.enforce_retention()
+                await comp.enforce_l0_retention()
 
     async def close(self, *, final_sync: bool = True) -> bool:
         """Stop every loop, push what is pending (bounded by the timeout), close.
@@ -176,6 +183,13 @@ class Store:
                 log.error("%s: final sync to replica did not finish in time", entry.db.path)
                 return False
             await asyncio.sleep(self.shutdown_sync_interval)
+
+
+async def _snapshot_due(comp: Compactor) -> bool:
+    """No snapshot yet, or none since the start of the current snapshot interval."""
+    last = newest(await list_level(comp.client, SNAPSHOT_LEVEL))
+    slot = prev_compaction_at(datetime.now(UTC), comp.settings.snapshot_interval)
+    return last is None or last.created_at <= slot
 
 
 async def _quietly(aw: object) -> None:

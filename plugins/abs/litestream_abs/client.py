@@ -53,6 +53,8 @@ BLOCK_SIZE = 4 * 1024 * 1024
 CONCURRENCY = 4
 """Blocks in flight during a staged upload."""
 DELETE_CONCURRENCY = 16
+LIST_PAGE_SIZE = 1000
+"""Blobs per listing page."""
 READ_CHUNK = 4 * 1024 * 1024
 """The largest range one download request fetches: bounds a read's memory."""
 _T = TypeVar("_T")
@@ -66,7 +68,7 @@ class ABSReplicaClient(ReplicaClient):
         {Capability.ACCURATE_METADATA_TIMESTAMPS, Capability.RANGE_READS}
     )
 
-    def __init__(self, settings: ABSSettings, *, retry_total: int = 5) -> None:
+    def __init__(self, settings: ABSSettings, *, retry_total: int = 3) -> None:
         """``retry_total`` bounds the SDK's own retries; the engine retries beyond it."""
         self.settings = settings
         self._retry_total = retry_total
@@ -285,7 +287,10 @@ def _block_id(upload: str, number: int) -> str:
 
 def _pages(container: Any, prefix: str, metadata: bool) -> Any:
     include = ["metadata"] if metadata else None
-    return container.list_blobs(name_starts_with=prefix, include=include).by_page()
+    listing = container.list_blobs(
+        name_starts_with=prefix, include=include, results_per_page=LIST_PAGE_SIZE
+    )
+    return listing.by_page()
 
 
 def _next_page(pages: Any) -> list[Any] | None:

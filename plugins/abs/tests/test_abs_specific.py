@@ -7,6 +7,7 @@ import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from litestream_abs import client as abs_client
 from litestream_abs.client import BLOCK_SIZE, ABSReplicaClient
 from litestream_abs.settings import settings_from
 from litestream_abs.timestamps import METADATA_KEY
@@ -143,6 +144,25 @@ async def test_sas_token_works_and_a_bad_key_is_a_permission_error(azurite, anyi
     assert "shared key for account 'devstoreaccount1' from the account-key in the config" in message
     assert wrong_key not in message and "\n" not in message
     await bad.close()
+
+
+async def test_listing_and_delete_all_follow_pages(azurite, monkeypatch, anyio_backend):
+    monkeypatch.setattr(abs_client, "LIST_PAGE_SIZE", 2)  # many pages from a few files
+    container = azurite.make_container()
+    client = make_replica_client(f"abs://{container}/db", azurite.options())
+    for n in range(1, 8):
+        await client.write_ltx_file(0, n, n, make_ltx_bytes(n, n, timestamp_ms=1_000_000 * n))
+    service = azurite.service().get_container_client(container)
+    service.upload_blob("db/ltx/0/README", b"not an LTX file")
+    infos = [i async for i in client.ltx_files(0)]
+    assert [i.min_txid for i in infos] == list(range(1, 8))
+    assert [i.created_at for i in infos] == [
+        timestamp_to_datetime(1_000_000 * n) for n in range(1, 8)
+    ]
+    assert [i.min_txid async for i in client.ltx_files(0, seek=4)] == [4, 5, 6, 7]
+    await client.delete_all()
+    assert list(service.list_blobs()) == []
+    await client.close()
 
 
 async def test_missing_container_is_not_transient(azurite, anyio_backend):

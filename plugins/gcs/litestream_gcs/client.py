@@ -51,6 +51,8 @@ UPLOAD_CHUNK = 8 * 1024 * 1024
 READ_CHUNK = 1024 * 1024
 """Bytes fetched per ranged GET while streaming a file."""
 DELETE_CONCURRENCY = 16
+LIST_PAGE_SIZE = 1000
+"""Objects per listing page."""
 CONTENT_TYPE = "application/octet-stream"
 _T = TypeVar("_T")
 
@@ -125,7 +127,11 @@ class GCSReplicaClient(ReplicaClient):
         # Listings carry custom metadata at no extra cost, so use_metadata changes nothing.
         bucket = await self._get_bucket()
         prefix = self.settings.level_dir(level) + "/"
-        request: dict[str, Any] = {"prefix": prefix, "retry": self._retry}
+        request: dict[str, Any] = {
+            "prefix": prefix,
+            "retry": self._retry,
+            "page_size": LIST_PAGE_SIZE,
+        }
         if seek > 0:
             # Names sort by min TXID (fixed-width hex), so GCS can skip what precedes seek.
             request["start_offset"] = f"{prefix}{seek:016x}"
@@ -224,8 +230,9 @@ class GCSReplicaClient(ReplicaClient):
         bucket = await self._get_bucket()
         prefix = self.settings.delete_all_prefix
         listing = await self._run(
-            "list", prefix, bucket.list_blobs, prefix=prefix, retry=self._retry
-        )
+            "list", prefix, bucket.list_blobs,
+            prefix=prefix, retry=self._retry, page_size=LIST_PAGE_SIZE,
+        )  # fmt: skip
         pages = listing.pages
         while (page := await self._run("list", prefix, _next_page, pages=pages)) is not None:
             await self._delete_keys([blob.name for blob in page])

@@ -8,6 +8,7 @@ import os
 
 import pytest
 from google.api_core import exceptions as gx
+from litestream_gcs import client as gcs_client
 from litestream_gcs.client import SINGLE_UPLOAD_MAX, GCSReplicaClient
 from litestream_gcs.errors import Where, translate
 from litestream_gcs.settings import settings_from
@@ -93,6 +94,24 @@ async def test_resumable_upload_and_failed_one_leaves_nothing(gcs, anyio_backend
     with pytest.raises(OSError, match="vanished"):
         await client.write_ltx_file(0, 2, 2, chunks(SINGLE_UPLOAD_MAX + 1_000_000, fail=True))
     assert [i.min_txid async for i in client.ltx_files(0)] == [1]
+    await client.close()
+
+
+async def test_listing_and_delete_all_follow_pages(gcs, monkeypatch, anyio_backend):
+    monkeypatch.setattr(gcs_client, "LIST_PAGE_SIZE", 2)  # many pages from a few files
+    bucket = gcs.make_bucket()
+    client = make_replica_client(f"gs://{bucket}/db")
+    for n in range(1, 8):
+        await client.write_ltx_file(0, n, n, make_ltx_bytes(n, n, timestamp_ms=1_000_000 * n))
+    gcs.sdk_client().bucket(bucket).blob("db/ltx/0/README").upload_from_string(b"not LTX")
+    infos = [i async for i in client.ltx_files(0)]
+    assert [i.min_txid for i in infos] == list(range(1, 8))
+    assert [i.created_at for i in infos] == [
+        timestamp_to_datetime(1_000_000 * n) for n in range(1, 8)
+    ]
+    assert [i.min_txid async for i in client.ltx_files(0, seek=4)] == [4, 5, 6, 7]
+    await client.delete_all()
+    assert list(gcs.sdk_client().list_blobs(bucket)) == []
     await client.close()
 
 

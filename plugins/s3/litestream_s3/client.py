@@ -50,6 +50,8 @@ logger = logging.getLogger("litestream.s3")
 
 MAX_KEYS = 1000
 """Keys per DeleteObjects request (S3's limit)."""
+LIST_PAGE_SIZE = 1000
+"""Keys per ListObjectsV2 page (S3's maximum)."""
 METADATA_CONCURRENCY = 16
 """HeadObject calls in flight when a listing needs the header timestamps."""
 _T = TypeVar("_T")
@@ -226,7 +228,11 @@ class S3ReplicaClient(ReplicaClient):
     ) -> AsyncIterator[LTXFileInfo]:
         s3 = await self._client()
         prefix = self._level_prefix(level)
-        request: dict[str, Any] = {"Bucket": self.settings.bucket, "Prefix": prefix}
+        request: dict[str, Any] = {
+            "Bucket": self.settings.bucket,
+            "Prefix": prefix,
+            "MaxKeys": LIST_PAGE_SIZE,
+        }
         if seek > 0:
             # Names sort by min TXID (fixed-width hex), so S3 can skip what precedes seek.
             request["StartAfter"] = f"{prefix}{seek:016x}"
@@ -376,7 +382,11 @@ class S3ReplicaClient(ReplicaClient):
     async def delete_all(self) -> None:
         s3 = await self._client()
         prefix = f"{self.settings.path}/"
-        request: dict[str, Any] = {"Bucket": self.settings.bucket, "Prefix": prefix}
+        request: dict[str, Any] = {
+            "Bucket": self.settings.bucket,
+            "Prefix": prefix,
+            "MaxKeys": LIST_PAGE_SIZE,
+        }
         while True:
             page = await self._run("list", prefix, s3.list_objects_v2, **request)
             await self._delete_keys([obj["Key"] for obj in page.get("Contents", ())])

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import concurrent.futures
 import os
 import time
 
 import pytest
+from litestream_s3 import client as s3_client
 from litestream_s3.client import S3ReplicaClient
 from litestream_s3.settings import MIN_PART_SIZE, parse_byte_size, settings_from
 from litestream_s3.timestamps import METADATA_KEY, format_timestamp, parse_timestamp
@@ -23,7 +23,7 @@ from litestream_core.errors import (
     TransientReplicaError,
 )
 from litestream_core.plugins import make_replica_client
-from litestream_core.testing.ltxgen import make_ltx_bytes
+from litestream_core.testing.ltxgen import make_ltx_bytes, timestamp_to_datetime
 
 from .conftest import SECRET_ACCESS_KEY
 
@@ -213,18 +213,20 @@ async def test_key_layout_and_metadata_are_gos(moto, anyio_backend):
     assert head["Metadata"] == {METADATA_KEY: "2023-11-14T22:13:20.12Z"}
 
 
-async def test_listing_pages_past_a_thousand_keys(moto, anyio_backend):
+async def test_listing_and_delete_all_follow_pages(moto, monkeypatch, anyio_backend):
+    monkeypatch.setattr(s3_client, "LIST_PAGE_SIZE", 2)  # many pages from a few files
     bucket = moto.make_bucket()
-    raw = moto.boto3_client()
-
-    def put(n: int) -> None:  # as Go would have named them, straight through the SDK
-        raw.put_object(Bucket=bucket, Key=f"db/0000/{n:016x}-{n:016x}.ltx", Body=b"x")
-
-    with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        list(pool.map(put, range(1, 1101)))
     client = make_replica_client(f"s3://{bucket}/db", moto.options())
-    assert [i.min_txid async for i in client.ltx_files(0)] == list(range(1, 1101))
-    assert [i.min_txid async for i in client.ltx_files(0, seek=1050)] == list(range(1050, 1101))
+    for n in range(1, 8):
+        await client.write_ltx_file(0, n, n, make_ltx_bytes(n, n, timestamp_ms=1_000_000 * n))
+    raw = moto.boto3_client()
+    raw.put_object(Bucket=bucket, Key="db/0000/README", Body=b"not an LTX file")
+    infos = [i async for i in client.ltx_files(0, use_metadata=True)]
+    assert [i.min_txid for i in infos] == list(range(1, 8))
+    assert [i.created_at for i in infos] == [
+        timestamp_to_datetime(1_000_000 * n) for n in range(1, 8)
+    ]
+    assert [i.min_txid async for i in client.ltx_files(0, seek=4)] == [4, 5, 6, 7]
     await client.delete_all()
     assert "Contents" not in raw.list_objects_v2(Bucket=bucket)
     await client.close()
