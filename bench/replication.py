@@ -259,11 +259,13 @@ class LagResult:
     p99_ms: float
     cpu_per_1000_tx: float
     achieved_rate: float
+    files_per_second: float
 
 
 def lag_run(tool: list[str], rate: int, seconds: float, work: Path) -> LagResult:
     s = Session(tool, work, f"lag{rate}")
     before = s.cpu().cpu_seconds
+    files_before = len(s.observer.seen)
     first = len(s.commits)
     interval, n = 1 / rate, int(rate * seconds)
     begin = time.monotonic()
@@ -272,15 +274,16 @@ def lag_run(tool: list[str], rate: int, seconds: float, work: Path) -> LagResult
         if delay > 0:
             time.sleep(delay)
         s.commit(lambda: s.conn.execute("INSERT INTO t (v) VALUES (randomblob(100))"))
-    elapsed = time.monotonic() - begin
+    elapsed = time.monotonic() - begin + interval  # n commits span n intervals
     s.settle()
     cpu = s.cpu().cpu_seconds - before
+    files = len(s.observer.seen) - files_before
     s.close()
     measured = lags(s.commits[first:], [v for v in s.observer.seen.values()])
     if len(measured) < n:
         raise RuntimeError(f"only {len(measured)} of {n} commits seen on the replica")
     q = statistics.quantiles(measured, n=100)
-    return LagResult(q[49] * 1000, q[98] * 1000, cpu / n * 1000, n / elapsed)
+    return LagResult(q[49] * 1000, q[98] * 1000, cpu / n * 1000, n / elapsed, files / elapsed)
 
 
 def wal_volume_run(tool: list[str], megabytes: int, work: Path) -> tuple[float, float, float]:
@@ -323,7 +326,9 @@ def build_large(db: Path, size_mb: int) -> None:
 
 def timed(argv: list[str]) -> float:
     started = time.monotonic()
-    subprocess.run(argv, check=True, env=go_env(), stdout=subprocess.DEVNULL)
+    subprocess.run(
+        argv, check=True, env=go_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     return time.monotonic() - started
 
 
@@ -410,6 +415,10 @@ def main() -> None:
             ("CPU s / 1,000 tx", o.cpu_per_1000_tx, g.cpu_per_1000_tx),
         ):
             print(f"| {label} @ {rate} tx/s | {a:.3f} | {b:.3f} | {ratio(a, b)} |")
+        print(
+            f"| replica L0 files / s @ {rate} tx/s | {o.files_per_second:.1f} "
+            f"| {g.files_per_second:.1f} | {ratio(o.files_per_second, g.files_per_second)} |"
+        )
         print(f"| achieved rate @ {rate} tx/s | {o.achieved_rate:.0f} | {g.achieved_rate:.0f} | |",
               flush=True)  # fmt: skip
     volume = {}
@@ -424,9 +433,8 @@ def main() -> None:
         t = restore_run(args.restore_mb, args.repeat, Path(tmp))
     for source in ("ours", "go"):
         a, b = t[f"ours<{source}"], t[f"go<{source}"]
-        print(
-            f"| restore {args.restore_mb} MB s, {source} replica | {a:.2f} | {b:.2f} | {ratio(a, b)} |"
-        )
+        label = f"restore {args.restore_mb} MB s, {source} replica"
+        print(f"| {label} | {a:.2f} | {b:.2f} | {ratio(a, b)} |")
     print(f"| `cp` of the same {args.restore_mb} MB database, s | {t['cp']:.2f} | | |")
 
 

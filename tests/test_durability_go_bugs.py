@@ -7,7 +7,9 @@ end; if the frame still has the old salts and its page equals the copy in the la
 file ("lastPageMatch"), Go concludes the WAL was restarted but not overwritten, and
 ``detectFullCheckpoint`` only looks for salts it does not know in the frames before the
 old ones. After exactly one restart there are just two salts, the old and the new, both
-"known", so Go continues incrementally from the new WAL header.
+"known", so Go continues incrementally from the new WAL header. (These checks came with
+the fix of upstream issue 752, a FULL/RESTART/TRUNCATE checkpoint while Litestream was
+down; the application's plain auto-checkpoint slips through them.)
 
 That conclusion is wrong in the most common crash: while the replicator is down the
 application keeps committing after Go's position in the old generation, its own

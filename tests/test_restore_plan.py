@@ -118,3 +118,13 @@ def test_timestamp_before_everything():
     files = levels(*(f(0, t, t) for t in range(1, 6)))
     with pytest.raises(RestoreError, match="no backup"):
         plan_for_timestamp(files, T0)
+
+
+def test_files_before_a_whole_database_file_are_left_out():
+    """A compacted file starting at TXID 1 holds every page: a snapshot before it in the
+    plan would only be overwritten, so only that file is downloaded."""
+    files = levels(
+        f(9, 1, 5, size=1000), f(3, 1, 10, size=1100), *(f(0, t, t) for t in range(6, 13))
+    )
+    assert ranges(plan_for_txid(files, 12)) == [(3, 1, 10), (0, 11, 11), (0, 12, 12)]
+    assert ranges(plan_for_txid(files, 7)) == [(9, 1, 5), (0, 6, 6), (0, 7, 7)]

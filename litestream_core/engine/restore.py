@@ -19,7 +19,6 @@ import functools
 import io
 import os
 import shutil
-import sqlite3
 import tempfile
 import threading
 import time
@@ -31,11 +30,17 @@ from typing import BinaryIO
 
 from litestream_core.client import LTXFileInfo, ReplicaClient
 from litestream_core.engine.plan import RestorePlan, build_plan
-from litestream_core.engine.streams import LocalReplica, download, fetch_bytes
+from litestream_core.engine.streams import (
+    LocalReplica,
+    as_local_replica,
+    download,
+    fetch_bytes,
+)
 from litestream_core.errors import (
     ChecksumMismatchError,
     LTXNotFoundError,
     ReplicaClientError,
+    ReplicaPermissionError,
     RestoreError,
 )
 from litestream_core.events import Event, RestoreCompleted, RestoreProgress
@@ -48,6 +53,7 @@ SMALL_FILE = 2 << 20
 _PROGRESS_EVERY = 4 << 20
 _STOP_CHECK_PAGES = 4096
 _READ_BUFFER = 1 << 20
+_WRITE_RUN = 256
 
 
 @dataclass(frozen=True)
@@ -104,8 +110,8 @@ async def restore(
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # as a newly created file, not mkstemp's 0600
         applier = _Applier(fd, target, plan.total_bytes, emit, asyncio.get_running_loop())
-        if isinstance(client, LocalReplica):
-            await _in_worker(applier, lambda: _apply_local(client, plan, applier))
+        if (local := as_local_replica(client)) is not None:
+            await _in_worker(applier, lambda: _apply_local(local, plan, applier))
         else:
             await _apply_remote(client, plan, target, applier, max(1, parallelism))
         if applier.txid != plan.txid:
@@ -194,7 +200,9 @@ def _local_path(client: LocalReplica, info: LTXFileInfo, dirs: dict[int, str]) -
 
 
 def _read_error(path: str, info: LTXFileInfo, exc: OSError) -> ReplicaClientError:
-    return ReplicaClientError(
+    """As the file backend reports it: a permission problem is not worth retrying."""
+    kind = ReplicaPermissionError if isinstance(exc, PermissionError) else ReplicaClientError
+    return kind(
         f"read {path}: {exc.strerror or exc}", op="read", level=info.level,
         min_txid=info.min_txid, max_txid=info.max_txid,
     )  # fmt: skip
@@ -301,19 +309,27 @@ class _Applier:
         else:
             self._check_pre_apply(hdr.min_txid, hdr.pre_apply_checksum, info)
         checksum, commit, stop = self.checksum, self.commit, self.stop
+        run: list[bytes] = []  # consecutive pages, written with one system call
+        first = 0
         for written, (pgno, data) in enumerate(dec.pages(), start=1):
-            offset = (pgno - 1) * size
-            if checksum is not None and pgno <= commit:
-                old = os.pread(fd, size, offset)
-                if len(old) == size:
-                    checksum.remove(pgno, old)
-            os.pwrite(fd, data, offset)
             if checksum is not None:
+                if pgno <= commit:  # pages only ascend in a file: not in ``run`` yet
+                    old = os.pread(fd, size, (pgno - 1) * size)
+                    if len(old) == size:
+                        checksum.remove(pgno, old)
                 checksum.add(pgno, data)
+            if run and (pgno != first + len(run) or len(run) == _WRITE_RUN):
+                _write_pages(fd, run, (first - 1) * size)
+                run = []
+            if not run:
+                first = pgno
+            run.append(data)
             if written % _STOP_CHECK_PAGES == 0:
                 if stop.is_set():
                     raise RestoreError("restore cancelled")
                 self._progress(src.tell())
+        if run:
+            _write_pages(fd, run, (first - 1) * size)
         trailer = dec.trailer
         if checksum is not None:
             for pgno in range(hdr.commit + 1, commit + 1):
@@ -364,6 +380,16 @@ class _Applier:
             self.loop.call_soon_threadsafe(self.emit, self.event(done))
 
 
+def _write_pages(fd: int, pages: list[bytes], offset: int) -> None:
+    """Write consecutive pages at ``offset``, finishing any short write."""
+    done = os.pwritev(fd, pages, offset)
+    total = sum(map(len, pages))
+    if done < total:
+        rest = memoryview(b"".join(pages))
+        while done < total:
+            done += os.pwrite(fd, rest[done:], offset + done)
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
@@ -376,6 +402,8 @@ def _where(info: LTXFileInfo) -> str:
 
 def _integrity_check(path: Path, mode: str) -> None:
     """Run SQLite's own check on the temporary file before anyone can see it."""
+    import sqlite3  # only for this check: keeps the restore command's start-up short
+
     pragma = "quick_check" if mode == "quick" else "integrity_check"
     uri = f"{path.as_uri()}?mode=ro&immutable=1"
     try:

@@ -18,6 +18,7 @@ from litestream_core.errors import ReplicaClientError, TransientReplicaError
 from litestream_core.ltx import TRAILER_SIZE, Trailer
 
 CHUNK = 1 << 20
+_FILE_BACKEND = "litestream_file.client"
 _SMALL_FILE = 4 << 20
 """Files up to this size are uploaded as one bytes object: fewer round trips."""
 
@@ -49,6 +50,15 @@ class LocalReplica(Protocol):
     """
 
     def file_path(self, level: int, min_txid: int, max_txid: int) -> Path: ...
+
+
+def as_local_replica(client: ReplicaClient) -> LocalReplica | None:
+    """The client as a LocalReplica if it is exactly the built-in file backend, else
+    None: another plugin's ``file_path`` may name remote paths, or its reads may do
+    more than read the file (decrypt, say)."""
+    if type(client).__module__ == _FILE_BACKEND and isinstance(client, LocalReplica):
+        return client
+    return None
 
 
 async def download(

@@ -57,13 +57,14 @@ def translate(
 
     code = error_code(exc)
     status = int(getattr(exc, "status_code", None) or 0)
-    if code == "ContainerNotFound" or (isinstance(exc, ax.ResourceNotFoundError) and not key):
+    not_found = isinstance(exc, ax.ResourceNotFoundError) or status == 404
+    if code == "ContainerNotFound" or (not_found and not key):
         return make(
             ReplicaClientError,
             f"abs: container {where.container!r} does not exist",
             "create the container or correct the replica's bucket",
         )
-    if isinstance(exc, ax.ResourceNotFoundError) or status == 404:
+    if not_found:
         return make(LTXNotFoundError, f"abs: {target} not found")
     if isinstance(exc, ax.ClientAuthenticationError) or status in (401, 403):
         why = code or (f"HTTP {status}" if status else "no usable credential")

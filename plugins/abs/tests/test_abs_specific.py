@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from litestream_abs import client as abs_client
 from litestream_abs.client import BLOCK_SIZE, ABSReplicaClient
+from litestream_abs.errors import Where, translate
 from litestream_abs.settings import settings_from
 from litestream_abs.timestamps import METADATA_KEY
 
@@ -194,3 +195,33 @@ async def test_server_down_is_transient_then_recovers(own_azurite, anyio_backend
     async with stream:
         assert await stream.readall() == first
     await client.close()
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (503, TransientReplicaError),
+        (500, TransientReplicaError),
+        (429, TransientReplicaError),
+        (408, TransientReplicaError),
+        (403, ReplicaPermissionError),
+        (404, ReplicaClientError),  # no key: the container itself is missing
+        (409, ReplicaClientError),
+    ],
+)
+def test_error_translation(status, expected):
+    from azure.core.exceptions import HttpResponseError
+
+    exc = HttpResponseError(message="first line\nRequestId: ...")
+    exc.status_code = status
+    error = translate(exc, Where("ctr", "src"), "list")
+    assert type(error) is expected
+    assert "\n" not in error.one_line()
+
+
+def test_connection_failures_are_transient():
+    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+
+    where = Where("ctr", "src")
+    for exc in (ServiceRequestError("refused"), ServiceResponseError("reset")):
+        assert isinstance(translate(exc, where, "put", "k"), TransientReplicaError)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -36,26 +37,30 @@ class MotoServer:
     it recreate their bucket.
     """
 
-    def __init__(self, log_dir: Path) -> None:
+    def __init__(self, log_dir: Path, *, tls: bool = False) -> None:
         self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.tls = tls
+        self.endpoint = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self._log = log_dir / f"moto-{self.port}.log"
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self, env: dict[str, str] | None = None) -> None:
+        argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
         with self._log.open("ab") as log:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                argv + (["--ssl"] if self.tls else []),  # a self-signed certificate
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, **(env or {})},
             )
+        unverified = ssl._create_unverified_context()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 pytest.fail(f"moto_server exited: {self._log.read_text()[-2000:]}")
             try:
-                urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=1).close()
+                url = f"{self.endpoint}/moto-api/"
+                urllib.request.urlopen(url, timeout=1, context=unverified).close()
                 return
             except (urllib.error.URLError, OSError):
                 time.sleep(0.1)
@@ -73,6 +78,7 @@ class MotoServer:
         return boto3.client(
             "s3",
             endpoint_url=self.endpoint,
+            verify=not self.tls,
             region_name="us-east-1",
             aws_access_key_id=ACCESS_KEY_ID,
             aws_secret_access_key=SECRET_ACCESS_KEY,
@@ -133,9 +139,9 @@ def go_litestream() -> Path:
 
 
 @pytest.fixture
-def go_env(moto: MotoServer) -> dict[str, str]:
-    """Environment for the Go binary: moto's credentials, and no AWS_CA_BUNDLE (it breaks
-    the Go S3 client)."""
+def go_env() -> dict[str, str]:
+    """Environment for the Go binary: the test credentials, and no AWS_CA_BUNDLE (it
+    breaks the Go S3 client)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["AWS_ACCESS_KEY_ID"] = ACCESS_KEY_ID
     env["AWS_SECRET_ACCESS_KEY"] = SECRET_ACCESS_KEY

@@ -11,6 +11,7 @@ import time
 import pytest
 from litestream_s3 import client as s3_client
 from litestream_s3.client import S3ReplicaClient
+from litestream_s3.errors import Where, translate
 from litestream_s3.settings import MIN_PART_SIZE, parse_byte_size, settings_from
 from litestream_s3.timestamps import METADATA_KEY, format_timestamp, parse_timestamp
 
@@ -323,3 +324,63 @@ async def test_server_down_is_transient_then_recovers(own_moto, anyio_backend):
     with pytest.raises(LTXNotFoundError):
         await client.open_ltx_file(0, 1, 1)
     await client.close()
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+async def test_tls_failure_is_not_transient_and_skip_verify_accepts_it(
+    tmp_path_factory, anyio_backend
+):
+    from .conftest import MotoServer
+
+    server = MotoServer(tmp_path_factory.mktemp("moto-tls"), tls=True)
+    server.start()
+    try:
+        bucket = server.make_bucket()
+        strict = make_replica_client(f"s3://{bucket}/db", server.options())
+        with pytest.raises(ReplicaClientError, match="TLS") as info:
+            await strict.write_ltx_file(0, 1, 1, make_ltx_bytes(1, 1))
+        assert not isinstance(info.value, TransientReplicaError)
+        assert "skip-verify" in info.value.one_line()
+        await strict.close()
+        lax = make_replica_client(f"s3://{bucket}/db", server.options(**{"skip-verify": True}))
+        await lax.write_ltx_file(0, 1, 1, make_ltx_bytes(1, 1))
+        assert [i.min_txid async for i in lax.ltx_files(0)] == [1]
+        await lax.close()
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "expected"),
+    [
+        ("SlowDown", 503, TransientReplicaError),
+        ("InternalError", 500, TransientReplicaError),
+        ("RequestTimeout", 400, TransientReplicaError),
+        ("RequestCanceled", 408, TransientReplicaError),  # Tigris load shedding (Go #1433)
+        ("AccessDenied", 403, ReplicaPermissionError),
+        ("NoSuchKey", 404, LTXNotFoundError),
+        ("InvalidArgument", 400, ReplicaClientError),
+    ],
+)
+def test_error_translation(code, status, expected):
+    from botocore.exceptions import ClientError
+
+    response = {
+        "Error": {"Code": code, "Message": "m"},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    error = translate(ClientError(response, "PutObject"), Where("bkt", "src"), "put", "db/k")
+    assert type(error) is expected
+    assert error.url == "s3://bkt/db/k" and "\n" not in error.one_line()
+
+
+def test_timeouts_and_dropped_connections_are_transient():
+    from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
+
+    where = Where("bkt", "src")
+    for exc in (
+        ReadTimeoutError(endpoint_url="http://x"),
+        ConnectionClosedError(endpoint_url="http://x"),
+        ConnectionResetError("reset by peer"),
+    ):
+        assert isinstance(translate(exc, where, "get", "k"), TransientReplicaError)

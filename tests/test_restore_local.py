@@ -1,0 +1,184 @@
+"""Restore from a file replica, read directly in the worker thread, and the paths
+that keep memory bounded (small files whole, larger ones streamed or spooled)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from litestream_file.client import FileReplicaClient
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from e2e_helpers import PAGE, make_history, pages_of
+
+from litestream_core.engine import restore as restore_mod
+from litestream_core.engine.restore import restore
+from litestream_core.engine.streams import as_local_replica
+from litestream_core.errors import ChecksumMismatchError, LTXError, LTXNotFoundError
+from litestream_core.events import RestoreCompleted, RestoreProgress
+from litestream_core.ltx import HEADER_FLAG_NO_CHECKSUM, Encoder, Header, database_checksum
+from litestream_core.testing.memory import MemoryReplicaClient
+
+
+async def file_history(tmp_path: Path, n: int = 12):
+    return await make_history(tmp_path, n=n, client=FileReplicaClient(tmp_path / "replica"))
+
+
+def leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+def test_every_txid_byte_identical_with_progress(tmp_path):
+    async def main():
+        chain = await file_history(tmp_path)
+        for txid, expected in chain.states.items():
+            out = tmp_path / "out" / f"{txid}.db"
+            out.parent.mkdir(exist_ok=True)
+            await restore(chain.client, out, txid=txid)
+            assert out.read_bytes() == expected
+        events = []
+        result = await restore(chain.client, tmp_path / "latest.db", emit=events.append)
+        assert (tmp_path / "latest.db").read_bytes() == chain.states[chain.txid]
+        assert isinstance(events[-1], RestoreCompleted)
+        progress = [e for e in events if isinstance(e, RestoreProgress)]
+        assert progress[-1].done_bytes == progress[-1].total_bytes == result.plan.total_bytes
+
+    asyncio.run(main())
+
+
+def test_corrupted_file_fails_and_leaves_nothing(tmp_path):
+    async def main():
+        chain = await file_history(tmp_path, n=4)
+        path = chain.client.file_path(0, 3, 3)
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        path.write_bytes(bytes(data))
+        out_dir = tmp_path / "out"
+        out_dir.mkdir()
+        with pytest.raises(LTXError):
+            await restore(chain.client, out_dir / "out.db")
+        assert leftovers(out_dir) == []
+
+    asyncio.run(main())
+
+
+def test_file_gone_after_planning_is_a_clear_error(tmp_path):
+    async def main():
+        chain = await file_history(tmp_path, n=4)
+        plan = await restore_mod.build_plan(chain.client)
+        chain.client.file_path(0, 2, 2).unlink()
+        out_dir = tmp_path / "out"
+        out_dir.mkdir()
+        with pytest.raises(LTXNotFoundError, match="0000000000000002"):
+            await restore(chain.client, out_dir / "out.db", plan=plan)
+        assert leftovers(out_dir) == []
+
+    asyncio.run(main())
+
+
+def _no_checksum_snapshot(pages: dict[int, bytes], txid: int) -> bytes:
+    header = Header(
+        page_size=PAGE, commit=len(pages), min_txid=1, max_txid=txid,
+        timestamp=1_700_000_000_000 + txid * 1000, flags=HEADER_FLAG_NO_CHECKSUM,
+    )  # fmt: skip
+    out = io.BytesIO()
+    enc = Encoder(out, header)
+    for pgno in sorted(pages):
+        enc.write_page(pgno, pages[pgno])
+    enc.finish(0)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("replica", ["file", "memory"])
+def test_checksummed_files_after_a_go_style_snapshot_are_still_checked(tmp_path, replica):
+    """A snapshot without checksums (as Go writes) gives no database checksum to carry,
+    so the first checksummed file after it is checked against the rebuilt file."""
+
+    async def main():
+        client = (
+            FileReplicaClient(tmp_path / "replica") if replica == "file" else MemoryReplicaClient()
+        )
+        chain = await make_history(tmp_path, n=8, client=client)
+        snap = _no_checksum_snapshot(pages_of(chain.states[5]), 5)
+        await client.write_ltx_file(9, 1, 5, snap)
+        result = await restore(client, tmp_path / "ok.db")
+        assert [(f.level, f.min_txid) for f in result.plan.files[:2]] == [(9, 1), (0, 6)]
+        assert (tmp_path / "ok.db").read_bytes() == chain.states[chain.txid]
+
+        # TXID 6 rewritten to start from another state: its file is valid, the chain is not.
+        p5 = pages_of(chain.states[5])
+        other = {**p5, 2: b"\x01" * PAGE}
+        p6 = pages_of(chain.states[6])
+        changed = [p for p, d in p6.items() if p5.get(p) != d]
+        bogus = chain.encode(6, 6, p6, changed, database_checksum(sorted(other.items())), 7)
+        await client.write_ltx_file(0, 6, 6, bogus)
+        with pytest.raises(ChecksumMismatchError, match="pre-apply"):
+            await restore(client, tmp_path / "bad.db")
+        assert not (tmp_path / "bad.db").exists()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("replica", ["file", "memory"])
+def test_files_above_the_small_file_bound_are_streamed(tmp_path, replica, monkeypatch):
+    monkeypatch.setattr(restore_mod, "SMALL_FILE", 2 * PAGE)
+    monkeypatch.setattr(restore_mod, "_WRITE_RUN", 3)  # runs of pages split, too
+
+    async def main():
+        client = (
+            FileReplicaClient(tmp_path / "replica") if replica == "file" else MemoryReplicaClient()
+        )
+        chain = await make_history(tmp_path, n=8, client=client)
+        sizes = [f.size for f in (await restore_mod.build_plan(client)).files]
+        assert min(sizes) <= 2 * PAGE < max(sizes)  # both kinds in one restore
+        out_dir = tmp_path / "out"
+        out_dir.mkdir()
+        await restore(client, out_dir / "out.db", parallelism=3)
+        assert (out_dir / "out.db").read_bytes() == chain.states[chain.txid]
+        assert leftovers(out_dir) == ["out.db"]  # spool files are gone
+
+    asyncio.run(main())
+
+
+def test_cancelled_restore_stops_its_worker_and_leaves_nothing(tmp_path, monkeypatch):
+    applied: list[int] = []
+    real_apply = restore_mod._Applier.apply
+
+    def slow_apply(self, src, info):
+        applied.append(info.max_txid)
+        time.sleep(0.05)
+        real_apply(self, src, info)
+
+    monkeypatch.setattr(restore_mod._Applier, "apply", slow_apply)
+
+    async def main():
+        chain = await file_history(tmp_path, n=12)
+        out_dir = tmp_path / "out"
+        out_dir.mkdir()
+        task = asyncio.create_task(restore(chain.client, out_dir / "out.db"))
+        while not applied:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        count = len(applied)
+        assert count < len(chain.states)
+        await asyncio.sleep(0.2)
+        assert len(applied) == count  # the worker stopped, it does not write on
+        assert leftovers(out_dir) == []
+
+    asyncio.run(main())
+
+
+def test_only_the_built_in_file_backend_is_read_directly(tmp_path):
+    class Wrapped(FileReplicaClient):
+        """A plugin's subclass may change what reading a file means."""
+
+    assert as_local_replica(FileReplicaClient(tmp_path)) is not None
+    assert as_local_replica(Wrapped(tmp_path)) is None
+    assert as_local_replica(MemoryReplicaClient()) is None
