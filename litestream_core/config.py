@@ -211,6 +211,9 @@ class ReplicaConfig:
             if not path:
                 raise ConfigError(f"{self.location}: file replica needs a 'path'")
             path = str(Path(os.path.expanduser(path)).absolute())
+        # Backends tell the config form from a URL by this key: Go keeps a config path
+        # verbatim (S3 keys "/0000/..." for an empty one) but strips a URL's slash.
+        options["path"] = path
         raw = f"{scheme}://{host}{path if path.startswith('/') or not path else '/' + path}"
         return ReplicaURL(scheme=scheme, host=host, path=path, raw=raw), options
 

@@ -150,9 +150,12 @@ async def _in_worker(applier: _Applier, work: Callable[[], None]) -> None:
     try:
         await asyncio.shield(future)
     except asyncio.CancelledError:
-        applier.stop.set()
-        with contextlib.suppress(Exception):
-            await asyncio.wait({future})
+        applier.stop.set()  # seen within a few thousand pages
+        while not future.done():  # even if cancelled again: its descriptor must stay open
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait({future})
+        if not future.cancelled():
+            future.exception()  # the worker's "cancelled" error: retrieved, not logged
         raise
 
 

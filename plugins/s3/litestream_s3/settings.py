@@ -118,13 +118,11 @@ def replica_path(url: ReplicaURL, options: Mapping[str, Any]) -> str:
     """The key prefix exactly as Go derives it.
 
     Go uses a config ``path`` verbatim but cleans a URL's path and strips its leading
-    slash (so ``s3://bucket`` gives ``"."``). The core passes a config path as a URL path
-    without a leading slash, which is how the two are told apart here.
+    slash (so ``s3://bucket`` gives ``"."``). The core's config puts the config form's
+    path in ``options``, which is how the two are told apart here.
     """
     if "path" in options:
         return str(options["path"] or "")
-    if url.path and not url.path.startswith("/"):
-        return url.path
     return go_clean(url.path).removeprefix("/")
 
 

@@ -16,6 +16,7 @@ from litestream_s3.settings import MIN_PART_SIZE, parse_byte_size, settings_from
 from litestream_s3.timestamps import METADATA_KEY, format_timestamp, parse_timestamp
 
 from litestream_core.client import SNAPSHOT_LEVEL, ReplicaURL
+from litestream_core.config import parse_config
 from litestream_core.errors import (
     ConfigError,
     LTXNotFoundError,
@@ -53,10 +54,17 @@ def test_url_bucket_and_path_as_go_cleans_them():
     assert settings("s3://bkt/").path == ""
 
 
+def config_settings(replica_yaml: str):
+    config = parse_config(f"dbs:\n  - path: /tmp/app.db\n    replica:\n{replica_yaml}")
+    url, options = config.dbs[0].replica.replica_url()
+    return settings_from(url, options, {})
+
+
 def test_config_path_is_used_verbatim():
-    # The core hands a config's `path` over as a URL path without its leading slash.
-    url = ReplicaURL(scheme="s3", host="bkt", path="db/", raw="s3://bkt/db/")
-    assert settings_from(url, {"bucket": "bkt"}, {}).path == "db/"
+    # Go keeps a config `path` as written, and an absent one is empty: keys "/0000/...".
+    assert config_settings("      type: s3\n      bucket: bkt\n      path: db/\n").path == "db/"
+    assert config_settings("      type: s3\n      bucket: bkt\n      path: /db\n").path == "/db"
+    assert config_settings("      type: s3\n      bucket: bkt\n").path == ""
     assert settings("s3://bkt/ignored", path="").path == ""
 
 
