@@ -56,6 +56,13 @@ def command(
         click.echo(f"No local state to reset for {db_path}")
         click.echo(f"Meta directory does not exist: {meta_path}")
         return
+    from litestream_core.engine.replication_lock import holder_pid
+
+    if (pid := holder_pid(meta_path)) is not None and not dry_run:
+        who = f"process {pid}" if pid > 0 else "another process"
+        raise DatabaseError(
+            f"{db_path} is being replicated by {who}; stop replication before reset"
+        )
     ltx_dir = meta_path / "ltx"
     files = ltx_files(ltx_dir)
     if dry_run:

@@ -38,6 +38,7 @@ from litestream_core.client import LTXFileInfo
 from litestream_core.engine import checkpoint as ckpt
 from litestream_core.engine.dbtypes import DBSettings, Pos
 from litestream_core.engine.meta import MetaDir
+from litestream_core.engine.replication_lock import ReplicationLock
 from litestream_core.engine.snapshot import (
     PageReader,
     PageSums,
@@ -101,6 +102,7 @@ class Syncer:
         self.wal_path = wal_path(path)
         self.settings = settings
         self.meta = meta
+        self.lock = ReplicationLock(meta.root, path)
         self.mutex = threading.RLock()
         self._fd_lock = threading.Lock()
         self.events: list[Event] = []
@@ -124,13 +126,18 @@ class Syncer:
     def open(self) -> None:
         """Validate and connect; a database locked by someone else is retried by sync."""
         with self.mutex:
-            self._closed = False
-            self.meta.remove_tmp_files()
-            self._load_position()
+            self.lock.acquire()  # before touching the meta dir another process may own
             try:
-                self._init()
-            except DatabaseBusyError as exc:
-                log.warning("%s; will retry", exc.one_line())
+                self._closed = False
+                self.meta.remove_tmp_files()
+                self._load_position()
+                try:
+                    self._init()
+                except DatabaseBusyError as exc:
+                    log.warning("%s; will retry", exc.one_line())
+            except BaseException:
+                self.lock.release()
+                raise
 
     def _load_position(self) -> None:
         """Position from the newest local L0 file; a corrupt one is dropped, not trusted."""
@@ -212,6 +219,7 @@ class Syncer:
                         os.close(self._shm_fd)
                         self._shm_fd = -1
                 self._cursor = None
+                self.lock.release()
 
     def drain_events(self) -> list[Event]:
         with self.mutex:

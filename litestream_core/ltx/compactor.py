@@ -12,6 +12,7 @@ from litestream_core.ltx.decoder import Decoder
 from litestream_core.ltx.encoder import Encoder
 from litestream_core.ltx.header import HEADER_FLAG_NO_CHECKSUM, Header
 
+
 def compact(inputs: Sequence[BinaryIO], out: BinaryIO) -> Header:
     """Merge ``inputs`` (ordered by TXID) into one LTX file written to ``out``.
 
