@@ -46,3 +46,12 @@ def test_a_killed_replicator_leaves_no_stale_lock(tmp_path: Path) -> None:
     assert holder_pid(meta) is None
     again = litestream("replicate", "-once", str(db), f"file://{tmp_path / 'replica'}")
     assert again.returncode == 0, again.stderr
+
+
+def test_a_failed_start_leaves_no_meta_directory(tmp_path: Path) -> None:
+    bogus = tmp_path / "notes.txt"
+    bogus.write_text("not a database\n")
+    result = litestream("replicate", "-once", str(bogus), f"file://{tmp_path / 'replica'}")
+    assert result.returncode != 0
+    assert result.stderr.strip() == f"Error: {bogus} is not a SQLite database"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]

@@ -26,6 +26,7 @@ class ReplicationLock:
         self.path = meta_root / LOCK_NAME
         self.db_path = db_path
         self._fd = -1
+        self._created_dir = False
 
     @property
     def held(self) -> bool:
@@ -35,6 +36,7 @@ class ReplicationLock:
         """Take the lock or raise a one-line DatabaseError naming the holder's pid."""
         if self.held:
             return
+        self._created_dir = not self.path.parent.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -58,6 +60,19 @@ class ReplicationLock:
         if self.held:
             os.close(self._fd)  # closing the descriptor drops the flock
             self._fd = -1
+
+    def abandon(self) -> None:
+        """Release after a failed open, removing the meta directory if only we made it.
+
+        A mistyped path or a file that is not a database leaves no litter beside it.
+        """
+        if not self.held:
+            return
+        if self._created_dir:
+            self.path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                self.path.parent.rmdir()  # only succeeds while it is empty
+        self.release()
 
 
 def holder_pid(meta_root: Path) -> int | None:

@@ -136,7 +136,7 @@ class Syncer:
                 except DatabaseBusyError as exc:
                     log.warning("%s; will retry", exc.one_line())
             except BaseException:
-                self.lock.release()
+                self.lock.abandon()
                 raise
 
     def _load_position(self) -> None:
