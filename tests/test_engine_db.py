@@ -8,7 +8,6 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,14 +34,10 @@ from test_engine_db_support import (
     close_apps,
     l0_files,
     run,
+    stop_applications,  # noqa: F401 - an autouse fixture
+    write_and_sync,
     write_mixed,
 )
-
-
-@pytest.fixture(autouse=True)
-def _stop_applications() -> Iterator[None]:
-    yield
-    close_apps()
 
 
 def pages_of(image: bytes, page_size: int) -> list[tuple[int, bytes]]:
@@ -232,9 +227,7 @@ def test_write_snapshot_is_the_database_at_pos(tmp_path: Path) -> None:
     async def main() -> None:
         db = DB(path, DBSettings(min_checkpoint_page_count=10))
         await db.open()
-        for step in range(25):
-            write_mixed(app, step)
-            await db.sync()
+        await write_and_sync(db, app, range(25))
         out = io.BytesIO()
         header = await db.write_snapshot(out)
         assert (header.min_txid, header.max_txid) == (1, db.pos().txid)
@@ -274,9 +267,7 @@ def test_rebase_continues_after_the_remote_position(tmp_path: Path) -> None:
     async def main() -> None:
         db = DB(path)
         await db.open()
-        for step in range(5):
-            write_mixed(app, step)
-            await db.sync()
+        await write_and_sync(db, app, range(5))
         # A newer file from the replica, as the replica loop downloads it.
         remote = db.ltx_path(0, 40, 40)
         remote.write_bytes(
@@ -305,9 +296,7 @@ def test_remove_ltx_files_keeps_the_position(tmp_path: Path) -> None:
     async def main() -> None:
         db = DB(path)
         await db.open()
-        for step in range(4):
-            write_mixed(app, step)
-            await db.sync()
+        await write_and_sync(db, app, range(4))
         await db.remove_ltx_files(0, 3)
         assert [f.max_txid for f in db.local_ltx_files(0)] == [4]
         await db.remove_ltx_files(0, 4)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,17 +17,10 @@ from test_engine_db_support import (
     AppProcess,
     ChainChecker,
     app_connect,
-    close_apps,
     run,
+    stop_applications,  # noqa: F401 - an autouse fixture
     write_mixed,
 )
-
-
-@pytest.fixture(autouse=True)
-def _stop_applications() -> Iterator[None]:
-    yield
-    close_apps()
-
 
 PAGE = 4096
 

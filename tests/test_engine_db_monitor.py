@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,13 +13,12 @@ from litestream_core.engine.db import DB, DBSettings
 from litestream_core.events import Event, SyncFailed, SyncRecovered
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_engine_db_support import ChainChecker, app_connect, close_apps, run
-
-
-@pytest.fixture(autouse=True)
-def _stop_applications() -> Iterator[None]:
-    yield
-    close_apps()
+from test_engine_db_support import (
+    ChainChecker,
+    app_connect,
+    run,
+    stop_applications,  # noqa: F401 - an autouse fixture
+)
 
 
 async def wait_for(predicate: object, timeout: float = 20.0) -> None:

@@ -1,4 +1,4 @@
-"""Helpers for the database monitor's tests (no tests here).
+"""Helpers and the application-closing fixture for the database monitor's tests (no tests).
 
 The oracle is independent of the engine: the application's own stdlib ``sqlite3``
 connection (in a child process) serialises the database as SQLite sees it, and a few
@@ -12,9 +12,11 @@ import pickle
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
+
+import pytest
 
 from litestream_core.engine.db import DB
 from litestream_core.ltx import decode_file, parse_filename
@@ -117,6 +119,13 @@ def close_apps() -> None:
         _APPS.pop().close()
 
 
+@pytest.fixture(autouse=True)
+def stop_applications() -> Iterator[None]:
+    """Closes every application ``app_connect`` started; a test module imports it."""
+    yield
+    close_apps()
+
+
 def l0_files(db: DB) -> list[Path]:
     return sorted(db.ltx_dir(0).glob("*.ltx"))
 
@@ -188,3 +197,10 @@ def write_mixed(app: AppProcess, step: int) -> None:
         app.execute("COMMIT")
     else:
         app.execute("DELETE FROM t WHERE id % 7 = ?", (step % 7,))
+
+
+async def write_and_sync(db: DB, app: AppProcess, steps: range) -> None:
+    """One ``write_mixed`` transaction per step, each followed by a sync."""
+    for step in steps:
+        write_mixed(app, step)
+        await db.sync()

@@ -9,7 +9,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,17 +23,11 @@ from test_engine_db_support import (
     ChainChecker,
     app_connect,
     apply_files,
-    close_apps,
     l0_files,
     run,
+    stop_applications,  # noqa: F401 - an autouse fixture
     write_mixed,
 )
-
-
-@pytest.fixture(autouse=True)
-def _stop_applications() -> Iterator[None]:
-    yield
-    close_apps()
 
 
 def snapshot_reasons(events: list[Event]) -> list[str]:

@@ -8,6 +8,11 @@ cost nothing.
   from the ``litestream-core[testing]`` extra).
 - ``MemoryReplicaClient`` / ``MemoryStore``: the in-memory reference client.
 - ``make_ltx_bytes``: valid LTX files made to order.
+
+Modules to import directly: ``servers`` (free ports, waiting for a server to answer),
+``e2e`` (an app, a config, ``litestream replicate`` and restores for CLI tests) and
+``peer`` (the Go binary). The pytest plugin adds the ``go_litestream`` and ``go_env``
+fixtures, ``replica_prefix`` and ``ltx_factory``.
 """
 
 from __future__ import annotations

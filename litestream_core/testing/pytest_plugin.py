@@ -12,6 +12,7 @@ import pytest
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from pathlib import Path
 
 # Before any suite module is imported, so failures inside the suite show the values.
 pytest.register_assert_rewrite("litestream_core.testing")
@@ -63,3 +64,27 @@ def ltx_factory() -> LTXFactory:
     from litestream_core.testing.ltxgen import DEFAULT_TIMESTAMP_MS
 
     return LTXFactory(DEFAULT_TIMESTAMP_MS)
+
+
+@pytest.fixture(scope="session")
+def go_litestream(pytestconfig: pytest.Config) -> Path:
+    """The real Go Litestream binary, the interop peer: ``LITESTREAM_GO_BIN``, else
+    ``.peer/bin/litestream`` in or above the rootdir or the invocation directory.
+
+    A missing peer fails the test rather than skipping it: interop is a requirement.
+    """
+    from litestream_core.testing.peer import INSTALL_HINT, find_go_litestream
+
+    starts = (pytestconfig.rootpath, pytestconfig.invocation_params.dir)
+    path = find_go_litestream(*starts)
+    if path is None:
+        pytest.fail(f"Go litestream binary not found; {INSTALL_HINT}")
+    return path
+
+
+@pytest.fixture
+def go_env() -> dict[str, str]:
+    """The environment to run ``go_litestream`` in (AWS_CA_BUNDLE breaks its S3 client)."""
+    from litestream_core.testing.peer import go_environment
+
+    return go_environment()

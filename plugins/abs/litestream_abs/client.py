@@ -29,9 +29,10 @@ from azure.storage.blob import (
 
 from litestream_abs.errors import Where, error_code, translate
 from litestream_abs.settings import ABSSettings, settings_from
-from litestream_abs.source import PartReader, header_of
-from litestream_abs.timestamps import (
-    METADATA_KEY,
+from litestream_core.backend_support.listing import ltx_range, next_page
+from litestream_core.backend_support.parts import PartReader, header_of
+from litestream_core.backend_support.sdk import LazySDK, call_in_thread
+from litestream_core.backend_support.timestamps import (
     format_timestamp,
     ms_to_datetime,
     parse_timestamp,
@@ -45,9 +46,9 @@ from litestream_core.client import (
     ReplicaClient,
     ReplicaURL,
 )
-from litestream_core.errors import ReplicaClientError
-from litestream_core.ltx.header import parse_filename
 
+METADATA_KEY = "litestreamtimestamp"
+"""Go's ``abs.MetadataKeyTimestamp``: Azure metadata names are C# identifiers (no hyphen)."""
 BLOCK_SIZE = 4 * 1024 * 1024
 """Files below this go up in one Put Blob; larger ones in blocks of this size."""
 CONCURRENCY = 4
@@ -72,11 +73,11 @@ class ABSReplicaClient(ReplicaClient):
         """``retry_total`` bounds the SDK's own retries; the engine retries beyond it."""
         self.settings = settings
         self._retry_total = retry_total
-        self._container: Any = None
         self._credential: Any = None
         self._where = Where(settings.container, settings.auth.source)
-        self._lock = asyncio.Lock()
-        self._closed = False
+        self._container: LazySDK[Any] = LazySDK(
+            "abs", self._connect, lambda exc: translate(exc, self._where, "connect")
+        )
 
     @classmethod
     def from_url(cls, url: ReplicaURL, options: Mapping[str, Any]) -> ABSReplicaClient:
@@ -91,8 +92,7 @@ class ABSReplicaClient(ReplicaClient):
         await self._get_container()
 
     async def close(self) -> None:
-        self._closed = True
-        container, self._container = self._container, None
+        container = self._container.close()
         credential, self._credential = self._credential, None
         if container is not None:
             await asyncio.to_thread(container.close)
@@ -100,19 +100,7 @@ class ABSReplicaClient(ReplicaClient):
             await asyncio.to_thread(credential.close)
 
     async def _get_container(self) -> Any:
-        if self._container is not None:
-            return self._container
-        async with self._lock:
-            if self._closed:
-                raise ReplicaClientError("abs: the replica client is closed", op="init")
-            if self._container is None:
-                try:
-                    self._container = await asyncio.to_thread(self._connect)
-                except ReplicaClientError:
-                    raise
-                except Exception as exc:
-                    raise translate(exc, self._where, "connect") from exc
-        return self._container
+        return await self._container.get()
 
     def _connect(self) -> Any:
         s = self.settings
@@ -139,12 +127,9 @@ class ABSReplicaClient(ReplicaClient):
 
     async def _run(self, op: str, key: str, call: Callable[..., _T], /, **kwargs: Any) -> _T:
         """Run a blocking SDK call in a thread, translating its errors."""
-        try:
-            return await asyncio.to_thread(call, **kwargs)
-        except ReplicaClientError:
-            raise
-        except Exception as exc:
-            raise translate(exc, self._where, op, key) from exc
+        return await call_in_thread(
+            call, lambda exc: translate(exc, self._where, op, key), **kwargs
+        )
 
     # -- Listing --------------------------------------------------------------------------
 
@@ -157,14 +142,11 @@ class ABSReplicaClient(ReplicaClient):
         pages = await self._run(
             "list", "", _pages, container=container, prefix=prefix, metadata=True
         )
-        while (page := await self._run("list", "", _next_page, pages=pages)) is not None:
+        while (page := await self._run("list", "", next_page, pages=pages)) is not None:
             for blob in page:
-                try:
-                    min_txid, max_txid = parse_filename(blob.name[len(prefix) :])
-                except ValueError:
-                    continue  # not an LTX file (Go skips these too)
-                if min_txid < seek:
+                if (txids := ltx_range(blob.name[len(prefix) :], seek)) is None:
                     continue
+                min_txid, max_txid = txids
                 stamp = (blob.metadata or {}).get(METADATA_KEY)
                 created_at = (parse_timestamp(stamp) if stamp else None) or blob.creation_time
                 yield LTXFileInfo(level, min_txid, max_txid, int(blob.size), created_at)
@@ -262,7 +244,7 @@ class ABSReplicaClient(ReplicaClient):
         pages = await self._run(
             "list", "", _pages, container=container, prefix=prefix, metadata=False
         )
-        while (page := await self._run("list", "", _next_page, pages=pages)) is not None:
+        while (page := await self._run("list", "", next_page, pages=pages)) is not None:
             await self._delete_keys([blob.name for blob in page])
 
     async def _delete_keys(self, keys: Sequence[str]) -> None:
@@ -291,12 +273,6 @@ def _pages(container: Any, prefix: str, metadata: bool) -> Any:
         name_starts_with=prefix, include=include, results_per_page=LIST_PAGE_SIZE
     )
     return listing.by_page()
-
-
-def _next_page(pages: Any) -> list[Any] | None:
-    """The next page of a listing as a list (fetching it is the blocking part)."""
-    page = next(pages, None)
-    return None if page is None else list(page)
 
 
 class _DownloadStream(AsyncByteStream):

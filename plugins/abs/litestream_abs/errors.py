@@ -9,20 +9,16 @@ from __future__ import annotations
 
 from azure.core import exceptions as ax
 
-from litestream_core.errors import (
-    LTXNotFoundError,
-    ReplicaClientError,
-    ReplicaPermissionError,
-    TransientReplicaError,
-)
+from litestream_core.backend_support import errors as backend_errors
+from litestream_core.backend_support.errors import status_class
+from litestream_core.errors import ReplicaClientError, TransientReplicaError
 
 
-class Where:
-    """What an operation was touching, for error messages (never credentials)."""
+class Where(backend_errors.Where):
+    """An Azure container and where the credentials came from."""
 
-    def __init__(self, container: str, credential_source: str) -> None:
-        self.container = container
-        self.credential_source = credential_source
+    scheme = "abs"
+    noun = "container"
 
 
 def error_code(exc: BaseException) -> str:
@@ -40,45 +36,21 @@ def translate(
     max_txid: int | None = None,
 ) -> ReplicaClientError:
     """The core error for an SDK (or socket) error raised by ``op`` on ``key``."""
-    target = f"abs://{where.container}/{key}" if key else f"container {where.container!r}"
-
-    def make(
-        cls: type[ReplicaClientError], message: str, hint: str | None = None
-    ) -> ReplicaClientError:
-        return cls(
-            message,
-            op=op,
-            url=f"abs://{where.container}/{key}",
-            level=level,
-            min_txid=min_txid,
-            max_txid=max_txid,
-            hint=hint,
-        )
-
+    failure = where.failure(op, key, level=level, min_txid=min_txid, max_txid=max_txid)
     code = error_code(exc)
     status = int(getattr(exc, "status_code", None) or 0)
     not_found = isinstance(exc, ax.ResourceNotFoundError) or status == 404
     if code == "ContainerNotFound" or (not_found and not key):
-        return make(
-            ReplicaClientError,
-            f"abs: container {where.container!r} does not exist",
-            "create the container or correct the replica's bucket",
-        )
+        return failure.missing_bucket()
     if not_found:
-        return make(LTXNotFoundError, f"abs: {target} not found")
+        return failure.not_found()
     if isinstance(exc, ax.ClientAuthenticationError) or status in (401, 403):
-        why = code or (f"HTTP {status}" if status else "no usable credential")
-        return make(
-            ReplicaPermissionError,
-            f"abs: access to container {where.container!r} denied ({why}) "
-            f"using {where.credential_source}",
-        )
+        return failure.denied(code or (f"HTTP {status}" if status else "no usable credential"))
     if isinstance(exc, ax.HttpResponseError) and status:
-        cls = TransientReplicaError if status in (408, 429) or status >= 500 else ReplicaClientError
-        return make(cls, f"abs: {op} {target}: {code or status}: {_first_line(exc)}")
+        return failure.failed(status_class(status), f"{code or status}: {_first_line(exc)}")
     if isinstance(exc, ax.ServiceRequestError | ax.ServiceResponseError | OSError):
-        return make(TransientReplicaError, f"abs: {op} {target}: {_first_line(exc)}")
-    return make(ReplicaClientError, f"abs: {op} {target}: {type(exc).__name__}: {_first_line(exc)}")
+        return failure.failed(TransientReplicaError, _first_line(exc))
+    return failure.unexpected(exc, _first_line(exc))
 
 
 def _first_line(exc: BaseException) -> str:

@@ -11,41 +11,13 @@ Keys are ``path.Join(<path>, "ltx", <level>, <name>)``, the level in decimal.
 from __future__ import annotations
 
 import os
-import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from litestream_core.backend_support.paths import LTXKeys, replica_path
 from litestream_core.client import ReplicaURL
 from litestream_core.errors import ConfigError
-from litestream_core.ltx.header import format_filename
-
-
-def go_clean(path: str) -> str:
-    """Go's ``path.Clean``: like ``posixpath.normpath`` but ``""`` is ``"."``, one root."""
-    if not path:
-        return "."
-    cleaned = posixpath.normpath(path)
-    return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
-
-
-def go_join(*parts: str) -> str:
-    """Go's ``path.Join``: empty parts dropped, the result cleaned."""
-    joined = "/".join(p for p in parts if p)
-    return go_clean(joined) if joined else ""
-
-
-def replica_path(url: ReplicaURL, options: Mapping[str, Any]) -> str:
-    """Go uses a config ``path`` verbatim and a URL's path cleaned, without its root.
-
-    The core passes a config path as a URL path without a leading slash, which is how
-    the two are told apart here.
-    """
-    if "path" in options:
-        return str(options["path"] or "")
-    if url.path and not url.path.startswith("/"):
-        return url.path
-    return go_clean(url.path).removeprefix("/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,28 +33,12 @@ class Auth:
 
 
 @dataclass(frozen=True, slots=True)
-class ABSSettings:
+class ABSSettings(LTXKeys):
     container: str
     path: str
     account_name: str
     endpoint: str
     auth: Auth
-
-    def level_dir(self, level: int) -> str:
-        return go_join(self.path, "ltx", str(level))
-
-    def key(self, level: int, min_txid: int, max_txid: int) -> str:
-        return go_join(self.level_dir(level), format_filename(min_txid, max_txid))
-
-    @property
-    def delete_all_prefix(self) -> str:
-        """Everything under the path, as Go deletes; only ``ltx/`` when there is no path.
-
-        Go lists ``/`` for an empty path, which matches none of its keys; a whole
-        container is never ours to empty.
-        """
-        root = go_clean(self.path)
-        return go_join(root, "ltx") + "/" if root in (".", "/") else root + "/"
 
 
 def settings_from(

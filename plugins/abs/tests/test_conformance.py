@@ -17,7 +17,7 @@ class TestABSConformance(ReplicaClientSuite):
 
     @pytest.fixture
     async def replica_client(self, azurite, container, replica_prefix):
-        client = make_replica_client(f"abs://{container}/{replica_prefix}", azurite.options())
-        await client.init()
-        yield client
-        await client.close()
+        async with make_replica_client(
+            f"abs://{container}/{replica_prefix}", azurite.options()
+        ) as client:
+            yield client

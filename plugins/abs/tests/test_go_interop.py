@@ -6,20 +6,19 @@ metadata."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from litestream_abs.timestamps import ms_to_datetime
 
+from litestream_core.backend_support.timestamps import ms_to_datetime
 from litestream_core.client import SNAPSHOT_LEVEL
 from litestream_core.ltx import decode_file
 from litestream_core.plugins import make_replica_client
+from litestream_core.testing import e2e
+from litestream_core.testing.e2e import OUR_LITESTREAM, App, Replicate, rows, write_config
 
 from .conftest import ACCOUNT, ACCOUNT_KEY
-from .test_e2e import LITESTREAM, App, rows
 
 pytestmark = pytest.mark.anyio
 
@@ -33,18 +32,9 @@ def replicate(
     binary: Path, db: Path, url: str, endpoint: str, env: dict[str, str], app: App, until
 ) -> None:
     """Run ``binary replicate`` on ``db`` while the app writes, until ``until()`` holds."""
-    cfg = db.with_suffix(".yml")
-    cfg.write_text(
-        f"dbs:\n  - path: {db}\n    replica:\n      url: {url}\n"
-        f"      endpoint: {endpoint}\n      sync-interval: 100ms\n"
-    )
-    proc = subprocess.Popen(
-        [str(binary), "replicate", "-config", str(cfg)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    replica = [f"url: {url}", f"endpoint: {endpoint}"]
+    cfg = write_config(db.with_suffix(".yml"), db, replica, monitor_interval=None)
+    process = Replicate(cfg, db.with_suffix(".log"), env=env, litestream=binary)
     try:
         deadline = time.monotonic() + 30
         while not until():
@@ -52,21 +42,12 @@ def replicate(
             app.write(1)
             time.sleep(0.2)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        output = proc.communicate(timeout=60)[0]
-    assert proc.returncode == 0, output
+        process.stop()
 
 
 def restore(binary: Path, db: Path, out: Path, env: dict[str, str]) -> None:
     """Restore through the config ``replicate`` wrote (the endpoint is a config key)."""
-    proc = subprocess.run(
-        [str(binary), "restore", "-config", str(db.with_suffix(".yml")), "-o", str(out), str(db)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
+    e2e.restore(out, "-config", db.with_suffix(".yml"), db, litestream=binary, env=env)
 
 
 async def test_each_restores_what_the_other_replicated(
@@ -95,7 +76,7 @@ async def test_each_restores_what_the_other_replicated(
             assert info.created_at == ms_to_datetime(header.timestamp)
     await client.close()
     ours = tmp_path / "ours-from-go.db"
-    restore(LITESTREAM, go_db, ours, env)
+    restore(OUR_LITESTREAM, go_db, ours, env)
     assert rows(ours) == rows(go_db)
 
     # We replicate; Go restores.
@@ -103,7 +84,7 @@ async def test_each_restores_what_the_other_replicated(
     app = App(our_db)
     our_url = f"abs://{ACCOUNT}@{container}/from-us"
     ours_done = lambda: sum("from-us/" in n for n in names()) >= 3  # noqa: E731
-    replicate(LITESTREAM, our_db, our_url, azurite.endpoint, env, app, ours_done)
+    replicate(OUR_LITESTREAM, our_db, our_url, azurite.endpoint, env, app, ours_done)
     app.close()
     gos = tmp_path / "go-from-us.db"
     restore(go_litestream, our_db, gos, env)

@@ -23,6 +23,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, ClassVar, TypeVar
 
+from litestream_core.backend_support.listing import ltx_range
+from litestream_core.backend_support.timestamps import ms_to_datetime
 from litestream_core.client import (
     AsyncByteStream,
     Capability,
@@ -39,7 +41,7 @@ from litestream_core.errors import (
     ReplicaPermissionError,
     TransientReplicaError,
 )
-from litestream_core.ltx.header import HEADER_SIZE, Header, format_filename, parse_filename
+from litestream_core.ltx.header import HEADER_SIZE, Header, format_filename
 
 logger = logging.getLogger("litestream.file")
 
@@ -109,12 +111,9 @@ class FileReplicaClient(ReplicaClient):
             return []
         infos = []
         for entry in entries:
-            try:
-                min_txid, max_txid = parse_filename(entry.name)
-            except ValueError:
-                continue  # temporary files and anything else that is not ours
-            if min_txid < seek:
-                continue
+            if (txids := ltx_range(entry.name, seek)) is None:
+                continue  # temporary files, anything else that is not ours, or before seek
+            min_txid, max_txid = txids
             try:
                 st = entry.stat()
                 created_at = _from_ns(st.st_mtime_ns)
@@ -165,7 +164,7 @@ class FileReplicaClient(ReplicaClient):
             with suppress(FileNotFoundError):
                 os.unlink(tmp.name)
             raise
-        return LTXFileInfo(level, min_txid, max_txid, size, _from_ms(header.timestamp))
+        return LTXFileInfo(level, min_txid, max_txid, size, ms_to_datetime(header.timestamp))
 
     @staticmethod
     def _create_temp(target: Path) -> IO[bytes]:
@@ -303,14 +302,10 @@ def _header_time(path: str) -> datetime | None:
     with open(path, "rb") as f:
         head = f.read(HEADER_SIZE)
     try:
-        return _from_ms(Header.decode(head).timestamp)
+        return ms_to_datetime(Header.decode(head).timestamp)
     except LTXFormatError:
         logger.warning("%s has no valid LTX header; using its mtime", path)
         return None
-
-
-def _from_ms(ms: int) -> datetime:
-    return _EPOCH + timedelta(milliseconds=ms)
 
 
 def _from_ns(ns: int) -> datetime:

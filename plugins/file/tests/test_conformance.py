@@ -15,7 +15,5 @@ class TestFileConformance(ReplicaClientSuite):
 
     @pytest.fixture
     async def replica_client(self, tmp_path, replica_prefix):
-        client = FileReplicaClient(tmp_path / replica_prefix)
-        await client.init()
-        yield client
-        await client.close()
+        async with FileReplicaClient(tmp_path / replica_prefix) as client:
+            yield client

@@ -26,45 +26,15 @@ from litestream_core.errors import (
 )
 from litestream_core.ltx import Header, verify_file
 from litestream_core.testing import make_ltx_bytes, timestamp_to_datetime
+from litestream_core.testing.e2e import insert_rows, rows
 from litestream_core.testing.ltxgen import database_pages
 
 pytestmark = pytest.mark.anyio
-ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
 def anyio_backend():
     return "asyncio"
-
-
-@pytest.fixture(scope="module")
-def go_litestream() -> Path:
-    path = Path(os.environ.get("LITESTREAM_GO_BIN", ROOT / ".peer" / "bin" / "litestream"))
-    if not path.is_file():
-        pytest.fail(f"Go litestream binary not found at {path} (set LITESTREAM_GO_BIN)")
-    return path
-
-
-@pytest.fixture
-def go_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("AWS_CA_BUNDLE", None)
-    return env
-
-
-def make_database(path: Path, rows: range) -> None:
-    with sqlite3.connect(path) as db:
-        db.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, body TEXT)")
-        db.executemany("INSERT INTO t VALUES (?, ?)", [(i, f"row {i} " * 20) for i in rows])
-    db.close()
-
-
-def rows_of(path: Path) -> list[tuple[int, str]]:
-    with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        result = db.execute("SELECT id, body FROM t ORDER BY id").fetchall()
-    db.close()
-    return result
 
 
 @pytest.mark.parametrize(
@@ -175,7 +145,7 @@ async def test_errno_translation(tmp_path, op, code, expected):
 
 async def test_go_restores_a_replica_we_wrote(tmp_path, go_litestream, go_env):
     source = tmp_path / "source.db"
-    make_database(source, range(1, 300))
+    insert_rows(source, range(1, 300))
     page_size, pages = database_pages(source)
     # Go 0.5.17 restores only checksum-free files as the newest file; it writes those too.
     snapshot = make_ltx_bytes(
@@ -199,7 +169,7 @@ async def test_go_restores_a_replica_we_wrote(tmp_path, go_litestream, go_env):
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
-    assert rows_of(restored) == rows_of(source)
+    assert rows(restored) == rows(source)
 
 
 async def test_we_list_files_go_wrote_with_exact_header_timestamps(tmp_path, go_litestream, go_env):
@@ -207,7 +177,7 @@ async def test_we_list_files_go_wrote_with_exact_header_timestamps(tmp_path, go_
     with sqlite3.connect(db) as conn:
         conn.execute("PRAGMA journal_mode=WAL")
     conn.close()
-    make_database(db, range(1, 50))
+    insert_rows(db, range(1, 50))
     replica = tmp_path / "replica"
     level0 = replica / "ltx" / "0"
     proc = subprocess.Popen(
@@ -219,7 +189,7 @@ async def test_we_list_files_go_wrote_with_exact_header_timestamps(tmp_path, go_
     try:
         for batch in range(3):
             seen = len(list(level0.glob("*.ltx")))
-            make_database(db, range(100 * (batch + 1), 100 * (batch + 1) + 30))
+            insert_rows(db, range(100 * (batch + 1), 100 * (batch + 1) + 30))
             deadline = time.monotonic() + 30
             while len(list(level0.glob("*.ltx"))) <= seen and time.monotonic() < deadline:
                 assert proc.poll() is None, "Go litestream exited early"

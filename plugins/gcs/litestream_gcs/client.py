@@ -24,6 +24,14 @@ from google.api_core import exceptions as gx
 from google.cloud import storage  # type: ignore[import-untyped]
 from google.cloud.storage.retry import DEFAULT_RETRY  # type: ignore[import-untyped]
 
+from litestream_core.backend_support.listing import ltx_range, next_page
+from litestream_core.backend_support.parts import PartReader, header_of
+from litestream_core.backend_support.sdk import LazySDK, call_in_thread
+from litestream_core.backend_support.timestamps import (
+    format_timestamp,
+    ms_to_datetime,
+    parse_timestamp,
+)
 from litestream_core.client import (
     AsyncByteStream,
     Capability,
@@ -32,18 +40,12 @@ from litestream_core.client import (
     ReplicaClient,
     ReplicaURL,
 )
-from litestream_core.errors import LTXNotFoundError, ReplicaClientError
-from litestream_core.ltx.header import parse_filename
+from litestream_core.errors import ReplicaClientError
 from litestream_gcs.errors import Where, translate
 from litestream_gcs.settings import GCSSettings, settings_from
-from litestream_gcs.source import PartReader, header_of
-from litestream_gcs.timestamps import (
-    METADATA_KEY,
-    format_timestamp,
-    ms_to_datetime,
-    parse_timestamp,
-)
 
+METADATA_KEY = "litestream-timestamp"
+"""Go's ``gs.MetadataKeyTimestamp``: a custom metadata key on each object."""
 SINGLE_UPLOAD_MAX = 8 * 1024 * 1024
 """Files below this go up in one request (the SDK's own multipart limit)."""
 UPLOAD_CHUNK = 8 * 1024 * 1024
@@ -71,11 +73,10 @@ class GCSReplicaClient(ReplicaClient):
         self._retry = DEFAULT_RETRY.with_timeout(retry_timeout).with_delay(
             initial=0.25, maximum=4.0
         )
-        self._bucket: Any = None
-        self._client_obj: Any = None
         self._where = Where(settings.bucket, _credential_source())
-        self._lock = asyncio.Lock()
-        self._closed = False
+        self._bucket: LazySDK[Any] = LazySDK(
+            "gs", self._connect, lambda exc: translate(exc, self._where, "connect")
+        )
 
     @classmethod
     def from_url(cls, url: ReplicaURL, options: Mapping[str, Any]) -> GCSReplicaClient:
@@ -90,34 +91,21 @@ class GCSReplicaClient(ReplicaClient):
         await self._get_bucket()
 
     async def close(self) -> None:
-        self._closed = True
-        client, self._client_obj, self._bucket = self._client_obj, None, None
-        if client is not None:
-            await asyncio.to_thread(client.close)
+        bucket = self._bucket.close()
+        if bucket is not None:
+            await asyncio.to_thread(bucket.client.close)
 
     async def _get_bucket(self) -> Any:
-        if self._bucket is not None:
-            return self._bucket
-        async with self._lock:
-            if self._closed:
-                raise ReplicaClientError("gs: the replica client is closed", op="init")
-            if self._bucket is None:
-                try:
-                    client = await asyncio.to_thread(storage.Client, project=None)
-                except Exception as exc:
-                    raise translate(exc, self._where, "connect") from exc
-                self._client_obj = client
-                self._bucket = client.bucket(self.settings.bucket)
-        return self._bucket
+        return await self._bucket.get()
+
+    def _connect(self) -> Any:
+        return storage.Client(project=None).bucket(self.settings.bucket)
 
     async def _run(self, op: str, key: str, call: Callable[..., _T], /, **kwargs: Any) -> _T:
         """Run a blocking SDK call in a thread, translating its errors."""
-        try:
-            return await asyncio.to_thread(call, **kwargs)
-        except ReplicaClientError:
-            raise
-        except Exception as exc:
-            raise translate(exc, self._where, op, key) from exc
+        return await call_in_thread(
+            call, lambda exc: translate(exc, self._where, op, key), **kwargs
+        )
 
     # -- Listing --------------------------------------------------------------------------
 
@@ -137,16 +125,13 @@ class GCSReplicaClient(ReplicaClient):
             request["start_offset"] = f"{prefix}{seek:016x}"
         pages = (await self._run("list", prefix, bucket.list_blobs, **request)).pages
         while True:
-            page = await self._run("list", prefix, _next_page, pages=pages)
+            page = await self._run("list", prefix, next_page, pages=pages)
             if page is None:
                 return
             for blob in page:
-                try:
-                    min_txid, max_txid = parse_filename(blob.name[len(prefix) :])
-                except ValueError:
-                    continue  # not an LTX file (Go skips these too)
-                if min_txid < seek:
+                if (txids := ltx_range(blob.name[len(prefix) :], seek)) is None:
                     continue
+                min_txid, max_txid = txids
                 stamp = (blob.metadata or {}).get(METADATA_KEY)
                 created_at = (parse_timestamp(stamp) if stamp else None) or blob.time_created
                 yield LTXFileInfo(level, min_txid, max_txid, int(blob.size), created_at)
@@ -164,15 +149,7 @@ class GCSReplicaClient(ReplicaClient):
         except Exception as exc:
             raise translate(exc, self._where, "get", key, **where) from exc
         if blob is None:
-            url = f"gs://{self.settings.bucket}/{key}"
-            raise LTXNotFoundError(
-                f"gs: {url} not found",
-                op="get",
-                url=url,
-                level=level,
-                min_txid=min_txid,
-                max_txid=max_txid,
-            )
+            raise self._where.failure("get", key, **where).not_found()
         end = int(blob.size) if size <= 0 else min(int(blob.size), offset + size)
         return _RangeStream(self, blob, offset, end)
 
@@ -234,7 +211,7 @@ class GCSReplicaClient(ReplicaClient):
             prefix=prefix, retry=self._retry, page_size=LIST_PAGE_SIZE,
         )  # fmt: skip
         pages = listing.pages
-        while (page := await self._run("list", prefix, _next_page, pages=pages)) is not None:
+        while (page := await self._run("list", prefix, next_page, pages=pages)) is not None:
             await self._delete_keys([blob.name for blob in page])
 
     async def _delete_keys(self, keys: Sequence[str]) -> None:
@@ -251,12 +228,6 @@ class GCSReplicaClient(ReplicaClient):
                     raise translate(exc, self._where, "delete", key) from exc
 
         await asyncio.gather(*(delete(key) for key in keys))
-
-
-def _next_page(pages: Any) -> list[Any] | None:
-    """The next page of a listing as a list (fetching it is the blocking part)."""
-    page = next(pages, None)
-    return None if page is None else list(page)
 
 
 def _credential_source() -> str:

@@ -10,20 +10,19 @@ import requests
 from google.api_core import exceptions as gx
 from google.auth import exceptions as auth_x
 
+from litestream_core.backend_support import errors as backend_errors
+from litestream_core.backend_support.errors import one_line, status_class
 from litestream_core.errors import (
-    LTXNotFoundError,
     ReplicaClientError,
     ReplicaPermissionError,
     TransientReplicaError,
 )
 
 
-class Where:
-    """What an operation was touching, for error messages (never credentials)."""
+class Where(backend_errors.Where):
+    """A GCS bucket and where the credentials came from."""
 
-    def __init__(self, bucket: str, credential_source: str) -> None:
-        self.bucket = bucket
-        self.credential_source = credential_source
+    scheme = "gs"
 
 
 def translate(
@@ -37,47 +36,23 @@ def translate(
     max_txid: int | None = None,
 ) -> ReplicaClientError:
     """The core error for an SDK (or socket) error raised by ``op`` on ``key``."""
-    target = f"gs://{where.bucket}/{key}" if key else f"bucket {where.bucket!r}"
-
-    def make(
-        cls: type[ReplicaClientError], message: str, hint: str | None = None
-    ) -> ReplicaClientError:
-        return cls(
-            message,
-            op=op,
-            url=f"gs://{where.bucket}/{key}",
-            level=level,
-            min_txid=min_txid,
-            max_txid=max_txid,
-            hint=hint,
-        )
-
+    failure = where.failure(op, key, level=level, min_txid=min_txid, max_txid=max_txid)
     if isinstance(exc, gx.RetryError) and exc.cause is not None:
         exc = exc.cause
     if isinstance(exc, gx.NotFound):
         if not key or "bucket" in str(exc.message).lower():
-            return make(
-                ReplicaClientError,
-                f"gs: bucket {where.bucket!r} does not exist",
-                "create the bucket or correct the replica's bucket",
-            )
-        return make(LTXNotFoundError, f"gs: {target} not found")
+            return failure.missing_bucket()
+        return failure.not_found()
     if isinstance(exc, gx.Forbidden | gx.Unauthorized | auth_x.RefreshError):
-        return make(
-            ReplicaPermissionError,
-            f"gs: access to bucket {where.bucket!r} denied ({_status(exc)}) "
-            f"using {where.credential_source}",
-        )
+        return failure.denied(_status(exc))
     if isinstance(exc, auth_x.DefaultCredentialsError):
-        return make(
+        return failure.error(
             ReplicaPermissionError,
-            f"gs: no Google credentials found for bucket {where.bucket!r}",
+            f"gs: no Google credentials found for bucket {where.name!r}",
             "set GOOGLE_APPLICATION_CREDENTIALS or run `gcloud auth application-default login`",
         )
     if isinstance(exc, gx.GoogleAPICallError):
-        code = int(exc.code or 0)
-        cls = TransientReplicaError if code in (408, 429) or code >= 500 else ReplicaClientError
-        return make(cls, f"gs: {op} {target}: {_one_line(exc)}")
+        return failure.failed(status_class(int(exc.code or 0)), one_line(exc))
     transient = (
         gx.RetryError,
         auth_x.TransportError,
@@ -87,14 +62,10 @@ def translate(
         OSError,
     )
     if isinstance(exc, transient):
-        return make(TransientReplicaError, f"gs: {op} {target}: {_one_line(exc)}")
-    return make(ReplicaClientError, f"gs: {op} {target}: {type(exc).__name__}: {_one_line(exc)}")
+        return failure.failed(TransientReplicaError, one_line(exc))
+    return failure.unexpected(exc, one_line(exc))
 
 
 def _status(exc: BaseException) -> str:
     code = getattr(exc, "code", None)
     return f"HTTP {code}" if code else type(exc).__name__
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__

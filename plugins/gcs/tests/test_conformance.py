@@ -17,7 +17,5 @@ class TestGCSConformance(ReplicaClientSuite):
 
     @pytest.fixture
     async def replica_client(self, gcs, bucket, replica_prefix):
-        client = make_replica_client(f"gs://{bucket}/{replica_prefix}")
-        await client.init()
-        yield client
-        await client.close()
+        async with make_replica_client(f"gs://{bucket}/{replica_prefix}") as client:
+            yield client

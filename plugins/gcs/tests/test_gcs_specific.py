@@ -9,10 +9,9 @@ import os
 import pytest
 from google.api_core import exceptions as gx
 from litestream_gcs import client as gcs_client
-from litestream_gcs.client import SINGLE_UPLOAD_MAX, GCSReplicaClient
+from litestream_gcs.client import METADATA_KEY, SINGLE_UPLOAD_MAX, GCSReplicaClient
 from litestream_gcs.errors import Where, translate
 from litestream_gcs.settings import settings_from
-from litestream_gcs.timestamps import METADATA_KEY
 
 from litestream_core.client import SNAPSHOT_LEVEL, ReplicaURL
 from litestream_core.errors import (

@@ -5,19 +5,23 @@ listings report the header times Go stored in its metadata."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from litestream_gcs.timestamps import ms_to_datetime
 
+from litestream_core.backend_support.timestamps import ms_to_datetime
 from litestream_core.client import SNAPSHOT_LEVEL
 from litestream_core.ltx import decode_file
 from litestream_core.plugins import make_replica_client
-
-from .test_e2e import LITESTREAM, App, rows
+from litestream_core.testing.e2e import (
+    OUR_LITESTREAM,
+    App,
+    Replicate,
+    restore,
+    rows,
+    write_config,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -29,17 +33,8 @@ def anyio_backend():
 
 def replicate(binary: Path, db: Path, url: str, env: dict[str, str], app: App, until) -> None:
     """Run ``binary replicate`` on ``db`` while the app writes, until ``until()`` holds."""
-    cfg = db.with_suffix(".yml")
-    cfg.write_text(
-        f"dbs:\n  - path: {db}\n    replica:\n      url: {url}\n      sync-interval: 100ms\n"
-    )
-    proc = subprocess.Popen(
-        [str(binary), "replicate", "-config", str(cfg)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    cfg = write_config(db.with_suffix(".yml"), db, [f"url: {url}"], monitor_interval=None)
+    process = Replicate(cfg, db.with_suffix(".log"), env=env, litestream=binary)
     try:
         deadline = time.monotonic() + 30
         while not until():
@@ -47,20 +42,7 @@ def replicate(binary: Path, db: Path, url: str, env: dict[str, str], app: App, u
             app.write(1)
             time.sleep(0.2)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        output = proc.communicate(timeout=60)[0]
-    assert proc.returncode == 0, output
-
-
-def restore(binary: Path, url: str, out: Path, env: dict[str, str]) -> None:
-    proc = subprocess.run(
-        [str(binary), "restore", "-o", str(out), url],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
+        process.stop()
 
 
 async def test_each_restores_what_the_other_replicated(gcs, go_litestream, tmp_path, anyio_backend):
@@ -86,7 +68,7 @@ async def test_each_restores_what_the_other_replicated(gcs, go_litestream, tmp_p
             assert info.created_at == ms_to_datetime(header.timestamp)
     await client.close()
     ours = tmp_path / "ours-from-go.db"
-    restore(LITESTREAM, go_url, ours, env)
+    restore(ours, go_url, env=env)
     assert rows(ours) == rows(go_db)
 
     # We replicate; Go restores.
@@ -94,9 +76,14 @@ async def test_each_restores_what_the_other_replicated(gcs, go_litestream, tmp_p
     app = App(our_db)
     our_url = f"gs://{bucket}/from-us"
     replicate(
-        LITESTREAM, our_db, our_url, env, app, lambda: sum("from-us/" in n for n in names()) >= 3
+        OUR_LITESTREAM,
+        our_db,
+        our_url,
+        env,
+        app,
+        lambda: sum("from-us/" in n for n in names()) >= 3,
     )
     app.close()
     gos = tmp_path / "go-from-us.db"
-    restore(go_litestream, our_url, gos, env)
+    restore(gos, our_url, litestream=go_litestream, env=env)
     assert rows(gos) == rows(our_db)

@@ -17,7 +17,7 @@ import logging
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import IO, Any, ClassVar, TypeVar
 
 import nats
@@ -27,6 +27,13 @@ from nats.aio.client import Client, RawCredentials
 from nats.js import api
 from nats.js.object_store import ObjectStore
 
+from litestream_core.backend_support.listing import ltx_range
+from litestream_core.backend_support.spool import new_spool, spool_ltx
+from litestream_core.backend_support.timestamps import (
+    format_timestamp,
+    ms_to_datetime,
+    parse_timestamp,
+)
 from litestream_core.client import (
     AsyncByteStream,
     Capability,
@@ -42,10 +49,9 @@ from litestream_core.errors import (
     ReplicaPermissionError,
     TransientReplicaError,
 )
-from litestream_core.ltx.header import format_filename, parse_filename
+from litestream_core.ltx.header import format_filename
 from litestream_nats import config as defaults
 from litestream_nats.config import NATSConfig, resolve_config
-from litestream_nats.spool import new_spool, spool_ltx
 
 log = logging.getLogger("litestream.nats")
 
@@ -70,32 +76,6 @@ _TRANSIENT = (
     asyncio.TimeoutError,
     OSError,
 )
-
-
-def format_timestamp(ms: int) -> str:
-    """Go's ``time.RFC3339Nano`` of a UTC millisecond time (trailing zeros dropped)."""
-    moment = _EPOCH + timedelta(milliseconds=ms)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if fraction := f"{ms % 1000:03d}".rstrip("0"):
-        text += f".{fraction}"
-    return text + "Z"
-
-
-def parse_timestamp(text: str) -> datetime | None:
-    """An RFC 3339 time as an aware datetime; None if it is not one."""
-    value = text.strip()
-    if value.endswith(("Z", "z")):
-        value = value[:-1] + "+00:00"
-    head, dot, rest = value.partition(".")
-    if dot:
-        # Go writes up to nine fraction digits; Python takes six.
-        digits = len(rest) - len(rest.lstrip("0123456789"))
-        value = f"{head}.{rest[:digits][:6]:0<6}{rest[digits:]}"
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _object_time(info: api.ObjectInfo) -> datetime:
@@ -315,11 +295,8 @@ class NATSReplicaClient(ReplicaClient):
         for obj in await self._objects("list"):
             if obj.deleted or not obj.name.startswith(prefix):
                 continue
-            try:
-                min_txid, max_txid = parse_filename(obj.name[len(prefix) :])
-            except ValueError:
-                continue
-            if min_txid >= seek:
+            if (txids := ltx_range(obj.name[len(prefix) :], seek)) is not None:
+                min_txid, max_txid = txids
                 infos.append(
                     LTXFileInfo(level, min_txid, max_txid, obj.size or 0, _object_time(obj))
                 )
@@ -382,7 +359,7 @@ class NATSReplicaClient(ReplicaClient):
             info = await self._call("write", store.put(name, source, meta=meta), **where)  # type: ignore[arg-type]
         finally:
             source.close()
-        created_at = _EPOCH + timedelta(milliseconds=header.timestamp)
+        created_at = ms_to_datetime(header.timestamp)
         return LTXFileInfo(level, min_txid, max_txid, info.size or size, created_at)
 
     async def _delete(self, store: ObjectStore, name: str) -> None:

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from litestream_core.testing.servers import (
+    free_port,
+    greets_with,
+    running,
+    start_server,
+    stop_server,
+)
 
 
 def nats_server_binary() -> str:
@@ -46,31 +43,18 @@ class NATSServer:
 
     def start(self) -> None:
         args = [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port)]
-        log = open(self.home / "nats.log", "ab")  # noqa: SIM115 - kept for the child's life
-        self.proc = subprocess.Popen(
+        self.proc = start_server(
             [*args, "-sd", str(self.store), *self.extra],
-            stdout=log,
-            stderr=log,
-            stdin=subprocess.DEVNULL,
+            greets_with(self.port, b"INFO"),
+            name="nats-server",
+            port=self.port,
+            log=self.home / "nats.log",
+            timeout=15,
         )
-        log.close()
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"nats-server exited: {(self.home / 'nats.log').read_text()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                    if s.recv(4) == b"INFO":
-                        return
-            except OSError:
-                time.sleep(0.05)
-        pytest.fail("nats-server did not start listening")
 
     def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-            self.proc = None
+        stop_server(self.proc, kill=True)
+        self.proc = None
 
     async def create_bucket(self, name: str, **connect: object) -> None:
         import nats
@@ -84,10 +68,8 @@ class NATSServer:
 
 @pytest.fixture(scope="session")
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NATSServer]:
-    server = NATSServer(tmp_path_factory.mktemp("nats"))
-    server.start()
-    yield server
-    server.stop()
+    with running(NATSServer(tmp_path_factory.mktemp("nats"))) as server:
+        yield server
 
 
 @pytest.fixture
@@ -112,22 +94,6 @@ async def bucket(nats_server: NATSServer, replica_prefix: str) -> AsyncIterator[
     name = replica_prefix.replace("/", "_").replace(".", "_")[-60:].strip("_-")
     await nats_server.create_bucket(name)
     yield name
-
-
-@pytest.fixture(scope="session")
-def go_litestream() -> Path:
-    """The Go Litestream binary, the interop peer; missing is a failure, not a skip."""
-    path = Path(os.environ.get("LITESTREAM_GO_BIN", REPO / ".peer" / "bin" / "litestream"))
-    if not path.is_file():
-        pytest.fail(f"Go litestream binary not found at {path} (set LITESTREAM_GO_BIN)")
-    return path
-
-
-@pytest.fixture
-def go_env() -> Mapping[str, str]:
-    env = dict(os.environ)
-    env.pop("AWS_CA_BUNDLE", None)
-    return env
 
 
 def _write_cert(path: Path, key_path: Path, subject: str, issuer_key=None, issuer=None, ca=False):

@@ -16,7 +16,5 @@ class TestNATSConformance(ReplicaClientSuite):
 
     @pytest.fixture
     async def replica_client(self, nats_server, bucket):
-        client = make_client(ReplicaURL.parse(f"{nats_server.url}/{bucket}"), {})
-        await client.init()
-        yield client
-        await client.close()
+        async with make_client(ReplicaURL.parse(f"{nats_server.url}/{bucket}"), {}) as client:
+            yield client

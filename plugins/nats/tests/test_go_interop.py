@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
-import sqlite3
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +10,16 @@ from litestream_nats.plugin import make_client
 
 from litestream_core.client import ReplicaURL
 from litestream_core.ltx import Header, verify_file
+from litestream_core.testing.e2e import (
+    Replicate,
+    insert_rows,
+    ltx_infos,
+    read_ltx,
+    restore,
+    rows,
+    wait_for_l0_files,
+    write_config,
+)
 from litestream_core.testing.ltxgen import database_pages, make_ltx_bytes, timestamp_to_datetime
 
 pytestmark = pytest.mark.anyio
@@ -26,78 +31,29 @@ def anyio_backend() -> str:
 
 
 def go_config(path: Path, db: Path, server, bucket: str) -> Path:
-    path.write_text(
-        "dbs:\n"
-        f"  - path: {db}\n"
-        "    replica:\n"
-        f"      url: {server.url}/{bucket}\n"
-        "      sync-interval: 100ms\n"
-    )
-    return path
-
-
-def make_db(path: Path, rows: int, *, wal: bool) -> None:
-    conn = sqlite3.connect(path)
-    conn.execute(f"PRAGMA journal_mode={'wal' if wal else 'delete'}")
-    conn.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT)")
-    conn.executemany("INSERT INTO t (v) VALUES (?)", [(f"row {i}" * 20,) for i in range(rows)])
-    conn.commit()
-    conn.close()
-
-
-def _rows(db: Path) -> list[tuple[int, str]]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute("SELECT id, v FROM t ORDER BY id").fetchall()
-    finally:
-        conn.close()
-
-
-async def _files(client, level, use_metadata=False):
-    return [i async for i in client.ltx_files(level, use_metadata=use_metadata)]
-
-
-async def _read(client, info):
-    stream = await client.open_ltx_file(info.level, info.min_txid, info.max_txid)
-    async with stream:
-        return await stream.readall()
+    return write_config(path, db, [f"url: {server.url}/{bucket}"], monitor_interval=None)
 
 
 async def test_go_replica_is_read_with_exact_timestamps(
     nats_server, bucket, tmp_path, go_litestream, go_env
 ):
     db = tmp_path / "go.db"
-    make_db(db, 50, wal=True)
+    insert_rows(db, range(1, 51), wal=True)
     config = go_config(tmp_path / "go.yml", db, nats_server, bucket)
-    log = open(tmp_path / "go.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [str(go_litestream), "replicate", "-config", str(config)],
-        env=go_env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    go = Replicate(config, tmp_path / "go.log", env=go_env, litestream=go_litestream)
     client = make_client(ReplicaURL.parse(f"{nats_server.url}/{bucket}"), {})
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and proc.poll() is None:
-            if len(await _files(client, 0)) >= 1:
-                break
-            await asyncio.sleep(0.2)
-        make_db(db, 10, wal=True)  # a second transaction, a second L0 file
-        while time.monotonic() < deadline and proc.poll() is None:
-            if len(await _files(client, 0)) >= 2:
-                break
-            await asyncio.sleep(0.2)
+        await wait_for_l0_files(client, 1, go)
+        insert_rows(db, range(51, 61), wal=True)  # a second transaction, a second L0 file
+        await wait_for_l0_files(client, 2, go)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+        go.stop()
     async with client:
-        plain, exact = await _files(client, 0), await _files(client, 0, use_metadata=True)
+        plain, exact = await ltx_infos(client, 0), await ltx_infos(client, 0, use_metadata=True)
         assert len(exact) >= 2, (tmp_path / "go.log").read_text()
         assert [i.max_txid for i in exact] == list(range(1, len(exact) + 1))
         for fast, info in zip(plain, exact, strict=True):
-            data = await _read(client, info)
+            data = await read_ltx(client, info)
             verify_file(io.BytesIO(data))
             header = Header.decode(data)
             assert (header.min_txid, header.max_txid, len(data)) == (
@@ -110,20 +66,13 @@ async def test_go_replica_is_read_with_exact_timestamps(
 
     # And our CLI restores what Go replicated, to the same rows as the source.
     out = tmp_path / "ours.db"
-    ours = Path(sys.executable).parent / "litestream"
-    proc = subprocess.run(
-        [str(ours), "restore", "-config", str(config), "-o", str(out), str(db)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert _rows(out) == _rows(db)
+    restore(out, "-config", config, db)
+    assert rows(out) == rows(db)
 
 
 async def test_our_snapshot_is_restored_by_go(nats_server, bucket, tmp_path, go_litestream, go_env):
     source = tmp_path / "source.db"
-    make_db(source, 300, wal=False)
+    insert_rows(source, range(1, 301))
     page_size, pages = database_pages(source)
     snapshot = make_ltx_bytes(
         1, 1, page_size=page_size, pages=pages, timestamp_ms=1_700_000_000_321, no_checksum=True
@@ -134,12 +83,5 @@ async def test_our_snapshot_is_restored_by_go(nats_server, bucket, tmp_path, go_
     db = tmp_path / "restored-as.db"
     config = go_config(tmp_path / "go.yml", db, nats_server, bucket)
     out = tmp_path / "out.db"
-    proc = subprocess.run(
-        [str(go_litestream), "restore", "-config", str(config), "-o", str(out), str(db)],
-        env=go_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
+    restore(out, "-config", config, db, litestream=go_litestream, env=go_env)
     assert out.read_bytes() == source.read_bytes()

@@ -26,6 +26,14 @@ import boto3  # type: ignore[import-untyped]
 from botocore.config import Config  # type: ignore[import-untyped]
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
+from litestream_core.backend_support.listing import ltx_range
+from litestream_core.backend_support.parts import PartReader, header_of
+from litestream_core.backend_support.sdk import LazySDK, call_in_thread
+from litestream_core.backend_support.timestamps import (
+    format_timestamp,
+    ms_to_datetime,
+    parse_timestamp,
+)
 from litestream_core.client import (
     AsyncByteStream,
     BytesStream,
@@ -40,14 +48,14 @@ from litestream_core.errors import (
     ReplicaClientError,
     ReplicaPermissionError,
 )
-from litestream_core.ltx.header import format_filename, parse_filename
+from litestream_core.ltx.header import format_filename
 from litestream_s3.errors import Where, translate
 from litestream_s3.settings import DEFAULT_REGION, S3Settings, settings_from
-from litestream_s3.source import PartReader, header_of
-from litestream_s3.timestamps import METADATA_KEY, format_timestamp, ms_to_datetime, parse_timestamp
 
 logger = logging.getLogger("litestream.s3")
 
+METADATA_KEY = "litestream-timestamp"
+"""Go's ``s3.MetadataKeyTimestamp``; sent as the ``x-amz-meta-litestream-timestamp`` header."""
 MAX_KEYS = 1000
 """Keys per DeleteObjects request (S3's limit)."""
 LIST_PAGE_SIZE = 1000
@@ -69,10 +77,11 @@ class S3ReplicaClient(ReplicaClient):
         """``max_attempts`` bounds the SDK's own retries; the engine retries beyond it."""
         self.settings = settings
         self._max_attempts = max_attempts
-        self._s3: Any = None
         self._where = Where(settings.bucket, settings.credential_source)
-        self._lock = asyncio.Lock()
-        self._closed = False
+        # Connecting fails on, e.g., an endpoint boto3 cannot use.
+        self._s3: LazySDK[Any] = LazySDK(
+            "s3", self._connect, lambda exc: translate(exc, self._where, "connect to")
+        )
 
     @classmethod
     def from_url(cls, url: ReplicaURL, options: Mapping[str, Any]) -> S3ReplicaClient:
@@ -87,26 +96,13 @@ class S3ReplicaClient(ReplicaClient):
         await self._client()
 
     async def close(self) -> None:
-        self._closed = True
-        s3, self._s3 = self._s3, None
+        s3 = self._s3.close()
         if s3 is not None:
             s3.close()
 
     async def _client(self) -> Any:
         """The boto3 client, made on first use (Go's methods call Init the same way)."""
-        if self._s3 is not None:
-            return self._s3
-        async with self._lock:
-            if self._closed:
-                raise ReplicaClientError("s3: the replica client is closed", op="init")
-            if self._s3 is None:
-                try:
-                    self._s3 = await asyncio.to_thread(self._connect)
-                except ReplicaClientError:
-                    raise
-                except Exception as exc:  # e.g. an endpoint boto3 cannot use
-                    raise translate(exc, self._where, "connect to") from exc
-        return self._s3
+        return await self._s3.get()
 
     def _connect(self) -> Any:
         s = self.settings
@@ -189,12 +185,9 @@ class S3ReplicaClient(ReplicaClient):
 
     async def _run(self, op: str, key: str, call: Callable[..., _T], /, **kwargs: Any) -> _T:
         """Run a blocking boto3 call in a thread, translating its errors."""
-        try:
-            return await asyncio.to_thread(call, **kwargs)
-        except ReplicaClientError:
-            raise
-        except Exception as exc:
-            raise translate(exc, self._where, op, key) from exc
+        return await call_in_thread(
+            call, lambda exc: translate(exc, self._where, op, key), **kwargs
+        )
 
     def _sse_args(self) -> dict[str, Any]:
         """SSE-C parameters, needed on every read and write of an SSE-C object."""
@@ -240,13 +233,8 @@ class S3ReplicaClient(ReplicaClient):
             page = await self._run("list", prefix, s3.list_objects_v2, **request)
             found = []
             for obj in page.get("Contents", ()):
-                name = obj["Key"][len(prefix) :]
-                try:
-                    min_txid, max_txid = parse_filename(name)
-                except ValueError:
-                    continue  # not an LTX file (Go skips these too)
-                if min_txid >= seek:
-                    found.append((obj, min_txid, max_txid))
+                if (txids := ltx_range(obj["Key"][len(prefix) :], seek)) is not None:
+                    found.append((obj, *txids))
             stamps = (
                 await self._header_times([o["Key"] for o, _, _ in found]) if use_metadata else {}
             )

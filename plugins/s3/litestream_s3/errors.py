@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from botocore import exceptions as bx  # type: ignore[import-untyped]
 
+from litestream_core.backend_support import errors as backend_errors
+from litestream_core.backend_support.errors import one_line, status_class
 from litestream_core.errors import (
-    LTXNotFoundError,
     ReplicaClientError,
     ReplicaPermissionError,
     TransientReplicaError,
@@ -44,12 +45,10 @@ _TRANSIENT_CODES = frozenset(
 )
 
 
-class Where:
-    """What an operation was touching, for error messages (never credentials)."""
+class Where(backend_errors.Where):
+    """An S3 bucket and where the credentials came from."""
 
-    def __init__(self, bucket: str, credential_source: str) -> None:
-        self.bucket = bucket
-        self.credential_source = credential_source
+    scheme = "s3"
 
 
 def translate(
@@ -63,54 +62,34 @@ def translate(
     max_txid: int | None = None,
 ) -> ReplicaClientError:
     """The core error for a botocore (or socket) error raised by ``op`` on ``key``."""
-    target = f"s3://{where.bucket}/{key}" if key else f"bucket {where.bucket!r}"
-
-    def make(
-        cls: type[ReplicaClientError], message: str, hint: str | None = None
-    ) -> ReplicaClientError:
-        return cls(
-            message,
-            op=op,
-            url=f"s3://{where.bucket}/{key}",
-            level=level,
-            min_txid=min_txid,
-            max_txid=max_txid,
-            hint=hint,
-        )
-
+    failure = where.failure(op, key, level=level, min_txid=min_txid, max_txid=max_txid)
     if isinstance(exc, bx.ClientError):
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
         detail = f"{code or status}: {error.get('Message') or code or f'HTTP {status}'}"
         if code == "NoSuchBucket":
-            return make(
-                ReplicaClientError,
-                f"s3: bucket {where.bucket!r} does not exist",
-                "create the bucket or correct the replica's bucket",
-            )
+            return failure.missing_bucket()
         if code in _NOT_FOUND_CODES or status == 404:
-            return make(LTXNotFoundError, f"s3: {target} not found")
+            return failure.not_found()
         if code in _PERMISSION_CODES or status in (401, 403):
-            return make(
-                ReplicaPermissionError,
-                f"s3: access to bucket {where.bucket!r} denied ({code or status}) "
-                f"using credentials from {where.credential_source}",
+            return failure.denied(
+                str(code or status), f"credentials from {where.credential_source}"
             )
-        if code in _TRANSIENT_CODES or status in (408, 429) or status >= 500:
-            return make(TransientReplicaError, f"s3: {op} {target}: {detail}")
-        return make(ReplicaClientError, f"s3: {op} {target}: {detail}")
+        if code in _TRANSIENT_CODES:
+            return failure.failed(TransientReplicaError, detail)
+        return failure.failed(status_class(status), detail)
     if isinstance(exc, bx.NoCredentialsError | bx.PartialCredentialsError):
-        return make(
+        return failure.error(
             ReplicaPermissionError,
-            f"s3: no usable AWS credentials for bucket {where.bucket!r} ({exc})",
+            f"s3: no usable AWS credentials for bucket {where.name!r} ({exc})",
             "set access-key-id and secret-access-key, LITESTREAM_ACCESS_KEY_ID and "
             "LITESTREAM_SECRET_ACCESS_KEY, or configure the AWS credential chain",
         )
     if isinstance(exc, bx.SSLError):
-        return make(
+        return failure.error(
             ReplicaClientError,
-            f"s3: TLS failure talking to the endpoint for bucket {where.bucket!r}: {exc}",
+            f"s3: TLS failure talking to the endpoint for bucket {where.name!r}: {exc}",
             "check the endpoint, or set skip-verify: true for a self-signed certificate",
         )
     transient = (
@@ -121,9 +100,5 @@ def translate(
         OSError,
     )
     if isinstance(exc, transient):
-        return make(TransientReplicaError, f"s3: {op} {target}: {_one_line(exc)}")
-    return make(ReplicaClientError, f"s3: {op} {target}: {type(exc).__name__}: {_one_line(exc)}")
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
+        return failure.failed(TransientReplicaError, one_line(exc))
+    return failure.unexpected(exc, one_line(exc))

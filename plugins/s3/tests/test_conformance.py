@@ -17,7 +17,5 @@ class TestS3Conformance(ReplicaClientSuite):
 
     @pytest.fixture
     async def replica_client(self, moto, bucket, replica_prefix):
-        client = make_replica_client(f"s3://{bucket}/{replica_prefix}", moto.options())
-        await client.init()
-        yield client
-        await client.close()
+        async with make_replica_client(f"s3://{bucket}/{replica_prefix}", moto.options()) as client:
+            yield client

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -14,48 +12,17 @@ from pathlib import Path
 
 import pytest
 
+from litestream_core.testing import e2e
+from litestream_core.testing.e2e import App, Replicate, restore, rows
+
 from .conftest import ACCESS_KEY_ID, SECRET_ACCESS_KEY, TCPProxy
-
-LITESTREAM = Path(sys.executable).with_name("litestream")
-
-
-class App:
-    """The application: autocommit inserts of multi-page rows, in WAL mode."""
-
-    def __init__(self, path: Path) -> None:
-        self.conn = sqlite3.connect(path, isolation_level=None)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, body BLOB)")
-
-    def write(self, n: int, pause: float = 0.0) -> None:
-        for _ in range(n):
-            self.conn.execute("INSERT INTO t (body) VALUES (randomblob(6000))")
-            time.sleep(pause)
-
-    def close(self) -> None:
-        self.conn.close()
-
-
-def rows(path: Path) -> list[tuple]:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        return conn.execute("SELECT id, body FROM t ORDER BY id").fetchall()
-    finally:
-        conn.close()
 
 
 def write_config(
     tmp_path: Path, db: Path, bucket: str, endpoint: str, name: str = "litestream.yml"
 ) -> Path:
-    cfg = tmp_path / name
-    cfg.write_text(
-        "shutdown-sync-timeout: 30s\n"
-        f"dbs:\n  - path: {db}\n    monitor-interval: 50ms\n    replica:\n"
-        f"      type: s3\n      bucket: {bucket}\n      path: app/db\n"
-        f"      endpoint: {endpoint}\n      sync-interval: 100ms\n"
-    )
-    return cfg
+    replica = ["type: s3", f"bucket: {bucket}", "path: app/db", f"endpoint: {endpoint}"]
+    return e2e.write_config(tmp_path / name, db, replica, top=["shutdown-sync-timeout: 30s"])
 
 
 def env() -> dict[str, str]:
@@ -67,60 +34,8 @@ def env() -> dict[str, str]:
     }
 
 
-# Our CLI's entry point, with every thread's stack dumped on SIGUSR1 for hang reports.
-DIAGNOSABLE = (
-    "import faulthandler, signal, sys; faulthandler.register(signal.SIGUSR1, all_threads=True);"
-    "sys.argv[0] = 'litestream'; from litestream_core.cli import main; main()"
-)
-
-
-def start_replicate(litestream: Path | None, cfg: Path, log: Path) -> subprocess.Popen[bytes]:
-    """``litestream replicate``: the given console script, else our entry point."""
-    argv = [str(litestream)] if litestream else [sys.executable, "-c", DIAGNOSABLE]
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [*argv, "replicate", "-config", str(cfg)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env(),
-        )
-
-
-def stop_replicate(proc: subprocess.Popen[bytes], log: Path) -> None:
-    assert proc.poll() is None, f"replicate exited early:\n{log.read_text()}"
-    proc.send_signal(signal.SIGTERM)
-    try:
-        code = proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGUSR1)
-        time.sleep(1)
-        proc.kill()
-        proc.wait()
-        pytest.fail(f"replicate did not stop within 60 s of SIGTERM:\n{log.read_text()}")
-    assert code == 0, log.read_text()
-
-
-def restore(litestream: Path | str, cfg: Path, db: Path, out: Path) -> None:
-    proc = subprocess.run(
-        [str(litestream), "restore", "-config", str(cfg), "-o", str(out), str(db)],
-        capture_output=True,
-        text=True,
-        env=env(),
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-
-
 def go_restore(go: Path, go_env: dict[str, str], bucket: str, endpoint: str, out: Path) -> None:
-    url = f"s3://{bucket}/app/db?endpoint={endpoint}"
-    proc = subprocess.run(
-        [str(go), "restore", "-o", str(out), url],
-        capture_output=True,
-        text=True,
-        env=go_env,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
+    e2e.restore(out, f"s3://{bucket}/app/db?endpoint={endpoint}", litestream=go, env=go_env)
 
 
 def object_keys(moto, bucket: str) -> set[str]:
@@ -129,12 +44,10 @@ def object_keys(moto, bucket: str) -> set[str]:
 
 
 def wait_for_objects(moto, bucket: str, minimum: int) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if len(object_keys(moto, bucket)) >= minimum:
-            return
-        time.sleep(0.1)
-    pytest.fail(f"fewer than {minimum} objects replicated in 30 s")
+    e2e.wait_for(
+        lambda: len(object_keys(moto, bucket)) >= minimum,
+        f"fewer than {minimum} objects replicated in 30 s",
+    )
 
 
 def test_replicate_and_restore_with_yaml_config(moto, go_litestream, go_env, tmp_path):
@@ -143,27 +56,18 @@ def test_replicate_and_restore_with_yaml_config(moto, go_litestream, go_env, tmp
     app = App(db)
     app.write(5)
     cfg = write_config(tmp_path, db, bucket, moto.endpoint)
-    log = tmp_path / "replicate.log"
-    proc = start_replicate(None, cfg, log)
+    replicate = Replicate(cfg, tmp_path / "replicate.log", env=env())
     try:
         wait_for_objects(moto, bucket, 1)
         app.write(40, pause=0.01)
     finally:
-        stop_replicate(proc, log)
+        replicate.stop()
     app.close()
 
     ours, by_url, gos = tmp_path / "ours.db", tmp_path / "by-url.db", tmp_path / "go.db"
-    restore(LITESTREAM, cfg, db, ours)
+    restore(ours, "-config", cfg, db, env=env())
     host = moto.endpoint.removeprefix("http://")  # Go adds http:// for a local host
-    url = f"s3://{bucket}/app/db?endpoint={host}&region=us-east-1"
-    proc = subprocess.run(
-        [str(LITESTREAM), "restore", "-o", str(by_url), url],
-        capture_output=True,
-        text=True,
-        env=env(),
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
+    restore(by_url, f"s3://{bucket}/app/db?endpoint={host}&region=us-east-1", env=env())
     go_restore(go_litestream, go_env, bucket, moto.endpoint, gos)
     assert rows(ours) == rows(by_url) == rows(gos) == rows(db)
 
@@ -175,8 +79,7 @@ def test_outage_mid_replication_resumes_without_gap(moto, go_litestream, go_env,
     db = tmp_path / "app.db"
     app = App(db)
     cfg = write_config(tmp_path, db, bucket, proxy.endpoint)
-    log = tmp_path / "replicate.log"
-    proc = start_replicate(None, cfg, log)
+    replicate = Replicate(cfg, tmp_path / "replicate.log", env=env())
     try:
         wait_for_objects(moto, bucket, 1)
         app.write(10)
@@ -186,17 +89,17 @@ def test_outage_mid_replication_resumes_without_gap(moto, go_litestream, go_env,
         before = object_keys(moto, bucket)
         app.write(30, pause=0.05)
         assert object_keys(moto, bucket) == before  # nothing got through: a real outage
-        assert proc.poll() is None, f"replicate died during the outage:\n{log.read_text()}"
+        replicate.assert_running("during the outage")
         proxy.start()
         app.write(10, pause=0.02)
     finally:
-        stop_replicate(proc, log)
+        replicate.stop()
         proxy.stop()
     app.close()
 
     ours, gos = tmp_path / "ours.db", tmp_path / "go.db"
     direct = write_config(tmp_path, db, bucket, moto.endpoint, "direct.yml")
-    restore(LITESTREAM, direct, db, ours)
+    restore(ours, "-config", direct, db, env=env())
     # Go refuses a replica whose TXIDs do not join up ("non-contiguous ltx files").
     go_restore(go_litestream, go_env, bucket, moto.endpoint, gos)
     assert rows(ours) == rows(db) == rows(gos)
@@ -242,15 +145,14 @@ def test_core_and_s3_wheels_alone_replicate_to_s3(moto, tmp_path):
     app = App(db)
     app.write(10)
     cfg = write_config(tmp_path, db, bucket, moto.endpoint)
-    log = tmp_path / "replicate.log"
     litestream = venv / "bin" / "litestream"
-    proc = start_replicate(litestream, cfg, log)
+    replicate = Replicate(cfg, tmp_path / "replicate.log", env=env(), litestream=litestream)
     try:
         wait_for_objects(moto, bucket, 1)
         app.write(10)
     finally:
-        stop_replicate(proc, log)
+        replicate.stop()
     app.close()
     out = tmp_path / "restored.db"
-    restore(litestream, cfg, db, out)
+    restore(out, "-config", cfg, db, litestream=litestream, env=env())
     assert rows(out) == rows(db)

@@ -16,11 +16,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from litestream_s3.timestamps import METADATA_KEY, format_timestamp, ms_to_datetime
+from litestream_s3.client import METADATA_KEY
 
+from litestream_core.backend_support.timestamps import format_timestamp, ms_to_datetime
 from litestream_core.client import SNAPSHOT_LEVEL
 from litestream_core.ltx import HEADER_FLAG_NO_CHECKSUM, Header, decode_file, encode_file
 from litestream_core.plugins import make_replica_client
+from litestream_core.testing.e2e import insert_rows, rows
 from litestream_core.testing.ltxgen import database_pages
 
 pytestmark = pytest.mark.anyio
@@ -29,25 +31,6 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 def anyio_backend():
     return "asyncio"
-
-
-def make_db(path: Path, rows: range, *, wal: bool) -> None:
-    db = sqlite3.connect(path)
-    if wal:
-        db.execute("PRAGMA journal_mode=WAL")
-    db.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, body TEXT)")
-    db.executemany("INSERT INTO t VALUES (?, ?)", [(i, f"row {i} " * 20) for i in rows])
-    db.commit()
-    db.close()
-
-
-def table(path: Path) -> list[tuple]:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        return conn.execute("SELECT * FROM t ORDER BY id").fetchall()
-    finally:
-        conn.close()
 
 
 def run_go(go: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -61,7 +44,7 @@ async def test_go_replica_is_read_with_exact_timestamps(
 ):
     bucket = moto.make_bucket()
     db_path = tmp_path / "app.db"
-    make_db(db_path, range(0, 50), wal=True)
+    insert_rows(db_path, range(0, 50), wal=True)
     config = tmp_path / "litestream.yml"
     config.write_text(
         f"dbs:\n  - path: {db_path}\n    replica:\n      type: s3\n"
@@ -89,7 +72,7 @@ async def test_go_replica_is_read_with_exact_timestamps(
     try:
         await wait_for_txid(1)
         for txid in (2, 3, 4):
-            make_db(db_path, range(100 * txid, 100 * txid + 10), wal=True)
+            insert_rows(db_path, range(100 * txid, 100 * txid + 10), wal=True)
             await wait_for_txid(txid)
     finally:
         go.terminate()
@@ -127,7 +110,7 @@ async def test_go_replica_is_read_with_exact_timestamps(
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    assert table(out) == table(db_path)
+    assert rows(out) == rows(db_path)
 
 
 def ltx_for(pages, *, min_txid, max_txid, timestamp_ms, page_size, commit=None):
@@ -156,9 +139,9 @@ async def test_go_restores_what_we_write(moto, go_litestream, go_env, tmp_path, 
     """
     bucket = moto.make_bucket()
     v1, v2 = tmp_path / "v1.db", tmp_path / "v2.db"
-    make_db(v1, range(0, 200), wal=False)
+    insert_rows(v1, range(0, 200))
     v2.write_bytes(v1.read_bytes())
-    make_db(v2, range(1000, 1300), wal=False)
+    insert_rows(v2, range(1000, 1300))
     page_size, pages1 = database_pages(v1)
     _, pages2 = database_pages(v2)
     old = dict(pages1)

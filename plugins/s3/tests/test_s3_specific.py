@@ -10,11 +10,11 @@ import time
 
 import pytest
 from litestream_s3 import client as s3_client
-from litestream_s3.client import S3ReplicaClient
+from litestream_s3.client import METADATA_KEY, S3ReplicaClient
 from litestream_s3.errors import Where, translate
 from litestream_s3.settings import MIN_PART_SIZE, parse_byte_size, settings_from
-from litestream_s3.timestamps import METADATA_KEY, format_timestamp, parse_timestamp
 
+from litestream_core.backend_support.timestamps import format_timestamp, parse_timestamp
 from litestream_core.client import SNAPSHOT_LEVEL, ReplicaURL
 from litestream_core.config import parse_config
 from litestream_core.errors import (

@@ -25,11 +25,14 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import IO, Any, ClassVar, TypeVar
 
 import paramiko
 
+from litestream_core.backend_support.listing import ltx_range
+from litestream_core.backend_support.spool import spool_ltx
+from litestream_core.backend_support.timestamps import ms_to_datetime
 from litestream_core.client import (
     AsyncByteStream,
     Capability,
@@ -45,15 +48,13 @@ from litestream_core.errors import (
     ReplicaPermissionError,
     TransientReplicaError,
 )
-from litestream_core.ltx.header import HEADER_SIZE, Header, format_filename, parse_filename
+from litestream_core.ltx.header import HEADER_SIZE, Header, format_filename
 from litestream_sftp.config import SFTPConfig, resolve_config
 from litestream_sftp.connection import Session, open_session
-from litestream_sftp.spool import spool_ltx
 
 log = logging.getLogger("litestream.sftp")
 
 T = TypeVar("T")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _COPY_CHUNK = 1 << 20
 _SFTP_REQUEST = 32 << 10
 _CONNECTION_ERRORS = (paramiko.SSHException, EOFError, TimeoutError, ConnectionError)
@@ -76,10 +77,6 @@ def _read_at(handle: paramiko.SFTPFile, pos: int, size: int) -> bytes:
 
 class _WriteCancelled(Exception):
     """The caller of an upload was cancelled before the file was renamed into place."""
-
-
-def _ms_to_datetime(ms: int) -> datetime:
-    return _EPOCH + timedelta(milliseconds=ms)
 
 
 class SFTPReplicaClient(ReplicaClient):
@@ -229,17 +226,15 @@ class SFTPReplicaClient(ReplicaClient):
             return []
         infos: list[LTXFileInfo] = []
         for entry in entries:
-            try:
-                min_txid, max_txid = parse_filename(entry.filename)
-            except ValueError:
+            txids = ltx_range(entry.filename, seek)
+            if txids is None or entry.st_mode is None or not stat.S_ISREG(entry.st_mode):
                 continue
-            if min_txid < seek or entry.st_mode is None or not stat.S_ISREG(entry.st_mode):
-                continue
+            min_txid, max_txid = txids
             created_at = datetime.fromtimestamp(entry.st_mtime or 0, UTC)
             if use_metadata:
                 try:
                     with sftp.open(posixpath.join(directory, entry.filename), "rb") as f:
-                        created_at = _ms_to_datetime(Header.decode(f.read(HEADER_SIZE)).timestamp)
+                        created_at = ms_to_datetime(Header.decode(f.read(HEADER_SIZE)).timestamp)
                 except FileNotFoundError:
                     continue  # deleted since the directory was read
                 except LTXFormatError:
@@ -300,7 +295,7 @@ class SFTPReplicaClient(ReplicaClient):
             raise
         finally:
             source.close()
-        return LTXFileInfo(level, min_txid, max_txid, size, _ms_to_datetime(header.timestamp))
+        return LTXFileInfo(level, min_txid, max_txid, size, ms_to_datetime(header.timestamp))
 
     def _upload(self, sftp: paramiko.SFTPClient, source: IO[bytes], tmp: str, mtime: int) -> None:
         try:

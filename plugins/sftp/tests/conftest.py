@@ -10,23 +10,16 @@ import getpass
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from litestream_core.testing.servers import free_port, greets_with, running, start_server
+
 SSHD = "/usr/sbin/sshd"
-REPO = Path(__file__).resolve().parents[3]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _children(pid: int) -> list[int]:
@@ -106,25 +99,14 @@ class SSHServer:
 
     def start(self) -> None:
         os.makedirs("/run/sshd", exist_ok=True)
-        log = open(self.home / "sshd.log", "ab")  # noqa: SIM115 - kept for the child's life
-        self.proc = subprocess.Popen(
+        self.proc = start_server(
             [SSHD, "-D", "-e", "-f", str(self.config_file)],
-            stdout=log,
-            stderr=log,
-            stdin=subprocess.DEVNULL,
+            greets_with(self.port, b"SSH-"),
+            name="sshd",
+            port=self.port,
+            log=self.home / "sshd.log",
+            timeout=15,
         )
-        log.close()
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"sshd exited: {(self.home / 'sshd.log').read_text()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                    if s.recv(4).startswith(b"SSH-"):
-                        return
-            except OSError:
-                time.sleep(0.05)
-        pytest.fail("sshd did not start listening")
 
     def stop(self) -> None:
         if self.proc is None:
@@ -148,32 +130,12 @@ def stranger_key(tmp_path: Path) -> tuple[Path, str]:
 
 @pytest.fixture(scope="session")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHServer]:
-    server = SSHServer(tmp_path_factory.mktemp("sshd"))
-    server.start()
-    yield server
-    server.stop()
+    with running(SSHServer(tmp_path_factory.mktemp("sshd"))) as server:
+        yield server
 
 
 @pytest.fixture
 def private_sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHServer]:
     """A server of the test's own, for tests that stop or restart it."""
-    server = SSHServer(tmp_path_factory.mktemp("sshd"))
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def go_litestream() -> Path:
-    """The Go Litestream binary, the interop peer; missing is a failure, not a skip."""
-    path = Path(os.environ.get("LITESTREAM_GO_BIN", REPO / ".peer" / "bin" / "litestream"))
-    if not path.is_file():
-        pytest.fail(f"Go litestream binary not found at {path} (set LITESTREAM_GO_BIN)")
-    return path
-
-
-@pytest.fixture
-def go_env() -> Mapping[str, str]:
-    env = dict(os.environ)
-    env.pop("AWS_CA_BUNDLE", None)
-    return env
+    with running(SSHServer(tmp_path_factory.mktemp("sshd"))) as server:
+        yield server

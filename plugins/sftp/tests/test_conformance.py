@@ -18,10 +18,8 @@ class TestSFTPConformance(ReplicaClientSuite):
     @pytest.fixture
     async def replica_client(self, sshd, replica_prefix):
         url = ReplicaURL.parse(sshd.url(sshd.root / replica_prefix))
-        client = make_client(url, sshd.options())
-        await client.init()
-        yield client
-        await client.close()
+        async with make_client(url, sshd.options()) as client:
+            yield client
 
     async def test_list_fills_size_and_created_at(self, replica_client) -> None:
         """Replaces the suite's version: SFTP file times hold whole seconds only.

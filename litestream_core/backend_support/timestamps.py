@@ -1,17 +1,15 @@
-"""The LTX header time as Azure blob metadata, in the exact text Go Litestream uses.
+"""The LTX header time as object metadata, in the exact text Go Litestream uses.
 
 Go writes ``time.Format(time.RFC3339Nano)`` of a millisecond UTC time and parses it back
 with the same layout, so both tools must agree on this text for either to read the
-other's point-in-time metadata.
+other's point-in-time metadata. Each backend keeps its own metadata key (Go
+names it ``MetadataKeyTimestamp`` per client); the text is the same everywhere.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-
-METADATA_KEY = "litestreamtimestamp"
-"""Go's ``abs.MetadataKeyTimestamp``: Azure metadata names are C# identifiers (no hyphen)."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _RFC3339 = re.compile(

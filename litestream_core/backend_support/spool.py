@@ -1,8 +1,9 @@
 """Collecting an LTX upload before it is sent, and reading its header on the way.
 
 The whole file is gathered first (in memory up to a limit, then in a temporary file),
-so a source that fails or is cancelled midway never leaves anything on the server, and
-the blocking upload can run in one worker-thread call.
+so a source that fails or is cancelled midway never leaves anything on the replica,
+and a blocking SDK upload can run in one worker-thread call. Downloads can land in the
+same kind of spool, which keeps memory bounded for big files.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ SPOOL_MEMORY_LIMIT = 8 << 20
 """Bytes kept in memory before the spool moves to a temporary file."""
 
 
+def new_spool() -> IO[bytes]:
+    """An empty spool: memory first, a temporary file past the limit; the caller closes it."""
+    return tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_LIMIT)
+
+
 async def spool_ltx(data: LTXData) -> tuple[IO[bytes], Header, int]:
     """The data as a readable file at offset 0, its LTX header and its size.
 
@@ -26,8 +32,7 @@ async def spool_ltx(data: LTXData) -> tuple[IO[bytes], Header, int]:
     if isinstance(data, bytes | bytearray | memoryview):
         content = bytes(data)
         return io.BytesIO(content), Header.decode(content[:HEADER_SIZE]), len(content)
-    # Closed by the caller once uploaded, or below on failure.
-    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_LIMIT)  # noqa: SIM115
+    spool = new_spool()  # closed by the caller once uploaded, or below on failure
     try:
         size = 0
         async for chunk in data:

@@ -39,6 +39,7 @@ class PartReader:
         return part
 
     async def at_end(self) -> bool:
+        """True once every byte has been handed out."""
         if self._whole is not None:
             return self._pos >= len(self._whole)
         return not self._buffer and not await self._pull()
