@@ -47,11 +47,15 @@ class Tool:
         )
 
 
-def write_config(directory: Path, db: Path, replica: Path, interval: str = "50ms") -> Path:
-    """A config both tools accept, with short intervals so a round takes well under a second."""
+def write_config(
+    directory: Path, db: Path, replica: Path, interval: str = "50ms", **db_keys: object
+) -> Path:
+    """A config both tools accept, with short intervals so a round takes well under a second;
+    ``db_keys`` adds database keys (``min_checkpoint_page_count=20``)."""
+    extra = "".join(f"    {key.replace('_', '-')}: {value}\n" for key, value in db_keys.items())
     cfg = directory / "litestream.yml"
     cfg.write_text(
-        f"dbs:\n  - path: {db}\n    monitor-interval: {interval}\n"
+        f"dbs:\n  - path: {db}\n    monitor-interval: {interval}\n{extra}"
         f"    replica:\n      url: file://{replica}\n      sync-interval: {interval}\n"
     )
     return cfg

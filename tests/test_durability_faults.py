@@ -6,8 +6,11 @@ directory deleted while the application is paused, restores in a loop beside a w
 Here, at the same time and all through the CLI: a fast writer that never stops, another
 connection running ``wal_checkpoint(TRUNCATE)`` and ``(RESTART)`` behind the running
 replicator's back, the replicator stopped or killed and its meta directory deleted while
-writes continue, and restores taken in a loop. Every restore must be a state the source
-really had at a commit (checked row by row), and the last one the source itself.
+writes continue, and restores taken in a loop. The replicator also checkpoints every
+20 pages or 100 ms, so dozens of its own checkpoints race the writer (upstream PR 1337:
+a commit slipping in between copying the WAL tail and the checkpoint is lost). Every
+restore must be a state the source really had at a commit (checked row by row), and the
+last one the source itself.
 """
 
 from __future__ import annotations
@@ -121,7 +124,9 @@ def test_checkpoints_behind_our_back_meta_dir_loss_and_restores_under_load(tmp_p
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB, n INT)")
     conn.close()
-    cfg = write_config(tmp_path, db, replica)
+    cfg = write_config(
+        tmp_path, db, replica, min_checkpoint_page_count=20, checkpoint_interval="100ms"
+    )
     writer, checkpointer = Writer(db), Checkpointer(db)
     proc = tool.replicate(cfg)
     writer.start()

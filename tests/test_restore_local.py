@@ -19,7 +19,13 @@ from e2e_helpers import PAGE, make_history, pages_of
 from litestream_core.engine import restore as restore_mod
 from litestream_core.engine.restore import restore
 from litestream_core.engine.streams import as_local_replica
-from litestream_core.errors import ChecksumMismatchError, LTXError, LTXNotFoundError
+from litestream_core.errors import (
+    ChecksumMismatchError,
+    LTXError,
+    LTXNotFoundError,
+    ReplicaClientError,
+    TransientReplicaError,
+)
 from litestream_core.events import RestoreCompleted, RestoreProgress
 from litestream_core.ltx import HEADER_FLAG_NO_CHECKSUM, Encoder, Header, database_checksum
 from litestream_core.testing.memory import MemoryReplicaClient
@@ -140,7 +146,7 @@ def test_files_above_the_small_file_bound_are_streamed(tmp_path, replica, monkey
         out_dir.mkdir()
         await restore(client, out_dir / "out.db", parallelism=3)
         assert (out_dir / "out.db").read_bytes() == chain.states[chain.txid]
-        assert leftovers(out_dir) == ["out.db"]  # spool files are gone
+        assert leftovers(out_dir) == ["out.db"]
 
     asyncio.run(main())
 
@@ -182,3 +188,77 @@ def test_only_the_built_in_file_backend_is_read_directly(tmp_path):
     assert as_local_replica(FileReplicaClient(tmp_path)) is not None
     assert as_local_replica(Wrapped(tmp_path)) is None
     assert as_local_replica(MemoryReplicaClient()) is None
+
+
+class _BreakingClient(MemoryReplicaClient):
+    """Streams that stop after ``cut`` bytes: with a transient error ``drops`` times
+    (to be resumed), or for good with ``fatal``, or by hanging with ``stall``."""
+
+    def __init__(self, store, *, drops=0, fatal=False, stall=False, cut=300) -> None:
+        super().__init__(store)
+        self.drops, self.fatal, self.stall, self.cut = drops, fatal, stall, cut
+        self.offsets: list[int] = []
+
+    async def open_ltx_file(self, level, min_txid, max_txid, *, offset=0, size=0):
+        self.offsets.append(offset)
+        stream = await super().open_ltx_file(level, min_txid, max_txid, offset=offset, size=size)
+        broken = self.fatal or self.stall or self.drops > 0
+        if not broken or min_txid == 1:
+            return stream
+        self.drops -= 1
+        outer, real_read = self, stream.read
+
+        async def read(n=-1):
+            if stream._pos >= outer.cut:
+                if outer.stall:
+                    await asyncio.Event().wait()
+                error = ReplicaClientError if outer.fatal else TransientReplicaError
+                raise error("connection reset", op="read")
+            return await real_read(min(n, outer.cut - stream._pos) if n > 0 else outer.cut)
+
+        stream.read = read
+        return stream
+
+
+async def _stream_everything(tmp_path, monkeypatch, **kw):
+    monkeypatch.setattr(restore_mod, "SMALL_FILE", 0)  # every file streamed
+    chain = await make_history(tmp_path, n=6)
+    client = _BreakingClient(chain.client.store, **kw)
+    await client.init()
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    return chain, client, out_dir
+
+
+def test_streamed_download_resumes_where_it_broke(tmp_path, monkeypatch):
+    async def main():
+        chain, client, out_dir = await _stream_everything(tmp_path, monkeypatch, drops=2)
+        await restore(client, out_dir / "out.db", parallelism=1)
+        assert (out_dir / "out.db").read_bytes() == chain.states[chain.txid]
+        assert 300 in client.offsets  # resumed at the offset reached, not restarted
+
+    asyncio.run(main())
+
+
+def test_streamed_download_failure_is_reported_and_leaves_nothing(tmp_path, monkeypatch):
+    async def main():
+        _, client, out_dir = await _stream_everything(tmp_path, monkeypatch, fatal=True)
+        with pytest.raises(ReplicaClientError, match="connection reset"):
+            await asyncio.wait_for(restore(client, out_dir / "out.db"), 30)
+        assert leftovers(out_dir) == []
+
+    asyncio.run(main())
+
+
+def test_cancel_while_a_streamed_download_hangs(tmp_path, monkeypatch):
+    async def main():
+        _, client, out_dir = await _stream_everything(tmp_path, monkeypatch, stall=True)
+        task = asyncio.create_task(restore(client, out_dir / "out.db"))
+        await asyncio.sleep(0.3)
+        assert not task.done()  # waiting on the stalled stream
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 10)
+        assert leftovers(out_dir) == []
+
+    asyncio.run(main())

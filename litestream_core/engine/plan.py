@@ -14,6 +14,7 @@ chain reaches exactly; a time after every file restores the newest state.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -42,13 +43,19 @@ class RestorePlan:
 async def list_files(
     client: ReplicaClient, *, use_metadata: bool = False
 ) -> dict[int, list[LTXFileInfo]]:
-    """Every file of every level, ascending by TXID within a level."""
-    out: dict[int, list[LTXFileInfo]] = {}
-    for level in range(SNAPSHOT_LEVEL + 1):
+    """Every file of every level, ascending by TXID within a level.
+
+    The levels are listed concurrently: against object storage that is one round trip
+    instead of ten.
+    """
+
+    async def level_files(level: int) -> list[LTXFileInfo]:
         files = [f async for f in client.ltx_files(level, use_metadata=use_metadata)]
-        if files:
-            out[level] = sorted(files, key=lambda f: (f.min_txid, f.max_txid))
-    return out
+        return sorted(files, key=lambda f: (f.min_txid, f.max_txid))
+
+    levels = range(SNAPSHOT_LEVEL + 1)
+    listed = await asyncio.gather(*(level_files(level) for level in levels))
+    return {level: files for level, files in zip(levels, listed, strict=True) if files}
 
 
 async def build_plan(

@@ -1,9 +1,9 @@
 """Rebuilding a database from a replica without ever exposing a partial or wrong file.
 
 The plan's files are applied in order to a temporary database beside the target, in
-one worker thread. Files of a local (file) replica are read there directly; remote
-files are downloaded a few ahead, in parallel, small ones into memory and large ones
-to spool files beside the target, so memory stays bounded. Every file's own checksum
+one worker thread. Files of a local (file) replica are read there directly; small
+remote files are downloaded whole a few ahead, in parallel, and large ones streamed
+into the worker a few chunks ahead, so memory stays bounded. Every file's own checksum
 is verified. Where files carry database checksums (Go's files and ours carry none by
 default) the database checksum is tracked page by page, so each such file's
 pre-apply checksum must equal the state it is applied to and the result must equal
@@ -18,7 +18,6 @@ import contextlib
 import functools
 import io
 import os
-import shutil
 import tempfile
 import threading
 import time
@@ -26,15 +25,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from litestream_core.client import LTXFileInfo, ReplicaClient
 from litestream_core.engine.plan import RestorePlan, build_plan
 from litestream_core.engine.streams import (
     LocalReplica,
     as_local_replica,
-    download,
     fetch_bytes,
+    stream_to,
 )
 from litestream_core.errors import (
     ChecksumMismatchError,
@@ -46,6 +45,9 @@ from litestream_core.errors import (
 from litestream_core.events import Event, RestoreCompleted, RestoreProgress
 from litestream_core.ltx import DatabaseChecksum, Decoder, checksum_database_file
 
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
 SIDECARS = ("-wal", "-shm", "-journal")
 INTEGRITY_CHECKS = ("none", "quick", "full")
 SMALL_FILE = 2 << 20
@@ -54,6 +56,8 @@ _PROGRESS_EVERY = 4 << 20
 _STOP_CHECK_PAGES = 4096
 _READ_BUFFER = 1 << 20
 _WRITE_RUN = 256
+_STREAM_AHEAD = 4
+"""Chunks (of up to 1 MiB) a streamed download may run ahead of decoding."""
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,7 @@ async def restore(
         if (local := as_local_replica(client)) is not None:
             await _in_worker(applier, lambda: _apply_local(local, plan, applier))
         else:
-            await _apply_remote(client, plan, target, applier, max(1, parallelism))
+            await _apply_remote(client, plan, applier, max(1, parallelism))
         if applier.txid != plan.txid:
             raise RestoreError(
                 f"restore ended at TXID {applier.txid:016x}, expected {plan.txid:016x}"
@@ -140,17 +144,22 @@ async def restore(
     )
 
 
-async def _in_worker(applier: _Applier, work: Callable[[], None]) -> None:
+async def _in_worker(
+    applier: _Applier, work: Callable[[], None], on_cancel: Callable[[], object] | None = None
+) -> None:
     """Run ``work`` in a thread; on cancellation stop it and wait, so it never outlives us.
 
     The temporary database is closed and deleted after this returns, which must not
-    happen while the thread still writes to it.
+    happen while the thread still writes to it. ``on_cancel`` unblocks a worker that
+    waits for a download.
     """
     future = asyncio.get_running_loop().run_in_executor(None, work)
     try:
         await asyncio.shield(future)
     except asyncio.CancelledError:
         applier.stop.set()  # seen within a few thousand pages
+        if on_cancel is not None:
+            on_cancel()
         while not future.done():  # even if cancelled again: its descriptor must stay open
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait({future})
@@ -212,52 +221,110 @@ def _read_error(path: str, info: LTXFileInfo, exc: OSError) -> ReplicaClientErro
 
 
 async def _apply_remote(
-    client: ReplicaClient, plan: RestorePlan, target: Path, applier: _Applier, window: int
+    client: ReplicaClient, plan: RestorePlan, applier: _Applier, window: int
 ) -> None:
-    """Keep up to ``window`` downloads running ahead of the file being applied.
+    """Keep up to ``window`` downloads of small files running ahead of the one applied.
 
-    Small files come as bytes (at most ``window`` of them, each at most SMALL_FILE, are
-    held at once); larger ones are spooled to a directory beside the target.
+    Small files come whole (at most ``window`` of them, each at most SMALL_FILE, are
+    held at once); a larger one is streamed into the worker while it is applied, as Go
+    does, a few chunks ahead, so nothing is spooled and download and decoding overlap.
     """
-    spool: Path | None = None
 
-    async def fetch(info: LTXFileInfo) -> bytes | Path:
-        nonlocal spool
-        if 0 < info.size <= SMALL_FILE:
-            return await fetch_bytes(client, info)
-        if spool is None:
-            spool = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.ltx-"))
-        path = spool / f"{info.level}-{info.name}"
-        with path.open("wb") as out:
-            await download(client, info, out)
-        return path
-
-    def apply(item: bytes | Path, info: LTXFileInfo) -> None:
-        if isinstance(item, bytes):
-            applier.apply(io.BytesIO(item), info)
-            return
-        try:
-            with item.open("rb", buffering=_READ_BUFFER) as src:
-                applier.apply(src, info)
-        finally:
-            item.unlink()
+    async def fetch(info: LTXFileInfo) -> bytes | None:
+        return await fetch_bytes(client, info) if 0 < info.size <= SMALL_FILE else None
 
     files = plan.files
-    tasks: dict[int, asyncio.Task[bytes | Path]] = {}
+    tasks: dict[int, asyncio.Task[bytes | None]] = {}
     started = 0
     try:
         for index, info in enumerate(files):
             while started < min(len(files), index + window):
                 tasks[started] = asyncio.create_task(fetch(files[started]))
                 started += 1
-            item = await tasks.pop(index)  # dropped once applied: bounded memory
-            await _in_worker(applier, functools.partial(apply, item, info))
+            data = await tasks.pop(index)  # dropped once applied: bounded memory
+            if data is None:
+                await _stream_and_apply(client, info, applier)
+            else:
+                src = io.BytesIO(data)
+                await _in_worker(applier, functools.partial(applier.apply, src, info))
     finally:
         for task in tasks.values():
             task.cancel()
         await asyncio.gather(*tasks.values(), return_exceptions=True)
-        if spool is not None:
-            shutil.rmtree(spool, ignore_errors=True)
+
+
+async def _stream_and_apply(client: ReplicaClient, info: LTXFileInfo, applier: _Applier) -> None:
+    loop = asyncio.get_running_loop()
+    chunks: asyncio.Queue[bytes | Exception | None] = asyncio.Queue()
+    room = asyncio.Semaphore(_STREAM_AHEAD)
+
+    async def put(chunk: bytes) -> None:
+        await room.acquire()
+        chunks.put_nowait(chunk)
+
+    async def produce() -> None:
+        # The worker always gets an end: the file's, or the reason there is none.
+        try:
+            await stream_to(client, info, put)
+        except asyncio.CancelledError:
+            chunks.put_nowait(RestoreError(f"download of {info.name} cancelled"))
+            raise
+        except Exception as exc:
+            chunks.put_nowait(exc)
+            raise
+        chunks.put_nowait(None)
+
+    producer = asyncio.create_task(produce())
+    reader = io.BufferedReader(_ChunkReader(loop, chunks, room), _READ_BUFFER)
+    try:
+        await _in_worker(applier, lambda: applier.apply(reader, info), producer.cancel)
+    finally:
+        producer.cancel()
+        await asyncio.gather(producer, return_exceptions=True)
+
+
+class _ChunkReader(io.RawIOBase):
+    """A remote file's bytes for the worker thread, as the event loop downloads them."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        chunks: asyncio.Queue[bytes | Exception | None],
+        room: asyncio.Semaphore,
+    ) -> None:
+        self._loop = loop
+        self._chunks = chunks
+        self._room = room
+        self._buf = memoryview(b"")
+        self._eof = False
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        """Bytes read so far (progress reports ask; there is no seeking)."""
+        return self._pos
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        while not self._buf:
+            if self._eof:
+                return 0
+            got = asyncio.run_coroutine_threadsafe(self._chunks.get(), self._loop).result()
+            if got is None:
+                self._eof = True
+                return 0
+            if isinstance(got, Exception):
+                self._eof = True
+                raise got
+            self._loop.call_soon_threadsafe(self._room.release)
+            self._buf = memoryview(got)
+        out = memoryview(buffer).cast("B")
+        n = min(len(out), len(self._buf))
+        out[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        self._pos += n
+        return n
 
 
 class _Applier:

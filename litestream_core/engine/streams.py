@@ -78,6 +78,19 @@ async def download(
     async def write(chunk: bytes) -> None:
         await asyncio.to_thread(out.write, chunk)
 
+    return await stream_to(client, info, write, attempts=attempts, backoff=backoff)
+
+
+async def stream_to(
+    client: ReplicaClient,
+    info: LTXFileInfo,
+    write: Callable[[bytes], Awaitable[None]],
+    *,
+    attempts: int = 4,
+    backoff: Backoff | None = None,
+) -> int:
+    """Hand a remote LTX file to ``write`` in chunks of up to CHUNK bytes, resuming
+    like ``download``; returns the bytes handed over."""
     return await _transfer(client, info, write, CHUNK, attempts, backoff)
 
 
