@@ -23,4 +23,3 @@ class Backoff:
         """Seconds to wait after the ``attempt``-th consecutive failure (1-based)."""
         base = min(self.maximum, self.initial * self.factor ** max(0, attempt - 1))
         return base * (1.0 + random.uniform(-self.jitter, self.jitter))
-
