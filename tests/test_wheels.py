@@ -12,42 +12,21 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from litestream_core.testing.e2e import venv_with_wheels
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
 def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    uv = shutil.which("uv")
-    if uv is None:
-        pytest.fail("uv is not on PATH (scripts/setup installs it)")
     work = tmp_path_factory.mktemp("wheels")
-    wheels = work / "dist"
-    for package in ("litestream-core", "litestream-file"):
-        subprocess.run(
-            [uv, "build", "--package", package, "--wheel", "--out-dir", str(wheels)],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-    venv = work / "venv"
-    subprocess.run(
-        [uv, "venv", "--python", sys.executable, str(venv)], check=True, capture_output=True
-    )
-    subprocess.run(
-        [uv, "pip", "install", "--python", str(venv / "bin" / "python"), *wheels.glob("*.whl")],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    return venv
+    return venv_with_wheels(ROOT, ("litestream-core", "litestream-file"), work)
 
 
 def test_core_wheel_holds_only_the_core_package() -> None:

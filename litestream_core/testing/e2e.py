@@ -223,3 +223,36 @@ def assert_contiguous(ranges: Sequence[tuple[int, int]]) -> None:
     assert ranges[0][0] == 1
     for (_, prev_max), (lo, _) in itertools.pairwise(ranges):
         assert lo == prev_max + 1, f"gap or overlap in L0 TXIDs: {ranges}"
+
+
+def venv_with_wheels(root: Path, packages: Sequence[str], work: Path) -> Path:
+    """A fresh virtualenv holding only the named workspace distributions, as wheels.
+
+    This is what a user gets from ``pip install litestream-core litestream-<x>``: it
+    shows a backend needs nothing from the rest of the workspace. Returns the venv.
+    """
+    import shutil
+
+    uv = shutil.which("uv")
+    if uv is None:
+        pytest.fail("uv is not on PATH (scripts/setup installs it)")
+    wheels = work / "wheels"
+    for package in packages:
+        subprocess.run(
+            [uv, "build", "--package", package, "--wheel", "--out-dir", str(wheels)],
+            cwd=root,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+    venv = work / "venv"
+    subprocess.run(
+        [uv, "venv", "--python", sys.executable, str(venv)], check=True, capture_output=True
+    )
+    subprocess.run(
+        [uv, "pip", "install", "--python", str(venv / "bin" / "python"), *wheels.glob("*.whl")],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return venv

@@ -6,14 +6,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from litestream_core.testing import e2e
-from litestream_core.testing.e2e import App, Replicate, restore, rows
+from litestream_core.testing.e2e import App, Replicate, restore, rows, venv_with_wheels
 
 from .conftest import ACCESS_KEY_ID, SECRET_ACCESS_KEY, TCPProxy
 
@@ -108,30 +105,11 @@ def test_outage_mid_replication_resumes_without_gap(moto, go_litestream, go_env,
 
 def test_core_and_s3_wheels_alone_replicate_to_s3(moto, tmp_path):
     """`pip install litestream-core litestream-s3` and nothing else is enough."""
-    uv = shutil.which("uv")
-    if uv is None:
-        pytest.fail("uv is not on PATH (scripts/setup installs it)")
     root = Path(__file__).resolve().parents[3]
-    wheels = tmp_path / "wheels"
-    for package in ("litestream-core", "litestream-s3"):
-        subprocess.run(
-            [uv, "build", "--package", package, "--wheel", "--out-dir", str(wheels)],
-            cwd=root,
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-    venv = tmp_path / "venv"
-    subprocess.run(
-        [uv, "venv", "--python", sys.executable, str(venv)], check=True, capture_output=True
-    )
+    venv = venv_with_wheels(root, ("litestream-core", "litestream-s3"), tmp_path)
     python = venv / "bin" / "python"
-    subprocess.run(
-        [uv, "pip", "install", "--python", str(python), *map(str, wheels.glob("*.whl"))],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    uv = shutil.which("uv")
+    assert uv is not None
     installed = subprocess.run(
         [uv, "pip", "list", "--python", str(python), "--format=freeze"],
         capture_output=True,
