@@ -26,6 +26,18 @@ class LitestreamError(Exception):
         return f"{text} ({self.hint})" if self.hint else text
 
 
+def describe(exc: BaseException) -> str:
+    """Any exception as the one line a user or a log sees.
+
+    Our own errors speak for themselves; anything else (a bug, an OS error the engine
+    did not expect) keeps its type name, since its message alone is often cryptic.
+    """
+    if isinstance(exc, LitestreamError):
+        return exc.one_line()
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
 class ConfigError(LitestreamError):
     """Bad YAML, an unknown key, a bad URL, a URL scheme no installed backend serves."""
 

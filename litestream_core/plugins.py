@@ -1,4 +1,4 @@
-"""Finding, loading and calling plugins: the only module that calls ``pm.hook``.
+"""Finding, loading and calling plugins; with ``event_dispatch``, the only caller of ``pm.hook``.
 
 Every plugin is an entry point in the group ``litestream.plugins``. Each is loaded on
 its own: a plugin that needs another core version is skipped before it is imported, one
@@ -13,18 +13,10 @@ and ``default_plugin_manager()`` caches one per process.
 
 from __future__ import annotations
 
-import asyncio
-import collections
-import concurrent.futures
-import contextlib
-import inspect
-import logging
 import os
-import queue
 import re
 import sys
 import threading
-import time
 import weakref
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -43,6 +35,7 @@ from litestream_core.errors import (
     PluginError,
     PluginIncompatibleError,
     PluginLoadError,
+    describe,
 )
 
 if TYPE_CHECKING:
@@ -50,7 +43,6 @@ if TYPE_CHECKING:
 
     from litestream_core.client import ClientFactory, ReplicaClient
     from litestream_core.compression import Compressor
-    from litestream_core.events import Event
 
 ENTRY_POINT_GROUP = "litestream.plugins"
 CORE_DISTRIBUTION = "litestream-core"
@@ -73,7 +65,6 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "FIRST_PARTY_SCHEMES",
     "BackendSpec",
-    "EventDispatcher",
     "PluginStatus",
     "add_cli_commands",
     "compressors",
@@ -278,7 +269,7 @@ def _load_entry_points(
             plugin = ep.load()
             pm.register(plugin, name=ep.name)
         except Exception as exc:
-            detail = _one_line(exc)
+            detail = describe(exc)
             row.status = f"failed: {detail}"
             error = PluginLoadError(
                 f"plugin {ep.name!r} ({_dist_label(row)}) failed to load: {detail}",
@@ -347,11 +338,6 @@ def _unknown_hooks(pm: pluggy.PluginManager) -> dict[str, tuple[str, ...]]:
     return found
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
 def _dist_label(row: _Row) -> str:
     if row.distribution is None:
         return "unknown distribution"
@@ -381,7 +367,7 @@ def _call_impl(
     try:
         impl.function(**{name: arguments[name] for name in impl.argnames})
     except Exception as exc:
-        detail = _one_line(exc)
+        detail = describe(exc)
         row = state.rows.setdefault(impl.plugin_name, _Row(impl.plugin_name, None, None, "loaded"))
         row.status = f"failed: {detail}"
         error = PluginLoadError(
@@ -637,267 +623,3 @@ def plugin_statuses(pm: pluggy.PluginManager) -> list[PluginStatus]:
             )
         )
     return statuses
-
-
-# -- Events ----------------------------------------------------------------------------
-
-_log = logging.getLogger("litestream.events")
-
-
-async def _cancel_tasks() -> None:
-    """Cancel listener tasks still running (abandoned coroutines) so the loop can close."""
-    current = asyncio.current_task()
-    tasks = [t for t in asyncio.all_tasks() if t is not current]
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-
-
-class _RateLimitedLog:
-    """At most one line per key per ``interval``, saying how many were held back."""
-
-    def __init__(self, interval: float) -> None:
-        self._interval = interval
-        self._last: dict[str, float] = {}
-        self._held: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    def warning(self, key: str, message: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            last = self._last.get(key)
-            if last is not None and now - last < self._interval:
-                self._held[key] = self._held.get(key, 0) + 1
-                return
-            self._last[key] = now
-            held = self._held.pop(key, 0)
-        _log.warning("%s%s", message, f" ({held} similar suppressed)" if held else "")
-
-
-class _Thread:
-    """One daemon thread running calls in order: a sync listener's own worker.
-
-    A daemon thread, unlike a ThreadPoolExecutor's, cannot hold up interpreter exit
-    when a listener hangs forever.
-    """
-
-    def __init__(self, name: str) -> None:
-        self._calls: queue.SimpleQueue[
-            tuple[Callable[[], Any], concurrent.futures.Future[Any]] | None
-        ] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
-
-    def submit(self, call: Callable[[], Any]) -> concurrent.futures.Future[Any]:
-        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        self._calls.put((call, future))
-        return future
-
-    def stop(self) -> None:
-        self._calls.put(None)
-
-    def _run(self) -> None:
-        while (item := self._calls.get()) is not None:
-            call, future = item
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(call())
-            except BaseException as exc:
-                future.set_exception(exc)
-
-
-@dataclass(eq=False)
-class _Listener:
-    impl: pluggy.HookImpl
-    events: collections.deque[Event] = field(default_factory=collections.deque)
-    running: bool = False
-    stuck: bool = False
-    thread: _Thread | None = None
-
-    @property
-    def label(self) -> str:
-        return f"{self.impl.plugin_name}:{self.impl.function.__qualname__}"
-
-
-class EventDispatcher:
-    """Delivers events to every ``litestream_event`` listener without ever waiting on one.
-
-    ``emit``/``emit_nowait`` only queue the event and return. A background thread
-    running its own event loop delivers it to each listener separately (pluggy would
-    stop at the first exception): a plain function runs in a thread of its own, a
-    coroutine on that loop, each with ``timeout`` seconds to finish. A listener that
-    raises is logged (rate-limited, one line); one that overruns is abandoned, and
-    misses events until its stuck call returns, so it holds at most one thread. Each
-    listener gets events in emission order; at most ``max_queue`` wait per listener,
-    beyond which new ones are dropped for it.
-
-    Nothing starts until the first event for which a listener exists.
-    """
-
-    def __init__(
-        self,
-        pm: pluggy.PluginManager,
-        *,
-        timeout: float = 5.0,
-        max_queue: int = 1000,
-        log_interval: float = 60.0,
-    ) -> None:
-        self._pm = pm
-        self._timeout = timeout
-        self._max_queue = max_queue
-        self._log = _RateLimitedLog(log_interval)
-        self._listeners: dict[pluggy.HookImpl, _Listener] = {}
-        self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)
-        self._pending = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-
-    async def emit(self, event: Event) -> None:
-        """Queue ``event`` for every listener; returns at once."""
-        self.emit_nowait(event)
-
-    def emit_nowait(self, event: Event) -> None:
-        """Queue ``event`` for every listener; safe from any thread, with or without a loop."""
-        if not self._pm.hook.litestream_event.get_hookimpls():
-            return
-        with self._lock:
-            loop = self._start()
-            self._pending += 1
-        loop.call_soon_threadsafe(self._fan_out, event)
-
-    def drain(self, timeout: float = 5.0) -> bool:
-        """Wait until every queued event was delivered or abandoned; False on timeout."""
-        deadline = time.monotonic() + timeout
-        with self._idle:
-            while self._pending:
-                left = deadline - time.monotonic()
-                if left <= 0 or not self._idle.wait(left):
-                    return self._pending == 0
-        return True
-
-    def close(self, timeout: float = 5.0) -> bool:
-        """Drain, then stop the background threads; False if events were still pending."""
-        drained = self.drain(timeout)
-        with self._lock:
-            loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
-        if loop is None or thread is None:
-            return drained
-        with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
-            asyncio.run_coroutine_threadsafe(_cancel_tasks(), loop).result(timeout)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout)
-        if not thread.is_alive():
-            loop.close()
-        listeners, self._listeners = self._listeners, {}
-        for listener in listeners.values():
-            if listener.thread is not None:
-                listener.thread.stop()
-        with self._idle:
-            # Events of cancelled listeners are discarded, not waited for.
-            self._pending = 0
-            self._idle.notify_all()
-        return drained
-
-    def _start(self) -> asyncio.AbstractEventLoop:
-        if self._loop is None:
-            loop = asyncio.new_event_loop()
-            self._thread = threading.Thread(
-                target=loop.run_forever, name="litestream-events", daemon=True
-            )
-            self._thread.start()
-            self._loop = loop
-        return self._loop
-
-    def _done(self, count: int = 1) -> None:
-        with self._idle:
-            self._pending -= count
-            if not self._pending:
-                self._idle.notify_all()
-
-    def _fan_out(self, event: Event) -> None:
-        """On the dispatcher loop: queue ``event`` for each listener present now."""
-        queued = 0
-        for impl in self._pm.hook.litestream_event.get_hookimpls():
-            if impl.wrapper or impl.hookwrapper:
-                continue
-            listener = self._listeners.get(impl)
-            if listener is None:
-                listener = self._listeners[impl] = _Listener(impl)
-            if listener.stuck or len(listener.events) >= self._max_queue:
-                why = "is stuck" if listener.stuck else "is too far behind"
-                self._log.warning(
-                    f"drop:{listener.label}",
-                    f"event listener {listener.label} {why}; dropped {event.name}",
-                )
-                continue
-            listener.events.append(event)
-            queued += 1
-            if not listener.running:
-                listener.running = True
-                asyncio.get_running_loop().create_task(self._serve(listener))
-        with self._lock:
-            self._pending += queued
-        self._done()
-
-    async def _serve(self, listener: _Listener) -> None:
-        try:
-            while listener.events:
-                event = listener.events.popleft()
-                try:
-                    if listener.stuck:
-                        self._log.warning(
-                            f"drop:{listener.label}",
-                            f"event listener {listener.label} is stuck; dropped {event.name}",
-                        )
-                    else:
-                        await self._deliver(listener, event)
-                finally:
-                    self._done()
-        finally:
-            listener.running = False
-
-    async def _deliver(self, listener: _Listener, event: Event) -> None:
-        impl = listener.impl
-        kwargs = {name: event for name in impl.argnames if name == "event"}
-        deadline = time.monotonic() + self._timeout
-        try:
-            if inspect.iscoroutinefunction(impl.function):
-                result = impl.function(**kwargs)
-            else:
-                result = await self._call_in_thread(listener, lambda: impl.function(**kwargs))
-            if inspect.isawaitable(result):
-                await asyncio.wait_for(result, max(0.0, deadline - time.monotonic()))
-        except TimeoutError:
-            self._log.warning(
-                f"timeout:{listener.label}",
-                f"event listener {listener.label} did not finish {event.name} within "
-                f"{self._timeout:g}s; abandoned",
-            )
-        except Exception as exc:
-            self._log.warning(
-                f"error:{listener.label}",
-                f"event listener {listener.label} failed on {event.name}: {_one_line(exc)}",
-            )
-
-    async def _call_in_thread(self, listener: _Listener, call: Callable[[], Any]) -> Any:
-        if listener.thread is None:
-            listener.thread = _Thread(f"litestream-event-{listener.label}")
-        future = listener.thread.submit(call)
-        try:
-            return await asyncio.wait_for(
-                asyncio.shield(asyncio.wrap_future(future)), self._timeout
-            )
-        except TimeoutError:
-            # The thread cannot be interrupted: skip this listener until it returns.
-            listener.stuck = True
-            loop = asyncio.get_running_loop()
-
-            def unstick(_: concurrent.futures.Future[Any]) -> None:
-                # After close() the loop is gone, and so is the listener's entry.
-                with contextlib.suppress(RuntimeError):
-                    loop.call_soon_threadsafe(setattr, listener, "stuck", False)
-
-            future.add_done_callback(unstick)
-            raise

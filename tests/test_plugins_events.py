@@ -15,8 +15,9 @@ from collections.abc import Iterator
 import pytest
 
 from litestream_core import hookimpl
+from litestream_core.event_dispatch import EventDispatcher
 from litestream_core.events import ReplicaStarted, SyncFailed
-from litestream_core.plugins import EventDispatcher, get_plugin_manager
+from litestream_core.plugins import get_plugin_manager
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -49,11 +49,8 @@ class InProcessReplication(Replication):
         ``dispatch_events=False`` leaves the plugins' listeners out: the replication
         process forwards its events to the application, whose listeners get them there.
         """
-        from litestream_core.plugins import (
-            EventDispatcher,
-            default_plugin_manager,
-            make_replica_client,
-        )
+        from litestream_core.event_dispatch import EventDispatcher
+        from litestream_core.plugins import default_plugin_manager, make_replica_client
 
         pm = pm if pm is not None else default_plugin_manager()
         self._dispatcher = EventDispatcher(pm) if dispatch_events else None

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from litestream_core.client import ReplicaURL
-from litestream_core.engine.db import DBSettings, one_line
+from litestream_core.engine.db import DBSettings
 from litestream_core.engine.levels import CompactionSettings
 from litestream_core.engine.replica import ReplicaSettings
-from litestream_core.errors import LitestreamError
+from litestream_core.errors import LitestreamError, describe
 
 START, SYNC, STATUS, STOP = "start", "sync", "status", "stop"
 REPLY, EVENT, LOG = "reply", "event", "log"
@@ -65,7 +65,7 @@ def portable_error(exc: BaseException) -> BaseException:
     try:
         copy = pickle.loads(pickle.dumps(exc))
     except Exception:
-        return LitestreamError(one_line(exc))
-    if isinstance(copy, BaseException) and one_line(copy) == one_line(exc):
+        return LitestreamError(describe(exc))
+    if isinstance(copy, BaseException) and describe(copy) == describe(exc):
         return copy
-    return LitestreamError(one_line(exc))
+    return LitestreamError(describe(exc))

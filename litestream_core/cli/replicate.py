@@ -149,7 +149,8 @@ async def _run(
 ) -> int:
     from litestream_core.engine.eventlog import LogListener
     from litestream_core.engine.store import build_store, restore_missing
-    from litestream_core.plugins import EventDispatcher, default_plugin_manager
+    from litestream_core.event_dispatch import EventDispatcher
+    from litestream_core.plugins import default_plugin_manager
 
     pm = default_plugin_manager()
     pm.register(LogListener(), name="litestream-log")

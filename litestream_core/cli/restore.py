@@ -252,7 +252,8 @@ class _ProgressBar:
 
 def _dispatcher(progress: _ProgressBar | None) -> Any:
     """The plugin manager's event dispatcher, with the progress bar as one more listener."""
-    from litestream_core.plugins import EventDispatcher, default_plugin_manager
+    from litestream_core.event_dispatch import EventDispatcher
+    from litestream_core.plugins import default_plugin_manager
 
     pm = default_plugin_manager()
     if progress is not None:

@@ -20,7 +20,7 @@ from litestream_core.client import LTXFileInfo
 from litestream_core.engine.dbtypes import DBSettings, Pos
 from litestream_core.engine.meta import MetaDir, default_meta_path
 from litestream_core.engine.syncer import Syncer
-from litestream_core.errors import LitestreamError
+from litestream_core.errors import describe
 from litestream_core.events import Event, LTXFileWritten, SyncFailed, SyncRecovered
 from litestream_core.ltx import Header
 
@@ -34,13 +34,6 @@ BACKOFF_MAX = 300.0
 """Seconds; Go's ``DefaultSyncBackoffMax``."""
 ERROR_LOG_INTERVAL = 30.0
 """Repeated sync errors are logged at most this often (Go's ``SyncErrorLogInterval``)."""
-
-
-def one_line(exc: BaseException) -> str:
-    if isinstance(exc, LitestreamError):
-        return exc.one_line()
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class DB:
@@ -153,12 +146,12 @@ class DB:
                         self.path,
                         failures,
                         interval + backoff,
-                        one_line(exc),
+                        describe(exc),
                     )
                     last_log = loop.time()
                 self._send(
                     SyncFailed(
-                        db_path=str(self.path), replica="", error=one_line(exc), attempt=failures
+                        db_path=str(self.path), replica="", error=describe(exc), attempt=failures
                     )
                 )
                 continue
