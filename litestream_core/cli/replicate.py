@@ -16,7 +16,9 @@ import os
 import shlex
 import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -86,7 +88,9 @@ def command(
     if command_line and not argv:
         raise ConfigError("-exec command is empty")
     one_shot = _OneShot(force_snapshot, enforce_retention) if once else None
-    sys.exit(asyncio.run(_run(config, argv, one_shot, restore_if_db_not_exists)))
+    code = asyncio.run(_run(config, argv, one_shot, restore_if_db_not_exists))
+    _exit_now_if_requests_hang(code)
+    sys.exit(code)
 
 
 @dataclass(frozen=True)
@@ -152,6 +156,7 @@ async def _run(
     from litestream_core.event_dispatch import EventDispatcher
     from litestream_core.plugins import default_plugin_manager
 
+    asyncio.get_running_loop().set_default_executor(_NoWaitExecutor())
     pm = default_plugin_manager()
     pm.register(LogListener(), name="litestream-log")
     dispatcher = EventDispatcher(pm)
@@ -173,7 +178,9 @@ async def _run(
             log.info("one-shot replication complete")
             return 0
         stopping.on_hard = store.abort_final_sync
-        await store.open()
+        if not await _unless_signalled(store.open(), stopping):
+            log.info("stopped during start-up")
+            return 0
         try:
             code = await _supervise(argv, stopping) if argv else await stopping.wait()
         except BaseException:
@@ -239,6 +246,56 @@ class _Signals:
     async def wait(self) -> int:
         await self.event.wait()
         return 0
+
+
+async def _unless_signalled(start: Awaitable[None], signals: _Signals) -> bool:
+    """Run ``start`` unless a signal comes first; False if it was cancelled for one.
+
+    Start-up talks to storage, and a storage request can hang for minutes (an SDK's
+    read timeout times its retries): a SIGTERM must not wait for it.
+    """
+    task = asyncio.ensure_future(start)
+    stop = asyncio.ensure_future(signals.event.wait())
+    try:
+        await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+    if not task.done():
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return False
+    task.result()
+    return True
+
+
+class _NoWaitExecutor(ThreadPoolExecutor):
+    """The loop's default executor, which does not wait for its threads at shutdown.
+
+    Blocking SDK calls run in these threads and cannot be cancelled; ``asyncio.run``
+    would otherwise wait, after the final sync gave up, until a hung storage request
+    timed out on its own. Local database work never runs unawaited here (``DB``
+    waits for its thread even when cancelled), so only storage requests, which are
+    atomic on the storage side, can be left behind.
+    """
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        super().shutdown(wait=False, cancel_futures=True)
+
+
+def _exit_now_if_requests_hang(code: int) -> None:
+    """Exit at once when worker threads still hang in storage requests: the
+    interpreter would join them at exit (every database is closed by now)."""
+    stuck = [t for t in threading.enumerate() if t.is_alive() and not t.daemon
+             and t is not threading.main_thread()]  # fmt: skip
+    if not stuck:
+        return
+    logging.getLogger("litestream").warning(
+        "exiting without waiting for %d storage request(s) still running", len(stuck)
+    )
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 async def _supervise(argv: list[str], signals: _Signals) -> int:

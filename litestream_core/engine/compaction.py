@@ -45,6 +45,7 @@ from litestream_core.engine.retention import (
     plan_snapshot_retention,
 )
 from litestream_core.engine.streams import download, local_file_data
+from litestream_core.errors import LTXError
 from litestream_core.events import (
     CompactionCompleted,
     Event,
@@ -281,13 +282,32 @@ class Compactor:
         return info
 
     async def _merge_and_upload(self, level: int, sources: Sequence[LTXFileInfo]) -> LTXFileInfo:
-        """Merge ``sources`` (in order) into one file of ``level`` and upload it whole."""
+        """Merge ``sources`` (in order) into one file of ``level`` and upload it whole.
+
+        The database's local copies are read first; one damaged on local disk after
+        its upload would otherwise fail this compaction on every run, so the merge is
+        then redone from the replica's own copies.
+        """
+        try:
+            return await self._merge_from(level, sources, local=self.db is not None)
+        except LTXError as exc:
+            if self.db is None:
+                raise
+            log.warning(
+                "level %d: a local copy of a source file is damaged (%s); "
+                "merging the replica's copies instead", level, exc.one_line(),
+            )  # fmt: skip
+            return await self._merge_from(level, sources, local=False)
+
+    async def _merge_from(
+        self, level: int, sources: Sequence[LTXFileInfo], *, local: bool
+    ) -> LTXFileInfo:
         with self._spool() as tmp:
             gate = asyncio.Semaphore(DOWNLOADS_AT_ONCE)
 
             async def fetch(index: int, info: LTXFileInfo) -> Path:
                 async with gate:
-                    return await self._fetch(info, Path(tmp), index)
+                    return await self._fetch(info, Path(tmp), index, local=local)
 
             paths = await asyncio.gather(*(fetch(i, info) for i, info in enumerate(sources)))
             out_path = Path(tmp) / "out.ltx.tmp"
@@ -296,13 +316,14 @@ class Compactor:
                 level, header.min_txid, header.max_txid, await local_file_data(out_path)
             )
 
-    async def _fetch(self, info: LTXFileInfo, tmp: Path, index: int) -> Path:
-        """A local path holding ``info``: the database's own copy if it still has it."""
+    async def _fetch(self, info: LTXFileInfo, tmp: Path, index: int, *, local: bool) -> Path:
+        """A local path holding ``info``: the database's own copy if it still has it
+        (and ``local``), else the replica's."""
         path = tmp / f"{index:06d}.ltx.tmp"
-        if self.db is not None:
-            local = self.db.ltx_path(info.level, info.min_txid, info.max_txid)
+        if local and self.db is not None:
+            own = self.db.ltx_path(info.level, info.min_txid, info.max_txid)
             try:
-                await asyncio.to_thread(_copy_or_link, local, path)
+                await asyncio.to_thread(_copy_or_link, own, path)
                 return path
             except FileNotFoundError:
                 pass  # uploaded and cleaned up locally since: read the replica's copy

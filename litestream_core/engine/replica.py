@@ -33,7 +33,7 @@ from litestream_core.client import SNAPSHOT_LEVEL, LTXFileInfo, ReplicaClient
 from litestream_core.engine.dbtypes import Pos
 from litestream_core.engine.retry import Backoff
 from litestream_core.engine.streams import download, local_file_data, read_remote_trailer
-from litestream_core.errors import LitestreamError
+from litestream_core.errors import LitestreamError, LTXError
 from litestream_core.events import (
     Event,
     LTXFileUploaded,
@@ -43,7 +43,7 @@ from litestream_core.events import (
     SyncFailed,
     SyncRecovered,
 )
-from litestream_core.ltx import HEADER_SIZE, TRAILER_SIZE, Header, Trailer
+from litestream_core.ltx import HEADER_SIZE, TRAILER_SIZE, Header, Trailer, verify_file
 
 if TYPE_CHECKING:
     from litestream_core.engine.db import DB
@@ -214,14 +214,22 @@ class Replica:
         if local.txid == pos.txid:
             return False
 
-        pending = [f for f in self.db.local_ltx_files(0) if f.max_txid > pos.txid]
+        # Only files the database has acknowledged: one beyond its position is left
+        # over from a failed sync (renamed, then the directory fsync failed) and will
+        # be rewritten under the same TXID with more commits.
+        pending = [f for f in self.db.local_ltx_files(0) if pos.txid < f.max_txid <= local.txid]
         if not pending:
             await self._upload_snapshot(f"no local file continues the replica at TXID {pos.txid}")
             return True
         limit = self.settings.max_sync_ltx_files or len(pending)
         uploaded = 0
         for info in pending[:limit]:
-            header, trailer = await asyncio.to_thread(_read_frame, self._local_path(info))
+            try:
+                header, trailer = await asyncio.to_thread(_verified, self._local_path(info))
+            except LTXError as exc:
+                log.warning("replica %s: local %s is corrupt: %s", self.name, info.name, exc)
+                await self._upload_snapshot(f"local LTX file {info.name} is corrupt")
+                return True
             if not _continues(pos, info, header):
                 await self._upload_snapshot(
                     f"local files do not continue the replica at TXID {pos.txid}"
@@ -358,6 +366,13 @@ def _continues(pos: Pos, info: LTXFileInfo, header: Header) -> bool:
     if header.is_snapshot or pos.txid == 0 or pos.post_apply_checksum == 0:
         return True
     return header.no_checksum or header.pre_apply_checksum == pos.post_apply_checksum
+
+
+def _verified(path: Path) -> tuple[Header, Trailer]:
+    """Header and trailer of a local file after checking every byte of it: a file
+    damaged on local disk must not become the replica's copy (Go uploads it as is)."""
+    with path.open("rb") as f:
+        return verify_file(f)
 
 
 def _read_frame(path: Path) -> tuple[Header, Trailer]:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pluggy
 
@@ -27,6 +28,7 @@ from litestream_core.engine.levels import CompactionSettings, prev_compaction_at
 from litestream_core.engine.plan import NoBackupsError
 from litestream_core.engine.replica import Replica, ReplicaSettings
 from litestream_core.engine.restore import restore
+from litestream_core.errors import ConfigError
 from litestream_core.events import Event
 
 log = logging.getLogger("litestream.store")
@@ -177,8 +179,15 @@ class Store:
             return True
         deadline = time.monotonic() + self.shutdown_sync_timeout
         while True:
-            if await entry.replica.try_sync():
-                return True
+            try:
+                # Bounded: one upload stuck in a hung storage request must not hold
+                # the shutdown past its timeout.
+                left = max(deadline - time.monotonic(), 0.001)
+                if await asyncio.wait_for(entry.replica.try_sync(), left):
+                    return True
+            except TimeoutError:
+                log.error("%s: final sync to replica did not finish in time", entry.db.path)
+                return False
             if time.monotonic() + self.shutdown_sync_interval > deadline:
                 log.error("%s: final sync to replica did not finish in time", entry.db.path)
                 return False
@@ -243,8 +252,15 @@ def build_store(
         retention_enabled=config.retention_enabled,
     )
     entries: list[Entry] = []
+    metas: dict[Path, Path] = {}
     for dbc in config.dbs:
         db = DB(dbc.path, db_settings(dbc), emit=emit)
+        # Two databases in one meta directory would mix their L0 files (Go checks too).
+        if (other := metas.setdefault(db.meta_path, db.path)) != db.path:
+            raise ConfigError(
+                f"{dbc.location}: {db.path} and {other} would share the meta directory "
+                f"{db.meta_path}; give one of them its own meta-path"
+            )
         replica = compactor = None
         if dbc.replica is not None:
             url, options = dbc.replica.replica_url()

@@ -1,0 +1,182 @@
+"""Hazard 28 and the S3 shutdown hang: SIGTERM while a storage request hangs.
+
+A storage server that accepts connections but never answers holds a blocking SDK
+call for its read timeout times its retries (minutes). SIGTERM must still end our
+``litestream replicate`` promptly, during start-up as well as during an upload,
+and the database must be left intact. The storage here is moto (a real S3 server)
+behind a proxy that can stop forwarding without closing anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from litestream_core.testing.e2e import Replicate, rows, wait_for, write_config
+from litestream_core.testing.servers import answers_http, free_port, start_server, stop_server
+
+STOP_WITHIN = 20.0
+"""Seconds a SIGTERM may take; the SDK's own timeouts alone would take minutes."""
+
+
+class StallingProxy:
+    """Forwards to a target port until ``stall()``; then it accepts connections and
+    swallows bytes without answering, like a storage server that hangs."""
+
+    def __init__(self, target_port: int | None) -> None:
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self._target = target_port
+        self.stalled = threading.Event()
+        if target_port is None:
+            self.stalled.set()
+        self._listener = socket.create_server(("127.0.0.1", self.port))
+        self._socks: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def contacted(self) -> bool:
+        return bool(self._socks)
+
+    def stall(self) -> None:
+        self.stalled.set()
+
+    def close(self) -> None:
+        self._listener.close()
+        for s in self._socks:
+            with contextlib.suppress(OSError):
+                s.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            self._socks.append(client)
+            if self.stalled.is_set() or self._target is None:
+                threading.Thread(target=self._swallow, args=(client,), daemon=True).start()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self._target))
+            self._socks.append(upstream)
+            threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
+
+    def _swallow(self, sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while sock.recv(65536):
+                pass
+
+    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                if self.stalled.is_set():
+                    self._swallow(src)  # hold both ends open, answer nothing
+                    return
+                dst.sendall(data)
+
+
+@pytest.fixture
+def moto_port(tmp_path: Path) -> Iterator[int]:
+    port = free_port()
+    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    proc = start_server(argv, answers_http(f"http://127.0.0.1:{port}/moto-api/"),
+                        name="moto_server", port=port, log=tmp_path / "moto.log")  # fmt: skip
+    try:
+        yield port
+    finally:
+        stop_server(proc)
+
+
+def s3_env() -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return base | {"LITESTREAM_ACCESS_KEY_ID": "test", "LITESTREAM_SECRET_ACCESS_KEY": "test"}
+
+
+def make_bucket(port: int, name: str) -> None:
+    import boto3
+
+    boto3.client(
+        "s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+        aws_access_key_id="test", aws_secret_access_key="test",
+    ).create_bucket(Bucket=name)  # fmt: skip
+
+
+def app_db(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, body BLOB)")
+    conn.execute("INSERT INTO t (body) VALUES (randomblob(5000))")
+    return conn
+
+
+def start(tmp_path: Path, db: Path, endpoint: str) -> Replicate:
+    replica = ["type: s3", "bucket: hang", "path: app/db", f"endpoint: {endpoint}"]
+    cfg = write_config(tmp_path / "litestream.yml", db, replica,
+                       top=["shutdown-sync-timeout: 3s"])  # fmt: skip
+    return Replicate(cfg, tmp_path / "replicate.log", env=s3_env())
+
+
+def sigterm_exit_code(rep: Replicate) -> int:
+    rep.proc.send_signal(signal.SIGTERM)
+    try:
+        return rep.proc.wait(timeout=STOP_WITHIN)
+    except subprocess.TimeoutExpired:
+        rep.proc.send_signal(signal.SIGUSR1)  # every thread's stack into the log
+        time.sleep(1)
+        rep.proc.kill()
+        rep.proc.wait()
+        pytest.fail(f"no exit within {STOP_WITHIN} s of SIGTERM:\n{rep.output()}")
+
+
+def test_sigterm_during_start_up_while_storage_hangs(tmp_path: Path) -> None:
+    db = tmp_path / "app.db"
+    conn = app_db(db)
+    proxy = StallingProxy(None)
+    try:
+        rep = start(tmp_path, db, proxy.endpoint)
+        wait_for(lambda: proxy.contacted, "replicate never contacted storage")
+        time.sleep(0.5)
+        assert sigterm_exit_code(rep) == 0, rep.output()
+        assert "stopped during start-up" in rep.output()
+    finally:
+        proxy.close()
+    conn.execute("INSERT INTO t (body) VALUES (randomblob(5000))")  # db still usable
+    conn.close()
+    assert len(rows(db)) == 2
+
+
+def test_sigterm_during_a_hung_upload_ends_after_the_shutdown_timeout(
+    tmp_path: Path, moto_port: int
+) -> None:
+    make_bucket(moto_port, "hang")
+    db = tmp_path / "app.db"
+    conn = app_db(db)
+    proxy = StallingProxy(moto_port)
+    try:
+        rep = start(tmp_path, db, proxy.endpoint)
+        wait_for(lambda: "replicating to" in rep.output(), "replicate did not start")
+        time.sleep(0.5)
+        proxy.stall()
+        for _ in range(20):  # uploads of these now hang
+            conn.execute("INSERT INTO t (body) VALUES (randomblob(5000))")
+        time.sleep(0.5)
+        rep.assert_running("while storage hangs")
+        code = sigterm_exit_code(rep)
+        assert code == 1, rep.output()
+        assert "final sync" in rep.output()
+    finally:
+        proxy.close()
+    conn.close()
+    assert len(rows(db)) == 21  # nothing lost locally, the database is intact
