@@ -344,3 +344,43 @@ async def test_the_schedule_survives_a_failing_run(client, history, caplog):
     assert len(calls) >= 2
     assert [(f.min_txid, f.max_txid) async for f in client.ltx_files(1)] == [(1, 3)]
     assert "compaction of level 1 failed: disk full" in caplog.text
+
+
+@pytest.mark.anyio
+async def test_run_once_compacts_and_snapshots_only_what_is_due(history):
+    """``replicate -once`` after uploading a fresh replica's L0: nothing more until an
+    interval has passed since the level's first source, or since the replica's base."""
+    client = MemoryReplicaClient()  # listed times are the files' own timestamps
+    await client.init()
+    settings = CompactionSettings(level_intervals=(60.0, 600.0), snapshot_interval=3600.0)
+    await history.upload(client, history.write(3, step_ms=1000))
+    first = history.timestamp(1)
+    clock = [first + timedelta(seconds=59)]
+    comp = Compactor(client, settings, clock=lambda: clock[0])
+    await comp.run_once()
+    assert [f.level for f in await all_files(client)] == [0, 0, 0]
+
+    clock[0] = first + timedelta(seconds=60)
+    await comp.run_once()
+    assert [(f.level, f.min_txid, f.max_txid) for f in await all_files(client) if f.level] == [
+        (1, 1, 3)
+    ]  # L2's only source is newer than its interval
+
+    clock[0] = first + timedelta(seconds=3599)
+    assert not await comp._snapshot_due_once(clock[0])  # the L0 base counts as one
+    clock[0] = first + timedelta(seconds=3600)
+    await comp.run_once()
+    levels = {f.level for f in await all_files(client)}
+    assert levels == {0, 1, 2, SNAPSHOT_LEVEL}
+    await client.close()
+
+
+@pytest.mark.anyio
+async def test_run_once_snapshots_a_replica_with_no_base_at_once(history):
+    client = MemoryReplicaClient()
+    await client.init()
+    history.write(3)
+    await history.upload(client, [2, 3])  # TXID 1 is not on the replica
+    comp = Compactor(client, CompactionSettings(), clock=lambda: history.timestamp(3))
+    assert await comp._snapshot_due_once(history.timestamp(3))
+    await client.close()

@@ -61,3 +61,63 @@ async def test_database_snapshots_and_compactions_restore_exactly(tmp_path):
     assert [r[0] for r in got.execute("SELECT x FROM t ORDER BY rowid")] == expected
     assert got.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     got.close()
+
+
+@pytest.mark.anyio
+async def test_a_lone_source_already_in_compacted_form_is_uploaded_as_is(tmp_path):
+    """Merging one file whose header compaction would keep rewrites it byte for byte,
+    so the compactor uploads it as is; L0 files (with their WAL position) are re-encoded."""
+    from litestream_file.client import FileReplicaClient
+
+    from litestream_core.engine.compaction import _as_is
+    from litestream_core.errors import LTXError
+    from litestream_core.ltx import Decoder, compact
+
+    app = sqlite3.connect(tmp_path / "app.db")
+    app.execute("PRAGMA journal_mode=wal")
+    app.execute("CREATE TABLE t (x BLOB)")
+    app.execute("INSERT INTO t VALUES (randomblob(20000))")
+    app.commit()
+    db = DB(tmp_path / "app.db")
+    await db.open()
+    client = FileReplicaClient(tmp_path / "replica")
+    await client.init()
+    comp = Compactor(client, CompactionSettings(level_intervals=(1.0, 2.0, 3.0)))
+    try:
+        for _ in range(3):
+            app.execute("UPDATE t SET x = randomblob(9000) WHERE rowid % 2 = 0")
+            app.execute("INSERT INTO t VALUES (randomblob(5000))")
+            app.commit()
+            info = await db.sync()
+            assert info is not None
+            path = db.ltx_path(0, info.min_txid, info.max_txid)
+            await client.write_ltx_file(
+                0, info.min_txid, info.max_txid, await local_file_data(path)
+            )
+        l0 = [client.file_path(0, n, n) for n in range(1, db.pos().txid + 1)]
+        assert all(_as_is(p) is None for p in l0)  # an L0 file names its WAL position
+        (l1,) = await comp.compact(1)
+        l1_path = client.file_path(1, l1.min_txid, l1.max_txid)
+        l1_bytes = l1_path.read_bytes()
+        with l1_path.open("rb") as f:
+            assert _as_is(l1_path) == Decoder(f).header
+        with l1_path.open("rb") as src:
+            remerged = tmp_path / "remerged.ltx"
+            with remerged.open("wb") as out:
+                compact([src], out)
+        assert remerged.read_bytes() == l1_bytes  # the claim the shortcut rests on
+
+        (l2,) = await comp.compact(2)
+        assert client.file_path(2, l2.min_txid, l2.max_txid).read_bytes() == l1_bytes
+
+        await client.delete_ltx_files([l2])
+        damaged = bytearray(l1_bytes)
+        damaged[len(damaged) // 2] ^= 0xFF
+        l1_path.write_bytes(bytes(damaged))
+        with pytest.raises(LTXError):
+            await comp.compact(2)
+        assert not [f async for f in client.ltx_files(2)]  # nothing damaged is copied up
+    finally:
+        await db.close()
+        await client.close()
+        app.close()

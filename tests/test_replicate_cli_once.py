@@ -43,25 +43,47 @@ def restore_rows(tmp_path: Path, replica: Path) -> list[tuple]:
     return rows_of(out)
 
 
-def test_once_compacts_and_snapshots_only_when_due_or_forced(tmp_path):
+def test_first_once_uploads_l0_only_and_compacts_once_the_interval_passed(tmp_path):
+    db, replica = tmp_path / "app.db", tmp_path / "replica"
+    levels = "levels:\n  - interval: 2s\n  - interval: 2s\n  - interval: 1h\n"
+    cfg = write_config(tmp_path, db, replica, extra=levels)
+    writer = Writer(db)
+    writer.step(10)
+    once(cfg)
+    uploaded = ltx_names(replica, 0)
+    assert min(int(n.split("-")[0], 16) for n in uploaded) == 1  # the whole database
+    for level in (1, 2, 3, 9):
+        assert not ltx_names(replica, level), f"a first -once wrote level {level}"
+
+    time.sleep(2.1)  # past the L1 and L2 intervals since the first upload
+    writer.step(10)
+    once(cfg)
+    (l1,) = ltx_names(replica, 1)
+    assert l1.startswith("0000000000000001-") and max_txid({l1}) == max_txid(ltx_names(replica, 0))
+    assert not ltx_names(replica, 2)  # its only source was just written
+    assert not ltx_names(replica, 9)  # L0 starts at TXID 1: no snapshot due for 24h
+    assert restore_rows(tmp_path, replica) == writer.rows()
+    writer.close()
+
+
+def test_once_snapshots_only_when_forced_or_due(tmp_path):
     db, replica = tmp_path / "app.db", tmp_path / "replica"
     cfg = write_config(tmp_path, db, replica)
     writer = Writer(db)
     writer.step(10)
     once(cfg)
-    assert ltx_names(replica, 1), "-once compacts L0 into L1"
-    first = ltx_names(replica, 9)
-    assert len(first) == 1  # no snapshot yet: one is due
-
     writer.step(10)
     once(cfg)
-    assert ltx_names(replica, 9) == first  # the next one is not due for 24h
+    assert not ltx_names(replica, 9)  # the replica's base was uploaded; none due for 24h
 
     writer.step(10)
     once(cfg, "-force-snapshot")
-    snapshots = ltx_names(replica, 9)
-    assert len(snapshots - first) == 1
-    assert max_txid(snapshots) == max_txid(ltx_names(replica, 0))  # at the uploaded position
+    first = ltx_names(replica, 9)
+    assert len(first) == 1
+    assert max_txid(first) == max_txid(ltx_names(replica, 0))  # at the uploaded position
+    writer.step(10)
+    once(cfg)
+    assert ltx_names(replica, 9) == first  # the next one is not due for 24h
     assert restore_rows(tmp_path, replica) == writer.rows()
     writer.close()
 

@@ -28,7 +28,7 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -52,7 +52,7 @@ from litestream_core.events import (
     RetentionEnforced,
     SnapshotWritten,
 )
-from litestream_core.ltx import Header, compact
+from litestream_core.ltx import HEADER_FLAG_NO_CHECKSUM, Decoder, Header, compact
 
 log = logging.getLogger("litestream.compaction")
 
@@ -208,13 +208,27 @@ class Compactor:
             await self._delete({0: doomed} if doomed else {})
         return doomed
 
-    async def run_once(self, *, force_snapshot: bool = False) -> None:
-        """Every level, a snapshot if due or forced, then retention (``replicate -once``)."""
+    async def run_once(
+        self, *, force_snapshot: bool = False, enforce_retention: bool = False
+    ) -> None:
+        """``replicate -once`` after its upload: only what is due, so a first run (or a
+        cron job run often) uploads the database once, not once per level.
+
+        Each level compacts when the scheduler would (``_due_once``); a snapshot is
+        taken when forced or due (``_snapshot_due_once``); deleting anything takes
+        ``enforce_retention``, as in Go.
+        """
+        now = self._clock()
         for level in range(1, self.settings.max_level + 1):
-            await self.compact(level)
-        await self.snapshot(force=force_snapshot)
-        await self.enforce_retention()
-        await self.enforce_l0_retention()
+            if await self._due_once(level, now):
+                await self.compact(level)
+        if force_snapshot or await self._snapshot_due_once(now):
+            log.info("taking snapshot of %s", self._db_path or "replica")
+            await self.snapshot(force=force_snapshot)
+        if enforce_retention:
+            log.info("enforcing retention for %s", self._db_path or "replica")
+            await self.enforce_retention()
+            await self.enforce_l0_retention()
 
     # -- the schedule --------------------------------------------------------------
 
@@ -263,6 +277,34 @@ class Compactor:
         slot = prev_compaction_at(now, self.settings.interval(level))
         return last is None or last.created_at <= slot
 
+    async def _due_once(self, level: int, now: datetime) -> bool:
+        """The scheduler's guard, except that an empty level waits until its oldest
+        source file is one interval old: the scheduler would fill it at once, which in
+        a first ``-once`` run re-uploads the database just uploaded to L0."""
+        if newest(await list_level(self.client, level)) is not None:
+            return await self._due(level, now)
+        sources = await list_level(self.client, level - 1)
+        if not sources:
+            return False
+        started = min(f.created_at for f in sources)
+        return now - started >= timedelta(seconds=self.settings.interval(level))
+
+    async def _snapshot_due_once(self, now: datetime) -> bool:
+        """No snapshot since the start of the current snapshot interval.
+
+        With no L9 snapshot yet, a lower-level file starting at TXID 1 is one (it holds
+        every page, and restore starts from it), so the interval counts from the first
+        of them; only a replica with no such file needs a snapshot at once.
+        """
+        last = newest(await list_level(self.client, SNAPSHOT_LEVEL))
+        if last is None:
+            levels = await list_levels(self.client, range(self.settings.max_level + 1))
+            bases = [f.created_at for fs in levels.values() for f in fs if f.min_txid == 1]
+            if not bases:
+                return True
+            return now - min(bases) >= timedelta(seconds=self.settings.snapshot_interval)
+        return last.created_at <= prev_compaction_at(now, self.settings.snapshot_interval)
+
     # -- helpers -------------------------------------------------------------------
 
     async def _snapshot_from_db(self, last: LTXFileInfo | None, force: bool) -> LTXFileInfo | None:
@@ -310,8 +352,12 @@ class Compactor:
                     return await self._fetch(info, Path(tmp), index, local=local)
 
             paths = await asyncio.gather(*(fetch(i, info) for i, info in enumerate(sources)))
-            out_path = Path(tmp) / "out.ltx.tmp"
-            header = await asyncio.to_thread(_compact_files, paths, out_path)
+            single = await asyncio.to_thread(_as_is, paths[0]) if len(paths) == 1 else None
+            if single is not None:
+                out_path, header = paths[0], single
+            else:
+                out_path = Path(tmp) / "out.ltx.tmp"
+                header = await asyncio.to_thread(_compact_files, paths, out_path)
             return await self.client.write_ltx_file(
                 level, header.min_txid, header.max_txid, await local_file_data(out_path)
             )
@@ -404,6 +450,38 @@ def _compact_files(paths: Sequence[Path], out_path: Path) -> Header:
         pending = [partial, *pending[MAX_MERGE_INPUTS:]]
         round_ += 1
     return _merge_files(pending, out_path)
+
+
+def _as_is(path: Path) -> Header | None:
+    """The header of ``path`` if merging it alone would rewrite it byte for byte, after
+    checking the whole file (what the merge would have checked); else None.
+
+    The merge keeps the pages (a valid file holds them in order, none past the commit)
+    and re-encodes them the same way, so only the header can change: compaction keeps
+    no WAL position or node id. Uploading such a file as is saves re-encoding a level
+    (often the whole database) for nothing. The file checksum covers the uncompressed
+    pages, so checking it still decodes them.
+    """
+    with path.open("rb") as f:
+        dec = Decoder(f)
+        header = dec.header
+        if header != _compacted_header(header):
+            return None
+        dec.verify()
+    return header
+
+
+def _compacted_header(h: Header) -> Header:
+    """The header ``compact`` writes for ``h`` alone: the fields it carries over."""
+    return Header(
+        page_size=h.page_size,
+        commit=h.commit,
+        min_txid=h.min_txid,
+        max_txid=h.max_txid,
+        timestamp=h.timestamp,
+        pre_apply_checksum=h.pre_apply_checksum,
+        flags=h.flags & HEADER_FLAG_NO_CHECKSUM,
+    )
 
 
 def _merge_files(paths: Sequence[Path], out_path: Path) -> Header:

@@ -14,17 +14,14 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pluggy
 
-from litestream_core.client import SNAPSHOT_LEVEL
 from litestream_core.config import Config, DBConfig
-from litestream_core.engine.chain import list_level, newest
 from litestream_core.engine.compaction import Compactor
 from litestream_core.engine.db import DB, DBSettings
-from litestream_core.engine.levels import CompactionSettings, prev_compaction_at
+from litestream_core.engine.levels import CompactionSettings
 from litestream_core.engine.plan import NoBackupsError
 from litestream_core.engine.replica import Replica, ReplicaSettings
 from litestream_core.engine.restore import restore
@@ -110,29 +107,20 @@ class Store:
     async def run_once(
         self, *, force_snapshot: bool = False, enforce_retention: bool = False
     ) -> None:
-        """``replicate -once``: per database, sync and upload everything, then compact.
+        """``replicate -once``: per database, sync and upload everything, then what is due.
 
-        As in Go, deleting anything takes ``enforce_retention``. Beyond Go, the levels
-        are compacted (that only adds files) and a snapshot is taken when forced or
-        when the snapshot interval has passed since the newest one, so a replica fed by
-        a periodic ``-once`` job still restores from few files.
+        As in Go, deleting anything takes ``enforce_retention``. Beyond Go, levels whose
+        interval has passed are compacted (that only adds files) and a snapshot is taken
+        when forced or due, so a replica fed by a periodic ``-once`` job still restores
+        from few files; a first run uploads the database once (``Compactor.run_once``).
         """
         for entry in self.entries:
-            path = entry.db.path
-            log.info("syncing database %s", path)
+            log.info("syncing database %s", entry.db.path)
             await self.sync(entry)
-            comp = entry.compactor
-            if comp is None:
-                continue
-            for level in range(1, comp.settings.max_level + 1):
-                await comp.compact(level)
-            if force_snapshot or await _snapshot_due(comp):
-                log.info("taking snapshot of %s", path)
-                await comp.snapshot(force=force_snapshot)
-            if enforce_retention:
-                log.info("enforcing retention for %s", path)
-                await comp.enforce_retention()
-                await comp.enforce_l0_retention()
+            if entry.compactor is not None:
+                await entry.compactor.run_once(
+                    force_snapshot=force_snapshot, enforce_retention=enforce_retention
+                )
 
     async def close(self, *, final_sync: bool = True) -> bool:
         """Stop every loop, push what is pending (bounded by the timeout), close.
@@ -192,13 +180,6 @@ class Store:
                 log.error("%s: final sync to replica did not finish in time", entry.db.path)
                 return False
             await asyncio.sleep(self.shutdown_sync_interval)
-
-
-async def _snapshot_due(comp: Compactor) -> bool:
-    """No snapshot yet, or none since the start of the current snapshot interval."""
-    last = newest(await list_level(comp.client, SNAPSHOT_LEVEL))
-    slot = prev_compaction_at(datetime.now(UTC), comp.settings.snapshot_interval)
-    return last is None or last.created_at <= slot
 
 
 async def _quietly(aw: object) -> None:
