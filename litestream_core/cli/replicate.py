@@ -18,10 +18,10 @@ import signal
 import sys
 import threading
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from litestream_core.config import Config
     from litestream_core.engine.store import Store
     from litestream_core.metrics import MetricsServer
+
+T = TypeVar("T")
 
 _LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO,
            "warn": logging.WARNING, "warning": logging.WARNING, "error": logging.ERROR}  # fmt: skip
@@ -88,8 +90,9 @@ def command(
     if command_line and not argv:
         raise ConfigError("-exec command is empty")
     one_shot = _OneShot(force_snapshot, enforce_retention) if once else None
-    code = asyncio.run(_run(config, argv, one_shot, restore_if_db_not_exists))
-    _exit_now_if_requests_hang(code)
+    executor = _NoWaitExecutor()
+    code = asyncio.run(_run(config, argv, one_shot, restore_if_db_not_exists, executor))
+    _exit_now_if_requests_hang(executor, code)
     sys.exit(code)
 
 
@@ -149,14 +152,18 @@ class _JSONFormatter(logging.Formatter):
 
 
 async def _run(
-    config: Config, argv: list[str] | None, once: _OneShot | None, restore_missing_dbs: bool
+    config: Config,
+    argv: list[str] | None,
+    once: _OneShot | None,
+    restore_missing_dbs: bool,
+    executor: ThreadPoolExecutor,
 ) -> int:
     from litestream_core.engine.eventlog import LogListener
     from litestream_core.engine.store import build_store, restore_missing
     from litestream_core.event_dispatch import EventDispatcher
     from litestream_core.plugins import default_plugin_manager
 
-    asyncio.get_running_loop().set_default_executor(_NoWaitExecutor())
+    asyncio.get_running_loop().set_default_executor(executor)
     pm = default_plugin_manager()
     pm.register(LogListener(), name="litestream-log")
     dispatcher = EventDispatcher(pm)
@@ -278,19 +285,40 @@ class _NoWaitExecutor(ThreadPoolExecutor):
     atomic on the storage side, can be left behind.
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._running = 0
+        self._running_lock = threading.Lock()
+
+    @property
+    def running(self) -> int:
+        """Calls started and not finished: idle worker threads are not counted."""
+        with self._running_lock:
+            return self._running
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        def call() -> T:
+            with self._running_lock:
+                self._running += 1
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                with self._running_lock:
+                    self._running -= 1
+
+        return super().submit(call)
+
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         super().shutdown(wait=False, cancel_futures=True)
 
 
-def _exit_now_if_requests_hang(code: int) -> None:
+def _exit_now_if_requests_hang(executor: _NoWaitExecutor, code: int) -> None:
     """Exit at once when worker threads still hang in storage requests: the
     interpreter would join them at exit (every database is closed by now)."""
-    stuck = [t for t in threading.enumerate() if t.is_alive() and not t.daemon
-             and t is not threading.main_thread()]  # fmt: skip
-    if not stuck:
+    if not (stuck := executor.running):
         return
     logging.getLogger("litestream").warning(
-        "exiting without waiting for %d storage request(s) still running", len(stuck)
+        "exiting without waiting for %d storage request(s) still running", stuck
     )
     logging.shutdown()
     sys.stdout.flush()
