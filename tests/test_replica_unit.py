@@ -11,7 +11,7 @@ import hashlib
 from pathlib import Path
 
 from litestream_core.client import LTXFileInfo
-from litestream_core.engine.dbtypes import Pos
+from litestream_core.engine.dbtypes import DBSettings, Pos
 from litestream_core.engine.replica import Replica, ReplicaSettings
 from litestream_core.engine.restore import restore
 from litestream_core.engine.retry import Backoff
@@ -37,6 +37,7 @@ class ScriptedDB:
         self.states: dict[int, dict[int, bytes]] = {}
         self._pos = Pos(0, 0)
         self.changed = asyncio.Event()
+        self.settings = DBSettings()
         self.rebased: list[Pos] = []
 
     def ltx_path(self, level: int, lo: int, hi: int) -> Path:

@@ -52,8 +52,8 @@ class DB:
         self._syncer = Syncer(self.path, self.settings, self._meta)
         self._emit = emit
         self._lock = asyncio.Lock()
-        self._last_early_write = float("-inf")
-        """Loop time of the last early wake-up that wrote a file (one per interval)."""
+        self._last_write = float("-inf")
+        """Loop time of the monitor's last sync that wrote a file."""
         self.changed = asyncio.Event()
         """Set whenever a new local LTX file exists (the replica loop clears it)."""
 
@@ -132,11 +132,12 @@ class DB:
         backoff, failures, last_log = 0.0, 0, float("-inf")
         token: bytes | None = None  # unknown: sync as soon as the monitor starts
         while True:
-            early = token is not None and await self._wait(interval, backoff, token)
+            if token is not None:
+                await self._wait(interval, backoff, token)
             token = self._syncer.change_token()
             try:
-                if await self.sync() is not None and early:
-                    self._last_early_write = loop.time()
+                if await self.sync() is not None:
+                    self._last_write = loop.time()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -161,24 +162,23 @@ class DB:
                 self._send(SyncRecovered(db_path=str(self.path), replica="", failures=failures))
             backoff, failures, last_log = 0.0, 0, float("-inf")
 
-    async def _wait(self, interval: float, backoff: float, token: bytes) -> bool:
+    async def _wait(self, interval: float, backoff: float, token: bytes) -> None:
         """Sleep a tick (plus backoff); while healthy, wake early on a new commit.
 
-        Returns whether it woke early. At most one early wake-up per interval: the
-        first commit after a quiet spell reaches L0 in a few milliseconds, but a steady
-        writer still gets about one L0 file per interval, as in Go. Waking on every
-        commit made tens of files a second, each one an object to upload, list, compact
-        and pay for, with no gain in lag: uploads happen once per sync interval anyway.
+        Early only once no file was written for a whole interval: the first commit
+        after a quiet spell reaches L0 in a few milliseconds, but a steady writer gets
+        one L0 file per interval, as in Go. Waking on every commit made tens of files a
+        second, each one an object to upload, list, compact and pay for, with no gain
+        in lag: the replica uploads at most once per sync interval anyway.
         """
         wake = self.settings.wake_interval
         if backoff or wake <= 0 or wake >= interval:
             await asyncio.sleep(interval + backoff)
-            return False
+            return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + interval
-        earliest = self._last_early_write + interval
+        earliest = self._last_write + interval
         while (left := deadline - loop.time()) > 0:
             await asyncio.sleep(min(wake, left))
             if loop.time() >= earliest and self._syncer.change_token() != token:
-                return True
-        return False
+                return

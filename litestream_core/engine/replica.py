@@ -145,7 +145,11 @@ class Replica:
                     await asyncio.wait_for(
                         self.db.changed.wait(), timeout=self.settings.sync_interval
                     )
-                gap = self.settings.sync_interval - (time.monotonic() - last)
+                # The monitor already spaces files a monitor interval apart; holding
+                # uploads back a whole sync interval on top of that put commits up to
+                # two intervals behind. Only what the sync interval asks beyond it waits.
+                hold = self.settings.sync_interval - self.db.settings.monitor_interval
+                gap = hold - (time.monotonic() - last)
                 if gap > 0:
                     await asyncio.sleep(gap)
             self.db.changed.clear()
