@@ -18,3 +18,11 @@ if [ ! -x /usr/sbin/sshd ] || ! command -v ssh-keygen >/dev/null 2>&1; then
 fi
 # sshd's privilege-separation directory.
 mkdir -p /run/sshd
+
+# A dedicated account for the password-login tests: no shell, no home, password locked.
+# The tests' own sshd sets a session password and lets only this user in with it.
+if ! id litestream-sftp-test >/dev/null 2>&1; then
+    useradd --system --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin litestream-sftp-test
+fi
+passwd -q -l litestream-sftp-test >/dev/null

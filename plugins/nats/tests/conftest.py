@@ -144,3 +144,54 @@ def tls_files(tmp_path: Path) -> dict[str, Path]:
     _write_cert(files["srv"], files["srv-key"], "127.0.0.1", ca_key, ca)
     _write_cert(files["cli"], files["cli-key"], "litestream", ca_key, ca)
     return files
+
+
+class OperatorMode:
+    """A nats-server in operator (decentralised JWT) mode, with one user's credentials.
+
+    The operator, accounts and user are made with nats-jwt, as `nsc` would make them;
+    JetStream needs a system account and an account whose limits allow storage.
+    """
+
+    def __init__(self, home: Path) -> None:
+        from nats_jwt.nkeys_ext import create_account_pair, create_operator_pair, create_user_pair
+        from nats_jwt.v2.account_claims import AccountClaims
+        from nats_jwt.v2.operator_claims import OperatorClaims
+        from nats_jwt.v2.user_claims import UserClaims
+
+        operator = create_operator_pair()
+        operator_jwt = OperatorClaims(operator.public_key.decode(), "op").encode(operator)
+        account, system = create_account_pair(), create_account_pair()
+        claims = AccountClaims(account.public_key.decode(), "litestream")
+        limits = claims.nats.limits
+        limits.disk_storage = limits.memory_storage = limits.streams = limits.consumer = -1
+        account_jwt = claims.encode(operator)
+        system_jwt = AccountClaims(system.public_key.decode(), "SYS").encode(operator)
+        user = create_user_pair()
+        self.user_jwt = UserClaims(user.public_key.decode(), "replicator").encode(account)
+        self.user_seed = user.seed.decode()
+        (home / "operator.jwt").write_text(operator_jwt)
+        self.conf = home / "operator.conf"
+        self.conf.write_text(
+            f"operator: {home / 'operator.jwt'}\n"
+            "resolver: MEMORY\n"
+            f"system_account: {system.public_key.decode()}\n"
+            "resolver_preload: {\n"
+            f"  {account.public_key.decode()}: {account_jwt}\n"
+            f"  {system.public_key.decode()}: {system_jwt}\n"
+            "}\n"
+        )
+        self.creds = home / "replicator.creds"
+        self.creds.write_text(
+            "-----BEGIN NATS USER JWT-----\n"
+            f"{self.user_jwt}\n"
+            "------END NATS USER JWT------\n\n"
+            "-----BEGIN USER NKEY SEED-----\n"
+            f"{self.user_seed}\n"
+            "------END USER NKEY SEED------\n"
+        )
+
+
+@pytest.fixture
+def operator_mode(tmp_path: Path) -> OperatorMode:
+    return OperatorMode(tmp_path)

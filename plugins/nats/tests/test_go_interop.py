@@ -85,3 +85,27 @@ async def test_our_snapshot_is_restored_by_go(nats_server, bucket, tmp_path, go_
     out = tmp_path / "out.db"
     restore(out, "-config", config, db, litestream=go_litestream, env=go_env)
     assert out.read_bytes() == source.read_bytes()
+
+
+async def test_go_and_ours_log_in_with_jwt_seed_and_creds(
+    nats_factory, operator_mode, tmp_path, go_litestream, go_env
+):
+    """The same `jwt`/`seed` and `creds` keys mean the same login to both tools."""
+    server = nats_factory("-c", str(operator_mode.conf))
+    await server.create_bucket("b", user_credentials=str(operator_mode.creds))
+    db = tmp_path / "go.db"
+    insert_rows(db, range(1, 41), wal=True)
+    login = [f"jwt: {operator_mode.user_jwt}", f"seed: {operator_mode.user_seed}"]
+    config = write_config(
+        tmp_path / "go.yml", db, [f"url: {server.url}/b", *login], monitor_interval=None
+    )
+    go = Replicate(config, tmp_path / "go.log", env=go_env, litestream=go_litestream)
+    client = make_client(ReplicaURL.parse(f"{server.url}/b"), {"creds": str(operator_mode.creds)})
+    try:
+        await wait_for_l0_files(client, 1, go)
+    finally:
+        go.stop()
+        await client.close()
+    out = tmp_path / "ours.db"
+    restore(out, "-config", config, db)
+    assert rows(out) == rows(db)

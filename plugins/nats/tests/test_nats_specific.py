@@ -283,3 +283,29 @@ async def test_new_connection_after_reconnects_are_exhausted(nats_factory):
         server.start()
         await _retry(lambda: client.write_ltx_file(0, 2, 2, make_ltx_bytes(2, 2)))
         assert [i.max_txid async for i in client.ltx_files(0)] == [1, 2]
+
+
+async def test_jwt_and_seed_and_creds_file_in_operator_mode(nats_factory, operator_mode):
+    server = nats_factory("-c", str(operator_mode.conf))
+    await server.create_bucket("b", user_credentials=str(operator_mode.creds))
+    url = ReplicaURL.parse(f"{server.url}/b")
+    logins = [
+        {"jwt": operator_mode.user_jwt, "seed": operator_mode.user_seed},
+        {"creds": str(operator_mode.creds)},
+    ]
+    for txid, login in enumerate(logins, start=1):
+        async with make_client(url, {**login, "timeout": "2s"}) as client:
+            await client.write_ltx_file(0, txid, txid, make_ltx_bytes(txid, txid))
+            assert [i.max_txid async for i in client.ltx_files(0)] == list(range(1, txid + 1))
+
+    anonymous = make_client(url, {"timeout": "2s"})
+    with pytest.raises(ReplicaPermissionError, match="authorization"):
+        await anonymous.init()
+    await anonymous.close()
+    secret_seed = operator_mode.user_seed
+    wrong = {"jwt": operator_mode.user_jwt, "seed": secret_seed[:-4] + "AAAA", "timeout": "2s"}
+    client = make_client(url, wrong)
+    with pytest.raises((ReplicaPermissionError, ConfigError)) as info:
+        await client.init()
+    assert secret_seed not in str(info.value) and secret_seed not in repr(client)
+    await client.close()

@@ -51,7 +51,7 @@ def keygen(path: Path) -> None:
 class SSHServer:
     """One sshd; ``stop()`` also ends its sessions, like a crashed or rebooted server."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, extra_config: tuple[str, ...] = ()) -> None:
         if not os.path.exists(SSHD):
             pytest.fail(f"{SSHD} missing: run .ci/deps/sftp.sh (apt-get install openssh-server)")
         self.home = home
@@ -80,6 +80,7 @@ class SSHServer:
                     "PermitRootLogin prohibit-password",
                     "Subsystem sftp internal-sftp",
                     "LogLevel ERROR",
+                    *extra_config,
                     "",
                 ]
             )
@@ -138,4 +139,59 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHServer]:
 def private_sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHServer]:
     """A server of the test's own, for tests that stop or restart it."""
     with running(SSHServer(tmp_path_factory.mktemp("sshd"))) as server:
+        yield server
+
+
+PASSWORD_USER = "litestream-sftp-test"
+"""A dedicated account for password logins, made by .ci/deps/sftp.sh with no shell, no
+home and a locked password; only the test's own sshd lets it in, with a password set
+for the session and locked again afterwards."""
+
+
+class PasswordLogin:
+    """The dedicated user, its session password, and a directory it may write."""
+
+    def __init__(self, password: str, root: Path) -> None:
+        self.user = PASSWORD_USER
+        self.password = password
+        self.root = root
+
+
+@pytest.fixture(scope="session")
+def password_login(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PasswordLogin]:
+    import pwd
+    import secrets
+    import tempfile
+
+    try:
+        account = pwd.getpwnam(PASSWORD_USER)
+    except KeyError:
+        pytest.fail(f"user {PASSWORD_USER} missing: run .ci/deps/sftp.sh (as root)")
+    password = secrets.token_urlsafe(18)
+    subprocess.run(["chpasswd"], input=f"{PASSWORD_USER}:{password}".encode(), check=True)
+    # pytest's temporary directories are private to root; this one the user can reach.
+    top = Path(tempfile.mkdtemp(prefix="litestream-sftp-"))
+    top.chmod(0o755)
+    root = top / "data"
+    root.mkdir()
+    os.chown(root, account.pw_uid, account.pw_gid)
+    try:
+        yield PasswordLogin(password, root)
+    finally:
+        subprocess.run(["passwd", "-q", "-l", PASSWORD_USER], check=False)
+        shutil.rmtree(top, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def password_sshd(
+    tmp_path_factory: pytest.TempPathFactory, password_login: PasswordLogin
+) -> Iterator[SSHServer]:
+    """An sshd that accepts passwords from the dedicated user only, for SFTP only."""
+    extra = (
+        f"Match User {PASSWORD_USER}",
+        "    PasswordAuthentication yes",
+        "    ForceCommand internal-sftp",
+        "    AllowTcpForwarding no",
+    )
+    with running(SSHServer(tmp_path_factory.mktemp("sshd"), extra)) as server:
         yield server

@@ -95,3 +95,31 @@ async def test_our_snapshot_is_restored_by_go(sshd, tmp_path, go_litestream, go_
     out = tmp_path / "out.db"
     restore(out, "-config", config, db, litestream=go_litestream, env=go_env)
     assert out.read_bytes() == source.read_bytes()
+
+
+async def test_go_and_ours_log_in_with_the_password_key(
+    password_sshd, password_login, tmp_path, go_litestream, go_env
+):
+    """`user` + `password` keys mean the same login to both tools."""
+    login = password_login
+    db = tmp_path / "go.db"
+    insert_rows(db, range(1, 41), wal=True)
+    replica = f"sftp://127.0.0.1:{password_sshd.port}{login.root}/go-password"
+    keys = [f"user: {login.user}", f"password: {login.password}"]
+    config = write_config(
+        tmp_path / "go.yml",
+        db,
+        [f"url: {replica}", *keys, f"host-key: {password_sshd.host_key}"],
+        monitor_interval=None,
+    )
+    go = Replicate(config, tmp_path / "go.log", env=go_env, litestream=go_litestream)
+    options = {"user": login.user, "password": login.password, "host-key": password_sshd.host_key}
+    client = make_client(ReplicaURL.parse(replica), options)
+    try:
+        await wait_for_l0_files(client, 1, go)
+    finally:
+        go.stop()
+        await client.close()
+    out = tmp_path / "ours.db"
+    restore(out, "-config", config, db)
+    assert rows(out) == rows(db)

@@ -231,3 +231,24 @@ async def test_unwritable_path_is_a_plain_error_not_missing_or_transient(sshd):
             await client.write_ltx_file(0, 1, 1, make_ltx_bytes(1, 1))
         assert not isinstance(info.value, LTXNotFoundError | TransientReplicaError)
         assert await _list(client) == []  # the session is still fine
+
+
+async def test_password_login_from_key_and_from_url(password_sshd, password_login):
+    login = password_login
+    base = f"127.0.0.1:{password_sshd.port}{login.root}"
+    host_key = {"host-key": password_sshd.host_key}
+    keyed = ReplicaURL.parse(f"sftp://{login.user}@{base}/by-key")
+    async with make_client(keyed, {**host_key, "password": login.password}) as client:
+        await client.write_ltx_file(0, 1, 1, make_ltx_bytes(1, 1))
+        assert [i.max_txid async for i in client.ltx_files(0)] == [1]
+    in_url = ReplicaURL.parse(f"sftp://{login.user}:{login.password}@{base}/by-url")
+    async with make_client(in_url, host_key) as client:
+        await client.write_ltx_file(0, 1, 1, make_ltx_bytes(1, 1))
+        assert [i.max_txid async for i in client.ltx_files(0)] == [1]
+    assert (login.root / "by-key" / "ltx" / "0").is_dir()
+
+    wrong = make_client(keyed, {**host_key, "password": login.password + "x"})
+    with pytest.raises(ReplicaPermissionError) as info:
+        await wrong.init()
+    assert login.password not in info.value.one_line()
+    await wrong.close()
