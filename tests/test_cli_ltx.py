@@ -108,8 +108,24 @@ def test_ltx_and_verify_find_a_database_in_the_config(replica):
     assert code == 1 and err.startswith("Error: database not found in config")
 
 
-def test_databases_shows_each_replica_position(replica):
-    code, out, _ = _run("databases", "-config", str(_config(replica)), "-json")
+def test_databases_reads_only_the_config_like_go(replica, tmp_path):
+    config = tmp_path / "unreachable.yml"
+    config.write_text(
+        _config(replica).read_text()
+        + "  - path: /nowhere/x.db\n"
+        + "    replica: {url: s3://bucket/x, endpoint: http://127.0.0.1:1, access-key-id: a,"
+        + " secret-access-key: b}\n"
+    )
+    code, out, _ = _run("databases", "-config", str(config))
+    assert code == 0
+    assert [line.split()[1] for line in out.splitlines()] == ["replica", "file", "file", "s3"]
+    code, out, _ = _run("databases", "-config", str(config), "-json")
+    assert [r["replica"] for r in json.loads(out)] == ["file", "file", "s3"]
+    assert set(json.loads(out)[0]) == {"path", "replica"}
+
+
+def test_databases_positions_shows_each_replica_position(replica):
+    code, out, _ = _run("databases", "-positions", "-config", str(_config(replica)), "-json")
     assert code == 0
     rows = json.loads(out)
     assert [Path(r["path"]).name for r in rows] == ["db.sqlite", "other.sqlite"]
@@ -121,7 +137,7 @@ def test_databases_shows_each_replica_position(replica):
         "9": "000000000000000c",
     }
     assert rows[1]["levels"] == {}
-    code, out, _ = _run("databases", "--config", str(_config(replica)))
+    code, out, _ = _run("databases", "--positions", "--config", str(_config(replica)))
     lines = out.splitlines()
     assert lines[0].split() == ["path", "replica", "txid", "levels"]
     assert lines[1].split()[1:3] == ["file", "000000000000000e"]

@@ -120,7 +120,7 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
         f"dbs:\n  - path: {db}\n    replica:\n      path: {blocker}/sub\n"
     )
     return {
-        "bad flag": (["-bogus"], "No such option"),
+        "bad flag": (["-bogus"], "flag provided but not defined: -bogus"),
         "one arg": ([str(db)], "replica URL"),
         "config and url": (["-config", "x.yml", str(db), "file:///tmp/x"], "-config"),
         "missing config": (["-config", str(tmp_path / "missing.yml")], "config file not found"),

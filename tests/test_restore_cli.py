@@ -127,7 +127,10 @@ def test_restore_by_db_path_from_config(history, tmp_path):
         (["-config", "{tmp}/bad.yml", "{tmp}/app.db"], "invalid YAML"),
         (["-config", "{tmp}/typo.yml", "{tmp}/app.db"], "unknown key 'replika'"),
         (["-o", "{out}", "-integrity-check", "some", "file://{replica}"], "some"),
-        (["-o", "{tmp}/no/such/dir/db", "file://{replica}"], "output directory does not exist"),
+        (["-o", "{tmp}/empty", "file://{replica}"], "output path is a directory: {tmp}/empty"),
+        (["-o", "{tmp}/bad.yml/db", "file://{replica}"], "not a directory"),
+        (["-output", "{out}", "file://{replica}"], "flag provided but not defined: -output"),
+        (["-o", "{out}", "-force=maybe", "file://{replica}"], 'invalid boolean value "maybe"'),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_error_line(history, tmp_path, args, message):
@@ -140,8 +143,23 @@ def test_bad_input_is_one_error_line(history, tmp_path, args, message):
     result = litestream("restore", *(a.format(**values) for a in args))
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], lines
+    expected = message.format(**values)
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and expected in lines[0], lines
     assert not (tmp_path / "out.db").exists()
+
+
+def test_go_flag_spellings_and_a_missing_output_directory(history, tmp_path):
+    """`-o=PATH`, `--o PATH`, `-flag=true`: Go's flag syntax; missing directories are made."""
+    replica, chain = history
+    out = tmp_path / "new" / "dirs" / "db"
+    result = litestream("restore", f"-o={out}", "-if-db-not-exists=false", f"file://{replica}")
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes() == chain.states[chain.txid]
+    result = litestream("restore", "--o", str(out), "-force=true", "--json", f"file://{replica}")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["txid"] == f"{chain.txid:016x}"
+    result = litestream("restore", "-o", str(out), "-force=false", f"file://{replica}")
+    assert result.returncode == 1 and "already exists" in result.stderr
 
 
 def test_corrupted_replica_file_fails_cleanly(history, tmp_path):

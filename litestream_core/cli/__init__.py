@@ -1,9 +1,10 @@
 """The ``litestream`` command line.
 
 Commands live one per module and are imported only when invoked, so ``litestream
---help`` stays fast and never imports a cloud SDK. Go Litestream's single-dash long
-flags (``-config``) are accepted beside click's ``--config``: each command declares
-both spellings. Errors look like Go's: ``Error: ...`` on one line, exit status 1.
+--help`` stays fast and never imports a cloud SDK. Go Litestream's flag syntax
+(``-config``, ``-o=PATH``, ``-force=false``) is accepted beside click's ``--config``:
+``goflags`` rewrites each command's arguments before click parses them. Errors look
+like Go's: ``Error: ...`` on one line, exit status 1.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reset": ("litestream_core.cli.reset", "Remove a database's local LTX state"),
 }
 
+DEPRECATED_ALIASES = {"wal": "ltx"}
+"""Go's old command names: they still run, with a warning, and are not listed."""
+
 PLUGIN_MANAGER_KEY = "litestream.plugin_manager"
 """Where commands find the plugin manager the CLI was built with (``ctx.meta``)."""
 
@@ -46,6 +50,7 @@ class LazyGroup(click.Group):
         return sorted({*COMMANDS, *super().list_commands(ctx)})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        cmd_name = DEPRECATED_ALIASES.get(cmd_name, cmd_name)
         if cmd_name not in COMMANDS:
             return self.commands.get(cmd_name)
         module = importlib.import_module(COMMANDS[cmd_name][0])
@@ -55,10 +60,22 @@ class LazyGroup(click.Group):
     def resolve_command(
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
+        from litestream_core.cli.goflags import go_args
+
         name = args[0]
+        if name in DEPRECATED_ALIASES:
+            new = DEPRECATED_ALIASES[name]
+            click.echo(
+                f"Warning: '{name}' command is deprecated, please use '{new}' instead", err=True
+            )
+            args = [new, *args[1:]]
+            name = new
         if self.get_command(ctx, name) is None and not name.startswith("-"):
             raise click.UsageError(f"litestream {name}: unknown command", ctx)
-        return super().resolve_command(ctx, args)
+        cmd_name, command, rest = super().resolve_command(ctx, args)
+        if command is not None and not isinstance(command, click.Group):
+            rest = go_args(command, rest)
+        return cmd_name, command, rest
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         # Go prints the usage and exits 1 when no command is given.

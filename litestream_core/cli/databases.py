@@ -1,8 +1,8 @@
-"""``litestream databases``: the configured databases and where each replica stands.
+"""``litestream databases``: the configured databases and their replica types.
 
-Go prints only the path and the replica type; knowing how far each replica got (the
-newest TXID of every level) is what one runs this command for, so it is added as
-extra columns and JSON keys after Go's.
+As in Go, it reads only the config: a script that lists databases must not hang on an
+unreachable bucket. ``-positions`` (ours) also asks each replica how far it got (the
+newest TXID of every level), as extra columns and JSON keys after Go's.
 """
 
 from __future__ import annotations
@@ -56,6 +56,18 @@ async def _position(dbc: DBConfig, pm: pluggy.PluginManager) -> dict[str, Any]:
     return row
 
 
+def _replica_type(dbc: DBConfig) -> str:
+    """The replica's type as Go names it, from the config alone (no client is built)."""
+    if dbc.replica is None:
+        return ""
+    scheme = dbc.replica.replica_url()[0].scheme
+    return _GO_TYPES.get(scheme, scheme)
+
+
+_GO_TYPES = {"webdavs": "webdav"}
+"""URL schemes whose replica type Go prints under another name."""
+
+
 async def _positions(dbs: tuple[DBConfig, ...], pm: pluggy.PluginManager) -> list[dict[str, Any]]:
     return list(await asyncio.gather(*(_position(dbc, pm) for dbc in dbs)))
 
@@ -64,13 +76,24 @@ async def _positions(dbs: tuple[DBConfig, ...], pm: pluggy.PluginManager) -> lis
 @click.option(*go_flag("config"), "config_path", metavar="PATH", help="Config file path.")
 @click.option(*go_flag("no-expand-env"), is_flag=True, help="Do not expand $VARS in the config.")
 @click.option(*go_flag("json"), "as_json", is_flag=True, help="Output raw JSON.")
+@click.option(
+    *go_flag("positions"), is_flag=True, help="Also list each replica's newest TXID per level."
+)
 @handle_errors
-def command(config_path: str | None, no_expand_env: bool, as_json: bool) -> None:
-    """List the databases in the config with each replica's newest TXID per level."""
+def command(config_path: str | None, no_expand_env: bool, as_json: bool, positions: bool) -> None:
+    """List the databases in the config and their replica types."""
     from litestream_core.cli import plugin_manager
     from litestream_core.config import load_config
 
     config = load_config(config_path, expand=not no_expand_env)
+    if not positions:
+        plain = [{"path": str(dbc.path), "replica": _replica_type(dbc)} for dbc in config.dbs]
+        if as_json:
+            click.echo(json.dumps(plain, indent=2))
+        else:
+            pairs = [("path", "replica"), *((r["path"], r["replica"]) for r in plain)]
+            click.echo(format_table(pairs))
+        return
     rows = asyncio.run(_positions(config.dbs, plugin_manager(click.get_current_context())))
     if as_json:
         click.echo(json.dumps(rows, indent=2))

@@ -49,9 +49,7 @@ def _parse_timestamp(value: str | None) -> datetime | None:
 @click.command("restore")
 @click.option(*go_flag("config"), "config_path", metavar="PATH", help="Config file path.")
 @click.option(*go_flag("no-expand-env"), is_flag=True, help="Do not expand $VARS in the config.")
-@click.option(
-    "-o", "--o", "--output", "output", metavar="PATH", help="Output path of the database."
-)
+@click.option("-o", "--o", "output", metavar="PATH", help="Output path of the database.")
 @click.option(*go_flag("txid"), metavar="HEX", help="Restore up to this TXID (16 hex digits).")
 @click.option(*go_flag("timestamp"), metavar="RFC3339", help="Restore the state at this time.")
 @click.option(*go_flag("if-db-not-exists"), is_flag=True, help="Exit 0 if the database exists.")
@@ -93,6 +91,8 @@ def command(
     if target_txid is not None and target_time is not None:
         raise ConfigError("cannot specify both -txid and -timestamp")
     client, out_path = _resolve(source, config_path, output, not no_expand_env)
+    if out_path.is_dir():
+        raise ConfigError(f"output path is a directory: {output or out_path}")
     if if_db_not_exists and not dry_run and out_path.exists() and out_path.stat().st_size > 0:
         click.echo("database already exists, skipping", err=True)
         return

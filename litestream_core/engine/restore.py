@@ -71,7 +71,7 @@ class RestoreResult:
 
 def output_in_use(path: Path) -> str | None:
     """Why restoring to ``path`` would replace something, or None (Go's overwrite guard)."""
-    with contextlib.suppress(FileNotFoundError):
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
         if path.stat().st_size > 0:
             return f"database already exists: {path}"
     for suffix in SIDECARS:
@@ -102,13 +102,14 @@ async def restore(
         raise RestoreError(f"invalid integrity check {integrity_check!r} (none, quick, full)")
     started = time.monotonic()
     target = Path(output).absolute()
+    if target.is_dir():
+        raise RestoreError(f"output path is a directory: {output}", hint="give a file path")
     if not overwrite and (reason := output_in_use(target)):
         raise RestoreError(reason, hint="use -force to replace it")
-    if not target.parent.is_dir():
-        raise RestoreError(f"output directory does not exist: {target.parent}")
     if plan is None:
         plan = await build_plan(client, txid=txid, timestamp=timestamp)
 
+    await asyncio.to_thread(_make_parent, target)
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     tmp = Path(tmp_name)
     try:
@@ -458,6 +459,14 @@ def _write_pages(fd: int, pages: list[bytes], offset: int) -> None:
         rest = memoryview(b"".join(pages))
         while done < total:
             done += os.pwrite(fd, rest[done:], offset + done)
+
+
+def _make_parent(target: Path) -> None:
+    """Create the output's missing directories, as Go's restore does."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise RestoreError(f"output directory is not a directory: {target.parent}") from None
 
 
 def _umask() -> int:
