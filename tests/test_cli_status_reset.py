@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -209,3 +210,25 @@ def test_reset_errors_are_one_line(tmp_path: Path, args: tuple[str, ...], messag
     result = litestream("reset", *args, cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.startswith(f"Error: {message}") and result.stderr.count("\n") == 1
+
+
+def test_status_and_ltx_of_a_path_need_no_config(tmp_path: Path) -> None:
+    """As `reset DB_PATH` does, they read the default meta directory beside the database."""
+    assert not Path("/etc/litestream.yml").exists(), "this test needs no default config"
+    db = _replicated_db(tmp_path)
+    result = litestream("replicate", "-once", str(db), f"file://{tmp_path / 'replica'}")
+    assert result.returncode == 0, result.stderr
+    env_free = {k: v for k, v in os.environ.items() if k != "LITESTREAM_CONFIG"}
+    status = litestream("status", "-json", str(db), env=env_free)
+    assert status.returncode == 0, status.stderr
+    [row] = json.loads(status.stdout)
+    assert (row["database"], row["status"]) == (str(db), "ok")
+    assert int(row["local_txid"], 16) >= 1
+    listing = litestream("ltx", "-json", str(db), env=env_free)
+    assert listing.returncode == 0, listing.stderr
+    assert [f["max_txid"] for f in json.loads(listing.stdout)][-1] == row["local_txid"]
+    assert str(tmp_path / ".app.db-litestream") in listing.stderr
+    missing = litestream("status", "-json", str(tmp_path / "none.db"), env=env_free)
+    assert json.loads(missing.stdout)[0]["status"] == "no database"
+    everything = litestream("status", env=env_free)
+    assert everything.returncode == 1 and "config file not found" in everything.stderr

@@ -30,6 +30,15 @@ def test_second_replicator_and_reset_are_refused_while_one_runs(tmp_path: Path) 
         assert reset.returncode != 0
         assert f"being replicated by process {first.pid}" in reset.stderr
         assert list(meta.glob("ltx/0/*.ltx")), "reset must not have removed anything"
+        before = db.read_bytes()
+        for force in (["-force"], []):
+            over = litestream("restore", *force, "-o", str(db), f"file://{tmp_path / 'replica'}")
+            assert over.returncode == 1
+            assert over.stderr.strip().splitlines() == [
+                f"Error: {db} is being replicated by process {first.pid}; "
+                "stop replication before restoring over it"
+            ]
+        assert db.read_bytes() == before
     finally:
         assert stop_process(first) == 0
     assert holder_pid(meta) is None

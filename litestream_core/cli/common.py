@@ -39,6 +39,21 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def no_config_given(config_path: str | None) -> bool:
+    """True when no config was asked for and the default one does not exist.
+
+    ``status``, ``ltx`` and ``reset`` then work on a database path alone, from the
+    default meta directory beside it, instead of failing on a file nobody mentioned.
+    """
+    import os
+
+    from litestream_core.config import CONFIG_ENV, DEFAULT_CONFIG_PATH
+
+    if config_path is not None or os.environ.get(CONFIG_ENV):
+        return False
+    return not os.path.exists(DEFAULT_CONFIG_PATH)
+
+
 def go_flag(name: str, *more: str) -> tuple[str, ...]:
     """Both spellings of a long flag: Go's ``-name`` and click's ``--name``."""
     return (f"-{name}", f"--{name}", *more)

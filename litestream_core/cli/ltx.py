@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from litestream_core.cli.common import go_flag, handle_errors
+from litestream_core.cli.common import go_flag, handle_errors, no_config_given
 
 if TYPE_CHECKING:
     from litestream_core.client import LTXFileInfo, ReplicaClient
@@ -65,6 +65,18 @@ async def _list(client: ReplicaClient, level: int | None) -> list[LTXFileInfo]:
         return [f for lvl in levels for f in await list_level(client, lvl)]
 
 
+def _local_files(db_path: str, level: int | None) -> list[LTXFileInfo]:
+    import os
+    from pathlib import Path
+
+    from litestream_core.engine.meta import MetaDir, default_meta_path
+
+    meta_path = default_meta_path(Path(os.path.expanduser(db_path)).absolute())
+    click.echo(f"no config file: local LTX files in {meta_path}", err=True)
+    meta = MetaDir(meta_path)
+    return [f for lvl in (range(10) if level is None else [level]) for f in meta.files(lvl)]
+
+
 @click.command("ltx")
 @click.option(*go_flag("config"), "config_path", metavar="PATH", help="Config file path.")
 @click.option(*go_flag("no-expand-env"), is_flag=True, help="Do not expand $VARS in the config.")
@@ -78,9 +90,16 @@ async def _list(client: ReplicaClient, level: int | None) -> list[LTXFileInfo]:
 def command(
     config_path: str | None, no_expand_env: bool, level: str, as_json: bool, source: str
 ) -> None:
-    """List the LTX files of a database (from the config) or of a replica URL."""
+    """List the LTX files of a database (from the config) or of a replica URL.
+
+    Without a config, DB_PATH's local LTX files (in the default meta directory beside
+    it) are listed.
+    """
     wanted = _parse_level(level)
-    files = asyncio.run(_list(replica_for(source, config_path, not no_expand_env), wanted))
+    if "://" not in source and no_config_given(config_path):
+        files = _local_files(source, wanted)
+    else:
+        files = asyncio.run(_list(replica_for(source, config_path, not no_expand_env), wanted))
     rows = [
         {
             "level": f.level,

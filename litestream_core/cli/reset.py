@@ -9,8 +9,8 @@ path beside the database is assumed). Unlike Go, we look before deleting: if the
 ``ltx`` tree holds anything that is not Litestream's (a level directory with LTX or
 temporary files), nothing is removed, so a mistaken ``meta-path`` cannot cost data.
 
-Run it while ``replicate`` is stopped: the engine keeps no lock file, so a running
-replicator cannot be detected here.
+A live replicator of the database holds a lock in the meta directory; reset refuses
+while it is held.
 """
 
 from __future__ import annotations
@@ -56,13 +56,10 @@ def command(
         click.echo(f"No local state to reset for {db_path}")
         click.echo(f"Meta directory does not exist: {meta_path}")
         return
-    from litestream_core.engine.replication_lock import holder_pid
+    from litestream_core.engine.replication_lock import refuse_if_replicated
 
-    if (pid := holder_pid(meta_path)) is not None and not dry_run:
-        who = f"process {pid}" if pid > 0 else "another process"
-        raise DatabaseError(
-            f"{db_path} is being replicated by {who}; stop replication before reset"
-        )
+    if not dry_run:
+        refuse_if_replicated(db_path, meta_path, "reset")
     ltx_dir = meta_path / "ltx"
     files = ltx_files(ltx_dir)
     if dry_run:

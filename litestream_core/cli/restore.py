@@ -90,9 +90,15 @@ def command(
     target_time = _parse_timestamp(timestamp)
     if target_txid is not None and target_time is not None:
         raise ConfigError("cannot specify both -txid and -timestamp")
-    client, out_path = _resolve(source, config_path, output, not no_expand_env)
+    client, out_path, meta_path = _resolve(source, config_path, output, not no_expand_env)
     if out_path.is_dir():
         raise ConfigError(f"output path is a directory: {output or out_path}")
+    if not dry_run:
+        from litestream_core.engine.meta import default_meta_path
+        from litestream_core.engine.replication_lock import refuse_if_replicated
+
+        meta = meta_path or default_meta_path(out_path)
+        refuse_if_replicated(out_path, meta, "restoring over it")
     if if_db_not_exists and not dry_run and out_path.exists() and out_path.stat().st_size > 0:
         click.echo("database already exists, skipping", err=True)
         return
@@ -108,8 +114,9 @@ def command(
 
 def _resolve(
     source: str, config_path: str | None, output: str | None, expand: bool
-) -> tuple[ReplicaClient, Path]:
-    """The replica client and output path, from a URL or from the config's entry."""
+) -> tuple[ReplicaClient, Path, Path | None]:
+    """The replica client, output path and, when the config names it, the output
+    database's meta path (where a live replicator of it holds its lock)."""
     from litestream_core.errors import ConfigError
     from litestream_core.plugins import make_replica_client
 
@@ -118,7 +125,7 @@ def _resolve(
             raise ConfigError("cannot specify a replica URL and the -config flag")
         if not output:
             raise ConfigError("output path required when restoring from a URL (use -o PATH)")
-        return make_replica_client(source), Path(output).absolute()
+        return make_replica_client(source), Path(output).absolute(), None
     from litestream_core.config import load_config  # YAML: only when a config is read
 
     config = load_config(config_path, expand=expand)
@@ -128,7 +135,9 @@ def _resolve(
     if dbc.replica is None:
         raise ConfigError(f"database has no replica in config {config.source}: {source}")
     url, options = dbc.replica.replica_url()
-    return make_replica_client(url, options), Path(output).absolute() if output else dbc.path
+    out_path = Path(output).absolute() if output else dbc.path
+    meta = Path(dbc.meta_path) if dbc.meta_path and out_path == dbc.path else None
+    return make_replica_client(url, options), out_path, meta
 
 
 async def _run(

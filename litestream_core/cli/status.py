@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from litestream_core.cli.common import go_flag, handle_errors
+from litestream_core.cli.common import go_flag, handle_errors, no_config_given
 
 if TYPE_CHECKING:
     from litestream_core.config import DBConfig
@@ -49,13 +49,16 @@ def command(
 ) -> None:
     """Show each database's local replication status (ok, not initialized, no database, error).
 
-    With DB_PATH, only that database. Reads local files only; the replica's position is
-    not shown.
+    With DB_PATH, only that database (no config needed: the default meta directory
+    beside it is read). Reads local files only; the replica's position is not shown.
     """
-    from litestream_core.config import load_config
+    from litestream_core.config import DBConfig, load_config
 
-    config = load_config(config_path, expand=not no_expand_env)
-    dbs = [db for db in config.dbs if db_path is None or _matches(db, db_path)]
+    if db_path is not None and no_config_given(config_path):
+        dbs = [DBConfig(path=Path(os.path.expanduser(db_path)).absolute())]
+    else:
+        config = load_config(config_path, expand=not no_expand_env)
+        dbs = [db for db in config.dbs if db_path is None or _matches(db, db_path)]
     statuses = [db_status(db) for db in dbs]
     if as_json:
         click.echo(json.dumps([asdict(s) for s in statuses], indent=2))

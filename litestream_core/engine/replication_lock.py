@@ -4,7 +4,8 @@ Two replicators on one database would write the same TXIDs into one meta directo
 race each other's checkpoints and uploads, so their replica could hold two histories
 (Go Litestream does not guard this). The lock is ``flock`` on ``<meta>/lock``, which the
 kernel drops when the process dies, so a SIGKILLed replicator never leaves it stale.
-``litestream reset`` checks it before deleting local state under a live replicator.
+``litestream reset`` checks it before deleting local state under a live replicator, and
+``restore`` before writing over a database that one is replicating.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def holder_pid(meta_root: Path) -> int | None:
     """The pid replicating the database whose meta directory this is, if any."""
     try:
         fd = os.open(meta_root / LOCK_NAME, os.O_RDONLY)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     try:
         try:
@@ -90,6 +91,15 @@ def holder_pid(meta_root: Path) -> int | None:
         return None
     finally:
         os.close(fd)
+
+
+def refuse_if_replicated(db_path: Path, meta_root: Path, action: str) -> None:
+    """Raise a one-line DatabaseError when a live replicator holds ``db_path``."""
+    if (pid := holder_pid(meta_root)) is not None:
+        who = f"process {pid}" if pid > 0 else "another process"
+        raise DatabaseError(
+            f"{db_path} is being replicated by {who}; stop replication before {action}"
+        )
 
 
 def _read_pid(fd: int) -> int | None:

@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from litestream_core.client import LTXFileInfo, ReplicaClient
+from litestream_core.engine.meta import default_meta_path
 from litestream_core.engine.plan import RestorePlan, build_plan
+from litestream_core.engine.replication_lock import refuse_if_replicated
 from litestream_core.engine.streams import (
     LocalReplica,
     as_local_replica,
@@ -92,11 +94,14 @@ async def restore(
     integrity_check: str = "none",
     parallelism: int = 4,
     emit: Callable[[Event], None] | None = None,
+    meta_path: str | os.PathLike[str] | None = None,
 ) -> RestoreResult:
     """Restore the replica's state at ``txid``/``timestamp`` (newest by default) to ``output``.
 
     Raises RestoreError (or an LTX/replica error) and leaves ``output`` untouched when
-    anything is wrong; replaces an existing database only with ``overwrite``.
+    anything is wrong; replaces an existing database only with ``overwrite``, and never
+    one that a live replicator holds (its lock is in ``meta_path``, by default Go's
+    directory beside the database).
     """
     if integrity_check not in INTEGRITY_CHECKS:
         raise RestoreError(f"invalid integrity check {integrity_check!r} (none, quick, full)")
@@ -104,6 +109,8 @@ async def restore(
     target = Path(output).absolute()
     if target.is_dir():
         raise RestoreError(f"output path is a directory: {output}", hint="give a file path")
+    meta = Path(meta_path) if meta_path is not None else default_meta_path(target)
+    refuse_if_replicated(target, meta, "restoring over it")
     if not overwrite and (reason := output_in_use(target)):
         raise RestoreError(reason, hint="use -force to replace it")
     if plan is None:
