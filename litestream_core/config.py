@@ -447,6 +447,8 @@ class _Parser:
             return SocketConfig()
         sock = self.mapping(node, "socket")
         self.check_keys(sock, "socket", {"enabled", "path", "permissions"}, {})
+        if isinstance(raw := sock.get("permissions"), str) and re.fullmatch(r"0o[0-7]+", raw):
+            sock = {**sock, "permissions": int(raw, 8)}  # YAML 1.2 octal, as Go reads it
         perms = self.integer(sock, "permissions", "socket")
         if perms is not None and not 0 <= perms <= 0o7777:
             raise self.fail("socket.permissions", f"not a file mode: {perms:#o}")
