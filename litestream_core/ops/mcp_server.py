@@ -249,6 +249,11 @@ class MCPServer:
             self._server = None
 
 
+def preload() -> None:
+    """Import the MCP SDK (slow: pydantic models by the hundred)."""
+    import mcp.server.lowlevel  # noqa: F401
+
+
 def _split_addr(addr: str) -> tuple[str, int]:
     """``host:port`` as Go's ``net.Listen`` takes it; an empty host means every address."""
     host, sep, port = addr.rpartition(":")

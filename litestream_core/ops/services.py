@@ -65,8 +65,10 @@ async def start_services(config: Config, store: Store, *, config_path: str | Non
         heartbeat = Heartbeat(config.heartbeat_url, config.heartbeat_interval, store)
         services.tasks.append(asyncio.create_task(heartbeat.run(), name="heartbeat"))
     if config.mcp_addr:
-        from litestream_core.ops.mcp_server import MCPServer
+        from litestream_core.ops.mcp_server import MCPServer, preload
 
+        # The SDK takes seconds to import: not on the loop the databases sync on.
+        await asyncio.to_thread(preload)
         try:
             mcp = MCPServer(config.mcp_addr, config_path=config_path)
             await mcp.start()
