@@ -19,6 +19,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,28 @@ def sock_dir() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="ls-", dir="/tmp"))
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+@dataclass
+class Deployment:
+    """A database with rows, its replica directory, a socket path and a config."""
+
+    db: Path
+    replica: Path
+    sock: Path
+    cfg: Path
+    writer: Writer
+
+
+@pytest.fixture
+def deployment(tmp_path, sock_dir) -> Iterator[Deployment]:
+    db, replica, sock = tmp_path / "app.db", tmp_path / "replica", sock_dir / "ls.sock"
+    writer = Writer(db)
+    writer.step(5)
+    cfg = tmp_path / "litestream.yml"
+    cfg.write_text(config_text(sock, db, replica))
+    yield Deployment(db, replica, sock, cfg, writer)
+    writer.close()
 
 
 def config_text(sock: Path, db: Path, replica: Path, *, extra: str = "") -> str:
@@ -99,13 +122,15 @@ def raw(sock: Path, method: str, path: str, body: bytes | None = None) -> tuple[
         conn.close()
 
 
-def test_go_commands_drive_our_daemon(tmp_path, sock_dir, go_litestream, go_env):
+def test_go_commands_drive_our_daemon(tmp_path, deployment, go_litestream, go_env):
     go = [str(go_litestream)]
-    db, replica, sock = tmp_path / "app.db", tmp_path / "replica", sock_dir / "ls.sock"
-    writer = Writer(db)
-    writer.step(5)
-    cfg = tmp_path / "litestream.yml"
-    cfg.write_text(config_text(sock, db, replica))
+    db, replica, sock, cfg, writer = (
+        deployment.db,
+        deployment.replica,
+        deployment.sock,
+        deployment.cfg,
+        deployment.writer,
+    )
     with daemon(LITESTREAM, cfg, sock) as proc:
         mode = os.lstat(sock).st_mode
         assert stat.S_ISSOCK(mode) and stat.S_IMODE(mode) == 0o640
@@ -157,17 +182,18 @@ def test_go_commands_drive_our_daemon(tmp_path, sock_dir, go_litestream, go_env)
                   str(tmp_path / "three.db"), env=go_env)  # fmt: skip
         assert bad.returncode == 1 and "register failed: invalid replica url" in bad.stderr
     assert not sock.exists()  # removed at shutdown, as Go's listener does
-    writer.close()
     second.close()
 
 
-def test_our_commands_drive_go_daemon(tmp_path, sock_dir, go_litestream, go_env):
+def test_our_commands_drive_go_daemon(tmp_path, deployment, go_litestream, go_env):
     go = [str(go_litestream)]
-    db, replica, sock = tmp_path / "app.db", tmp_path / "replica", sock_dir / "go.sock"
-    writer = Writer(db)
-    writer.step(5)
-    cfg = tmp_path / "litestream.yml"
-    cfg.write_text(config_text(sock, db, replica))
+    db, replica, sock, cfg, writer = (
+        deployment.db,
+        deployment.replica,
+        deployment.sock,
+        deployment.cfg,
+        deployment.writer,
+    )
     with daemon(go, cfg, sock, env=go_env) as proc:
         info = run_json(LITESTREAM, "info", "-socket", str(sock))
         assert (info["pid"], info["database_count"]) == (proc.pid, 1)
@@ -202,18 +228,13 @@ def test_our_commands_drive_go_daemon(tmp_path, sock_dir, go_litestream, go_env)
         assert restore_rows(LITESTREAM, replica2, tmp_path / "two.db.out") == second.rows()
         assert run_json(LITESTREAM, "unregister", "-socket", str(sock), str(db2))[
             "status"] == "unregistered"  # fmt: skip
-    writer.close()
     second.close()
 
 
-def test_our_output_is_gos(tmp_path, sock_dir, go_litestream, go_env):
+def test_our_output_is_gos(tmp_path, deployment, go_litestream, go_env):
     """Against one daemon, each command prints what Go's prints (durations aside)."""
     go = [str(go_litestream)]
-    db, replica, sock = tmp_path / "app.db", tmp_path / "replica", sock_dir / "ls.sock"
-    writer = Writer(db)
-    writer.step(5)
-    cfg = tmp_path / "litestream.yml"
-    cfg.write_text(config_text(sock, db, replica))
+    db, replica, sock, cfg = deployment.db, deployment.replica, deployment.sock, deployment.cfg
     s = ["-socket", str(sock)]
     with daemon(LITESTREAM, cfg, sock):
         run(LITESTREAM, "sync", "-wait", *s, str(db))  # the first upload is done
@@ -232,18 +253,14 @@ def test_our_output_is_gos(tmp_path, sock_dir, go_litestream, go_env):
             assert ours.returncode == gos.returncode, args
             assert _stable(ours.stdout) == _stable(gos.stdout), args
             assert ours.stderr == gos.stderr, args
-    writer.close()
 
 
 def _stable(text: str) -> str:
     return "\n".join(line for line in text.splitlines() if "duration_ms" not in line)
 
 
-def test_protocol_errors_are_gos(tmp_path, sock_dir):
-    db, replica, sock = tmp_path / "app.db", tmp_path / "replica", sock_dir / "ls.sock"
-    Writer(db).step(1)
-    cfg = tmp_path / "litestream.yml"
-    cfg.write_text(config_text(sock, db, replica))
+def test_protocol_errors_are_gos(tmp_path, deployment):
+    db, sock, cfg = deployment.db, deployment.sock, deployment.cfg
     with daemon(LITESTREAM, cfg, sock):
         assert raw(sock, "GET", "/txid") == (400, b'{"error":"path required"}\n')
         assert raw(sock, "GET", f"/txid?path={tmp_path}/x.db") == (
@@ -261,13 +278,10 @@ def test_protocol_errors_are_gos(tmp_path, sock_dir):
         assert status == 200 and json.loads(body)["databases"][0]["path"] == str(db)
 
 
-def test_socket_never_replaces_another_file(tmp_path, sock_dir):
+def test_socket_never_replaces_another_file(deployment):
     """A regular file at the socket path stays; replication runs without the socket."""
-    db, replica, sock = tmp_path / "app.db", tmp_path / "replica", sock_dir / "ls.sock"
-    Writer(db).step(3)
+    replica, sock, cfg = deployment.replica, deployment.sock, deployment.cfg
     sock.write_text("precious")
-    cfg = tmp_path / "litestream.yml"
-    cfg.write_text(config_text(sock, db, replica))
     proc = subprocess.Popen(
         [*LITESTREAM, "replicate", "-config", str(cfg)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
