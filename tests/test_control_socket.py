@@ -49,6 +49,9 @@ class Deployment:
     cfg: Path
     writer: Writer
 
+    def parts(self) -> tuple[Path, Path, Path, Path, Writer]:
+        return self.db, self.replica, self.sock, self.cfg, self.writer
+
 
 @pytest.fixture
 def deployment(tmp_path, sock_dir) -> Iterator[Deployment]:
@@ -124,13 +127,7 @@ def raw(sock: Path, method: str, path: str, body: bytes | None = None) -> tuple[
 
 def test_go_commands_drive_our_daemon(tmp_path, deployment, go_litestream, go_env):
     go = [str(go_litestream)]
-    db, replica, sock, cfg, writer = (
-        deployment.db,
-        deployment.replica,
-        deployment.sock,
-        deployment.cfg,
-        deployment.writer,
-    )
+    db, replica, sock, cfg, writer = deployment.parts()
     with daemon(LITESTREAM, cfg, sock) as proc:
         mode = os.lstat(sock).st_mode
         assert stat.S_ISSOCK(mode) and stat.S_IMODE(mode) == 0o640
@@ -187,13 +184,7 @@ def test_go_commands_drive_our_daemon(tmp_path, deployment, go_litestream, go_en
 
 def test_our_commands_drive_go_daemon(tmp_path, deployment, go_litestream, go_env):
     go = [str(go_litestream)]
-    db, replica, sock, cfg, writer = (
-        deployment.db,
-        deployment.replica,
-        deployment.sock,
-        deployment.cfg,
-        deployment.writer,
-    )
+    db, replica, sock, cfg, writer = deployment.parts()
     with daemon(go, cfg, sock, env=go_env) as proc:
         info = run_json(LITESTREAM, "info", "-socket", str(sock))
         assert (info["pid"], info["database_count"]) == (proc.pid, 1)
