@@ -233,6 +233,7 @@ def test_our_output_is_gos(tmp_path, deployment, go_litestream, go_env):
             ["list", *s], ["list", "-json", *s], ["start", *s, str(db)],
             ["start", "-json", *s, str(db)], ["sync", *s, str(db)],
             ["sync", "-json", "-wait", *s, str(db)],
+            ["sync", "-json=true", "-wait=false", *s, str(db)],
             ["register", *s, "-replica", f"file://{replica}", str(db)],
             ["register", "-json", *s, "-replica", f"file://{replica}", str(db)],
             ["unregister", "-json", *s, str(tmp_path / "none.db")],
