@@ -30,7 +30,7 @@ from litestream_core.engine.store import (
     ReplicaURLError,
     Store,
 )
-from litestream_core.errors import ConfigError
+from litestream_core.errors import ConfigError, DatabaseError
 from litestream_core.ops.heartbeat import Heartbeat
 from litestream_core.testing.memory import MemoryReplicaClient
 
@@ -94,6 +94,8 @@ def test_sync_stop_start_register_unregister(tmp_path):
             assert removed is added and store.find(tmp_path / "two.db") is None
             assert await restored_rows(clients["mem://two"], tmp_path / "r4.db") == second.rows()
             assert await store.unregister(tmp_path / "two.db") is None
+            with pytest.raises(DatabaseError, match="database not found"):
+                await store.start_db(removed)  # a request that raced the unregister
 
             with pytest.raises(ReplicaURLError, match="no backend"):
                 await store.register(tmp_path / "three.db", "bogus://x")

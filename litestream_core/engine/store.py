@@ -151,6 +151,7 @@ class Store:
     async def start_db(self, entry: Entry) -> bool:
         """Open a stopped database and start its loops; False if it was running already."""
         async with self._changes:
+            self._check_registered(entry)
             if entry.opened:
                 return False
             await self._open_entry(entry)
@@ -163,6 +164,7 @@ class Store:
         final sync did not complete (the database is closed all the same).
         """
         async with self._changes:
+            self._check_registered(entry)
             if not entry.opened:
                 return False
             await self._close_entry(entry, timeout)
@@ -238,6 +240,11 @@ class Store:
         after = entry.db.pos().txid
         replicated = entry.replica.pos.txid if entry.replica is not None else 0
         return SyncResult(txid=after, replicated_txid=replicated, changed=after > before)
+
+    def _check_registered(self, entry: Entry) -> None:
+        """An entry unregistered while a request waited for the lock is gone for good."""
+        if not any(e is entry for e in self.entries):
+            raise DatabaseError(f"database not found: {entry.db.path}")
 
     async def _open_entry(self, entry: Entry) -> None:
         if entry.replica is not None:
