@@ -234,7 +234,8 @@ class MCPServer:
         return types.CallToolResult(content=[types.TextContent(text=text)], is_error=error)
 
     async def start(self) -> None:
-        sock = socket.create_server((self.host or "0.0.0.0", self.port), reuse_port=False)
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.create_server((self.host or "0.0.0.0", self.port), family=family)
         self._server = EmbeddedServer(self.app(), sock, lifespan=True, shutdown_timeout=10)
         try:
             await self._server.start()
