@@ -161,12 +161,9 @@ _DB_UNSUPPORTED = {
 _GLOBAL_KEYS = {
     "dbs", "levels", "snapshot", "l0-retention", "l0-retention-check-interval", "retention",
     "exec", "logging", "shutdown-sync-timeout", "shutdown-sync-interval", "addr",
+    "socket", "mcp-addr", "heartbeat-url", "heartbeat-interval",
 }  # fmt: skip
 _GLOBAL_UNSUPPORTED = {
-    "socket": "the control socket is not supported yet",
-    "mcp-addr": "the MCP server is not supported yet",
-    "heartbeat-url": "heartbeats are not supported yet",
-    "heartbeat-interval": "heartbeats are not supported yet",
     "validation": "periodic validation is not supported yet",
     "verify-compaction": "not supported yet",
 }
@@ -243,6 +240,15 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class SocketConfig:
+    """``socket:``: the control socket the runtime commands talk to."""
+
+    enabled: bool = False
+    path: str = "/var/run/litestream.sock"
+    permissions: int = 0o600
+
+
+@dataclass(frozen=True)
 class Config:
     dbs: tuple[DBConfig, ...] = ()
     levels: tuple[float, ...] = (30.0, 300.0, 3600.0)
@@ -257,6 +263,11 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     shutdown_sync_timeout: float = 30.0
     shutdown_sync_interval: float = 0.5
+    socket: SocketConfig = field(default_factory=SocketConfig)
+    mcp_addr: str | None = None
+    heartbeat_url: str | None = None
+    heartbeat_interval: float = 300.0
+    """Seconds between heartbeat pings; Go's minimum is one minute."""
     warnings: tuple[str, ...] = ()
     source: str = ""
 
@@ -424,9 +435,42 @@ class _Parser:
             logging=self.logging(root.get("logging")),
             shutdown_sync_timeout=cfg.shutdown_sync_timeout if timeout is None else timeout,
             shutdown_sync_interval=interval or cfg.shutdown_sync_interval,
+            socket=self.socket(root.get("socket")),
+            mcp_addr=self.string(root, "mcp-addr", "top level") or None,
+            **self.heartbeat(root),
             warnings=tuple(self.warnings),
             source=self.source,
         )
+
+    def socket(self, node: object) -> SocketConfig:
+        if node is None:
+            return SocketConfig()
+        sock = self.mapping(node, "socket")
+        self.check_keys(sock, "socket", {"enabled", "path", "permissions"}, {})
+        if isinstance(raw := sock.get("permissions"), str) and re.fullmatch(r"0o[0-7]+", raw):
+            sock = {**sock, "permissions": int(raw, 8)}  # YAML 1.2 octal, as Go reads it
+        perms = self.integer(sock, "permissions", "socket")
+        if perms is not None and not 0 <= perms <= 0o7777:
+            raise self.fail("socket.permissions", f"not a file mode: {perms:#o}")
+        return SocketConfig(
+            enabled=bool(self.boolean(sock, "enabled", "socket")),
+            path=self.string(sock, "path", "socket") or SocketConfig.path,
+            permissions=SocketConfig.permissions if perms is None else perms,
+        )
+
+    def heartbeat(self, root: Mapping[str, Any]) -> dict[str, Any]:
+        """``heartbeat-url`` and ``heartbeat-interval``, with Go's checks and words."""
+        url = self.string(root, "heartbeat-url", "top level") or None
+        if url is not None and not url.startswith(("http://", "https://")):
+            message = f"heartbeat URL must be a valid HTTP or HTTPS URL (got {url})"
+            raise self.fail("heartbeat-url", message)
+        interval = self.duration(root, "heartbeat-interval", "top level")
+        if interval is not None and interval < 60:
+            raise self.fail(
+                "heartbeat-interval",
+                f"heartbeat interval must be at least 1 minute (got {root['heartbeat-interval']})",
+            )
+        return {"heartbeat_url": url, "heartbeat_interval": interval or Config.heartbeat_interval}
 
     def levels(self, node: object) -> tuple[float, ...]:
         if not isinstance(node, list):

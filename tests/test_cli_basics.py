@@ -16,7 +16,8 @@ from importlib import metadata
 
 import pytest
 
-HEAVY_MODULES = ("boto3", "botocore", "google.cloud", "azure", "paramiko", "asyncssh", "nats")
+HEAVY_MODULES = ("boto3", "botocore", "google.cloud", "azure", "paramiko", "asyncssh", "nats",
+                 "mcp", "uvicorn", "starlette", "httpx2")  # fmt: skip
 
 
 def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -112,7 +113,7 @@ def test_help_and_plugins_import_no_cloud_sdk() -> None:
         from litestream_core.cli import main
         loaded = {{}}
         outputs = {{}}
-        for args in (["--help"], ["plugins", "--json"], ["version"]):
+        for args in (["--help"], ["plugins", "--json"], ["version"], ["sync", "--help"]):
             out = io.StringIO()
             with contextlib.redirect_stdout(out):
                 try:
@@ -137,7 +138,7 @@ def test_help_and_plugins_import_no_cloud_sdk() -> None:
     assert result.returncode == 0, result.stderr
     [line] = [x for x in result.stdout.splitlines() if x.startswith("RESULT ")]
     loaded = json.loads(line.removeprefix("RESULT "))
-    assert loaded == {"--help": [], "plugins --json": [], "version": []}
+    assert loaded == {"--help": [], "plugins --json": [], "version": [], "sync --help": []}
     # The plugins listing really did load the installed entry points.
     [plugins] = [x for x in result.stdout.splitlines() if x.startswith("PLUGINS ")]
     records = json.loads(plugins.removeprefix("PLUGINS "))

@@ -127,13 +127,14 @@ def test_errors_are_one_line_naming_the_key(text, message):
 
 def test_go_keys_not_supported_yet_are_warnings():
     cfg = parse_config(
-        "mcp-addr: ':9090'\ndbs:\n  - path: /a.db\n    max-sync-wal-bytes: 100\n"
+        "verify-compaction: true\ndbs:\n  - path: /a.db\n    max-sync-wal-bytes: 100\n"
         "    replica:\n      path: /r\n      retention: 24h\n",
         source="t.yml",
     )
     text = "\n".join(cfg.warnings)
     assert len(parse_config("dbs:\n  - dir: /data\n    pattern: '*.db'\n").dbs) == 0
-    assert "'mcp-addr'" in text and "'max-sync-wal-bytes'" in text and "'retention'" in text
+    for key in ("'verify-compaction'", "'max-sync-wal-bytes'", "'retention'"):
+        assert key in text
 
 
 def test_load_config_missing_and_no_expand(tmp_path, monkeypatch):

@@ -30,6 +30,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "verify": ("litestream_core.cli.verify", "Prove a replica's chains; list restorable points"),
     "status": ("litestream_core.cli.status", "Show local replication status of databases"),
     "reset": ("litestream_core.cli.reset", "Remove a database's local LTX state"),
+    # Runtime control of a running daemon, through its control socket.
+    "info": ("litestream_core.cli.info", "Show information about a running daemon"),
+    "list": ("litestream_core.cli.list_cmd", "List the databases of a running daemon"),
+    "sync": ("litestream_core.cli.sync", "Force a sync of a database in a running daemon"),
+    "start": ("litestream_core.cli.start", "Start replicating a database in a running daemon"),
+    "stop": ("litestream_core.cli.stop", "Stop replicating a database in a running daemon"),
+    "register": ("litestream_core.cli.register", "Add a database to a running daemon"),
+    "unregister": ("litestream_core.cli.unregister", "Remove a database from a running daemon"),
 }
 
 DEPRECATED_ALIASES = {"wal": "ltx"}

@@ -91,7 +91,9 @@ def command(
         raise ConfigError("-exec command is empty")
     one_shot = _OneShot(force_snapshot, enforce_retention) if once else None
     executor = _NoWaitExecutor()
-    code = asyncio.run(_run(config, argv, one_shot, restore_if_db_not_exists, executor))
+    code = asyncio.run(
+        _run(config, argv, one_shot, restore_if_db_not_exists, executor, config_path)
+    )
     _exit_now_if_requests_hang(executor, code)
     sys.exit(code)
 
@@ -157,6 +159,7 @@ async def _run(
     once: _OneShot | None,
     restore_missing_dbs: bool,
     executor: ThreadPoolExecutor,
+    config_path: str | None = None,
 ) -> int:
     from litestream_core.engine.eventlog import LogListener
     from litestream_core.engine.store import build_store, restore_missing
@@ -188,11 +191,16 @@ async def _run(
         if not await _unless_signalled(store.open(), stopping):
             log.info("stopped during start-up")
             return 0
+        from litestream_core.ops.services import start_services
+
+        services = await start_services(config, store, config_path=config_path)
         try:
             code = await _supervise(argv, stopping) if argv else await stopping.wait()
         except BaseException:
+            await services.close()
             await store.close(final_sync=False)
             raise
+        await services.close()
         log.info("stopping: syncing pending changes")
         ok = await store.close(final_sync=not stopping.hard)
         if not ok:

@@ -26,6 +26,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -80,6 +81,11 @@ class Replica:
         self._pos: Pos | None = None
         self._probed: RemoteState | None = None
         self._failures = 0
+        self.last_synced_at: datetime | None = None
+        """When a pass last ended with the replica holding every local file (for
+        heartbeats and the control socket's ``list``); None before the first."""
+        self.last_error: str | None = None
+        """Why the latest pass failed; None once one succeeds."""
         self._lock = asyncio.Lock()
         self._advanced = asyncio.Condition()
 
@@ -166,6 +172,7 @@ class Replica:
             self._failures += 1
             self._pos = None  # unknown after a failure: look again next time
             message = exc.one_line() if isinstance(exc, LitestreamError) else repr(exc)
+            self.last_error = message
             self.emit(
                 SyncFailed(
                     db_path=str(self.db.path),
@@ -175,6 +182,7 @@ class Replica:
                 )
             )
             return False
+        self.last_synced_at, self.last_error = datetime.now(UTC), None
         if self._failures:
             self.emit(
                 SyncRecovered(db_path=str(self.db.path), replica=self.name,

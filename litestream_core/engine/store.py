@@ -4,6 +4,10 @@ Each database gets two tasks: its monitor (WAL -> local L0 files) and its replic
 upload loop. Shutdown stops both, then does a last local sync and retries the last
 upload until ``shutdown_sync_timeout`` runs out, so a SIGTERM loses nothing that was
 committed before it, as long as storage answers in time.
+
+Databases can also be stopped, started, added and removed while the store runs (the
+control socket's ``start``, ``stop``, ``register``, ``unregister``); one lock orders
+those changes, so two requests for one database never open or close it twice.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -18,14 +23,14 @@ from pathlib import Path
 
 import pluggy
 
-from litestream_core.config import Config, DBConfig
+from litestream_core.config import Config, DBConfig, ReplicaConfig
 from litestream_core.engine.compaction import Compactor
 from litestream_core.engine.db import DB, DBSettings
 from litestream_core.engine.levels import CompactionSettings
 from litestream_core.engine.plan import NoBackupsError
 from litestream_core.engine.replica import Replica, ReplicaSettings
 from litestream_core.engine.restore import restore
-from litestream_core.errors import ConfigError
+from litestream_core.errors import ConfigError, DatabaseError, LitestreamError
 from litestream_core.events import Event
 
 log = logging.getLogger("litestream.store")
@@ -39,6 +44,29 @@ class Entry:
     replica: Replica | None
     compactor: Compactor | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    opened: bool = False
+    """The database and replica are open (False before ``open`` and after ``stop_db``)."""
+
+
+EntryFactory = Callable[[Path, str], Entry]
+"""Builds the entry of a database registered at run time from its path and replica URL."""
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What a forced sync achieved (the control socket's ``/sync`` answer)."""
+
+    txid: int
+    replicated_txid: int
+    changed: bool
+
+
+class DatabaseNotOpenError(DatabaseError):
+    """The database is registered but stopped."""
+
+
+class ReplicaURLError(ConfigError):
+    """No replica can be made from the URL a database is registered with."""
 
 
 class Store:
@@ -48,12 +76,22 @@ class Store:
         *,
         shutdown_sync_timeout: float = 30.0,
         shutdown_sync_interval: float = 0.5,
+        make_entry: EntryFactory | None = None,
     ) -> None:
         self.entries = list(entries)
         self.shutdown_sync_timeout = shutdown_sync_timeout
         self.shutdown_sync_interval = shutdown_sync_interval
+        self.make_entry = make_entry
+        self.running = False
+        """Loops run (``open(run=True)``): databases started later get theirs too."""
         self._opened = False
         self._final: asyncio.Future[list[bool]] | None = None
+        self._changes = asyncio.Lock()
+
+    def find(self, path: str | os.PathLike[str]) -> Entry | None:
+        """The entry of an absolute database path, or None."""
+        wanted = Path(os.path.abspath(path))
+        return next((e for e in self.entries if e.db.path == wanted), None)
 
     async def open(self, *, run: bool = True) -> None:
         """Open every database and replica, then start their loops (unless ``run`` is False).
@@ -79,21 +117,160 @@ class Store:
                 if entry.replica is not None:
                     await _quietly(entry.replica.client.close())
             raise
-        self._opened = True
-        if not run:
-            return
         for entry in self.entries:
+            entry.opened = True
+        self._opened = True
+        self.running = run
+        if run:
+            for entry in self.entries:
+                self._start_tasks(entry)
+
+    def _start_tasks(self, entry: Entry) -> None:
+        entry.tasks.append(asyncio.create_task(entry.db.monitor(), name=f"monitor {entry.db.path}"))
+        if entry.replica is not None:
             entry.tasks.append(
-                asyncio.create_task(entry.db.monitor(), name=f"monitor {entry.db.path}")
+                asyncio.create_task(entry.replica.run(), name=f"replica {entry.db.path}")
             )
+        if entry.compactor is not None:
+            entry.tasks.append(
+                asyncio.create_task(entry.compactor.run(), name=f"compactor {entry.db.path}")
+            )
+
+    @staticmethod
+    async def _stop_tasks(entries: Iterable[Entry]) -> None:
+        entries = list(entries)
+        for entry in entries:
+            for task in entry.tasks:
+                task.cancel()
+        await asyncio.gather(*(t for e in entries for t in e.tasks), return_exceptions=True)
+        for entry in entries:
+            entry.tasks.clear()
+
+    # -- run-time changes (the control socket) -------------------------------------------
+
+    async def start_db(self, entry: Entry) -> bool:
+        """Open a stopped database and start its loops; False if it was running already."""
+        async with self._changes:
+            self._check_registered(entry)
+            if entry.opened:
+                return False
+            await self._open_entry(entry)
+            return True
+
+    async def stop_db(self, entry: Entry, timeout: float | None = None) -> bool:
+        """Stop a database's loops, sync it a last time, close it; False if already stopped.
+
+        The replica stays connected, so ``start_db`` can open it again. Raises if the
+        final sync did not complete (the database is closed all the same).
+        """
+        async with self._changes:
+            self._check_registered(entry)
+            if not entry.opened:
+                return False
+            await self._close_entry(entry, timeout)
+            return True
+
+    async def register(self, path: str | os.PathLike[str], replica_url: str) -> Entry | None:
+        """Add a database and start replicating it; None if it is registered already.
+
+        Raises ReplicaURLError for a URL no backend serves (nothing was opened) and
+        the open error otherwise.
+        """
+        if self.make_entry is None:
+            raise ConfigError("this store cannot add databases at run time")
+        async with self._changes:
+            if self.find(path) is not None:
+                return None
+            try:
+                entry = self.make_entry(Path(os.path.abspath(path)), replica_url)
+            except LitestreamError as exc:
+                raise ReplicaURLError(exc.one_line()) from exc
+            for other in self.entries:
+                if other.db.meta_path == entry.db.meta_path:
+                    raise ConfigError(
+                        f"{entry.db.path} and {other.db.path} would share the meta directory "
+                        f"{entry.db.meta_path}"
+                    )
+            try:
+                await self._open_entry(entry)
+            except BaseException:
+                if entry.replica is not None:
+                    await _quietly(entry.replica.client.close())
+                raise
+            self.entries.append(entry)
+            return entry
+
+    async def unregister(
+        self, path: str | os.PathLike[str], timeout: float | None = None
+    ) -> Entry | None:
+        """Remove a database: stop it (with a final sync) and disconnect its replica.
+
+        None if no such database. The entry is removed even if the final sync fails
+        (which is then raised), as Go does.
+        """
+        async with self._changes:
+            entry = self.find(path)
+            if entry is None:
+                return None
+            self.entries.remove(entry)
+            try:
+                if entry.opened:
+                    await self._close_entry(entry, timeout)
+            finally:
+                if entry.replica is not None:
+                    await _quietly(entry.replica.stop())
+            return entry
+
+    async def sync_db(self, entry: Entry, *, wait: bool, timeout: float | None) -> SyncResult:
+        """Sync one database now: WAL -> L0, and with ``wait`` also L0 -> replica.
+
+        With ``wait`` it returns once everything committed before the call is on the
+        replica. Raises TimeoutError when ``timeout`` runs out first.
+        """
+        if not entry.opened:
+            raise DatabaseNotOpenError(f"database not open: {entry.db.path}")
+        before = entry.db.pos().txid
+
+        async def run() -> None:
+            await entry.db.sync()
+            if wait and entry.replica is not None and not await entry.replica.try_sync():
+                raise LitestreamError(f"replica sync: {entry.replica.last_error}")
+
+        await asyncio.wait_for(run(), timeout)
+        after = entry.db.pos().txid
+        replicated = entry.replica.pos.txid if entry.replica is not None else 0
+        return SyncResult(txid=after, replicated_txid=replicated, changed=after > before)
+
+    def _check_registered(self, entry: Entry) -> None:
+        """An entry unregistered while a request waited for the lock is gone for good."""
+        if not any(e is entry for e in self.entries):
+            raise DatabaseError(f"database not found: {entry.db.path}")
+
+    async def _open_entry(self, entry: Entry) -> None:
+        if entry.replica is not None:
+            await entry.replica.probe()
+        await entry.db.open()
+        try:
             if entry.replica is not None:
-                entry.tasks.append(
-                    asyncio.create_task(entry.replica.run(), name=f"replica {entry.db.path}")
-                )
-            if entry.compactor is not None:
-                entry.tasks.append(
-                    asyncio.create_task(entry.compactor.run(), name=f"compactor {entry.db.path}")
-                )
+                await entry.replica.start()
+        except BaseException:
+            await _quietly(entry.db.close())
+            raise
+        entry.opened = True
+        if self.running:
+            self._start_tasks(entry)
+
+    async def _close_entry(self, entry: Entry, timeout: float | None) -> None:
+        await self._stop_tasks([entry])
+        entry.opened = False
+        try:
+            ok = await asyncio.wait_for(self._final_sync(entry), timeout)
+        except TimeoutError:
+            ok = False
+        finally:
+            await _quietly(entry.db.close())
+        if not ok:
+            raise LitestreamError(f"final sync of {entry.db.path} did not complete")
 
     async def sync(self, entry: Entry, timeout: float | None = None) -> int:
         """Sync one database now (WAL -> L0 -> replica); returns the replicated TXID."""
@@ -127,30 +304,29 @@ class Store:
 
         Returns False if some database could not be fully uploaded in time.
         """
-        for entry in self.entries:
-            for task in entry.tasks:
-                task.cancel()
-        await asyncio.gather(*(t for e in self.entries for t in e.tasks), return_exceptions=True)
-        for entry in self.entries:
-            entry.tasks.clear()
-        if not self._opened:
-            return True
-        self._opened = False
-        ok = True
-        if final_sync:
-            self._final = asyncio.ensure_future(
-                asyncio.gather(*(self._final_sync(e) for e in self.entries))
-            )
-            await asyncio.wait({self._final})
-            try:
-                ok = all(self._final.result())
-            except asyncio.CancelledError:  # aborted: the gather's, not ours
-                ok = False
-        for entry in self.entries:
-            await _quietly(entry.db.close())
-            if entry.replica is not None:
-                await _quietly(entry.replica.stop())
-        return ok
+        async with self._changes:
+            await self._stop_tasks(self.entries)
+            if not self._opened:
+                return True
+            self._opened = self.running = False
+            opened = [e for e in self.entries if e.opened]
+            ok = True
+            if final_sync:
+                self._final = asyncio.ensure_future(
+                    asyncio.gather(*(self._final_sync(e) for e in opened))
+                )
+                await asyncio.wait({self._final})
+                try:
+                    ok = all(self._final.result())
+                except asyncio.CancelledError:  # aborted: the gather's, not ours
+                    ok = False
+            for entry in opened:
+                entry.opened = False
+                await _quietly(entry.db.close())
+            for entry in self.entries:
+                if entry.replica is not None:
+                    await _quietly(entry.replica.stop())
+            return ok
 
     def abort_final_sync(self) -> None:
         """Give up the final sync now (a second Ctrl-C); databases still close cleanly."""
@@ -232,27 +408,37 @@ def build_store(
         l0_retention_check_interval=config.l0_retention_check_interval,
         retention_enabled=config.retention_enabled,
     )
+
+    def entry(dbc: DBConfig) -> Entry:
+        db = DB(dbc.path, db_settings(dbc), emit=emit)
+        if dbc.replica is None:
+            return Entry(db, None)
+        url, options = dbc.replica.replica_url()
+        client = make_replica_client(url, options, pm=pm)
+        replica = Replica(db, client, replica_settings(dbc), name=url.redacted(), emit=emit)
+        compactor = Compactor(client, compaction, db=db, emit=emit, db_path=str(db.path))
+        return Entry(db, replica, compactor)
+
+    def registered(path: Path, url: str) -> Entry:
+        # As in Go, only the URL: no global replica settings apply to it.
+        replica = ReplicaConfig(url=url, location="register")
+        return entry(DBConfig(path=path, replica=replica, location="register"))
+
     entries: list[Entry] = []
     metas: dict[Path, Path] = {}
     for dbc in config.dbs:
-        db = DB(dbc.path, db_settings(dbc), emit=emit)
+        entries.append(new := entry(dbc))
         # Two databases in one meta directory would mix their L0 files (Go checks too).
-        if (other := metas.setdefault(db.meta_path, db.path)) != db.path:
+        if (other := metas.setdefault(new.db.meta_path, new.db.path)) != new.db.path:
             raise ConfigError(
-                f"{dbc.location}: {db.path} and {other} would share the meta directory "
-                f"{db.meta_path}; give one of them its own meta-path"
+                f"{dbc.location}: {new.db.path} and {other} would share the meta directory "
+                f"{new.db.meta_path}; give one of them its own meta-path"
             )
-        replica = compactor = None
-        if dbc.replica is not None:
-            url, options = dbc.replica.replica_url()
-            client = make_replica_client(url, options, pm=pm)
-            replica = Replica(db, client, replica_settings(dbc), name=url.redacted(), emit=emit)
-            compactor = Compactor(client, compaction, db=db, emit=emit, db_path=str(db.path))
-        entries.append(Entry(db, replica, compactor))
     return Store(
         entries,
         shutdown_sync_timeout=config.shutdown_sync_timeout,
         shutdown_sync_interval=config.shutdown_sync_interval,
+        make_entry=registered,
     )
 
 
