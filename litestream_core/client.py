@@ -238,3 +238,17 @@ class SupportsLease(Protocol):
     async def renew_lease(self, owner: str, ttl_seconds: float) -> None: ...
 
     async def release_lease(self, owner: str) -> None: ...
+
+
+@runtime_checkable
+class SupportsTempCleanup(Protocol):
+    """Optional: a replica whose writes go through temporary files it can sweep.
+
+    The replicator calls it once at start, so files a killed process or a lost
+    connection left behind do not pile up (``backend_support.tempfiles`` decides which
+    are abandoned).
+    """
+
+    async def remove_stale_temp_files(self) -> int:
+        """Remove abandoned temporary files; returns how many were removed."""
+        ...

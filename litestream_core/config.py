@@ -121,7 +121,9 @@ def expand_env(text: str, env: Mapping[str, str] | None = None) -> str:
 # -- Key inventory ----------------------------------------------------------------------
 
 # Replica keys every backend shares, handled by the engine itself.
-_REPLICA_ENGINE_KEYS = {"type", "url", "path", "sync-interval", "max-sync-ltx-files"}
+_REPLICA_ENGINE_KEYS = {
+    "type", "url", "path", "sync-interval", "max-sync-ltx-files", "stall-warning",
+}  # fmt: skip
 # Backend keys Go knows (ReplicaSettings): passed to the backend as options.
 _BACKEND_KEYS = {
     "access-key-id", "secret-access-key", "region", "bucket", "endpoint", "force-path-style",
@@ -182,6 +184,8 @@ class ReplicaConfig:
     path: str | None = None
     sync_interval: float | None = None
     max_sync_ltx_files: int | None = None
+    stall_warning: float | None = None
+    """Beyond Go: seconds behind without progress before a warning (0: never)."""
     options: Mapping[str, Any] = field(default_factory=dict)
     location: str = ""
 
@@ -382,7 +386,8 @@ class _Parser:
             if key in root:
                 raise self.fail("top level", f"'{key}' belongs inside a replica block")
         defaults = {k: v for k, v in root.items() if k in _BACKEND_KEYS - _NOT_INHERITED}
-        defaults.update({k: root[k] for k in ("sync-interval", "max-sync-ltx-files") if k in root})
+        inherited = ("sync-interval", "max-sync-ltx-files", "stall-warning")
+        defaults.update({k: root[k] for k in inherited if k in root})
 
         dbs_node = root.get("dbs") or []
         if not isinstance(dbs_node, list):
@@ -591,12 +596,16 @@ class _Parser:
         max_files = self.integer(merged, "max-sync-ltx-files", where)
         if max_files is not None and max_files < 0:
             raise self.fail(f"{where}.max-sync-ltx-files", "cannot be negative")
+        stall_warning = self.duration(merged, "stall-warning", where)
+        if stall_warning is not None and stall_warning < 0:
+            raise self.fail(f"{where}.stall-warning", "cannot be negative")
         return ReplicaConfig(
             type=self.string(entry, "type", where),
             url=self.string(entry, "url", where),
             path=self.string(entry, "path", where),
             sync_interval=sync_interval,
             max_sync_ltx_files=max_files,
+            stall_warning=stall_warning,
             options={k: v for k, v in merged.items() if k in _BACKEND_KEYS},
             location=f"{self.source}: {where}",
         )

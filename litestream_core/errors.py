@@ -34,6 +34,11 @@ def describe(exc: BaseException) -> str:
     """
     if isinstance(exc, LitestreamError):
         return exc.one_line()
+    if isinstance(exc, OSError) and exc.strerror:
+        # "No space left on device: /meta/ltx/0/x.ltx.tmp", not "OSError(28, ...)": the
+        # OS's words are clear once the file is named beside them.
+        names = [str(n) for n in (exc.filename, exc.filename2) if n is not None]
+        return f"{exc.strerror}: {' -> '.join(names)}" if names else exc.strerror
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 

@@ -132,3 +132,65 @@ class RestoreCompleted(Event):
     output_path: str
     txid: int
     duration_seconds: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplicaLag(Event):
+    """Where a replica stands against its database, sent about once a second while it
+    is behind and once when it has caught up (the source of the lag metrics).
+
+    ``lag_seconds`` is the age of the oldest local commit the replica does not hold
+    yet: 0 when it holds everything.
+    """
+
+    name: ClassVar[str] = "replica_lag"
+    replica: str
+    lag_seconds: float
+    replica_txid: int
+    db_txid: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplicaStalled(Event):
+    """A replica behind its database has not advanced for ``stalled_seconds``.
+
+    Sent once when the stall passes the configured limit, then again at doubling
+    intervals (``warning`` counts them) while it lasts.
+    """
+
+    name: ClassVar[str] = "replica_stalled"
+    replica: str
+    stalled_seconds: float
+    lag_seconds: float
+    replica_txid: int
+    db_txid: int
+    warning: int = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplicaCaughtUp(Event):
+    """A replica reported as stalled holds every local commit again."""
+
+    name: ClassVar[str] = "replica_caught_up"
+    replica: str
+    txid: int
+    stalled_seconds: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DatabaseMissing(Event):
+    """The database file does not exist (yet); nothing is replicated until it does.
+
+    Sent at start and then at doubling intervals while it is still missing.
+    """
+
+    name: ClassVar[str] = "database_missing"
+    missing_seconds: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DatabaseAppeared(Event):
+    """A database reported missing exists now."""
+
+    name: ClassVar[str] = "database_appeared"
+    missing_seconds: float

@@ -18,6 +18,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from litestream_core.events import (
     Event,
     LTXFileUploaded,
     LTXFileWritten,
+    ReplicaLag,
     RetentionEnforced,
     SyncFailed,
 )
@@ -48,12 +50,17 @@ from litestream_core.ltx import HEADER_SIZE, Header, format_filename
 
 log = logging.getLogger("litestream.metrics")
 
+_REPLICA_LAG = "litestream_replica_lag_seconds"
+
 # Go's metric names (db.go and internal/internal.go), with their help texts.
 _DB_GAUGES = {
     "litestream_db_size": "The current size of the real DB",
     "litestream_wal_size": "The current size of the real WAL",
     "litestream_txid": "The current transaction ID",
     "litestream_disk_full": "Whether replication is paused because the local disk is full",
+    # Beyond Go: how far the replica is behind (engine.watchdog's ReplicaLag events).
+    _REPLICA_LAG: "Age in seconds of the oldest local commit the replica does not hold yet",
+    "litestream_replica_txid": "The newest transaction ID the replica holds",
 }
 _DB_COUNTERS = {
     "litestream_total_wal_bytes": "Total number of bytes written to shadow WAL",
@@ -82,6 +89,8 @@ class _DBValues:
     gauges: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_DB_GAUGES, 0.0))
     counters: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_DB_COUNTERS, 0.0))
     checkpoints: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    lag_seen_at: float = 0.0
+    """When the last ReplicaLag arrived (monotonic): a lag keeps growing until the next."""
 
 
 class MetricsListener:
@@ -112,6 +121,11 @@ class MetricsListener:
                     values.counters["litestream_sync_error_count"] += 1
                     full = any(marker in error for marker in _DISK_FULL_MARKERS)
                     values.gauges["litestream_disk_full"] = 1.0 if full else 0.0
+            case ReplicaLag(lag_seconds=lag, replica_txid=txid):
+                with self._lock:
+                    values.gauges[_REPLICA_LAG] = lag
+                    values.gauges["litestream_replica_txid"] = float(txid)
+                    values.lag_seen_at = time.monotonic()
             case CheckpointCompleted(mode=mode):
                 with self._lock:
                     values.checkpoints[mode] += 1
@@ -144,12 +158,20 @@ class MetricsListener:
             self._ops[key] += count
             self._op_bytes[key] += size
 
+    @staticmethod
+    def _gauge(values: _DBValues, name: str) -> float:
+        value = values.gauges[name]
+        if name == _REPLICA_LAG and value > 0:
+            # Still behind as of the last event: the oldest missing commit aged since.
+            value += time.monotonic() - values.lag_seen_at
+        return value
+
     def collect(self) -> Iterator[Metric]:
         with self._lock:
             for name, help_text in _DB_GAUGES.items():
                 metric = Metric(name, help_text, "gauge")
                 for path, values in self._dbs.items():
-                    metric.add_sample(name, {"db": path}, values.gauges[name])
+                    metric.add_sample(name, {"db": path}, self._gauge(values, name))
                 yield metric
             for name, help_text in _DB_COUNTERS.items():
                 metric = Metric(name, help_text, "counter")

@@ -9,6 +9,7 @@ used.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -57,3 +58,19 @@ class LazySDK(Generic[T]):
         self._closed = True
         value, self._value = self._value, None
         return value
+
+
+async def finish_in_thread(call: Callable[..., T], /, *args: Any) -> T:
+    """``call(*args)`` in a worker thread that a cancelled caller still waits for.
+
+    A thread cannot be stopped; a caller that went on to clean up (delete a temporary
+    file) while the thread still wrote or renamed would race it, and a file created
+    after the clean-up would stay behind for good.
+    """
+    task = asyncio.ensure_future(asyncio.to_thread(call, *args))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(BaseException):
+            await task
+        raise

@@ -28,11 +28,12 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from litestream_core.client import SNAPSHOT_LEVEL, LTXFileInfo, ReplicaClient
+from litestream_core.engine import clock as engine_clock
 from litestream_core.engine.chain import coarsest_chain, list_level, list_levels, newest
 from litestream_core.engine.levels import (
     CompactionSettings,
@@ -80,16 +81,13 @@ class SnapshotSource(Protocol):
     async def write_snapshot(self, out: BinaryIO) -> Header: ...
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class Compactor:
     """Compacts, snapshots and prunes one replica; ``run()`` does it on a schedule.
 
     ``db`` is optional: with it, snapshots come from the database and level-0 sources
     are read from its meta directory when still there. ``clock`` gives the current
-    time (tests pass a fake one to age files without waiting).
+    time: the engine's clock by default (docs/clocks.md); tests pass a fake one to
+    age files without waiting.
     """
 
     def __init__(
@@ -99,7 +97,7 @@ class Compactor:
         *,
         db: SnapshotSource | None = None,
         emit: Callable[[Event], None] | None = None,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = engine_clock.now,
         db_path: str = "",
         tmp_dir: str | Path | None = None,
     ) -> None:

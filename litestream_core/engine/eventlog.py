@@ -11,9 +11,13 @@ import logging
 from litestream_core.events import (
     CheckpointCompleted,
     CompactionCompleted,
+    DatabaseAppeared,
+    DatabaseMissing,
     Event,
     LTXFileUploaded,
     LTXFileWritten,
+    ReplicaCaughtUp,
+    ReplicaStalled,
     ReplicaStarted,
     ReplicaStopped,
     RestoreCompleted,
@@ -54,6 +58,22 @@ def describe(event: Event) -> tuple[int, str] | None:
             return logging.INFO, f"{db}: replicating to {replica}"
         case ReplicaStopped(replica=replica):
             return logging.INFO, f"{db}: stopped replicating to {replica}"
+        case ReplicaStalled(replica=replica, stalled_seconds=stalled, lag_seconds=lag,
+                            replica_txid=at, db_txid=local):  # fmt: skip
+            return logging.WARNING, (
+                f"{db}: replica {replica} has not advanced for {stalled:.0f}s: {lag:.0f}s and "
+                f"{local - at} TXIDs behind (replica at TXID {at:016x}, database at {local:016x})"
+            )
+        case ReplicaCaughtUp(replica=replica, txid=txid, stalled_seconds=stalled):
+            return logging.INFO, (
+                f"{db}: replica {replica} recovered: caught up at TXID {txid:016x} "
+                f"after {stalled:.0f}s"
+            )
+        case DatabaseMissing(missing_seconds=seconds):
+            since = f" (for {seconds:.0f}s)" if seconds >= 1 else ""
+            return logging.WARNING, f"{db}: database file does not exist{since}; waiting for it"
+        case DatabaseAppeared():
+            return logging.INFO, f"{db}: database file exists now; replicating it"
         case RestoreCompleted(output_path=path, txid=txid, duration_seconds=seconds):
             return logging.INFO, f"restored {path} at TXID {txid:016x} in {seconds:.2f}s"
     return None

@@ -34,7 +34,7 @@ from litestream_core.client import SNAPSHOT_LEVEL, LTXFileInfo, ReplicaClient
 from litestream_core.engine.dbtypes import Pos
 from litestream_core.engine.retry import Backoff
 from litestream_core.engine.streams import download, local_file_data, read_remote_trailer
-from litestream_core.errors import LitestreamError, LTXError
+from litestream_core.errors import LTXError, describe
 from litestream_core.events import (
     Event,
     LTXFileUploaded,
@@ -59,6 +59,9 @@ class ReplicaSettings:
     max_sync_ltx_files: int = 256
     """L0 files uploaded per batch before local cleanup runs (0 = no limit)."""
     backoff: Backoff = field(default_factory=Backoff)
+    stall_warning: float = 60.0
+    """Seconds the replica may stay behind its database without advancing before a
+    warning is logged (``engine.watchdog``); 0 turns the warning off."""
 
 
 class Replica:
@@ -93,6 +96,11 @@ class Replica:
     def pos(self) -> Pos:
         """The newest position known to be on the replica (Pos(0, 0) before the first look)."""
         return self._pos or Pos(0, 0)
+
+    @property
+    def acknowledged_txid(self) -> int | None:
+        """The replica's TXID as last confirmed; None while it is being looked up again."""
+        return None if self._pos is None else self._pos.txid
 
     def emit(self, event: Event) -> None:
         if self._emit is not None:
@@ -171,7 +179,7 @@ class Replica:
         except Exception as exc:
             self._failures += 1
             self._pos = None  # unknown after a failure: look again next time
-            message = exc.one_line() if isinstance(exc, LitestreamError) else repr(exc)
+            message = describe(exc)
             self.last_error = message
             self.emit(
                 SyncFailed(
@@ -348,10 +356,15 @@ class Replica:
             path = self.db.ltx_path(0, newest.min_txid, newest.max_txid)
             await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
             tmp = path.with_name(path.name + ".tmp")
-            with tmp.open("wb") as out:
-                await download(self.client, newest, out)
-                await asyncio.to_thread(os.fsync, out.fileno())
-            await asyncio.to_thread(os.replace, tmp, path)
+            try:
+                with tmp.open("wb") as out:
+                    await download(self.client, newest, out)
+                    await asyncio.to_thread(os.fsync, out.fileno())
+                await asyncio.to_thread(os.replace, tmp, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                raise
         await self.db.rebase(remote, path)
 
 

@@ -30,6 +30,7 @@ from litestream_core.engine.levels import CompactionSettings
 from litestream_core.engine.plan import NoBackupsError
 from litestream_core.engine.replica import Replica, ReplicaSettings
 from litestream_core.engine.restore import restore
+from litestream_core.engine.watchdog import Watchdog
 from litestream_core.errors import ConfigError, DatabaseError, LitestreamError
 from litestream_core.events import Event
 
@@ -46,6 +47,8 @@ class Entry:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     opened: bool = False
     """The database and replica are open (False before ``open`` and after ``stop_db``)."""
+    emit: Callable[[Event], None] | None = None
+    """Where the entry's watchdog sends its events (the engine's emit)."""
 
 
 EntryFactory = Callable[[Path, str], Entry]
@@ -135,6 +138,8 @@ class Store:
             entry.tasks.append(
                 asyncio.create_task(entry.compactor.run(), name=f"compactor {entry.db.path}")
             )
+        watchdog = Watchdog(entry.db, entry.replica, emit=entry.emit)
+        entry.tasks.append(asyncio.create_task(watchdog.run(), name=f"watch {entry.db.path}"))
 
     @staticmethod
     async def _stop_tasks(entries: Iterable[Entry]) -> None:
@@ -383,6 +388,9 @@ def replica_settings(dbc: DBConfig) -> ReplicaSettings:
         return defaults
     return ReplicaSettings(
         sync_interval=rc.sync_interval if rc.sync_interval is not None else defaults.sync_interval,
+        stall_warning=(
+            rc.stall_warning if rc.stall_warning is not None else defaults.stall_warning
+        ),
         max_sync_ltx_files=(
             rc.max_sync_ltx_files
             if rc.max_sync_ltx_files is not None
@@ -412,12 +420,12 @@ def build_store(
     def entry(dbc: DBConfig) -> Entry:
         db = DB(dbc.path, db_settings(dbc), emit=emit)
         if dbc.replica is None:
-            return Entry(db, None)
+            return Entry(db, None, emit=emit)
         url, options = dbc.replica.replica_url()
         client = make_replica_client(url, options, pm=pm)
         replica = Replica(db, client, replica_settings(dbc), name=url.redacted(), emit=emit)
         compactor = Compactor(client, compaction, db=db, emit=emit, db_path=str(db.path))
-        return Entry(db, replica, compactor)
+        return Entry(db, replica, compactor, emit=emit)
 
     def registered(path: Path, url: str) -> Entry:
         # As in Go, only the URL: no global replica settings apply to it.

@@ -36,6 +36,7 @@ from typing import BinaryIO
 
 from litestream_core.client import LTXFileInfo
 from litestream_core.engine import checkpoint as ckpt
+from litestream_core.engine import clock
 from litestream_core.engine.dbtypes import DBSettings, Pos
 from litestream_core.engine.meta import MetaDir
 from litestream_core.engine.replication_lock import ReplicationLock
@@ -350,7 +351,7 @@ class Syncer:
             commit=commit,
             min_txid=txid,
             max_txid=txid,
-            timestamp=int(time.time() * 1000),
+            timestamp=self._timestamp_ms(),
             pre_apply_checksum=pre_apply or 0,
             wal_offset=scan.start,
             wal_size=scan.size,
@@ -358,6 +359,11 @@ class Syncer:
             wal_salt2=salts[1],
             flags=HEADER_FLAG_NO_CHECKSUM if pre_apply is None else 0,
         )
+
+    def _timestamp_ms(self) -> int:
+        """The engine clock, never before the previous file's time (docs/clocks.md)."""
+        last = self._last_header.timestamp if self._last_header is not None else 0
+        return max(clock.now_ms(), last)
 
     def _write_incremental(self, hdr: WALHeader, wal: BinaryIO, scan: WALScan) -> LTXFileInfo:
         cur = self._cursor

@@ -120,6 +120,10 @@ class ABSReplicaClient(ReplicaClient):
             retry_policy=ExponentialRetry(
                 initial_backoff=1, increment_base=2, retry_total=self._retry_total
             ),
+            # Per connection and per socket read or send: a big transfer that keeps
+            # moving is never cut off.
+            connection_timeout=s.timeout,
+            read_timeout=s.timeout,
             max_single_get_size=READ_CHUNK,
             max_chunk_get_size=READ_CHUNK,
             user_agent="litestream",

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestream_core.backend_support.paths import LTXKeys, replica_path
+from litestream_core.backend_support.timeouts import timeout_option
 from litestream_core.client import ReplicaURL
 from litestream_core.errors import ConfigError
 
@@ -32,6 +33,11 @@ class Auth:
         return f"Auth(kind={self.kind!r}, source={self.source!r})"
 
 
+DEFAULT_TIMEOUT = 30.0
+"""The ``timeout`` key's default: seconds to connect, and to wait for each next piece
+of a response (the SDK waits up to 60 s to read)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ABSSettings(LTXKeys):
     container: str
@@ -39,6 +45,7 @@ class ABSSettings(LTXKeys):
     account_name: str
     endpoint: str
     auth: Auth
+    timeout: float = DEFAULT_TIMEOUT
 
 
 def settings_from(
@@ -63,6 +70,7 @@ def settings_from(
         account_name=account,
         endpoint=endpoint.rstrip("/"),
         auth=_auth(options, env, account),
+        timeout=timeout_option(options, "abs", DEFAULT_TIMEOUT),
     )
 
 

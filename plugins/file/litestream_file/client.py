@@ -15,7 +15,7 @@ import logging
 import os
 import posixpath
 import shutil
-import tempfile
+import time
 from asyncio import to_thread
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
 from contextlib import suppress
@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import IO, Any, ClassVar, TypeVar
 
 from litestream_core.backend_support.listing import ltx_range
+from litestream_core.backend_support.sdk import finish_in_thread
+from litestream_core.backend_support.tempfiles import is_stale, temp_name
 from litestream_core.backend_support.timestamps import ms_to_datetime
 from litestream_core.client import (
     AsyncByteStream,
@@ -149,41 +151,45 @@ class FileReplicaClient(ReplicaClient):
         head, rest = await _split_header(data)
         header = Header.decode(head)  # before any file exists: non-LTX data is refused
         target = self.file_path(level, min_txid, max_txid)
-        tmp = await self._run("write", self._create_temp, target, **where)
+        tmp_path = target.parent / temp_name(target.name)
+        tmp: IO[bytes] | None = None
         try:
+            tmp = await self._run("write", _create_temp, tmp_path, **where)
             await self._run("write", tmp.write, head, **where)
             if isinstance(rest, bytes):
                 await self._run("write", tmp.write, rest, **where)
             else:
                 async for chunk in rest:
                     await self._run("write", tmp.write, chunk, **where)
-            size = await self._run("write", self._commit, tmp, target, header.timestamp, **where)
+            size = await self._run(
+                "write", _commit, tmp, tmp_path, target, header.timestamp, **where
+            )
         except BaseException:
-            # Also on cancellation: the temporary file must not outlive the write.
-            tmp.close()
-            with suppress(FileNotFoundError):
-                os.unlink(tmp.name)
+            # Every failure, a cancellation included: the thread has finished (``_run``
+            # waits for it), so nothing can recreate the file after it is gone.
+            _discard(tmp, tmp_path)
             raise
         return LTXFileInfo(level, min_txid, max_txid, size, ms_to_datetime(header.timestamp))
 
-    @staticmethod
-    def _create_temp(target: Path) -> IO[bytes]:
-        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return tempfile.NamedTemporaryFile(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False
-        )
+    async def remove_stale_temp_files(self) -> int:
+        """Temporary files a killed or failed writer left in the level directories."""
 
-    @staticmethod
-    def _commit(tmp: IO[bytes], target: Path, timestamp_ms: int) -> int:
-        tmp.flush()
-        ns = timestamp_ms * 1_000_000
-        os.utime(tmp.fileno(), ns=(ns, ns))  # before the rename: listed with its time
-        os.fsync(tmp.fileno())
-        size = os.fstat(tmp.fileno()).st_size
-        tmp.close()
-        os.replace(tmp.name, target)
-        _fsync_dir(target.parent)
-        return size
+        def sweep() -> int:
+            removed = 0
+            now = time.time()
+            for level_dir in _level_dirs(self.path / "ltx"):
+                for entry in _scan(level_dir):
+                    try:
+                        age = now - entry.stat(follow_symlinks=False).st_mtime
+                        if entry.is_file(follow_symlinks=False) and is_stale(entry.name, age):
+                            os.unlink(entry.path)
+                            removed += 1
+                            logger.info("removed abandoned temporary file %s", entry.path)
+                    except FileNotFoundError:
+                        continue
+            return removed
+
+        return await self._run("remove temporary files", sweep)
 
     async def delete_ltx_files(self, files: Sequence[LTXFileInfo]) -> None:
         def delete() -> None:
@@ -228,9 +234,13 @@ class FileReplicaClient(ReplicaClient):
         min_txid: int | None = None,
         max_txid: int | None = None,
     ) -> _T:
-        """Run blocking ``fn`` in a thread; OSErrors become the core's error classes."""
+        """Run blocking ``fn`` in a thread; OSErrors become the core's error classes.
+
+        A cancelled caller still waits for the thread to finish, so clean-up never
+        races a write or a rename that is still running.
+        """
         try:
-            return await to_thread(fn, *args)
+            return await finish_in_thread(fn, *args)
         except OSError as exc:
             where = f"{op} {self.path}"
             if level is not None and min_txid is not None and max_txid is not None:
@@ -295,6 +305,53 @@ async def _split_header(data: LTXData) -> tuple[bytes, bytes | AsyncIterable[byt
             yield chunk
 
     return head, rest()
+
+
+def _create_temp(path: Path) -> IO[bytes]:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    return os.fdopen(fd, "wb")
+
+
+def _commit(tmp: IO[bytes], tmp_path: Path, target: Path, timestamp_ms: int) -> int:
+    tmp.flush()
+    ns = timestamp_ms * 1_000_000
+    os.utime(tmp.fileno(), ns=(ns, ns))  # before the rename: listed with its time
+    os.fsync(tmp.fileno())
+    size = os.fstat(tmp.fileno()).st_size
+    tmp.close()
+    os.replace(tmp_path, target)
+    _fsync_dir(target.parent)
+    return size
+
+
+def _discard(tmp: IO[bytes] | None, path: Path) -> None:
+    """Close and delete a temporary file after a failed write, whatever fails on the way.
+
+    Closing flushes what is buffered, which fails again on a full disk; the file is
+    closed all the same, and the delete must still happen.
+    """
+    if tmp is not None:
+        with suppress(OSError):
+            tmp.close()
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:  # the next start's sweep removes it
+        logger.warning("could not remove temporary file %s: %s", path, exc.strerror or exc)
+
+
+def _level_dirs(root: Path) -> list[Path]:
+    return [Path(e.path) for e in _scan(root) if e.is_dir(follow_symlinks=False)]
+
+
+def _scan(directory: Path) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(directory) as it:
+            return list(it)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def _header_time(path: str) -> datetime | None:

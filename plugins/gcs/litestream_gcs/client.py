@@ -119,6 +119,7 @@ class GCSReplicaClient(ReplicaClient):
             "prefix": prefix,
             "retry": self._retry,
             "page_size": LIST_PAGE_SIZE,
+            "timeout": self.settings.timeout,
         }
         if seek > 0:
             # Names sort by min TXID (fixed-width hex), so GCS can skip what precedes seek.
@@ -145,7 +146,9 @@ class GCSReplicaClient(ReplicaClient):
         key = self.settings.key(level, min_txid, max_txid)
         where = {"level": level, "min_txid": min_txid, "max_txid": max_txid}
         try:
-            blob = await asyncio.to_thread(bucket.get_blob, key, retry=self._retry)
+            blob = await asyncio.to_thread(
+                bucket.get_blob, key, retry=self._retry, timeout=self.settings.timeout
+            )
         except Exception as exc:
             raise translate(exc, self._where, "get", key, **where) from exc
         if blob is None:
@@ -169,6 +172,7 @@ class GCSReplicaClient(ReplicaClient):
             await self._run(
                 "put", key, blob.upload_from_string,
                 data=first, content_type=CONTENT_TYPE, retry=self._retry,
+                timeout=self.settings.timeout,
             )  # fmt: skip
             size = len(first)
         else:
@@ -187,8 +191,9 @@ class GCSReplicaClient(ReplicaClient):
         source = _BlockingSource(first, reader, asyncio.get_running_loop())
         try:
             await asyncio.to_thread(
-                blob.upload_from_file, source, content_type=CONTENT_TYPE, retry=None
-            )
+                blob.upload_from_file, source, content_type=CONTENT_TYPE, retry=None,
+                timeout=self.settings.timeout,
+            )  # fmt: skip
         except BaseException as exc:
             source.abort()
             if source.error is not None:
@@ -209,6 +214,7 @@ class GCSReplicaClient(ReplicaClient):
         listing = await self._run(
             "list", prefix, bucket.list_blobs,
             prefix=prefix, retry=self._retry, page_size=LIST_PAGE_SIZE,
+            timeout=self.settings.timeout,
         )  # fmt: skip
         pages = listing.pages
         while (page := await self._run("list", prefix, next_page, pages=pages)) is not None:
@@ -221,7 +227,9 @@ class GCSReplicaClient(ReplicaClient):
         async def delete(key: str) -> None:
             async with limit:
                 try:
-                    await asyncio.to_thread(bucket.delete_blob, key, retry=self._retry)
+                    await asyncio.to_thread(
+                        bucket.delete_blob, key, retry=self._retry, timeout=self.settings.timeout
+                    )
                 except gx.NotFound:
                     pass  # already gone
                 except Exception as exc:
@@ -311,6 +319,7 @@ class _RangeStream(AsyncByteStream):
                 "read", self._blob.name, self._blob.download_as_bytes,
                 start=self._pos, end=stop - 1, raw_download=True,
                 if_generation_match=self._blob.generation, retry=self._client._retry,
+                timeout=self._client.settings.timeout,
             )  # fmt: skip
             self._pos += len(self._buffer)
             if not self._buffer:

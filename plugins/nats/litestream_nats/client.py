@@ -111,6 +111,7 @@ class NATSReplicaClient(ReplicaClient):
         self._store: ObjectStore | None = None
         self._lock = asyncio.Lock()
         self._closed = False
+        self._closing: set[asyncio.Future[None]] = set()
 
     @classmethod
     def from_url(cls, url: ReplicaURL, options: Mapping[str, Any]) -> NATSReplicaClient:
@@ -263,7 +264,34 @@ class NATSReplicaClient(ReplicaClient):
         except ReplicaClientError:
             raise
         except Exception as exc:
+            if isinstance(exc, nats.errors.TimeoutError | asyncio.TimeoutError):
+                await self._check_connection()
             raise self._translate(op, exc, where) from exc
+
+    async def _check_connection(self) -> None:
+        """After a request timed out: drop the connection if a ping gets no answer.
+
+        nats-py notices a connection that silently stopped only when its own pings go
+        unanswered, minutes later; until then every request would time out on it. A
+        dropped connection is replaced by the next call.
+        """
+        nc = self._nc
+        if nc is None or nc.is_closed:
+            return
+        try:
+            await nc.flush(timeout=max(1, round(self.config.timeout)))
+            return
+        except Exception as exc:
+            log.info("nats: connection to %s does not answer (%s); reconnecting",
+                     self.config.display_servers, type(exc).__name__)  # fmt: skip
+        async with self._lock:
+            if self._nc is nc:
+                self._nc, self._store = None, None
+        # Closing flushes first, which on a dead link waits: not on the caller's time.
+        task = asyncio.ensure_future(asyncio.wait_for(nc.close(), self.config.timeout))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     # -- ReplicaClient --------------------------------------------------------------
 
@@ -338,6 +366,7 @@ class NATSReplicaClient(ReplicaClient):
             while not task.done():
                 await asyncio.wait({task}, timeout=min(1.0, self.config.timeout))
                 if not task.done() and time.monotonic() - writer.last > self.config.timeout:
+                    await self._check_connection()
                     raise TransientReplicaError(f"nats: download of {name} stalled", op="open")
             task.result()
         finally:

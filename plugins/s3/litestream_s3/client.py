@@ -143,7 +143,10 @@ class S3ReplicaClient(ReplicaClient):
             "signature_version": "s3v4",
             "user_agent_appid": "litestream",
             "retries": {"mode": "standard", "max_attempts": self._max_attempts},
-            "connect_timeout": 30,
+            # Per connection and per socket read or send, not per request: a big
+            # upload that keeps moving is never cut off.
+            "connect_timeout": s.timeout,
+            "read_timeout": s.timeout,
             "max_pool_connections": max(METADATA_CONCURRENCY, 2 * s.concurrency),
             "tcp_keepalive": True,
             "s3": {

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from litestream_core.backend_support.paths import go_clean
+from litestream_core.backend_support.timeouts import timeout_option
 from litestream_core.client import ReplicaURL
 from litestream_core.errors import ConfigError
 
@@ -29,6 +30,9 @@ DEFAULT_REGION = "us-east-1"
 MIN_PART_SIZE = 5 * 1024 * 1024
 """S3's smallest multipart part (and the SDKs' default part size)."""
 DEFAULT_CONCURRENCY = 5
+DEFAULT_TIMEOUT = 30.0
+"""The ``timeout`` key's default. Go's client waits up to 24 hours; a store that stops
+answering must be noticed and retried much sooner."""
 R2_CONCURRENCY = 2
 """Cloudflare R2 limits concurrent multipart uploads."""
 
@@ -77,6 +81,8 @@ class S3Settings:
     """The raw 32-byte key (configured base64-encoded); empty means no SSE-C."""
     sse_kms_key_id: str = ""
     credentials: Credentials | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    """Seconds to connect, and to wait for each next piece of a response or a send."""
 
     def __repr__(self) -> str:
         # The SSE-C key is a secret: keep it out of logs and tracebacks.
@@ -367,6 +373,7 @@ def settings_from(
         sse_customer_key=sse_key,
         sse_kms_key_id=kms,
         credentials=_credentials(options, env),
+        timeout=timeout_option(options, "s3", DEFAULT_TIMEOUT),
     )
 
 

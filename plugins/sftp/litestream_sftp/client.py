@@ -18,7 +18,6 @@ import asyncio
 import errno
 import functools
 import logging
-import os
 import posixpath
 import stat
 import threading
@@ -32,6 +31,7 @@ import paramiko
 
 from litestream_core.backend_support.listing import ltx_range
 from litestream_core.backend_support.spool import spool_ltx
+from litestream_core.backend_support.tempfiles import is_stale, is_temp_name, temp_name
 from litestream_core.backend_support.timestamps import ms_to_datetime
 from litestream_core.client import (
     AsyncByteStream,
@@ -95,6 +95,8 @@ class SFTPReplicaClient(ReplicaClient):
         """Bumped on every reconnect, so open files of an older session are refused."""
         self._closed = False
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="litestream-sftp")
+        self._orphans: set[str] = set()
+        """Temporary files a failed upload could not remove (the link was down)."""
 
     @classmethod
     def from_url(cls, url: ReplicaURL, options: Mapping[str, Any]) -> SFTPReplicaClient:
@@ -272,13 +274,14 @@ class SFTPReplicaClient(ReplicaClient):
     ) -> LTXFileInfo:
         source, header, size = await spool_ltx(data)
         path = self._file_path(level, min_txid, max_txid)
-        tmp = f"{path}.{os.getpid()}.{time.time_ns()}.tmp"
+        tmp = posixpath.join(posixpath.dirname(path), temp_name(posixpath.basename(path)))
         seconds = header.timestamp // 1000
         cancelled = threading.Event()
 
         def upload(sftp: paramiko.SFTPClient) -> None:
             if cancelled.is_set():
                 raise _WriteCancelled
+            self._remove_orphans(sftp)
             try:
                 self._upload(sftp, source, tmp, seconds)
                 if cancelled.is_set():
@@ -344,12 +347,56 @@ class SFTPReplicaClient(ReplicaClient):
             sftp.remove(path)
             sftp.rename(tmp, path)
 
-    @staticmethod
-    def _remove_quietly(sftp: paramiko.SFTPClient, path: str) -> None:
+    def _remove_quietly(self, sftp: paramiko.SFTPClient, path: str) -> None:
+        """Remove a failed upload's temporary file; if the link is down, remember it."""
         try:
             sftp.remove(path)
+        except FileNotFoundError:
+            return
         except (OSError, EOFError, paramiko.SSHException):
-            log.debug("could not remove %s", path, exc_info=True)
+            log.debug("could not remove %s; will retry", path, exc_info=True)
+            self._orphans.add(path)
+
+    def _remove_orphans(self, sftp: paramiko.SFTPClient) -> None:
+        """Temporary files earlier failures could not remove, now that the link works."""
+        for path in list(self._orphans):
+            self._orphans.discard(path)
+            self._remove_quietly(sftp, path)
+
+    async def remove_stale_temp_files(self) -> int:
+        """Temporary files a killed process or a lost connection left on the server."""
+
+        def sweep(sftp: paramiko.SFTPClient) -> int:
+            self._remove_orphans(sftp)
+            root = posixpath.normpath(posixpath.join(self.config.path, "ltx"))
+            try:
+                levels = [e for e in sftp.listdir_attr(root) if stat.S_ISDIR(e.st_mode or 0)]
+            except FileNotFoundError:
+                return 0
+            removed = 0
+            for level in levels:
+                directory = posixpath.join(root, level.filename)
+                try:
+                    entries = sftp.listdir_attr(directory)
+                except FileNotFoundError:
+                    continue
+                # The server's mtimes against our clock: a server far behind could make a
+                # live writer's file look old; its rename then fails and is retried.
+                for entry in entries:
+                    if not stat.S_ISREG(entry.st_mode or 0) or not is_temp_name(entry.filename):
+                        continue
+                    age = time.time() - (entry.st_mtime or 0)
+                    if is_stale(entry.filename, age):
+                        try:
+                            sftp.remove(posixpath.join(directory, entry.filename))
+                        except FileNotFoundError:
+                            continue
+                        removed += 1
+                        log.info("sftp: removed abandoned temporary file %s/%s",
+                                 directory, entry.filename)  # fmt: skip
+            return removed
+
+        return await self._run("remove temporary files", sweep)
 
     async def delete_ltx_files(self, files: Sequence[LTXFileInfo]) -> None:
         paths = [self._file_path(i.level, i.min_txid, i.max_txid) for i in files]

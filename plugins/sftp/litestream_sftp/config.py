@@ -18,12 +18,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from litestream_core.backend_support.timeouts import timeout_option
 from litestream_core.client import ReplicaURL
 from litestream_core.errors import ConfigError
 
 DEFAULT_PORT = 22
-DIAL_TIMEOUT = 30.0
-"""Seconds to connect and finish the SSH handshake; Go's fixed dial timeout."""
+DEFAULT_TIMEOUT = 30.0
+"""Seconds to connect and finish the SSH handshake (Go's fixed dial timeout), and the
+deadline on each read or write of the connection after that (``timeout``)."""
 DEFAULT_KNOWN_HOSTS = ("~/.ssh/known_hosts", "/etc/ssh/ssh_known_hosts")
 
 _QUERY_KEYS = ("known-hosts-path", "skip-verify")
@@ -45,7 +47,7 @@ class SFTPConfig:
     known_hosts: tuple[str, ...] = DEFAULT_KNOWN_HOSTS
     skip_verify: bool = False
     concurrent_writes: bool = True
-    timeout: float = DIAL_TIMEOUT
+    timeout: float = DEFAULT_TIMEOUT
 
     @property
     def address(self) -> str:
@@ -146,4 +148,5 @@ def resolve_config(url: ReplicaURL, options: Mapping[str, Any]) -> SFTPConfig:
         known_hosts=(known_hosts,) if known_hosts else DEFAULT_KNOWN_HOSTS,
         skip_verify=_flag(options, "skip-verify", False),
         concurrent_writes=_flag(options, "concurrent-writes", True),
+        timeout=timeout_option(options, "sftp", DEFAULT_TIMEOUT),
     )

@@ -1,0 +1,59 @@
+"""Storage that stops answering, drops, resets, refuses or crawls, behind a TCP fault
+proxy in front of each backend's real server; and servers that restart.
+
+For every fault: nothing committed is lost, a restore taken meanwhile is a committed
+state or one clear error, the outage is in the log within its deadline, and the
+replicator catches up by itself once storage is back, without a restart.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from network_backends import NAMES
+from outage_harness import SLACK, STALL_WARNING, Run, in_parallel
+
+
+def stall_and_heal(run: Run, seconds: float) -> None:
+    rep = run.start()
+    run.write(3)
+    run.wait(run.caught_up, "never caught up before the fault")
+    mark = len(run.output())
+    run.backend.proxy.stall()
+    stalled_at = time.monotonic()
+    run.write(5)
+    took = run.wait(lambda: "has not advanced" in run.since(mark), "no stall warning",
+                    STALL_WARNING + SLACK)  # fmt: skip
+    assert took <= STALL_WARNING + SLACK
+    warning = next(line for line in run.since(mark).splitlines() if "has not advanced" in line)
+    assert "TXIDs behind" in warning and "replica at TXID" in warning, warning
+    first = run.metrics()
+    time.sleep(max(0.0, seconds - (time.monotonic() - stalled_at)) + 1.2)
+    second = run.metrics()
+    assert 0 < first["litestream_replica_lag_seconds"] < second["litestream_replica_lag_seconds"]
+    assert second["litestream_replica_txid"] < second["litestream_txid"]
+    assert "recovered" not in run.since(mark)
+
+    run.backend.proxy.heal()
+    run.write(2)
+    run.wait(run.caught_up, "did not catch up after the storage came back", 60)
+    run.wait(lambda: "recovered: caught up" in run.since(mark), "no recovered line")
+    rep.assert_running("after the outage")  # no restart was needed
+    run.assert_restore_is_committed(run.work / "restored.db", must_succeed=True)
+    rep.stop()
+
+
+@pytest.mark.parametrize("names", [NAMES], ids=["all"])
+def test_stalled_storage_is_reported_and_caught_up(tmp_path: Path, names) -> None:
+    in_parallel(names, tmp_path, lambda run: stall_and_heal(run, 4.0))
+
+
+@pytest.mark.slow
+def test_s3_stalled_for_150_seconds(tmp_path: Path) -> None:
+    in_parallel(["s3"], tmp_path, lambda run: stall_and_heal(run, 150.0))
