@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
@@ -34,6 +36,11 @@ BACKOFF_MAX = 300.0
 """Seconds; Go's ``DefaultSyncBackoffMax``."""
 ERROR_LOG_INTERVAL = 30.0
 """Repeated sync errors are logged at most this often (Go's ``SyncErrorLogInterval``)."""
+
+_LOCAL_WORK = ThreadPoolExecutor(thread_name_prefix="litestream-db")
+"""Threads for database work (WAL to L0, checkpoints, snapshots), apart from the loop's
+default executor: storage SDKs hold threads there through their timeouts and retries,
+and a storage outage filling that pool must not stop the WAL from being copied."""
 
 
 class DB:
@@ -98,7 +105,8 @@ class DB:
         work on one database.
         """
         async with self._lock:
-            task = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+            loop = asyncio.get_running_loop()
+            task = loop.run_in_executor(_LOCAL_WORK, functools.partial(fn, *args))
             try:
                 return await asyncio.shield(task)
             except asyncio.CancelledError:

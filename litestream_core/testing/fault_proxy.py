@@ -64,6 +64,10 @@ class FaultProxy:
         with self._lock:
             listener, self._listener = self._listener, None
         if listener is not None:
+            # A thread blocked in accept() keeps a closed socket listening; shutting it
+            # down first wakes that thread and stops the listening for real.
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
             listener.close()
         self._close_all()
 

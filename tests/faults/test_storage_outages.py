@@ -16,7 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from network_backends import NAMES
+from network_backends import NAMES, RESTARTABLE
 from outage_harness import SLACK, STALL_WARNING, Run, in_parallel
 
 
@@ -47,6 +47,61 @@ def stall_and_heal(run: Run, seconds: float) -> None:
     rep.assert_running("after the outage")  # no restart was needed
     run.assert_restore_is_committed(run.work / "restored.db", must_succeed=True)
     rep.stop()
+
+
+def outage_is_logged(run: Run, mark: int) -> bool:
+    """A failed sync, or the stall warning, in the log since ``mark``."""
+    text = run.since(mark)
+    return " failed (attempt " in text or "has not advanced" in text
+
+
+def fault_then_heal(run: Run, name: str, fault, *, restore_during: bool) -> None:
+    mark = len(run.output())
+    fault()
+    run.write(3)
+    run.wait(lambda: outage_is_logged(run, mark), f"{name}: outage not logged",
+             STALL_WARNING + SLACK)  # fmt: skip
+    if restore_during:
+        run.assert_restore_is_committed(run.work / f"during-{name}.db", must_succeed=False)
+    run.backend.proxy.heal()
+    run.write(1)
+    run.wait(run.caught_up, f"did not catch up after {name}", 60)
+
+
+def each_fault_in_turn(run: Run) -> None:
+    rep = run.start()
+    run.write(3)
+    run.wait(run.caught_up, "never caught up before the faults")
+    proxy = run.backend.proxy
+    fault_then_heal(run, "drop", proxy.drop, restore_during=False)
+    fault_then_heal(run, "reset mid-body", lambda: proxy.reset(after=200), restore_during=False)
+    fault_then_heal(run, "refuse", proxy.refuse, restore_during=True)
+
+    proxy.slow(32 * 1024)  # a crawling link: slow, but no failure and nothing lost
+    run.write(4)
+    run.wait(run.caught_up, "did not keep up over a slow link", 60)
+    proxy.heal()
+
+    if run.backend.name in RESTARTABLE:
+        mark = len(run.output())
+        run.backend.server.stop()
+        run.write(3)
+        run.wait(lambda: outage_is_logged(run, mark), "server stop not logged",
+                 STALL_WARNING + SLACK)  # fmt: skip
+        run.backend.server.start()
+        run.write(1)
+        run.wait(run.caught_up, "did not catch up after the server restarted", 60)
+
+    rep.assert_running("after the faults")
+    run.write(2)
+    run.wait(run.caught_up, "did not catch up at the end")
+    rep.stop()
+    run.assert_restore_is_committed(run.work / "restored.db", must_succeed=True)
+    assert "Traceback" not in run.output()
+
+
+def test_each_fault_in_turn(tmp_path: Path) -> None:
+    in_parallel(NAMES, tmp_path, each_fault_in_turn)
 
 
 @pytest.mark.parametrize("names", [NAMES], ids=["all"])

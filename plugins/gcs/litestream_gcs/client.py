@@ -67,12 +67,12 @@ class GCSReplicaClient(ReplicaClient):
         {Capability.ACCURATE_METADATA_TIMESTAMPS, Capability.RANGE_READS}
     )
 
-    def __init__(self, settings: GCSSettings, *, retry_timeout: float = 30.0) -> None:
-        """``retry_timeout`` bounds the SDK's own retries; the engine retries beyond it."""
+    def __init__(self, settings: GCSSettings, *, retry_timeout: float | None = None) -> None:
+        """``retry_timeout`` bounds the SDK's own retries (by default the ``timeout``
+        setting); the engine retries beyond it and reports each failure."""
         self.settings = settings
-        self._retry = DEFAULT_RETRY.with_timeout(retry_timeout).with_delay(
-            initial=0.25, maximum=4.0
-        )
+        retry_for = settings.timeout if retry_timeout is None else retry_timeout
+        self._retry = DEFAULT_RETRY.with_timeout(retry_for).with_delay(initial=0.25, maximum=4.0)
         self._where = Where(settings.bucket, _credential_source())
         self._bucket: LazySDK[Any] = LazySDK(
             "gs", self._connect, lambda exc: translate(exc, self._where, "connect")

@@ -21,6 +21,10 @@ from litestream_core.errors import ConfigError, ReplicaPermissionError, Transien
 from litestream_sftp.config import SFTPConfig
 
 log = logging.getLogger("litestream.sftp")
+# paramiko's transport thread logs a failed handshake as a multi-line traceback; with no
+# handler configured, Python prints it to stderr. Every such failure reaches the user
+# as our own one-line error instead.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 _RSA_SIGNATURES = ("rsa-sha2-512", "rsa-sha2-256")
 KEEPALIVE_SECONDS = 15
