@@ -40,6 +40,7 @@ from litestream_core.engine.levels import (
     next_compaction_at,
     prev_compaction_at,
 )
+from litestream_core.engine.meta import SCRATCH_PREFIX
 from litestream_core.engine.retention import (
     RetentionPlan,
     plan_l0_retention,
@@ -394,7 +395,7 @@ class Compactor:
         where = self._tmp_dir
         if where is None and self.db is not None and self.db.meta_path.is_dir():
             where = self.db.meta_path
-        return tempfile.TemporaryDirectory(prefix=".compact-", dir=where)
+        return tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX, dir=where)
 
     def _send_snapshot(self, info: LTXFileInfo, reason: str) -> None:
         log.info("snapshot written at TXID %x (%d bytes)", info.max_txid, info.size)

@@ -20,6 +20,8 @@ from litestream_core.ltx import format_filename, parse_filename
 
 META_DIR_SUFFIX = "-litestream"
 TMP_SUFFIX = ".tmp"
+SCRATCH_PREFIX = ".compact-"
+"""The compactor's scratch directories in the meta directory (their files end in .tmp)."""
 T = TypeVar("T")
 
 
@@ -68,12 +70,17 @@ class MetaDir:
             return
 
     def remove_tmp_files(self) -> None:
-        """Drop half-written files a crash left behind (Go's ``removeTmpFiles``)."""
-        for dirpath, _, names in os.walk(self.root):
+        """Drop half-written files a crash left behind (Go's ``removeTmpFiles``), and the
+        compactor's scratch directories (``.compact-*``) that held them."""
+        for dirpath, dirnames, names in os.walk(self.root, topdown=False):
             for name in names:
                 if name.endswith(TMP_SUFFIX):
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(os.path.join(dirpath, name))
+            for name in dirnames:
+                if name.startswith(SCRATCH_PREFIX):
+                    with contextlib.suppress(OSError):  # not empty: not only ours
+                        os.rmdir(os.path.join(dirpath, name))
 
     def write_atomic(
         self, level: int, min_txid: int, max_txid: int, write: Callable[[BinaryIO], T]
@@ -90,9 +97,12 @@ class MetaDir:
                 os.fsync(out.fileno())
                 size = out.tell()
             os.replace(tmp, final)
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
+            if isinstance(exc, OSError) and exc.filename is None and exc.strerror:
+                # A failed write() names no file; the log line should ("disk full: where?").
+                raise OSError(exc.errno, exc.strerror, str(tmp)) from exc
             raise
         fsync_dir(final.parent)
         return result, size

@@ -46,11 +46,11 @@ def plugin_conftest(name: str) -> ModuleType:
 
 @dataclass
 class Backend:
-    """One server, its proxy, and how a replica reaches it."""
+    """One server, its proxy, and how a replica reaches it (a file replica has neither)."""
 
     name: str
     server: Any
-    proxy: FaultProxy
+    proxy: Any  # a FaultProxy, or None for a file replica
     replica: list[str]
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
 
@@ -60,8 +60,10 @@ class Backend:
         self.server.start()
 
     def close(self) -> None:
-        self.proxy.close()
-        self.server.stop()
+        if self.proxy is not None:
+            self.proxy.close()
+        if self.server is not None:
+            self.server.stop()
 
 
 def start_backend(name: str, work: Path) -> Backend:

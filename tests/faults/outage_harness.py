@@ -37,9 +37,10 @@ SLACK = 5.0
 class Run:
     """One database replicated by our CLI to ``backend`` through its proxy."""
 
-    def __init__(self, backend: Backend, work: Path) -> None:
+    def __init__(self, backend: Backend, work: Path, *, db_lines: Sequence[str] = ()) -> None:
         self.backend = backend
         self.work = work
+        work.mkdir(parents=True, exist_ok=True)
         self.db = work / "app.db"
         self.metrics_port = free_port()
         self.config = work / "litestream.yml"
@@ -48,6 +49,7 @@ class Run:
             "dbs:",
             f"  - path: {self.db}",
             "    monitor-interval: 100ms",
+            *(f"    {line}" for line in db_lines),
             "    replica:",
             *(f"      {line}" for line in backend.replica),
             "      sync-interval: 100ms",
