@@ -9,14 +9,11 @@ behind a proxy that can stop forwarding without closing anything.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,67 +21,11 @@ from pathlib import Path
 import pytest
 
 from litestream_core.testing.e2e import Replicate, rows, wait_for, write_config
+from litestream_core.testing.fault_proxy import FaultProxy
 from litestream_core.testing.servers import answers_http, free_port, start_server, stop_server
 
 STOP_WITHIN = 20.0
 """Seconds a SIGTERM may take; the SDK's own timeouts alone would take minutes."""
-
-
-class StallingProxy:
-    """Forwards to a target port until ``stall()``; then it accepts connections and
-    swallows bytes without answering, like a storage server that hangs."""
-
-    def __init__(self, target_port: int | None) -> None:
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self._target = target_port
-        self.stalled = threading.Event()
-        if target_port is None:
-            self.stalled.set()
-        self._listener = socket.create_server(("127.0.0.1", self.port))
-        self._socks: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    @property
-    def contacted(self) -> bool:
-        return bool(self._socks)
-
-    def stall(self) -> None:
-        self.stalled.set()
-
-    def close(self) -> None:
-        self._listener.close()
-        for s in self._socks:
-            with contextlib.suppress(OSError):
-                s.close()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            self._socks.append(client)
-            if self.stalled.is_set() or self._target is None:
-                threading.Thread(target=self._swallow, args=(client,), daemon=True).start()
-                continue
-            upstream = socket.create_connection(("127.0.0.1", self._target))
-            self._socks.append(upstream)
-            threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
-
-    def _swallow(self, sock: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while sock.recv(65536):
-                pass
-
-    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while data := src.recv(65536):
-                if self.stalled.is_set():
-                    self._swallow(src)  # hold both ends open, answer nothing
-                    return
-                dst.sendall(data)
 
 
 @pytest.fixture
@@ -143,10 +84,11 @@ def sigterm_exit_code(rep: Replicate) -> int:
 def test_sigterm_during_start_up_while_storage_hangs(tmp_path: Path) -> None:
     db = tmp_path / "app.db"
     conn = app_db(db)
-    proxy = StallingProxy(None)
+    proxy = FaultProxy(free_port())  # a storage server that never answers
+    proxy.stall()
     try:
         rep = start(tmp_path, db, proxy.endpoint)
-        wait_for(lambda: proxy.contacted, "replicate never contacted storage")
+        wait_for(lambda: proxy.connections > 0, "replicate never contacted storage")
         time.sleep(0.5)
         assert sigterm_exit_code(rep) == 0, rep.output()
         assert "stopped during start-up" in rep.output()
@@ -163,7 +105,7 @@ def test_sigterm_during_a_hung_upload_ends_after_the_shutdown_timeout(
     make_bucket(moto_port, "hang")
     db = tmp_path / "app.db"
     conn = app_db(db)
-    proxy = StallingProxy(moto_port)
+    proxy = FaultProxy(moto_port)
     try:
         rep = start(tmp_path, db, proxy.endpoint)
         wait_for(lambda: "replicating to" in rep.output(), "replicate did not start")

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import socket
 import subprocess
 import sys
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -112,60 +109,3 @@ def go_env() -> dict[str, str]:
     env["AWS_ACCESS_KEY_ID"] = ACCESS_KEY_ID
     env["AWS_SECRET_ACCESS_KEY"] = SECRET_ACCESS_KEY
     return env
-
-
-class TCPProxy:
-    """Forwards 127.0.0.1:port to a target port; stop() refuses and drops connections.
-
-    Stands in for a server outage where the server must keep its data (a restarted
-    moto is empty): to a client, a stopped proxy is a stopped server.
-    """
-
-    def __init__(self, target_port: int) -> None:
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self._target = target_port
-        self._listener: socket.socket | None = None
-        self._conns: set[socket.socket] = set()
-        self._lock = threading.Lock()
-
-    def start(self) -> None:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(64)
-        self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-
-    def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
-        with self._lock:
-            for conn in self._conns:
-                with contextlib.suppress(OSError):
-                    conn.shutdown(socket.SHUT_RDWR)
-                conn.close()
-            self._conns.clear()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return  # stopped
-            upstream = socket.create_connection(("127.0.0.1", self._target))
-            with self._lock:
-                self._conns |= {client, upstream}
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            with contextlib.suppress(OSError):
-                dst.shutdown(socket.SHUT_WR)

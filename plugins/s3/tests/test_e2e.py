@@ -11,8 +11,9 @@ from pathlib import Path
 
 from litestream_core.testing import e2e
 from litestream_core.testing.e2e import App, Replicate, restore, rows, venv_with_wheels
+from litestream_core.testing.fault_proxy import FaultProxy
 
-from .conftest import ACCESS_KEY_ID, SECRET_ACCESS_KEY, TCPProxy
+from .conftest import ACCESS_KEY_ID, SECRET_ACCESS_KEY
 
 
 def write_config(
@@ -71,8 +72,7 @@ def test_replicate_and_restore_with_yaml_config(moto, go_litestream, go_env, tmp
 
 def test_outage_mid_replication_resumes_without_gap(moto, go_litestream, go_env, tmp_path):
     bucket = moto.make_bucket()
-    proxy = TCPProxy(moto.port)
-    proxy.start()
+    proxy = FaultProxy(moto.port)
     db = tmp_path / "app.db"
     app = App(db)
     cfg = write_config(tmp_path, db, bucket, proxy.endpoint)
@@ -81,17 +81,17 @@ def test_outage_mid_replication_resumes_without_gap(moto, go_litestream, go_env,
         wait_for_objects(moto, bucket, 1)
         app.write(10)
         wait_for_objects(moto, bucket, 2)
-        proxy.stop()  # the server is gone while the application keeps writing
+        proxy.refuse()  # the server is gone while the application keeps writing
         time.sleep(0.5)  # let an upload already handed to moto land
         before = object_keys(moto, bucket)
         app.write(30, pause=0.05)
         assert object_keys(moto, bucket) == before  # nothing got through: a real outage
         replicate.assert_running("during the outage")
-        proxy.start()
+        proxy.heal()
         app.write(10, pause=0.02)
     finally:
         replicate.stop()
-        proxy.stop()
+        proxy.close()
     app.close()
 
     ours, gos = tmp_path / "ours.db", tmp_path / "go.db"
