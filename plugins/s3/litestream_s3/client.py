@@ -19,7 +19,7 @@ import functools
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
 import boto3  # type: ignore[import-untyped]
@@ -60,6 +60,10 @@ MAX_KEYS = 1000
 """Keys per DeleteObjects request (S3's limit)."""
 LIST_PAGE_SIZE = 1000
 """Keys per ListObjectsV2 page (S3's maximum)."""
+STALE_UPLOAD_AGE = 24 * 3600.0
+"""Multipart uploads under the replica's path older than this are aborted at start: a
+killed writer's parts are never listed but still stored (and billed). A day, since one
+upload of a very large snapshot may take hours."""
 METADATA_CONCURRENCY = 16
 """HeadObject calls in flight when a listing needs the header timestamps."""
 _T = TypeVar("_T")
@@ -359,11 +363,39 @@ class S3ReplicaClient(ReplicaClient):
             # Not awaited: cleanup must not be stopped by the cancellation that may be
             # under way, and an unfinished upload is never listed anyway.
             try:
-                asyncio.get_running_loop().run_in_executor(None, _abort, s3, ident)
+                asyncio.get_running_loop().run_in_executor(None, self._abort, s3, ident)
             except RuntimeError:  # the executor is shutting down: abort here instead
-                _abort(s3, ident)
+                self._abort(s3, ident)
             raise
         return size
+
+    def _abort(self, s3: Any, ident: dict[str, Any]) -> None:
+        try:
+            s3.abort_multipart_upload(**ident)
+        except Exception as exc:  # invisible meanwhile; retried at the next start
+            logger.warning("s3: could not abort multipart upload of %s: %s", ident["Key"], exc)
+
+    async def remove_stale_temp_files(self) -> int:
+        """Abort multipart uploads that a killed or cut-off writer left unfinished."""
+        s3 = await self._client()
+        prefix = f"{self.settings.path}/"
+        request: dict[str, Any] = {"Bucket": self.settings.bucket, "Prefix": prefix}
+        cutoff = datetime.now(UTC) - timedelta(seconds=STALE_UPLOAD_AGE)
+        removed = 0
+        while True:
+            page = await self._run("list uploads", prefix, s3.list_multipart_uploads, **request)
+            for upload in page.get("Uploads", ()):
+                key = upload["Key"]
+                if upload["Initiated"] > cutoff or ltx_range(key.rsplit("/", 1)[-1]) is None:
+                    continue
+                ident = {"Bucket": self.settings.bucket, "Key": key, "UploadId": upload["UploadId"]}
+                await self._run("abort upload", key, s3.abort_multipart_upload, **ident)
+                logger.info("s3: aborted an abandoned multipart upload of %s", key)
+                removed += 1
+            if not page.get("IsTruncated"):
+                return removed
+            request["KeyMarker"] = page["NextKeyMarker"]
+            request["UploadIdMarker"] = page["NextUploadIdMarker"]
 
     # -- Deleting -------------------------------------------------------------------------
 
@@ -422,13 +454,6 @@ class _BodyStream(AsyncByteStream):
         if not self._closed:
             self._closed = True
             self._body.close()
-
-
-def _abort(s3: Any, ident: dict[str, Any]) -> None:
-    try:
-        s3.abort_multipart_upload(**ident)
-    except Exception as exc:  # the upload stays invisible; a lifecycle rule can reap it
-        logger.warning("s3: could not abort multipart upload of %s: %s", ident["Key"], exc)
 
 
 def _add_content_md5(request: Any, **_: Any) -> None:

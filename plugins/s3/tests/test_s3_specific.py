@@ -268,6 +268,25 @@ async def test_multipart_upload_from_bytes_and_failed_one_leaves_nothing(moto, a
     await client.close()
 
 
+async def test_abandoned_multipart_uploads_are_aborted_at_start(moto, monkeypatch, anyio_backend):
+    """A killed writer's unfinished upload is invisible but stored; the start-up sweep
+    aborts those older than a day (here: all), under the replica's path only."""
+    bucket = moto.make_bucket()
+    raw = moto.boto3_client()
+    name = "0000000000000001-0000000000000001.ltx"
+    for key in (f"db/0000/{name}", f"db/0009/{name}", f"other/0000/{name}", "db/0000/notes"):
+        raw.create_multipart_upload(Bucket=bucket, Key=key)
+    client = make_replica_client(f"s3://{bucket}/db", moto.options())
+    # moto reports every upload as initiated on 2010-11-10: younger than 30 years.
+    monkeypatch.setattr(s3_client, "STALE_UPLOAD_AGE", 30 * 365 * 86400.0)
+    assert await client.remove_stale_temp_files() == 0
+    monkeypatch.setattr(s3_client, "STALE_UPLOAD_AGE", 86400.0)
+    assert await client.remove_stale_temp_files() == 2
+    left = sorted(u["Key"] for u in raw.list_multipart_uploads(Bucket=bucket)["Uploads"])
+    assert left == ["db/0000/notes", f"other/0000/{name}"]
+    await client.close()
+
+
 async def test_missing_bucket_is_not_transient(moto, anyio_backend):
     client = make_replica_client("s3://no-such-bucket-here/db", moto.options())
     with pytest.raises(ReplicaClientError, match="does not exist") as info:
