@@ -47,7 +47,7 @@ from litestream_core.engine.retention import (
     plan_snapshot_retention,
 )
 from litestream_core.engine.streams import download, local_file_data
-from litestream_core.errors import LTXError
+from litestream_core.errors import LTXError, describe
 from litestream_core.events import (
     CompactionCompleted,
     Event,
@@ -256,7 +256,8 @@ class Compactor:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.error("compaction of level %d failed: %s", level, exc)
+                log.error("%s: compaction of level %d failed: %s",
+                          self._db_path or "replica", level, describe(exc))  # fmt: skip
             delay = (next_compaction_at(now, interval) - self._clock()).total_seconds()
             await asyncio.sleep(max(delay, 0.0))
 
@@ -268,7 +269,8 @@ class Compactor:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.error("L0 retention failed: %s", exc)
+                log.error("%s: L0 retention failed: %s", self._db_path or "replica",
+                          describe(exc))  # fmt: skip
 
     async def _due(self, level: int, now: datetime) -> bool:
         """Go's "too early" guard: a level already written in this slot waits for the next."""

@@ -31,7 +31,7 @@ from litestream_core.engine.plan import NoBackupsError
 from litestream_core.engine.replica import Replica, ReplicaSettings
 from litestream_core.engine.restore import restore
 from litestream_core.engine.watchdog import Watchdog
-from litestream_core.errors import ConfigError, DatabaseError, LitestreamError
+from litestream_core.errors import ConfigError, DatabaseError, LitestreamError, describe
 from litestream_core.events import Event
 
 log = logging.getLogger("litestream.store")
@@ -342,7 +342,7 @@ class Store:
         try:
             await entry.db.sync()
         except Exception as exc:
-            log.error("%s: final local sync failed: %s", entry.db.path, exc)
+            log.error("%s: final local sync failed: %s", entry.db.path, describe(exc))
             return False
         if entry.replica is None:
             return True
