@@ -9,7 +9,6 @@ replica restores the database exactly.
 
 from __future__ import annotations
 
-import errno
 import os
 import subprocess
 import sys
@@ -19,9 +18,11 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from network_backends import Backend
 from outage_harness import SLACK, STALL_WARNING, Run
+from test_hazards_disk_full import fill
 
 
 @pytest.fixture
@@ -42,20 +43,6 @@ def volumes(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     finally:
         for mount in mounted:
             subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-def fill(volume: Path) -> Path:
-    """Take every free byte of the volume; delete the returned file to give them back."""
-    filler = volume / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        while True:
-            os.write(fd, b"\0" * 4096)
-    except OSError as exc:
-        assert exc.errno == errno.ENOSPC
-    finally:
-        os.close(fd)
-    return filler
 
 
 def temp_files(root: Path) -> list[Path]:
