@@ -30,7 +30,7 @@ from litestream_core.engine.levels import CompactionSettings
 from litestream_core.engine.plan import NoBackupsError
 from litestream_core.engine.replica import Replica, ReplicaSettings
 from litestream_core.engine.restore import restore
-from litestream_core.engine.watchdog import Watchdog
+from litestream_core.engine.watchdog import Watchdog, sweep_temp_files
 from litestream_core.errors import ConfigError, DatabaseError, LitestreamError, describe
 from litestream_core.events import Event
 
@@ -297,6 +297,8 @@ class Store:
         from few files; a first run uploads the database once (``Compactor.run_once``).
         """
         for entry in self.entries:
+            if entry.replica is not None:  # what an earlier, killed run left
+                await sweep_temp_files(str(entry.db.path), entry.replica.client)
             log.info("syncing database %s", entry.db.path)
             await self.sync(entry)
             if entry.compactor is not None:

@@ -50,6 +50,22 @@ MISSING_REPEAT = 60.0
 """Seconds from the first "database missing" warning to the second (then doubling)."""
 
 
+async def sweep_temp_files(db_path: str, client: object) -> None:
+    """Remove what killed writers left on the replica, if its backend can tell; a failure
+    is logged, never raised (it must not keep replication from starting)."""
+    if not isinstance(client, SupportsTempCleanup):
+        return
+    try:
+        removed = await client.remove_stale_temp_files()
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        log.warning("%s: could not sweep temporary files: %s", db_path, describe(exc))
+        return
+    if removed:
+        log.info("%s: removed %d abandoned temporary file(s) from the replica", db_path, removed)
+
+
 class _Repeater:
     """When to warn about one ongoing problem: at once, then at doubling intervals."""
 
@@ -96,25 +112,11 @@ class Watchdog:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        await self._sweep_temp_files()
+        if self.replica is not None:
+            await sweep_temp_files(str(self.db.path), self.replica.client)
         while True:
             self.check(loop.time())
             await asyncio.sleep(self.check_interval)
-
-    async def _sweep_temp_files(self) -> None:
-        client = self.replica.client if self.replica is not None else None
-        if not isinstance(client, SupportsTempCleanup):
-            return
-        try:
-            removed = await client.remove_stale_temp_files()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("%s: could not sweep temporary files: %s", self.db.path, describe(exc))
-            return
-        if removed:
-            log.info("%s: removed %d abandoned temporary file(s) from the replica",
-                     self.db.path, removed)  # fmt: skip
 
     def check(self, now: float) -> None:
         """One look at the database file and the replica's position at loop time ``now``."""

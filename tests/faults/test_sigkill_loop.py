@@ -172,3 +172,30 @@ def test_sigkill_during_snapshots_and_compactions(tmp_path: Path) -> None:
     print(f"kills landed during: {hits}")
     assert hits.get("snapshot"), f"no kill landed during a snapshot: {hits}"
     assert hits.get("temp files left by a kill"), f"no kill left a file to sweep: {hits}"
+
+
+def test_replicate_once_sweeps_what_a_killed_run_left(tmp_path: Path) -> None:
+    """A cron job running ``replicate -once`` that was killed mid-upload: the next run
+    removes the temporary file it left (its process is gone)."""
+    from litestream_core.backend_support import tempfiles
+
+    db, replica = tmp_path / "app.db", tmp_path / "replica"
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)")
+    conn.executemany("INSERT INTO t VALUES (?, ?)", [row(i) for i in range(1, 11)])
+    conn.commit()
+    conn.close()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    level = replica / "ltx" / "0"
+    level.mkdir(parents=True)
+    left = level / f".0000000000000001-0000000000000001.ltx.{tempfiles._HOST}~{dead.pid}.ab.tmp"
+    left.write_bytes(b"half a file")
+    done = subprocess.run(
+        [str(OUR_LITESTREAM), "replicate", "-once", str(db), f"file://{replica}"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert not left.exists()
+    assert restored_rows(tmp_path / "restored.db", replica) == [row(i) for i in range(1, 11)]
