@@ -10,7 +10,8 @@ cost nothing.
 - ``make_ltx_bytes``: valid LTX files made to order.
 
 Modules to import directly: ``servers`` (free ports, waiting for a server to answer),
-``e2e`` (an app, a config, ``litestream replicate`` and restores for CLI tests) and
+``e2e`` (an app, a config, ``litestream replicate`` and restores for CLI tests),
+``fault_proxy`` (a TCP proxy that stalls, drops, resets, refuses or slows a link) and
 ``peer`` (the Go binary). The pytest plugin adds the ``go_litestream`` and ``go_env``
 fixtures, ``replica_prefix`` and ``ltx_factory``.
 """

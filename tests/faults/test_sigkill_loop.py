@@ -36,16 +36,16 @@ def row(i: int) -> tuple[int, bytes]:
 class Writer(threading.Thread):
     """Commits one or two rows at a time, as fast as it can, until stopped."""
 
-    def __init__(self, db: Path, start: int) -> None:
+    def __init__(self, db: Path, start: int, pause: float) -> None:
         super().__init__(daemon=True)
-        self.db, self.count = db, start
+        self.db, self.count, self.pause = db, start, pause
         self.halt = threading.Event()
         self.error: BaseException | None = None
 
     def run(self) -> None:
         conn = sqlite3.connect(self.db, isolation_level=None, timeout=30)
         try:
-            while not self.halt.wait(0.002):
+            while not self.halt.wait(self.pause):
                 n = 1 + self.count % 2
                 conn.executemany("INSERT INTO t (id, v) VALUES (?, ?)",
                                  [row(self.count + k + 1) for k in range(n)])  # fmt: skip
@@ -97,9 +97,10 @@ def assert_committed(rows: list[tuple[int, bytes]] | None) -> None:
         assert rows == [row(i) for i in range(1, len(rows) + 1)], "not a committed state"
 
 
-def run_kill_loop(work: Path, kills: int) -> dict[str | None, int]:
-    """The loop above, ``kills`` rounds; returns how many kills hit what (None: nothing
-    was in flight when the round's time ran out)."""
+def run_kill_loop(work: Path, kills: int, *, pause: float = 0.002) -> dict[str | None, int]:
+    """The loop above, ``kills`` rounds, the writer resting ``pause`` seconds between
+    commits (longer in a soak, so the database stays small); returns how many kills hit
+    what (None: nothing was in flight when the round's time ran out)."""
     db, replica, meta = work / "app.db", work / "replica", work / ".app.db-litestream"
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -114,7 +115,7 @@ def run_kill_loop(work: Path, kills: int) -> dict[str | None, int]:
         f"dbs:\n  - path: {db}\n    monitor-interval: 50ms\n"
         f"    replica:\n      url: file://{replica}\n      sync-interval: 50ms\n"
     )
-    writer = Writer(db, 1000)
+    writer = Writer(db, 1000, pause)
     writer.start()
     hits: dict[str | None, int] = {}
     try:
