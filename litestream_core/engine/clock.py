@@ -1,5 +1,5 @@
-"""The engine's one time source: the wall clock read once, then carried by the
-monotonic clock (see docs/clocks.md for the choice and what it costs).
+"""The engine's one time source: the wall clock read once, then carried by a steady
+clock (see docs/clocks.md for the choice and what it costs).
 
 LTX header timestamps, compaction slots and retention ages all come from ``now()``.
 A wall clock that an administrator, NTP or a VM resume steps by hours during a run
@@ -25,14 +25,23 @@ log = logging.getLogger("litestream.clock")
 DRIFT_WARNING = 60.0
 """Seconds the system clock may move away from the engine clock before it is logged."""
 
+_BOOTTIME = getattr(time, "CLOCK_BOOTTIME", None)
+
+
+def steady() -> float:
+    """Seconds on a clock nothing steps that keeps counting while the machine sleeps:
+    Linux's CLOCK_BOOTTIME (a laptop or VM suspended for an hour must not leave the
+    engine an hour behind), elsewhere the monotonic clock."""
+    return time.clock_gettime(_BOOTTIME) if _BOOTTIME is not None else time.monotonic()
+
 
 class EngineClock:
-    """Wall time at creation, advanced by the monotonic clock from then on."""
+    """Wall time at creation, advanced by a steady clock (``steady``) from then on."""
 
     def __init__(
         self,
         wall: Callable[[], float] = time.time,
-        monotonic: Callable[[], float] = time.monotonic,
+        monotonic: Callable[[], float] = steady,
     ) -> None:
         self._wall = wall
         self._monotonic = monotonic
