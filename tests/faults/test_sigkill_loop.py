@@ -56,16 +56,25 @@ class Writer(threading.Thread):
             conn.close()
 
 
+def glob(root: Path, pattern: str) -> list[Path]:
+    """``root.glob(pattern)``, tolerating directories the replicator removes meanwhile."""
+    while True:
+        try:
+            return list(root.glob(pattern))
+        except FileNotFoundError:
+            continue
+
+
 def temp_files(*roots: Path) -> set[Path]:
-    return {p for root in roots for p in root.rglob("*.tmp")}
+    return {p for root in roots for p in glob(root, "**/*.tmp")}
 
 
 def in_flight(replica: Path, meta: Path) -> str | None:
     """What is being written right now: ``snapshot``, ``compaction`` or None."""
-    scratch = {p.name for p in meta.glob(".compact-*/*.tmp")}
-    if any(replica.glob("ltx/9/.*.tmp")) or "snapshot.ltx.tmp" in scratch:
+    scratch = {p.name for p in glob(meta, ".compact-*/*.tmp")}
+    if glob(replica, "ltx/9/.*.tmp") or "snapshot.ltx.tmp" in scratch:
         return "snapshot"
-    if any(replica.glob("ltx/[1-8]/.*.tmp")) or scratch - {"snapshot.ltx.tmp"}:
+    if glob(replica, "ltx/[1-8]/.*.tmp") or scratch - {"snapshot.ltx.tmp"}:
         return "compaction"
     return None
 
