@@ -147,12 +147,24 @@ LTXData = bytes | AsyncIterable[bytes]
 
 
 class Capability(enum.Enum):
-    """Facts about a backend the method signatures cannot express."""
+    """Facts about a backend the method signatures cannot express.
+
+    A backend declares them when it registers its scheme
+    (``register(..., capabilities={...})``); the core stamps them on each client it
+    builds from that registration, so a client that wraps another (to encrypt, say)
+    claims nothing it did not declare itself.
+    """
 
     ACCURATE_METADATA_TIMESTAMPS = "accurate-metadata-timestamps"
     """``use_metadata=True`` listings give the LTX header's timestamp exactly."""
     RANGE_READS = "range-reads"
     """``open_ltx_file`` with offset/size reads only that range from storage."""
+    LOCAL_FILESYSTEM = "local-filesystem"
+    """``client.file_path(level, min_txid, max_txid)`` names a local file holding exactly
+    the stored bytes, so restore may read it directly from a worker thread."""
+    CONDITIONAL_WRITES = "conditional-writes"
+    """The storage can refuse a write whose target changed (create-only or compare and
+    swap): what a lease needs (``SupportsLease``)."""
 
 
 class ReplicaClient(abc.ABC):
@@ -165,7 +177,8 @@ class ReplicaClient(abc.ABC):
     """
 
     type: ClassVar[str]
-    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    capabilities: frozenset[Capability] = frozenset()
+    """What the backend declared at registration; set on the instance by the core."""
 
     @abc.abstractmethod
     async def init(self) -> None:
@@ -224,9 +237,14 @@ class ReplicaClient(abc.ABC):
 
 
 class ClientFactory(Protocol):
-    """Builds a client for a URL; imports its SDK only when called."""
+    """Builds a client for a URL; imports its SDK only when called.
 
-    def __call__(self, url: ReplicaURL, options: Mapping[str, Any]) -> ReplicaClient: ...
+    The second argument is an instance of the settings class the backend registered
+    (``register(..., settings=...)``), or the replica's options as a plain mapping
+    when it registered none.
+    """
+
+    def __call__(self, url: ReplicaURL, settings: Any, /) -> ReplicaClient: ...
 
 
 @runtime_checkable

@@ -4,71 +4,63 @@ The same ``litestream.yml`` must work with either tool, so the key names, the
 ``$VAR`` expansion of the whole text and the duration syntax follow Go. Where Go is
 lax we are stricter on purpose: Go silently ignores a key it does not know, so a typo
 (``monitor-intervall``) silently does nothing; here it is an error naming the key and
-where it is. A key Go knows but this port does not implement yet is a warning, so a
-config written for Go still loads.
+its line and column. A key Go knows but this port does not implement yet is a
+warning, so a config written for Go still loads.
+
+Every block's keys are declared as a ``litestream_core.settings.Settings`` class
+below, and each installed backend declares its own replica keys when it registers
+(``register(..., settings=...)``): adding a key is adding one annotated field. A
+backend key given at the top level is a default for every replica whose backend
+declares it inheritable, as Go's global replica settings are.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Set
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import yaml
 
 from litestream_core.client import ReplicaURL
 from litestream_core.errors import ConfigError
+from litestream_core.settings import (
+    BackendSettings,
+    Duration,
+    Setting,
+    SettingError,
+    Settings,
+    parse_duration,
+    suggest,
+)
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from litestream_core.backends import BackendSpec
+
+__all__ = [
+    "CONFIG_ENV",
+    "DEFAULT_CONFIG_PATH",
+    "GO_BACKEND_KEYS",
+    "Config",
+    "DBConfig",
+    "LoggingConfig",
+    "ReplicaConfig",
+    "default_config_path",
+    "expand_env",
+    "load_config",
+    "parse_config",
+    "parse_duration",
+]
+
+_S = TypeVar("_S", bound=Settings)
 
 DEFAULT_CONFIG_PATH = "/etc/litestream.yml"
 CONFIG_ENV = "LITESTREAM_CONFIG"
-
-# -- Durations ------------------------------------------------------------------------
-
-_UNITS = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,
-    "μs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-}
-_DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-
-
-def parse_duration(value: object, *, where: str = "duration") -> float:
-    """Seconds from a Go duration string (``1s``, ``500ms``, ``1m30s``, ``-2h``).
-
-    A bare number other than 0 is refused: Go would read it as nanoseconds, which is
-    never what the author meant.
-    """
-    if isinstance(value, bool):
-        raise ConfigError(f"{where}: invalid duration {value!r}")
-    if isinstance(value, int | float) and value == 0:
-        return 0.0
-    if not isinstance(value, str):
-        raise ConfigError(f"{where}: invalid duration {value!r} (write it with a unit, e.g. 1s)")
-    text = value.strip()
-    sign = 1.0
-    if text[:1] in ("+", "-"):
-        sign = -1.0 if text[0] == "-" else 1.0
-        text = text[1:]
-    if text == "0":
-        return 0.0
-    pos, total = 0, 0.0
-    for match in _DURATION_PART.finditer(text):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    if pos != len(text) or not text:
-        raise ConfigError(f"{where}: invalid duration {value!r} (examples: 1s, 500ms, 1m30s)")
-    return sign * total
-
 
 # -- Environment expansion -------------------------------------------------------------
 
@@ -118,14 +110,108 @@ def expand_env(text: str, env: Mapping[str, str] | None = None) -> str:
     return "".join(out)
 
 
-# -- Key inventory ----------------------------------------------------------------------
+# -- Declared blocks ---------------------------------------------------------------------
 
-# Replica keys every backend shares, handled by the engine itself.
-_REPLICA_ENGINE_KEYS = {
-    "type", "url", "path", "sync-interval", "max-sync-ltx-files", "stall-warning",
-}  # fmt: skip
-# Backend keys Go knows (ReplicaSettings): passed to the backend as options.
-_BACKEND_KEYS = {
+
+class _GlobalKeys(Settings):
+    """The top level's own scalar keys (blocks and replica defaults are handled apart)."""
+
+    _label = "top level"
+
+    exec: Annotated[str | None, Setting("command to run as a child; replication stops with it")] = (
+        None
+    )
+    addr: Annotated[str | None, Setting("host:port of the Prometheus /metrics listener")] = None
+    l0_retention: Annotated[
+        Duration, Setting("how long L0 files stay after compaction into L1", ge=0)
+    ] = 300.0
+    l0_retention_check_interval: Annotated[
+        Duration, Setting("how often L0 retention runs", gt=0)
+    ] = 15.0
+    shutdown_sync_timeout: Annotated[
+        Duration, Setting("total time spent retrying the final sync on shutdown", ge=0)
+    ] = 30.0
+    shutdown_sync_interval: Annotated[
+        Duration, Setting("pause between final sync attempts", gt=0)
+    ] = 0.5
+    mcp_addr: Annotated[str | None, Setting("host:port of the MCP server")] = None
+    heartbeat_url: Annotated[str | None, Setting("URL pinged while every database syncs")] = None
+    heartbeat_interval: Annotated[Duration, Setting("seconds between heartbeat pings")] = 300.0
+
+
+class SocketConfig(Settings):
+    """``socket:``: the control socket the runtime commands talk to."""
+
+    enabled: Annotated[bool, Setting("serve the control socket")] = False
+    path: Annotated[str, Setting("its path")] = "/var/run/litestream.sock"
+    permissions: Annotated[int, Setting("its file mode (0600, 0o660)")] = 0o600
+
+
+class _SnapshotKeys(Settings):
+    interval: Annotated[Duration, Setting("how often a full snapshot is taken", gt=0)] = 86400.0
+    retention: Annotated[Duration, Setting("how long snapshots are kept", gt=0)] = 86400.0
+
+
+class _LevelKeys(Settings):
+    interval: Annotated[Duration, Setting("compaction interval of this level", gt=0)] = 0.0
+
+
+class _RetentionKeys(Settings):
+    enabled: Annotated[bool, Setting("false: nothing is ever deleted from replicas")] = True
+
+
+class LoggingConfig(Settings):
+    level: Annotated[
+        str, Setting("trace, debug, info, warn or error", choices=(
+            "trace", "debug", "info", "warn", "warning", "error"))
+    ] = "info"  # fmt: skip
+    type: Annotated[str, Setting("text, json or pretty", choices=("text", "json", "pretty"))] = (
+        "text"
+    )
+    stderr: Annotated[bool, Setting("log to stderr instead of stdout")] = False
+    source: Annotated[bool, Setting("add file:line to each record")] = False
+
+
+class _DBKeys(Settings):
+    """A ``dbs:`` entry's scalar keys; None falls back to the engine's (Go's) default."""
+
+    path: Annotated[str | None, Setting("the database file")] = None
+    meta_path: Annotated[str | None, Setting("directory of the local LTX state")] = None
+    monitor_interval: Annotated[Duration | None, Setting("WAL poll interval", gt=0)] = None
+    checkpoint_interval: Annotated[
+        Duration | None, Setting("time-based PASSIVE checkpoint; 0 disables", ge=0)
+    ] = None
+    busy_timeout: Annotated[Duration | None, Setting("SQLite busy timeout", gt=0)] = None
+    min_checkpoint_page_count: Annotated[
+        int | None, Setting("WAL pages that trigger a PASSIVE checkpoint", gt=0)
+    ] = None
+    truncate_page_n: Annotated[
+        int | None, Setting("WAL pages that force a TRUNCATE checkpoint", ge=0)
+    ] = None
+    restore_if_db_not_exists: Annotated[
+        bool, Setting("restore from the replica first when the database is missing")
+    ] = False
+
+
+class _ReplicaKeys(Settings):
+    """A replica block's keys the engine itself uses, whatever the backend."""
+
+    type: Annotated[str | None, Setting("backend, when there is no url", inherit=False)] = None
+    url: Annotated[
+        str | None, Setting("replica URL: its scheme picks the backend", inherit=False)
+    ] = None
+    path: Annotated[str | None, Setting("directory or key prefix", inherit=False)] = None
+    sync_interval: Annotated[Duration | None, Setting("minimum gap between uploads", gt=0)] = None
+    max_sync_ltx_files: Annotated[int | None, Setting("L0 uploads per batch; 0: all", ge=0)] = None
+    stall_warning: Annotated[
+        Duration | None, Setting("beyond Go: warn when this far behind without progress", ge=0)
+    ] = None
+
+
+_TOP_BLOCKS = {"dbs", "levels", "snapshot", "retention", "logging", "socket"}
+_DB_BLOCKS = {"replica", "replicas", "snapshot"}
+
+GO_BACKEND_KEYS = frozenset({
     "access-key-id", "secret-access-key", "region", "bucket", "endpoint", "force-path-style",
     "sign-payload", "require-content-md5", "skip-verify", "storage-class", "part-size",
     "concurrency", "sse-customer-algorithm", "sse-customer-key", "sse-customer-key-path",
@@ -134,11 +220,16 @@ _BACKEND_KEYS = {
     "webdav-username", "webdav-password", "jwt", "seed", "creds", "nkey", "username",
     "token", "tls", "root-cas", "client-cert", "client-key", "max-reconnects",
     "reconnect-wait", "timeout",
-}  # fmt: skip
-# Go does not copy these global keys into each replica.
-_NOT_INHERITED = {"part-size", "concurrency", "host-key", "webdav-url", "webdav-username",
-                  "webdav-password"}  # fmt: skip
-# Replica keys Go accepts but which do nothing here (yet).
+})  # fmt: skip
+"""Go 0.5.17's replica keys (its ``ReplicaSettings``). Installed backends declare the
+keys they take, with types; these are also accepted when no installed backend declares
+them, so a config written for Go loads whichever backends are installed."""
+_GO_NOT_INHERITED = {"part-size", "concurrency", "host-key", "webdav-url", "webdav-username",
+                     "webdav-password"}  # fmt: skip
+"""Go does not copy these top-level keys into each replica (for backends that declare
+no settings; the others say so per key)."""
+
+# Keys Go accepts but which do nothing here (yet): a warning, not an error.
 _REPLICA_UNSUPPORTED = {
     "auto-recover": "not supported yet",
     "validation-interval": "has no effect (as in Go)",
@@ -147,11 +238,6 @@ _REPLICA_UNSUPPORTED = {
     "retention-check-interval": "a v0.3 key; ignored",
     "snapshot-interval": "a v0.3 key; ignored",
 }
-_DB_KEYS = {
-    "path", "meta-path", "monitor-interval", "checkpoint-interval", "busy-timeout",
-    "min-checkpoint-page-count", "truncate-page-n", "replica", "replicas", "snapshot",
-    "restore-if-db-not-exists",
-}  # fmt: skip
 _DB_UNSUPPORTED = {
     "dir": "directory replication is not supported yet",
     "pattern": "directory replication is not supported yet",
@@ -160,16 +246,10 @@ _DB_UNSUPPORTED = {
     "meta-dir": "directory replication is not supported yet",
     "max-sync-wal-bytes": "not supported yet; each sync takes all new WAL frames",
 }
-_GLOBAL_KEYS = {
-    "dbs", "levels", "snapshot", "l0-retention", "l0-retention-check-interval", "retention",
-    "exec", "logging", "shutdown-sync-timeout", "shutdown-sync-interval", "addr",
-    "socket", "mcp-addr", "heartbeat-url", "heartbeat-interval",
-}  # fmt: skip
 _GLOBAL_UNSUPPORTED = {
     "validation": "periodic validation is not supported yet",
     "verify-compaction": "not supported yet",
 }
-_LOG_LEVELS = {"trace", "debug", "info", "warn", "warning", "error"}
 
 
 # -- Parsed configuration ----------------------------------------------------------------
@@ -177,7 +257,7 @@ _LOG_LEVELS = {"trace", "debug", "info", "warn", "warning", "error"}
 
 @dataclass(frozen=True)
 class ReplicaConfig:
-    """One ``replica:`` block; ``options`` holds the backend's own keys."""
+    """One ``replica:`` block; ``options`` holds the backend's own keys as written."""
 
     type: str | None = None
     url: str | None = None
@@ -186,7 +266,11 @@ class ReplicaConfig:
     max_sync_ltx_files: int | None = None
     stall_warning: float | None = None
     """Beyond Go: seconds behind without progress before a warning (0: never)."""
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    """Kept out of the repr: it may hold secrets; ``settings`` shows them redacted."""
+    settings: BackendSettings | None = None
+    """``options`` typed by the backend's declared settings (None: it declares none,
+    or it is not installed)."""
     location: str = ""
 
     def replica_url(self) -> tuple[ReplicaURL, dict[str, Any]]:
@@ -205,7 +289,7 @@ class ReplicaConfig:
             return url, options
         if self.path and "://" in self.path:
             raise ConfigError(f"{self.location}: 'path' must not be a URL; use 'url'")
-        scheme = (self.type or "file").lower()
+        scheme = self.scheme
         host = str(options.get("bucket") or "")
         path = self.path or ""
         if scheme == "file":
@@ -217,6 +301,13 @@ class ReplicaConfig:
         options["path"] = path
         raw = f"{scheme}://{host}{path if path.startswith('/') or not path else '/' + path}"
         return ReplicaURL(scheme=scheme, host=host, path=path, raw=raw), options
+
+    @property
+    def scheme(self) -> str:
+        """The backend's URL scheme: the url's, else ``type`` (``file`` by default)."""
+        if self.url and "://" in self.url:
+            return self.url.split("://", 1)[0].lower()
+        return (self.type or "file").lower()
 
 
 @dataclass(frozen=True)
@@ -233,23 +324,6 @@ class DBConfig:
     restore_if_db_not_exists: bool = False
     replica: ReplicaConfig | None = None
     location: str = ""
-
-
-@dataclass(frozen=True)
-class LoggingConfig:
-    level: str = "info"
-    type: str = "text"
-    stderr: bool = False
-    source: bool = False
-
-
-@dataclass(frozen=True)
-class SocketConfig:
-    """``socket:``: the control socket the runtime commands talk to."""
-
-    enabled: bool = False
-    path: str = "/var/run/litestream.sock"
-    permissions: int = 0o600
 
 
 @dataclass(frozen=True)
@@ -280,13 +354,31 @@ class Config:
         wanted = _db_path(str(path))
         return next((db for db in self.dbs if db.path == wanted), None)
 
+    def secrets(self) -> list[str]:
+        """Every secret value the replicas' settings hold, for redacting log lines."""
+        return [
+            secret
+            for db in self.dbs
+            if db.replica is not None and db.replica.settings is not None
+            for secret in db.replica.settings.secrets()
+        ]
+
 
 def default_config_path() -> str:
     return os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH
 
 
-def load_config(path: str | os.PathLike[str] | None = None, *, expand: bool = True) -> Config:
-    """Read and validate a config file; every problem is one ConfigError line."""
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    expand: bool = True,
+    pm: pluggy.PluginManager | None = None,
+) -> Config:
+    """Read and validate a config file; every problem is one ConfigError line.
+
+    :param pm: the plugin manager whose backends declare replica keys; a fresh one
+        with every installed plugin when None.
+    """
     source = str(path) if path is not None else default_config_path()
     try:
         text = Path(source).read_text(encoding="utf-8")
@@ -294,20 +386,26 @@ def load_config(path: str | os.PathLike[str] | None = None, *, expand: bool = Tr
         raise ConfigError(f"config file not found: {source}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {source}: {exc}") from None
-    return parse_config(text, source=source, expand=expand)
+    return parse_config(text, source=source, expand=expand, pm=pm)
 
 
-def parse_config(text: str, *, source: str = "<config>", expand: bool = True) -> Config:
+def parse_config(
+    text: str,
+    *,
+    source: str = "<config>",
+    expand: bool = True,
+    pm: pluggy.PluginManager | None = None,
+) -> Config:
     if expand:
         text = expand_env(text)
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{source}: invalid YAML{where}: {problem}") from None
-    return _Parser(source).config(doc if doc is not None else {})
+    return _Parser(source, _backends(pm)).config(doc if doc is not None else _Node())
 
 
 def _db_path(path: str) -> Path:
@@ -317,81 +415,130 @@ def _db_path(path: str) -> Path:
     return Path(os.path.expanduser(path)).absolute()
 
 
+def _backends(pm: pluggy.PluginManager | None) -> Mapping[str, BackendSpec]:
+    from litestream_core.plugins import get_plugin_manager, replica_client_registry
+
+    return replica_client_registry(pm if pm is not None else get_plugin_manager())
+
+
+# -- YAML with positions -----------------------------------------------------------------
+
+
+class _Node(dict[Any, Any]):
+    """A YAML mapping that remembers where it and each of its keys were written."""
+
+    positions: dict[Any, tuple[int, int]]
+    start: tuple[int, int] | None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.positions = {}
+        self.start = None
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, with mappings that carry line and column numbers."""
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Any:
+    data = _Node()
+    data.start = (node.start_mark.line + 1, node.start_mark.column + 1)
+    yield data
+    data.update(loader.construct_mapping(node))  # merges `<<` keys too
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if isinstance(key, str):
+            data.positions[key] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+
+
+def _positions(node: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
+    return dict(node.positions) if isinstance(node, _Node) else {}
+
+
+# -- Walking the document ----------------------------------------------------------------
+
+
 class _Parser:
     """Walks the YAML tree, keeping where each value came from for error messages."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, backends: Mapping[str, BackendSpec]) -> None:
         self.source = source
+        self.backends = backends
         self.warnings: list[str] = []
+        declared: dict[str, bool] = {}
+        for spec in backends.values():
+            for info in spec.settings.describe() if spec.settings else ():
+                declared[info.key] = declared.get(info.key, False) or info.inherit
+        declared.pop("path", None)  # a core replica key
+        self.backend_keys = GO_BACKEND_KEYS | set(declared)
 
-    def fail(self, where: str, message: str) -> ConfigError:
-        return ConfigError(f"{self.source}: {where}: {message}")
+    def fail(
+        self, where: str, message: str, node: object = None, key: str | None = None
+    ) -> ConfigError:
+        position = None
+        if isinstance(node, _Node):
+            position = node.positions.get(key) if key is not None else node.start
+        return SettingError(message, key=key or "", source=self.source, where=where,
+                            position=position)  # fmt: skip
 
-    def mapping(self, value: object, where: str) -> dict[str, Any]:
+    def mapping(self, value: object, where: str) -> _Node:
         if not isinstance(value, dict):
             raise self.fail(where, f"expected a mapping, got {_kind(value)}")
         bad = [k for k in value if not isinstance(k, str)]
         if bad:
-            raise self.fail(where, f"key {bad[0]!r} is not a string")
-        return value
+            raise self.fail(where, f"key {bad[0]!r} is not a string", value)
+        if isinstance(value, _Node):
+            return value
+        node = _Node()
+        node.update(value)
+        return node
 
     def check_keys(
-        self, node: Mapping[str, Any], where: str, known: set[str], unsupported: Mapping[str, str]
+        self, node: _Node, where: str, known: Set[str], unsupported: Mapping[str, str]
     ) -> None:
         for key in node:
             if key in unsupported:
                 self.warnings.append(f"{self.source}: {where}: '{key}' ignored: {unsupported[key]}")
             elif key not in known:
-                hint = _suggest(key, known | set(unsupported))
-                raise self.fail(where, f"unknown key '{key}'{hint}")
+                hint = suggest(key, [*known, *unsupported])
+                raise self.fail(where, f"unknown key '{key}'{hint}", node, key)
 
-    def duration(self, node: Mapping[str, Any], key: str, where: str) -> float | None:
-        if node.get(key) is None:
-            return None
-        return parse_duration(node[key], where=f"{self.source}: {where}.{key}")
-
-    def integer(self, node: Mapping[str, Any], key: str, where: str) -> int | None:
-        value = node.get(key)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(f"{where}.{key}", f"expected an integer, got {value!r}")
-        return value
-
-    def boolean(self, node: Mapping[str, Any], key: str, where: str) -> bool | None:
-        value = node.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, bool):
-            raise self.fail(f"{where}.{key}", f"expected true or false, got {value!r}")
-        return value
-
-    def string(self, node: Mapping[str, Any], key: str, where: str) -> str | None:
-        value = node.get(key)
-        if value is None:
-            return None
-        if isinstance(value, dict | list):
-            raise self.fail(f"{where}.{key}", f"expected a string, got {_kind(value)}")
-        return str(value)
+    def section(
+        self, cls: type[_S], node: _Node, where: str, *, positions: Mapping[str, Any] | None = None
+    ) -> _S:
+        """The declared keys of ``node`` as ``cls``; other keys are the caller's."""
+        keys = cls.keys()
+        return cls.from_options(
+            {k: v for k, v in node.items() if k in keys},
+            source=self.source,
+            where=where,
+            positions=_positions(node) if positions is None else positions,
+        )
 
     def config(self, doc: object) -> Config:
         root = self.mapping(doc, "top level")
         if "age" in root:
-            raise self.fail("top level", "'age' encryption was removed in Litestream v0.5")
+            raise self.fail("top level", "'age' encryption was removed in Litestream v0.5",
+                            root, "age")  # fmt: skip
         self.check_keys(
-            root, "top level", _GLOBAL_KEYS | _REPLICA_ENGINE_KEYS | _BACKEND_KEYS,
+            root, "top level",
+            _GlobalKeys.keys() | _TOP_BLOCKS | _ReplicaKeys.keys() | self.backend_keys,
             {**_GLOBAL_UNSUPPORTED, **_REPLICA_UNSUPPORTED},
         )  # fmt: skip
         for key in ("type", "url", "path"):
             if key in root:
-                raise self.fail("top level", f"'{key}' belongs inside a replica block")
-        defaults = {k: v for k, v in root.items() if k in _BACKEND_KEYS - _NOT_INHERITED}
-        inherited = ("sync-interval", "max-sync-ltx-files", "stall-warning")
-        defaults.update({k: root[k] for k in inherited if k in root})
+                raise self.fail("top level", f"'{key}' belongs inside a replica block", root, key)
+        inherited = (_ReplicaKeys.keys() | self.backend_keys) - {"type", "url", "path"}
+        defaults = _Node()
+        defaults.update({k: v for k, v in root.items() if k in inherited})
+        defaults.positions = {k: p for k, p in _positions(root).items() if k in defaults}
 
         dbs_node = root.get("dbs") or []
         if not isinstance(dbs_node, list):
-            raise self.fail("dbs", f"expected a list, got {_kind(dbs_node)}")
+            raise self.fail("dbs", f"expected a list, got {_kind(dbs_node)}", root, "dbs")
         parsed = (self.db(node, f"dbs[{i}]", defaults) for i, node in enumerate(dbs_node))
         dbs = [db for db in parsed if db is not None]
         seen: set[Path] = set()
@@ -400,49 +547,35 @@ class _Parser:
                 raise self.fail(db.location, f"database listed twice: {db.path}")
             seen.add(db.path)
 
-        cfg = Config(dbs=tuple(dbs), source=self.source)
-        levels = cfg.levels
-        if root.get("levels") is not None:
-            levels = self.levels(root["levels"])
+        top = self.section(_GlobalKeys, root, "top level")
         snapshot = self.snapshot(root.get("snapshot"), "snapshot")
-        snap_interval = snapshot.get("interval", cfg.snapshot_interval)
-        snap_retention = snapshot.get("retention", cfg.snapshot_retention)
-        for name, value in (("interval", snap_interval), ("retention", snap_retention)):
-            if value <= 0:
-                raise self.fail(f"snapshot.{name}", "must be greater than zero")
-        l0_retention = self.duration(root, "l0-retention", "top level")
-        if l0_retention is not None and l0_retention < 0:
-            raise self.fail("l0-retention", "cannot be negative")
-        l0_check = self.duration(root, "l0-retention-check-interval", "top level")
-        if l0_check is not None and l0_check <= 0:
-            raise self.fail("l0-retention-check-interval", "must be greater than zero")
-        timeout = self.duration(root, "shutdown-sync-timeout", "top level")
-        if timeout is not None and timeout < 0:
-            raise self.fail("shutdown-sync-timeout", "cannot be negative")
-        interval = self.duration(root, "shutdown-sync-interval", "top level")
-        if interval is not None and interval <= 0:
-            raise self.fail("shutdown-sync-interval", "must be greater than zero")
-        retention_enabled = True
+        retention = _RetentionKeys()
         if root.get("retention") is not None:
-            retention = self.mapping(root["retention"], "retention")
-            self.check_keys(retention, "retention", {"enabled"}, {})
-            retention_enabled = self.boolean(retention, "enabled", "retention") is not False
+            node = self.mapping(root["retention"], "retention")
+            self.check_keys(node, "retention", _RetentionKeys.keys(), {})
+            retention = self.section(_RetentionKeys, node, "retention")
+        logging = LoggingConfig()
+        if root.get("logging") is not None:
+            node = self.mapping(root["logging"], "logging")
+            self.check_keys(node, "logging", LoggingConfig.keys(), {})
+            logging = self.section(LoggingConfig, node, "logging")
+        levels = Config.levels if root.get("levels") is None else self.levels(root["levels"])
         return Config(
             dbs=tuple(dbs),
             levels=levels,
-            snapshot_interval=snap_interval,
-            snapshot_retention=snap_retention,
-            l0_retention=cfg.l0_retention if l0_retention is None else l0_retention,
-            l0_retention_check_interval=l0_check or cfg.l0_retention_check_interval,
-            retention_enabled=retention_enabled,
-            exec=self.string(root, "exec", "top level") or None,
-            addr=self.string(root, "addr", "top level") or None,
-            logging=self.logging(root.get("logging")),
-            shutdown_sync_timeout=cfg.shutdown_sync_timeout if timeout is None else timeout,
-            shutdown_sync_interval=interval or cfg.shutdown_sync_interval,
+            snapshot_interval=snapshot.interval,
+            snapshot_retention=snapshot.retention,
+            l0_retention=top.l0_retention,
+            l0_retention_check_interval=top.l0_retention_check_interval,
+            retention_enabled=retention.enabled,
+            exec=top.exec or None,
+            addr=top.addr or None,
+            logging=logging,
+            shutdown_sync_timeout=top.shutdown_sync_timeout,
+            shutdown_sync_interval=top.shutdown_sync_interval,
             socket=self.socket(root.get("socket")),
-            mcp_addr=self.string(root, "mcp-addr", "top level") or None,
-            **self.heartbeat(root),
+            mcp_addr=top.mcp_addr or None,
+            **self.heartbeat(top, root),
             warnings=tuple(self.warnings),
             source=self.source,
         )
@@ -451,31 +584,28 @@ class _Parser:
         if node is None:
             return SocketConfig()
         sock = self.mapping(node, "socket")
-        self.check_keys(sock, "socket", {"enabled", "path", "permissions"}, {})
+        self.check_keys(sock, "socket", SocketConfig.keys(), {})
         if isinstance(raw := sock.get("permissions"), str) and re.fullmatch(r"0o[0-7]+", raw):
-            sock = {**sock, "permissions": int(raw, 8)}  # YAML 1.2 octal, as Go reads it
-        perms = self.integer(sock, "permissions", "socket")
-        if perms is not None and not 0 <= perms <= 0o7777:
-            raise self.fail("socket.permissions", f"not a file mode: {perms:#o}")
-        return SocketConfig(
-            enabled=bool(self.boolean(sock, "enabled", "socket")),
-            path=self.string(sock, "path", "socket") or SocketConfig.path,
-            permissions=SocketConfig.permissions if perms is None else perms,
-        )
+            sock["permissions"] = int(raw, 8)  # YAML 1.2 octal, as Go reads it
+        keys = self.section(SocketConfig, sock, "socket")
+        if not 0 <= keys.permissions <= 0o7777:
+            raise self.fail("socket.permissions", f"not a file mode: {keys.permissions:#o}",
+                            sock, "permissions")  # fmt: skip
+        return keys
 
-    def heartbeat(self, root: Mapping[str, Any]) -> dict[str, Any]:
+    def heartbeat(self, top: _GlobalKeys, root: _Node) -> dict[str, Any]:
         """``heartbeat-url`` and ``heartbeat-interval``, with Go's checks and words."""
-        url = self.string(root, "heartbeat-url", "top level") or None
+        url = top.heartbeat_url or None
         if url is not None and not url.startswith(("http://", "https://")):
             message = f"heartbeat URL must be a valid HTTP or HTTPS URL (got {url})"
-            raise self.fail("heartbeat-url", message)
-        interval = self.duration(root, "heartbeat-interval", "top level")
-        if interval is not None and interval < 60:
+            raise self.fail("heartbeat-url", message, root, "heartbeat-url")
+        if top.heartbeat_interval < 60:
             raise self.fail(
                 "heartbeat-interval",
                 f"heartbeat interval must be at least 1 minute (got {root['heartbeat-interval']})",
-            )
-        return {"heartbeat_url": url, "heartbeat_interval": interval or Config.heartbeat_interval}
+                root, "heartbeat-interval",
+            )  # fmt: skip
+        return {"heartbeat_url": url, "heartbeat_interval": top.heartbeat_interval}
 
     def levels(self, node: object) -> tuple[float, ...]:
         if not isinstance(node, list):
@@ -485,97 +615,57 @@ class _Parser:
         out = []
         for i, item in enumerate(node):
             level = self.mapping(item, f"levels[{i}]")
-            self.check_keys(level, f"levels[{i}]", {"interval"}, {})
-            value = self.duration(level, "interval", f"levels[{i}]")
-            if value is None or value <= 0:
-                raise self.fail(f"levels[{i}].interval", "must be greater than zero")
-            out.append(value)
+            self.check_keys(level, f"levels[{i}]", _LevelKeys.keys(), {})
+            out.append(self.section(_LevelKeys, level, f"levels[{i}]").interval)
         return tuple(out)
 
-    def snapshot(self, node: object, where: str) -> dict[str, float]:
+    def snapshot(self, node: object, where: str) -> _SnapshotKeys:
         if node is None:
-            return {}
+            return _SnapshotKeys()
         snap = self.mapping(node, where)
-        self.check_keys(snap, where, {"interval", "retention"}, {})
-        out = {}
-        for key in ("interval", "retention"):
-            value = self.duration(snap, key, where)
-            if value is not None:
-                out[key] = value
-        return out
+        self.check_keys(snap, where, _SnapshotKeys.keys(), {})
+        return self.section(_SnapshotKeys, snap, where)
 
-    def logging(self, node: object) -> LoggingConfig:
-        if node is None:
-            return LoggingConfig()
-        log = self.mapping(node, "logging")
-        self.check_keys(log, "logging", {"level", "type", "stderr", "source"}, {})
-        level = (self.string(log, "level", "logging") or "info").lower()
-        if level not in _LOG_LEVELS:
-            raise self.fail("logging.level", f"unknown level {level!r}")
-        kind = (self.string(log, "type", "logging") or "text").lower()
-        if kind not in {"text", "json", "pretty"}:
-            raise self.fail("logging.type", f"unknown type {kind!r} (text, json or pretty)")
-        return LoggingConfig(
-            level=level,
-            type=kind,
-            stderr=bool(self.boolean(log, "stderr", "logging")),
-            source=bool(self.boolean(log, "source", "logging")),
-        )
-
-    def db(self, node: object, where: str, defaults: Mapping[str, Any]) -> DBConfig | None:
+    def db(self, node: object, where: str, defaults: _Node) -> DBConfig | None:
         """A ``dbs:`` entry; None for a ``dir:`` entry, which is skipped with a warning."""
         entry = self.mapping(node, where)
-        path = self.string(entry, "path", where)
-        if entry.get("dir") is not None and path:
-            raise self.fail(where, "specify only one of 'path' or 'dir'")
-        self.check_keys(entry, where, _DB_KEYS, _DB_UNSUPPORTED)
+        if entry.get("dir") is not None and entry.get("path"):
+            raise self.fail(where, "specify only one of 'path' or 'dir'", entry)
+        self.check_keys(entry, where, _DBKeys.keys() | _DB_BLOCKS, _DB_UNSUPPORTED)
         if entry.get("dir") is not None:
             self.warnings.append(f"{self.source}: {where}: skipped: 'dir' entries are not "
                                  "supported yet")  # fmt: skip
             return None
-        if not path:
-            raise self.fail(where, "'path' is required")
+        keys = self.section(_DBKeys, entry, where)
+        if not keys.path:
+            raise self.fail(where, "'path' is required", entry)
         if entry.get("replica") is not None and entry.get("replicas"):
-            raise self.fail(where, "cannot specify both 'replica' and 'replicas'")
+            raise self.fail(where, "cannot specify both 'replica' and 'replicas'", entry)
         replica_node = entry.get("replica")
         replica_where = f"{where}.replica"
         if entry.get("replicas"):
             replicas = entry["replicas"]
             if not isinstance(replicas, list):
-                raise self.fail(f"{where}.replicas", f"expected a list, got {_kind(replicas)}")
+                raise self.fail(f"{where}.replicas", f"expected a list, got {_kind(replicas)}",
+                                entry, "replicas")  # fmt: skip
             if len(replicas) > 1:
-                raise self.fail(
-                    f"{where}.replicas", "multiple replicas per database are not supported"
-                )
+                raise self.fail(f"{where}.replicas",
+                                "multiple replicas per database are not supported",
+                                entry, "replicas")  # fmt: skip
             replica_node, replica_where = replicas[0], f"{where}.replicas[0]"
-        snapshot = self.snapshot(entry.get("snapshot"), f"{where}.snapshot")
-        if snapshot:
+        if self.snapshot(entry.get("snapshot"), f"{where}.snapshot") != _SnapshotKeys():
             self.warnings.append(
                 f"{self.source}: {where}: per-database 'snapshot' ignored; use the global one"
             )
-        min_pages = self.integer(entry, "min-checkpoint-page-count", where)
-        if min_pages is not None and min_pages <= 0:
-            raise self.fail(f"{where}.min-checkpoint-page-count", "must be greater than zero")
-        truncate = self.integer(entry, "truncate-page-n", where)
-        if truncate is not None and truncate < 0:
-            raise self.fail(f"{where}.truncate-page-n", "cannot be negative")
-        for key in ("monitor-interval", "busy-timeout"):
-            interval = self.duration(entry, key, where)
-            if interval is not None and interval <= 0:
-                raise self.fail(f"{where}.{key}", "must be greater than zero")
-        checkpoint = self.duration(entry, "checkpoint-interval", where)
-        if checkpoint is not None and checkpoint < 0:
-            raise self.fail(f"{where}.checkpoint-interval", "cannot be negative")
-        meta_path = self.string(entry, "meta-path", where)
         return DBConfig(
-            path=_db_path(path),
-            meta_path=str(_db_path(meta_path)) if meta_path else None,
-            monitor_interval=self.duration(entry, "monitor-interval", where),
-            checkpoint_interval=checkpoint,
-            busy_timeout=self.duration(entry, "busy-timeout", where),
-            min_checkpoint_page_count=min_pages,
-            truncate_page_n=truncate or None,
-            restore_if_db_not_exists=bool(self.boolean(entry, "restore-if-db-not-exists", where)),
+            path=_db_path(keys.path),
+            meta_path=str(_db_path(keys.meta_path)) if keys.meta_path else None,
+            monitor_interval=keys.monitor_interval,
+            checkpoint_interval=keys.checkpoint_interval,
+            busy_timeout=keys.busy_timeout,
+            min_checkpoint_page_count=keys.min_checkpoint_page_count,
+            truncate_page_n=keys.truncate_page_n or None,
+            restore_if_db_not_exists=keys.restore_if_db_not_exists,
             replica=(
                 None
                 if replica_node is None
@@ -584,31 +674,65 @@ class _Parser:
             location=where,
         )
 
-    def replica(self, node: object, where: str, defaults: Mapping[str, Any]) -> ReplicaConfig:
+    def replica(self, node: object, where: str, defaults: _Node) -> ReplicaConfig:
         entry = self.mapping(node, where)
         if "age" in entry:
-            raise self.fail(where, "'age' encryption was removed in Litestream v0.5")
-        self.check_keys(entry, where, _REPLICA_ENGINE_KEYS | _BACKEND_KEYS, _REPLICA_UNSUPPORTED)
-        merged = {**defaults, **{k: v for k, v in entry.items() if v is not None}}
-        sync_interval = self.duration(merged, "sync-interval", where)
-        if sync_interval is not None and sync_interval <= 0:
-            raise self.fail(f"{where}.sync-interval", "must be greater than zero")
-        max_files = self.integer(merged, "max-sync-ltx-files", where)
-        if max_files is not None and max_files < 0:
-            raise self.fail(f"{where}.max-sync-ltx-files", "cannot be negative")
-        stall_warning = self.duration(merged, "stall-warning", where)
-        if stall_warning is not None and stall_warning < 0:
-            raise self.fail(f"{where}.stall-warning", "cannot be negative")
-        return ReplicaConfig(
-            type=self.string(entry, "type", where),
-            url=self.string(entry, "url", where),
-            path=self.string(entry, "path", where),
-            sync_interval=sync_interval,
-            max_sync_ltx_files=max_files,
-            stall_warning=stall_warning,
-            options={k: v for k, v in merged.items() if k in _BACKEND_KEYS},
+            raise self.fail(where, "'age' encryption was removed in Litestream v0.5",
+                            entry, "age")  # fmt: skip
+        self.check_keys(entry, where, _ReplicaKeys.keys() | self.backend_keys,
+                        _REPLICA_UNSUPPORTED)  # fmt: skip
+        given = {k: v for k, v in entry.items() if v is not None}
+        positions = {**defaults.positions, **_positions(entry)}
+        core = _ReplicaKeys.keys()
+        merged = _Node()
+        merged.update({k: v for k, v in {**defaults, **given}.items() if k in core})
+        keys = self.section(_ReplicaKeys, merged, where, positions=positions)
+        replica = ReplicaConfig(
+            type=keys.type,
+            url=keys.url,
+            path=keys.path,
+            sync_interval=keys.sync_interval,
+            max_sync_ltx_files=keys.max_sync_ltx_files,
+            stall_warning=keys.stall_warning,
             location=f"{self.source}: {where}",
         )
+        return self.backend_options(replica, given, defaults, where, positions)
+
+    def backend_options(
+        self,
+        replica: ReplicaConfig,
+        given: Mapping[str, Any],
+        defaults: Mapping[str, Any],
+        where: str,
+        positions: Mapping[str, tuple[int, int]],
+    ) -> ReplicaConfig:
+        """The replica's backend keys: its own, and the top level's it inherits, typed.
+
+        A backend that declared settings takes the keys it declared (inheriting those it
+        marks inheritable); one that declared none, or is not installed, gets Go's keys
+        as Go passes them.
+        """
+        scheme = replica.scheme
+        spec = self.backends.get(scheme)
+        own = {k: v for k, v in given.items() if k in self.backend_keys}
+        if spec is None or spec.settings is None:
+            inherit = GO_BACKEND_KEYS - _GO_NOT_INHERITED
+            options = {**{k: v for k, v in defaults.items() if k in inherit}, **own}
+            return replace(replica, options=options)
+        declared = {info.key: info for info in spec.settings.describe() if info.key != "path"}
+        for key in sorted(set(own) - set(declared)):
+            self.warnings.append(
+                f"{self.source}: {where}: '{key}' ignored: not a setting of the {scheme} backend"
+            )
+        inherited = {k: v for k, v in defaults.items() if k in declared and declared[k].inherit}
+        options = {**inherited, **{k: v for k, v in own.items() if k in declared}}
+        checked = dict(options)
+        if not replica.url:
+            checked["path"] = replica.path or ""
+        settings = spec.settings.from_options(
+            checked, source=self.source, where=where, positions=positions
+        )
+        return replace(replica, options=options, settings=settings)
 
 
 def _kind(value: object) -> str:
@@ -617,10 +741,3 @@ def _kind(value: object) -> str:
     if isinstance(value, list):
         return "a list"
     return "a string" if isinstance(value, str) else repr(value)
-
-
-def _suggest(key: str, known: set[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.75)
-    return f" (did you mean '{close[0]}'?)" if close else ""

@@ -11,7 +11,7 @@ argument that has a default value is *not* passed by pluggy; do not give default
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
@@ -19,9 +19,10 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
-    from litestream_core.client import ClientFactory, ReplicaClient, ReplicaURL
+    from litestream_core.client import Capability, ClientFactory, ReplicaClient, ReplicaURL
     from litestream_core.compression import Compressor
     from litestream_core.events import Event
+    from litestream_core.settings import BackendSettings
 
 hookspec = pluggy.HookspecMarker("litestream")
 hookimpl = pluggy.HookimplMarker("litestream")
@@ -35,6 +36,8 @@ class ReplicaClientRegistrar(Protocol):
         scheme: str,
         factory: ClientFactory,
         *,
+        settings: type[BackendSettings] | None = None,
+        capabilities: Iterable[Capability] | None = None,
         description: str = "",
         override: bool = False,
     ) -> None: ...
@@ -53,10 +56,18 @@ class CompressorRegistrar(Protocol):
 def litestream_register_replica_clients(register: ReplicaClientRegistrar) -> None:
     """Register replica-client factories by URL scheme.
 
-    Call ``register(scheme, factory, *, description="", override=False)`` once per
-    scheme. ``factory(url, options)`` returns a ReplicaClient and must import the
-    backend's SDK inside itself, not at module level: listing plugins calls this hook,
-    and it must stay cheap. A scheme is lowercase (``[a-z][a-z0-9+.-]*``).
+    Call ``register(scheme, factory, *, settings=None, capabilities=None,
+    description="", override=False)`` once per scheme. ``factory(url, settings)``
+    returns a ReplicaClient and must import the backend's SDK inside itself, not at
+    module level: listing plugins calls this hook, and it must stay cheap. A scheme is
+    lowercase (``[a-z][a-z0-9+.-]*``).
+
+    ``settings`` is a ``litestream_core.settings.BackendSettings`` subclass declaring
+    the YAML keys the backend's replicas take: the config accepts and type-checks
+    them, ``litestream plugins -v`` lists them, and the factory receives an instance.
+    Without it the factory receives the options as a plain mapping and only Go's own
+    keys are accepted. ``capabilities`` (``litestream_core.client.Capability``) are
+    the facts the core relies on (local files, range reads, exact listing times).
 
     Two plugins registering one scheme is an error (``PluginConflictError`` naming
     both) unless one of them passes ``override=True``; the override is shown by

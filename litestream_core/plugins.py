@@ -18,7 +18,7 @@ import re
 import sys
 import threading
 import weakref
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from litestream_core import hookspecs
+from litestream_core.backends import BackendSpec
 from litestream_core.builtin import lz4_codec
 from litestream_core.builtin.replica_clients import SchemeRegistryFactory
-from litestream_core.client import ReplicaURL
+from litestream_core.client import Capability, ReplicaURL
 from litestream_core.errors import (
     ConfigError,
     PluginConflictError,
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 
     from litestream_core.client import ClientFactory, ReplicaClient
     from litestream_core.compression import Compressor
+    from litestream_core.settings import BackendSettings
 
 ENTRY_POINT_GROUP = "litestream.plugins"
 CORE_DISTRIBUTION = "litestream-core"
@@ -96,19 +98,6 @@ class PluginStatus:
     def ok(self) -> bool:
         """Whether nothing is wrong with this plugin (disabled on purpose is fine)."""
         return self.status in ("loaded", "disabled") and not self.unknown_hooks
-
-
-@dataclass(frozen=True, slots=True)
-class BackendSpec:
-    """How to build clients for one URL scheme, and who said so."""
-
-    scheme: str
-    factory: ClientFactory
-    plugin: str
-    distribution: str | None
-    description: str = ""
-    overrides: str | None = None
-    """The plugin whose registration of this scheme this one replaced (``override=True``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,6 +405,8 @@ def _collect_schemes(pm: pluggy.PluginManager) -> list[tuple[BackendSpec, bool]]
             scheme: str,
             factory: ClientFactory,
             *,
+            settings: type[BackendSettings] | None = None,
+            capabilities: Iterable[Capability] | None = None,
             description: str = "",
             override: bool = False,
             _impl: pluggy.HookImpl = impl,
@@ -432,12 +423,39 @@ def _collect_schemes(pm: pluggy.PluginManager) -> list[tuple[BackendSpec, bool]]
                 plugin=_impl.plugin_name,
                 distribution=_row.distribution if _row else None,
                 description=description,
+                settings=_checked_settings(scheme, settings),
+                capabilities=_checked_capabilities(scheme, capabilities),
             )
             _batch.append((spec, bool(override)))
 
         if _call_impl(pm, impl, {"register": register}):
             specs.extend(batch)
     return specs
+
+
+def _checked_settings(scheme: str, settings: object) -> type[BackendSettings] | None:
+    from litestream_core.settings import BackendSettings
+
+    if settings is None:
+        return None
+    if not (isinstance(settings, type) and issubclass(settings, BackendSettings)):
+        raise PluginError(f"the settings of scheme {scheme!r} are not a BackendSettings class")
+    try:
+        settings.describe()  # resolves the annotations now, not at the first config
+    except Exception as exc:
+        raise PluginError(f"the settings of scheme {scheme!r} cannot be read: {exc}") from exc
+    return settings
+
+
+def _checked_capabilities(
+    scheme: str, capabilities: Iterable[Capability] | None
+) -> frozenset[Capability] | None:
+    if capabilities is None:
+        return None
+    found = frozenset(capabilities)
+    if bad := [c for c in found if not isinstance(c, Capability)]:
+        raise PluginError(f"scheme {scheme!r} declares unknown capabilities {bad!r}")
+    return found
 
 
 def _who(spec: BackendSpec) -> str:
@@ -544,7 +562,7 @@ def add_cli_commands(pm: pluggy.PluginManager, cli: click.Group) -> None:
 
 def make_replica_client(
     url: str | ReplicaURL,
-    options: Mapping[str, Any] | None = None,
+    options: Mapping[str, Any] | BackendSettings | None = None,
     *,
     pm: pluggy.PluginManager | None = None,
 ) -> ReplicaClient:
@@ -552,11 +570,17 @@ def make_replica_client(
 
     Only the chosen backend's SDK is imported, and only now.
 
-    :raises ConfigError: no installed plugin serves the scheme; the message names the
-        distribution to install.
+    :param options: the replica's keys (YAML spelling), or settings already parsed
+        (``ReplicaConfig.settings``).
+    :raises ConfigError: no installed plugin serves the scheme (the message names the
+        distribution to install), or an option the backend does not declare.
     """
+    from litestream_core.settings import Settings
+
     pm = pm if pm is not None else default_plugin_manager()
     parsed = url if isinstance(url, ReplicaURL) else ReplicaURL.parse(url)
+    if isinstance(options, Settings):
+        options = options.as_options()
     client: ReplicaClient | None = pm.hook.litestream_make_replica_client(
         url=parsed, options=dict(options or {})
     )

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import sys
-import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from importlib import metadata
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -37,6 +35,15 @@ from litestream_core.plugins import (
     replica_client_registry,
 )
 
+Site = Callable[..., None]
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LITESTREAM_LOAD_PLUGINS", raising=False)
+    monkeypatch.delenv("LITESTREAM_STRICT_PLUGINS", raising=False)
+
+
 # A plugin module registering one scheme whose client only remembers its URL.
 SCHEME_PLUGIN = """
 from litestream_core import hookimpl
@@ -50,48 +57,6 @@ class Client:
 def litestream_register_replica_clients(register):
     register({scheme!r}, Client, description="fake backend"{extra})
 """
-
-Site = Callable[..., None]
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("LITESTREAM_LOAD_PLUGINS", raising=False)
-    monkeypatch.delenv("LITESTREAM_STRICT_PLUGINS", raising=False)
-
-
-@pytest.fixture
-def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
-    """Install fake distributions into a fresh sys.path entry."""
-    root = tmp_path / "site"
-    root.mkdir()
-    monkeypatch.syspath_prepend(str(root))
-    modules: list[str] = []
-
-    def install(
-        dist: str,
-        plugins: dict[str, str],
-        *,
-        version: str = "1.0.0",
-        requires: tuple[str, ...] = ("litestream-core>=0.1",),
-    ) -> None:
-        """``plugins`` maps an entry-point name to its module's source."""
-        info = root / f"{dist.replace('-', '_')}-{version}.dist-info"
-        info.mkdir()
-        lines = ["Metadata-Version: 2.1", f"Name: {dist}", f"Version: {version}"]
-        lines += [f"Requires-Dist: {r}" for r in requires]
-        (info / "METADATA").write_text("\n".join(lines) + "\n")
-        eps = ["[litestream.plugins]"]
-        for name, source in plugins.items():
-            module = f"fake_{dist.replace('-', '_')}_{name}"
-            (root / f"{module}.py").write_text(textwrap.dedent(source))
-            eps.append(f"{name} = {module}")
-            modules.append(module)
-        (info / "entry_points.txt").write_text("\n".join(eps) + "\n")
-
-    yield install
-    for module in modules:
-        sys.modules.pop(module, None)
 
 
 def status_of(pm, name):

@@ -28,11 +28,17 @@ from litestream_core.errors import (
 )
 from litestream_core.events import RestoreCompleted, RestoreProgress
 from litestream_core.ltx import HEADER_FLAG_NO_CHECKSUM, Encoder, Header, database_checksum
+from litestream_core.plugins import get_plugin_manager, make_replica_client
 from litestream_core.testing.memory import MemoryReplicaClient
 
 
+def file_client(path: Path):
+    """A file client as the core builds it, declaring that its files are local."""
+    return make_replica_client(f"file://{path}", pm=get_plugin_manager(only={"file"}))
+
+
 async def file_history(tmp_path: Path, n: int = 12):
-    return await make_history(tmp_path, n=n, client=FileReplicaClient(tmp_path / "replica"))
+    return await make_history(tmp_path, n=n, client=file_client(tmp_path / "replica"))
 
 
 def leftovers(directory: Path) -> list[str]:
@@ -106,9 +112,7 @@ def test_checksummed_files_after_a_go_style_snapshot_are_still_checked(tmp_path,
     so the first checksummed file after it is checked against the rebuilt file."""
 
     async def main():
-        client = (
-            FileReplicaClient(tmp_path / "replica") if replica == "file" else MemoryReplicaClient()
-        )
+        client = file_client(tmp_path / "replica") if replica == "file" else MemoryReplicaClient()
         chain = await make_history(tmp_path, n=8, client=client)
         snap = _no_checksum_snapshot(pages_of(chain.states[5]), 5)
         await client.write_ltx_file(9, 1, 5, snap)
@@ -136,9 +140,7 @@ def test_files_above_the_small_file_bound_are_streamed(tmp_path, replica, monkey
     monkeypatch.setattr(restore_mod, "_WRITE_RUN", 3)  # runs of pages split, too
 
     async def main():
-        client = (
-            FileReplicaClient(tmp_path / "replica") if replica == "file" else MemoryReplicaClient()
-        )
+        client = file_client(tmp_path / "replica") if replica == "file" else MemoryReplicaClient()
         chain = await make_history(tmp_path, n=8, client=client)
         sizes = [f.size for f in (await restore_mod.build_plan(client)).files]
         assert min(sizes) <= 2 * PAGE < max(sizes)  # both kinds in one restore
@@ -181,11 +183,12 @@ def test_cancelled_restore_stops_its_worker_and_leaves_nothing(tmp_path, monkeyp
     asyncio.run(main())
 
 
-def test_only_the_built_in_file_backend_is_read_directly(tmp_path):
+def test_only_backends_declaring_local_files_are_read_directly(tmp_path):
     class Wrapped(FileReplicaClient):
         """A plugin's subclass may change what reading a file means."""
 
-    assert as_local_replica(FileReplicaClient(tmp_path)) is not None
+    pm = get_plugin_manager(only={"file"})
+    assert as_local_replica(make_replica_client(f"file://{tmp_path}", pm=pm)) is not None
     assert as_local_replica(Wrapped(tmp_path)) is None
     assert as_local_replica(MemoryReplicaClient()) is None
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from litestream_core.errors import PluginLoadError
 from litestream_core.hookspecs import hookimpl
 
 if TYPE_CHECKING:
+    from litestream_core.backends import BackendSpec
     from litestream_core.client import ReplicaClient, ReplicaURL
-    from litestream_core.plugins import BackendSpec
 
 
 class SchemeRegistryFactory:
@@ -31,15 +30,4 @@ class SchemeRegistryFactory:
         self, url: ReplicaURL, options: Mapping[str, Any]
     ) -> ReplicaClient | None:
         spec = self._registry().get(url.scheme)
-        if spec is None:
-            return None
-        try:
-            return spec.factory(url, options)
-        except ImportError as exc:
-            # The factory imports the backend's SDK; a broken install shows up here.
-            raise PluginLoadError(
-                f"{spec.distribution or spec.plugin} cannot build a {url.scheme!r} client: "
-                f"{exc}; reinstall it",
-                plugin_name=spec.plugin,
-                distribution=spec.distribution,
-            ) from exc
+        return None if spec is None else spec.build(url, options)

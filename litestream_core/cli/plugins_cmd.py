@@ -15,7 +15,9 @@ from litestream_core.cli import plugin_manager
 from litestream_core.cli.common import fail, go_flag, handle_errors
 
 if TYPE_CHECKING:
+    from litestream_core.backends import BackendSpec
     from litestream_core.plugins import PluginStatus
+    from litestream_core.settings import SettingInfo
 
 
 def _record(status: PluginStatus) -> dict[str, Any]:
@@ -32,8 +34,67 @@ def _record(status: PluginStatus) -> dict[str, Any]:
     }
 
 
-def _print_table(statuses: list[PluginStatus]) -> None:
+def _setting_record(info: SettingInfo) -> dict[str, Any]:
+    default = info.default
+    if info.secret and default:
+        default = "***"
+    elif isinstance(default, tuple):
+        default = list(default)
+    return {
+        "key": info.key,
+        "type": info.type,
+        "default": default,
+        "help": info.help,
+        "secret": info.secret,
+        "inherited": info.inherit,
+    }
+
+
+def _backend_record(spec: BackendSpec) -> dict[str, Any]:
+    """What ``-verbose`` adds per scheme: the declared keys and capabilities."""
+    return {
+        "scheme": spec.scheme,
+        "plugin": spec.plugin,
+        "capabilities": sorted(c.value for c in spec.capabilities or ()),
+        "settings": [_setting_record(i) for i in spec.settings.describe()]
+        if spec.settings is not None
+        else None,
+    }
+
+
+def _console() -> Any:
     from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:
+        # Piped output has no width to respect; squeezing it into 80 columns would
+        # truncate names that scripts and bug reports need whole.
+        console = Console(width=240)
+    return console
+
+
+def _print_backends(backends: list[BackendSpec]) -> None:
+    from rich.table import Table
+
+    console = _console()
+    for spec in sorted(backends, key=lambda s: s.scheme):
+        record = _backend_record(spec)
+        capabilities = ", ".join(record["capabilities"]) or "none declared"
+        title = f"{spec.scheme}:// ({spec.plugin}); capabilities: {capabilities}"
+        if record["settings"] is None:
+            console.print(f"{title}\n  declares no settings: Go's keys are passed as they are")
+            continue
+        table = Table("Key", "Type", "Default", "Help", title=title, title_justify="left")
+        for row in record["settings"]:
+            notes = [n for n, on in (("secret", row["secret"]), ("not inherited",
+                     not row["inherited"])) if on]  # fmt: skip
+            help_text = row["help"] + (f" ({', '.join(notes)})" if notes else "")
+            default = "" if row["default"] in (None, "", []) else str(row["default"])
+            table.add_row(row["key"], row["type"], default, help_text)
+        console.print(table)
+
+
+def _print_table(statuses: list[PluginStatus]) -> None:
     from rich.table import Table
 
     table = Table("Plugin", "Distribution", "Version", "Status", "Schemes", "Codecs", "Hooks")
@@ -52,12 +113,7 @@ def _print_table(statuses: list[PluginStatus]) -> None:
             "\n".join(h.removeprefix("litestream_") for h in s.hooks),
             style=style,
         )
-    console = Console()
-    if not console.is_terminal:
-        # Piped output has no width to respect; squeezing it into 80 columns would
-        # truncate names that scripts and bug reports need whole.
-        console = Console(width=240)
-    console.print(table)
+    _console().print(table)
 
 
 def _problems(statuses: list[PluginStatus]) -> list[str]:
@@ -86,17 +142,32 @@ def _problems(statuses: list[PluginStatus]) -> list[str]:
 @click.option(
     *go_flag("check"), is_flag=True, help="Exit 1 on load failures, skew, bad hooks or conflicts."
 )
+@click.option(
+    *go_flag("verbose", "-v"),
+    is_flag=True,
+    help="Also list each backend's config keys and capabilities.",
+)
 @handle_errors
-def command(as_json: bool, show_all: bool, check: bool) -> None:
+def command(as_json: bool, show_all: bool, check: bool, verbose: bool) -> None:
     """List installed plugins: distribution, version, status, schemes, codecs, hooks."""
-    from litestream_core.plugins import plugin_statuses
+    from litestream_core.plugins import plugin_statuses, replica_client_registry
 
-    statuses = plugin_statuses(plugin_manager(click.get_current_context()))
+    pm = plugin_manager(click.get_current_context())
+    statuses = plugin_statuses(pm)
     shown = [s for s in statuses if show_all or not s.builtin]
+    backends = list(replica_client_registry(pm).values()) if verbose else []
     if as_json:
-        click.echo(json.dumps([_record(s) for s in shown], indent=2))
+        records = [_record(s) for s in shown]
+        if verbose:
+            by_plugin: dict[str, list[dict[str, Any]]] = {}
+            for spec in backends:
+                by_plugin.setdefault(spec.plugin, []).append(_backend_record(spec))
+            for record in records:
+                record["backends"] = by_plugin.get(record["name"], [])
+        click.echo(json.dumps(records, indent=2))
     elif shown:
         _print_table(shown)
+        _print_backends(backends)
     else:
         click.echo("No plugins installed.")
     if check and (problems := _problems(statuses)):

@@ -12,13 +12,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
-from litestream_core.client import LTXData, LTXFileInfo, ReplicaClient
+from litestream_core.client import Capability, LTXData, LTXFileInfo, ReplicaClient
 from litestream_core.engine.retry import Backoff
 from litestream_core.errors import ReplicaClientError, TransientReplicaError
 from litestream_core.ltx import TRAILER_SIZE, Trailer
 
 CHUNK = 1 << 20
-_FILE_BACKEND = "litestream_file.client"
 _SMALL_FILE = 4 << 20
 """Files up to this size are uploaded as one bytes object: fewer round trips."""
 
@@ -42,7 +41,7 @@ async def _chunks(path: Path) -> AsyncIterator[bytes]:
 
 @runtime_checkable
 class LocalReplica(Protocol):
-    """A backend whose LTX files are plain local files (the file backend).
+    """A backend whose LTX files are plain local files (``Capability.LOCAL_FILESYSTEM``).
 
     Restore reads these directly from a worker thread: going through the event loop
     for every open and read costs far more than the read itself when a replica holds
@@ -53,10 +52,10 @@ class LocalReplica(Protocol):
 
 
 def as_local_replica(client: ReplicaClient) -> LocalReplica | None:
-    """The client as a LocalReplica if it is exactly the built-in file backend, else
-    None: another plugin's ``file_path`` may name remote paths, or its reads may do
-    more than read the file (decrypt, say)."""
-    if type(client).__module__ == _FILE_BACKEND and isinstance(client, LocalReplica):
+    """The client as a LocalReplica if its backend declared ``LOCAL_FILESYSTEM`` when it
+    registered, else None. The core stamps that on the clients it builds, so a client
+    wrapping another (whose reads decrypt, say) is never read around."""
+    if Capability.LOCAL_FILESYSTEM in client.capabilities and isinstance(client, LocalReplica):
         return client
     return None
 

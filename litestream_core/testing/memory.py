@@ -46,7 +46,7 @@ class MemoryReplicaClient(ReplicaClient):
     """Keeps LTX files in a dict; see the module docstring for its guarantees."""
 
     type: ClassVar[str] = "memory"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+    capabilities: frozenset[Capability] = frozenset(
         {Capability.ACCURATE_METADATA_TIMESTAMPS, Capability.RANGE_READS}
     )
 

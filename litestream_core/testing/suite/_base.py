@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from functools import cache
 from typing import ClassVar
 
 import pytest
@@ -22,7 +23,8 @@ class SuiteBase:
     pytestmark = pytest.mark.anyio
 
     capabilities: ClassVar[frozenset[Capability] | set[Capability]] = frozenset()
-    """Capabilities to check, in addition to those the client class declares."""
+    """Capabilities to check, in addition to those the plugin declares when it registers
+    ``schemes`` and those the client itself carries."""
     plugin_name: ClassVar[str | None] = None
     """Entry-point name in ``litestream.plugins``; None skips the plugin-contract tests."""
     schemes: ClassVar[tuple[str, ...]] = ()
@@ -43,8 +45,29 @@ class SuiteBase:
         yield  # pragma: no cover - unreachable, makes this an async generator
 
     def declares(self, client: ReplicaClient, capability: Capability) -> bool:
-        """A capability counts if either the suite subclass or the client class claims it."""
-        return capability in self.capabilities or capability in type(client).capabilities
+        """A capability counts if the suite subclass, the plugin's registration (read by
+        the core's own loader) or the client instance claims it."""
+        return (
+            capability in self.capabilities
+            or capability in client.capabilities
+            or capability in registered_capabilities(self.plugin_name, self.schemes)
+        )
+
+
+@cache
+def registered_capabilities(plugin: str | None, schemes: tuple[str, ...]) -> frozenset[Capability]:
+    """What ``plugin`` declares for ``schemes`` when the core loads it."""
+    if plugin is None or not schemes:
+        return frozenset()
+    from litestream_core.plugins import get_plugin_manager, replica_client_registry
+
+    registry = replica_client_registry(get_plugin_manager(only={plugin}))
+    found: set[Capability] = set()
+    for scheme in schemes:
+        spec = registry.get(scheme)
+        if spec is not None and spec.plugin == plugin and spec.capabilities:
+            found |= spec.capabilities
+    return frozenset(found)
 
 
 def ltx(min_txid: int, max_txid: int, *, pages: int = 2, timestamp_ms: int | None = None) -> bytes:

@@ -1,7 +1,9 @@
-"""The plugin's packaging: entry point, cheap import, declared schemes, valid hookimpls.
+"""The plugin's packaging: entry point, cheap import, declared schemes and settings.
 
-These tests do no backend I/O. They use pluggy with ``litestream_core.hookspecs``
-directly, so they check the plugin against the hook specifications alone.
+These tests do no backend I/O. They load the plugin with the core's own loader
+(``litestream_core.plugins.get_plugin_manager`` in strict mode), so a plugin passes
+here exactly when ``litestream`` itself would accept it: core version range,
+hookimpls matching the hookspecs, a valid registration.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
@@ -20,19 +21,16 @@ from litestream_core.testing.suite._base import SuiteBase
 
 GROUP = "litestream.plugins"
 
-# Loads the entry point, runs its registration hook, and reports which of the given
-# modules got imported along the way.
+# Loads the plugin as `litestream` does, builds the registry (which reads the declared
+# settings), and reports which of the given modules got imported along the way.
 _PROBE = """
 import json, sys
-from importlib.metadata import entry_points
-import pluggy
-from litestream_core import hookspecs
-(ep,) = entry_points(group=sys.argv[1], name=sys.argv[2])
-pm = pluggy.PluginManager("litestream")
-pm.add_hookspecs(hookspecs)
-pm.register(ep.load(), name=sys.argv[2])
-pm.hook.litestream_register_replica_clients(register=lambda *a, **k: None)
-print(json.dumps(sorted(m for m in json.loads(sys.argv[3]) if m in sys.modules)))
+from litestream_core.plugins import get_plugin_manager, replica_client_registry
+pm = get_plugin_manager(only={sys.argv[1]}, strict=True)
+for spec in replica_client_registry(pm).values():
+    if spec.settings is not None:
+        spec.settings.describe()
+print(json.dumps(sorted(m for m in json.loads(sys.argv[2]) if m in sys.modules)))
 """
 
 
@@ -46,14 +44,17 @@ class PluginContractTests(SuiteBase):
         return ep
 
     def _manager(self) -> Any:
-        import pluggy
+        """The plugin alone, loaded by the core's loader; any load problem raises."""
+        from litestream_core.plugins import get_plugin_manager
 
-        from litestream_core import hookspecs
+        self._entry_point()
+        return get_plugin_manager(only={self.plugin_name or ""}, strict=True)
 
-        pm = pluggy.PluginManager("litestream")
-        pm.add_hookspecs(hookspecs)
-        pm.register(self._entry_point().load(), name=self.plugin_name)
-        return pm
+    def _own_specs(self) -> dict[str, Any]:
+        from litestream_core.plugins import replica_client_registry
+
+        registry = replica_client_registry(self._manager())
+        return {s: spec for s, spec in registry.items() if spec.plugin == self.plugin_name}
 
     def test_entry_point_exists(self) -> None:
         ep = self._entry_point()
@@ -64,7 +65,7 @@ class PluginContractTests(SuiteBase):
         ep = self._entry_point()
         assert ep.name == self.plugin_name
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-        probe = [sys.executable, "-c", _PROBE, GROUP, ep.name, json.dumps(self.heavy_modules)]
+        probe = [sys.executable, "-c", _PROBE, ep.name, json.dumps(self.heavy_modules)]
         proc = subprocess.run(probe, capture_output=True, text=True, env=env, timeout=120)
         assert proc.returncode == 0, f"loading the plugin failed:\n{proc.stderr}"
         imported = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -74,21 +75,21 @@ class PluginContractTests(SuiteBase):
         )
 
     def test_plugin_registers_declared_schemes(self) -> None:
-        registered: dict[str, Callable[..., Any]] = {}
+        assert sorted(self._own_specs()) == sorted(self.schemes), (
+            f"plugin {self.plugin_name!r} registers {sorted(self._own_specs())}, "
+            f"the suite expects {sorted(self.schemes)}"
+        )
 
-        def register(scheme: str, factory: Callable[..., Any], **options: Any) -> None:
-            assert isinstance(scheme, str)
-            assert scheme not in registered, f"scheme {scheme!r} registered twice"
-            assert callable(factory), f"factory for {scheme!r} is not callable"
-            assert set(options) <= {"description", "override", "aliases", "parse_url"}
-            assert isinstance(options.get("description", ""), str)
-            registered[scheme] = factory
-
-        self._manager().hook.litestream_register_replica_clients(register=register)
-        assert sorted(registered) == sorted(self.schemes)
+    def test_plugin_settings_are_usable(self) -> None:
+        """Declared keys must be listable and their defaults must pass their own checks."""
+        for scheme, spec in self._own_specs().items():
+            if spec.settings is None:
+                continue
+            infos = spec.settings.describe()
+            assert all(info.help for info in infos), f"{scheme}: every key needs a help text"
+            spec.settings.from_options({})
 
     def test_plugin_hookimpls_match_hookspecs(self) -> None:
         """A misspelled hook name or argument would otherwise be silently ignored."""
-        pm = self._manager()
-        pm.check_pending()
+        pm = self._manager()  # strict: an unknown hook raises here
         assert pm.get_hookcallers(pm.get_plugin(self.plugin_name)), "plugin implements no hook"

@@ -40,7 +40,6 @@ from litestream_core.backend_support.timestamps import (
 from litestream_core.client import (
     AsyncByteStream,
     BytesStream,
-    Capability,
     LTXData,
     LTXFileInfo,
     ReplicaClient,
@@ -65,9 +64,6 @@ class ABSReplicaClient(ReplicaClient):
     """A replica in an Azure Blob Storage container; see the module docstring."""
 
     type: ClassVar[str] = "abs"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.ACCURATE_METADATA_TIMESTAMPS, Capability.RANGE_READS}
-    )
 
     def __init__(self, settings: ABSSettings, *, retry_total: int = 3) -> None:
         """``retry_total`` bounds the SDK's own retries; the engine retries beyond it."""

@@ -29,7 +29,6 @@ from litestream_core.backend_support.tempfiles import is_stale, temp_name
 from litestream_core.backend_support.timestamps import ms_to_datetime
 from litestream_core.client import (
     AsyncByteStream,
-    Capability,
     LTXData,
     LTXFileInfo,
     ReplicaClient,
@@ -57,9 +56,6 @@ class FileReplicaClient(ReplicaClient):
     """A replica in a directory; see the module docstring for the layout and guarantees."""
 
     type: ClassVar[str] = "file"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.ACCURATE_METADATA_TIMESTAMPS, Capability.RANGE_READS}
-    )
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)

@@ -34,7 +34,6 @@ from litestream_core.backend_support.timestamps import (
 )
 from litestream_core.client import (
     AsyncByteStream,
-    Capability,
     LTXData,
     LTXFileInfo,
     ReplicaClient,
@@ -63,9 +62,6 @@ class GCSReplicaClient(ReplicaClient):
     """A replica in a GCS bucket; see the module docstring."""
 
     type: ClassVar[str] = "gs"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.ACCURATE_METADATA_TIMESTAMPS, Capability.RANGE_READS}
-    )
 
     def __init__(self, settings: GCSSettings, *, retry_timeout: float | None = None) -> None:
         """``retry_timeout`` bounds the SDK's own retries (by default the ``timeout``

@@ -36,7 +36,6 @@ from litestream_core.backend_support.timestamps import (
 )
 from litestream_core.client import (
     AsyncByteStream,
-    Capability,
     LTXData,
     LTXFileInfo,
     ReplicaClient,
@@ -101,9 +100,6 @@ class NATSReplicaClient(ReplicaClient):
     """Replica in a JetStream object-store bucket; see the module docstring."""
 
     type: ClassVar[str] = "nats"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.ACCURATE_METADATA_TIMESTAMPS}
-    )
 
     def __init__(self, config: NATSConfig) -> None:
         self.config = config

@@ -17,8 +17,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from litestream_core.client import ReplicaURL
-from litestream_core.config import parse_duration
 from litestream_core.errors import ConfigError
+from litestream_core.settings import parse_duration
 
 DEFAULT_SERVER = "nats://127.0.0.1:4222"
 DEFAULT_MAX_RECONNECTS = -1

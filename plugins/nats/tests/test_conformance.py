@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from litestream_nats.plugin import make_client
 
 from litestream_core.client import ReplicaURL
+from litestream_core.plugins import make_replica_client
 from litestream_core.testing import ReplicaClientSuite
 
 
@@ -16,5 +16,7 @@ class TestNATSConformance(ReplicaClientSuite):
 
     @pytest.fixture
     async def replica_client(self, nats_server, bucket):
-        async with make_client(ReplicaURL.parse(f"{nats_server.url}/{bucket}"), {}) as client:
+        async with make_replica_client(
+            ReplicaURL.parse(f"{nats_server.url}/{bucket}"), {}
+        ) as client:
             yield client

@@ -6,10 +6,10 @@ import io
 from pathlib import Path
 
 import pytest
-from litestream_nats.plugin import make_client
 
 from litestream_core.client import ReplicaURL
 from litestream_core.ltx import Header, verify_file
+from litestream_core.plugins import make_replica_client
 from litestream_core.testing.e2e import (
     Replicate,
     insert_rows,
@@ -41,7 +41,7 @@ async def test_go_replica_is_read_with_exact_timestamps(
     insert_rows(db, range(1, 51), wal=True)
     config = go_config(tmp_path / "go.yml", db, nats_server, bucket)
     go = Replicate(config, tmp_path / "go.log", env=go_env, litestream=go_litestream)
-    client = make_client(ReplicaURL.parse(f"{nats_server.url}/{bucket}"), {})
+    client = make_replica_client(ReplicaURL.parse(f"{nats_server.url}/{bucket}"), {})
     try:
         await wait_for_l0_files(client, 1, go)
         insert_rows(db, range(51, 61), wal=True)  # a second transaction, a second L0 file
@@ -77,7 +77,7 @@ async def test_our_snapshot_is_restored_by_go(nats_server, bucket, tmp_path, go_
     snapshot = make_ltx_bytes(
         1, 1, page_size=page_size, pages=pages, timestamp_ms=1_700_000_000_321, no_checksum=True
     )
-    async with make_client(ReplicaURL.parse(f"{nats_server.url}/{bucket}"), {}) as client:
+    async with make_replica_client(ReplicaURL.parse(f"{nats_server.url}/{bucket}"), {}) as client:
         await client.write_ltx_file(0, 1, 1, snapshot)
 
     db = tmp_path / "restored-as.db"
@@ -100,7 +100,9 @@ async def test_go_and_ours_log_in_with_jwt_seed_and_creds(
         tmp_path / "go.yml", db, [f"url: {server.url}/b", *login], monitor_interval=None
     )
     go = Replicate(config, tmp_path / "go.log", env=go_env, litestream=go_litestream)
-    client = make_client(ReplicaURL.parse(f"{server.url}/b"), {"creds": str(operator_mode.creds)})
+    client = make_replica_client(
+        ReplicaURL.parse(f"{server.url}/b"), {"creds": str(operator_mode.creds)}
+    )
     try:
         await wait_for_l0_files(client, 1, go)
     finally:

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 import pytest
 from litestream_nats.client import format_timestamp, parse_timestamp
 from litestream_nats.config import DEFAULT_SERVER, resolve_config
-from litestream_nats.plugin import make_client
 
 from litestream_core.client import ReplicaURL
 from litestream_core.errors import (
@@ -18,6 +17,7 @@ from litestream_core.errors import (
     ReplicaPermissionError,
     TransientReplicaError,
 )
+from litestream_core.plugins import make_replica_client
 from litestream_core.testing import make_ltx_bytes
 
 pytestmark = pytest.mark.anyio
@@ -121,7 +121,7 @@ async def test_timestamp_kept_in_go_header(nats_server, bucket):
     import nats
 
     data = make_ltx_bytes(1, 2, timestamp_ms=1_234_567_890_987)
-    async with make_client(ReplicaURL.parse(f"{nats_server.url}/{bucket}"), {}) as client:
+    async with make_replica_client(ReplicaURL.parse(f"{nats_server.url}/{bucket}"), {}) as client:
         await client.write_ltx_file(3, 1, 2, data)
     nc = await nats.connect(nats_server.url)
     try:
@@ -137,7 +137,7 @@ async def test_missing_bucket_is_an_error_and_not_created(nats_server):
     import nats
 
     url = ReplicaURL.parse(f"{nats_server.url}/no-such-bucket")
-    client = make_client(url, {})
+    client = make_replica_client(url, {})
     with pytest.raises(ReplicaClientError, match="does not exist") as info:
         await client.init()
     assert "nats object add no-such-bucket" in info.value.one_line()
@@ -155,12 +155,12 @@ async def test_user_password_and_auth_failure(nats_factory):
     server = nats_factory("--user", "litestream", "--pass", secret)
     await server.create_bucket("b", user="litestream", password=secret)
     url = ReplicaURL.parse(f"{server.url}/b")
-    async with make_client(url, {"username": "litestream", "password": secret}) as client:
+    async with make_replica_client(url, {"username": "litestream", "password": secret}) as client:
         await client.write_ltx_file(0, 1, 1, make_ltx_bytes(1, 1))
         assert [i.max_txid async for i in client.ltx_files(0)] == [1]
 
     wrong = f"nats://litestream:{secret}-wrong@127.0.0.1:{server.port}/b"
-    client = make_client(ReplicaURL.parse(wrong), {"timeout": "2s"})
+    client = make_replica_client(ReplicaURL.parse(wrong), {"timeout": "2s"})
     with pytest.raises(ReplicaPermissionError, match="authorization failed") as info:
         await client.init()
     line = info.value.one_line()
@@ -172,7 +172,9 @@ async def test_user_password_and_auth_failure(nats_factory):
 async def test_token_auth(nats_factory):
     server = nats_factory("--auth", "tok-123")
     await server.create_bucket("b", token="tok-123")
-    async with make_client(ReplicaURL.parse(f"{server.url}/b"), {"token": "tok-123"}) as client:
+    async with make_replica_client(
+        ReplicaURL.parse(f"{server.url}/b"), {"token": "tok-123"}
+    ) as client:
         assert [i async for i in client.ltx_files(0)] == []
 
 
@@ -180,7 +182,7 @@ async def test_unreachable_server_is_transient(nats_factory):
     server = nats_factory()
     server.stop()  # a port where nothing listens any more
     url = ReplicaURL.parse(f"{server.url}/b")
-    client = make_client(url, {"timeout": "1s", "reconnect-wait": "100ms"})
+    client = make_replica_client(url, {"timeout": "1s", "reconnect-wait": "100ms"})
     with pytest.raises(TransientReplicaError, match="cannot connect"):
         await client.init()
     await client.close()
@@ -202,7 +204,7 @@ async def test_server_restart_gives_transient_error_then_reconnects(nats_factory
     server = nats_factory()
     await server.create_bucket("b")
     options = {"timeout": "1s", "reconnect-wait": "100ms"}
-    async with make_client(ReplicaURL.parse(f"{server.url}/b"), options) as client:
+    async with make_replica_client(ReplicaURL.parse(f"{server.url}/b"), options) as client:
         first = make_ltx_bytes(1, 1, pages=3)
         await client.write_ltx_file(0, 1, 1, first)
 
@@ -238,11 +240,11 @@ async def test_mutual_tls_with_root_cas_and_client_certificate(nats_factory, tls
         "client-key": str(f["cli-key"]),
         "timeout": "2s",
     }
-    async with make_client(url, options) as client:
+    async with make_replica_client(url, options) as client:
         await client.write_ltx_file(0, 1, 1, make_ltx_bytes(1, 1))
         assert [i.max_txid async for i in client.ltx_files(0)] == [1]
 
-    untrusted = make_client(url, {**options, "root-cas": []})
+    untrusted = make_replica_client(url, {**options, "root-cas": []})
     with pytest.raises(ReplicaPermissionError, match="not trusted"):
         await untrusted.init()
     await untrusted.close()
@@ -263,18 +265,18 @@ async def test_nkey_seed_string_and_seed_file(nats_factory, tmp_path):
     seed_file.write_text(seed + "\n")
     url = ReplicaURL.parse(f"{server.url}/b")
     for nkey in (seed, str(seed_file)):
-        async with make_client(url, {"nkey": nkey}) as client:
+        async with make_replica_client(url, {"nkey": nkey}) as client:
             await client.write_ltx_file(0, 1, 1, make_ltx_bytes(1, 1))
             assert [i.max_txid async for i in client.ltx_files(0)] == [1]
     with pytest.raises(ConfigError, match="public key"):
-        await make_client(url, {"nkey": public}).init()
+        await make_replica_client(url, {"nkey": public}).init()
 
 
 async def test_new_connection_after_reconnects_are_exhausted(nats_factory):
     server = nats_factory()
     await server.create_bucket("b")
     options = {"timeout": "1s", "reconnect-wait": "100ms", "max-reconnects": 1}
-    async with make_client(ReplicaURL.parse(f"{server.url}/b"), options) as client:
+    async with make_replica_client(ReplicaURL.parse(f"{server.url}/b"), options) as client:
         await client.write_ltx_file(0, 1, 1, make_ltx_bytes(1, 1))
         server.stop()
         with pytest.raises(TransientReplicaError):
@@ -294,17 +296,17 @@ async def test_jwt_and_seed_and_creds_file_in_operator_mode(nats_factory, operat
         {"creds": str(operator_mode.creds)},
     ]
     for txid, login in enumerate(logins, start=1):
-        async with make_client(url, {**login, "timeout": "2s"}) as client:
+        async with make_replica_client(url, {**login, "timeout": "2s"}) as client:
             await client.write_ltx_file(0, txid, txid, make_ltx_bytes(txid, txid))
             assert [i.max_txid async for i in client.ltx_files(0)] == list(range(1, txid + 1))
 
-    anonymous = make_client(url, {"timeout": "2s"})
+    anonymous = make_replica_client(url, {"timeout": "2s"})
     with pytest.raises(ReplicaPermissionError, match="authorization"):
         await anonymous.init()
     await anonymous.close()
     secret_seed = operator_mode.user_seed
     wrong = {"jwt": operator_mode.user_jwt, "seed": secret_seed[:-4] + "AAAA", "timeout": "2s"}
-    client = make_client(url, wrong)
+    client = make_replica_client(url, wrong)
     with pytest.raises((ReplicaPermissionError, ConfigError)) as info:
         await client.init()
     assert secret_seed not in str(info.value) and secret_seed not in repr(client)

@@ -37,7 +37,6 @@ from litestream_core.backend_support.timestamps import (
 from litestream_core.client import (
     AsyncByteStream,
     BytesStream,
-    Capability,
     LTXData,
     LTXFileInfo,
     ReplicaClient,
@@ -73,9 +72,6 @@ class S3ReplicaClient(ReplicaClient):
     """A replica in an S3 bucket (or an S3-compatible store); see the module docstring."""
 
     type: ClassVar[str] = "s3"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.ACCURATE_METADATA_TIMESTAMPS, Capability.RANGE_READS}
-    )
 
     def __init__(self, settings: S3Settings, *, max_attempts: int = 5) -> None:
         """``max_attempts`` bounds the SDK's own retries; the engine retries beyond it."""

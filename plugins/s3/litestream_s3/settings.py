@@ -25,6 +25,7 @@ from litestream_core.backend_support.paths import go_clean
 from litestream_core.backend_support.timeouts import timeout_option
 from litestream_core.client import ReplicaURL
 from litestream_core.errors import ConfigError
+from litestream_core.settings import parse_byte_size as byte_size
 
 DEFAULT_REGION = "us-east-1"
 MIN_PART_SIZE = 5 * 1024 * 1024
@@ -41,14 +42,6 @@ _DO_HOST = re.compile(r"^(?:(.+)\.)?([^.]+)\.digitaloceanspaces.com$")
 _B2_HOST = re.compile(r"^(?:(.+)\.)?s3.([^.]+)\.backblazeb2.com$")
 _FILEBASE_HOST = re.compile(r"^(?:(.+)\.)?s3.filebase.com$")
 _SCALEWAY_HOST = re.compile(r"^(?:(.+)\.)?s3.([^.]+)\.scw\.cloud$")
-_BYTE_SIZE = re.compile(r"([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)")
-_BYTE_UNITS = {
-    "": 1, "b": 1,
-    "k": 10**3, "kb": 10**3, "ki": 2**10, "kib": 2**10,
-    "m": 10**6, "mb": 10**6, "mi": 2**20, "mib": 2**20,
-    "g": 10**9, "gb": 10**9, "gi": 2**30, "gib": 2**30,
-    "t": 10**12, "tb": 10**12, "ti": 2**40, "tib": 2**40,
-}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,13 +246,12 @@ def parse_positive_int(value: object, key: str) -> int:
 
 def parse_byte_size(value: object, key: str = "part-size") -> int:
     """Go's ``ParseByteSize`` (go-humanize): ``10MB`` is 10**7, ``5MiB`` is 5 * 2**20."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    m = _BYTE_SIZE.fullmatch(str(value).strip())
-    unit = _BYTE_UNITS.get(m[2].lower()) if m else None
-    if m is None or unit is None:
-        raise ConfigError(f"s3: invalid {key} {value!r} (use a size such as 5MiB or 10MB)")
-    return int(float(m[1]) * unit)
+    try:
+        return byte_size(value)
+    except ValueError:
+        raise ConfigError(
+            f"s3: invalid {key} {value!r} (use a size such as 5MiB or 10MB)"
+        ) from None
 
 
 def _query(url: ReplicaURL, *names: str) -> str:

@@ -35,7 +35,6 @@ from litestream_core.backend_support.tempfiles import is_stale, is_temp_name, te
 from litestream_core.backend_support.timestamps import ms_to_datetime
 from litestream_core.client import (
     AsyncByteStream,
-    Capability,
     LTXData,
     LTXFileInfo,
     ReplicaClient,
@@ -83,9 +82,6 @@ class SFTPReplicaClient(ReplicaClient):
     """Replica on an SFTP server; see the module docstring for the layout and threading."""
 
     type: ClassVar[str] = "sftp"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.ACCURATE_METADATA_TIMESTAMPS, Capability.RANGE_READS}
-    )
 
     def __init__(self, config: SFTPConfig) -> None:
         self.config = config

@@ -10,9 +10,9 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from litestream_sftp.plugin import make_client
 
 from litestream_core.client import ReplicaURL
+from litestream_core.plugins import make_replica_client
 from litestream_core.testing import e2e
 from litestream_core.testing.e2e import (
     App,
@@ -52,7 +52,9 @@ async def test_replicate_then_restore_with_ours_and_go(sshd, tmp_path, go_litest
     config = write_config(tmp_path / "litestream.yml", db, replica_lines(sshd, replica))
     replicate = Replicate(config, tmp_path / "replicate.log")
     try:
-        async with make_client(ReplicaURL.parse(sshd.url(replica)), sshd.options()) as client:
+        async with make_replica_client(
+            ReplicaURL.parse(sshd.url(replica)), sshd.options()
+        ) as client:
             await wait_for_l0_files(client, 1, replicate)
             app.write(20)
     finally:
@@ -76,20 +78,20 @@ async def test_server_restart_mid_replication_resumes_without_gap(private_sshd, 
     url = ReplicaURL.parse(server.url(replica))
     replicate = Replicate(config, tmp_path / "replicate.log")
     try:
-        async with make_client(url, server.options()) as client:
+        async with make_replica_client(url, server.options()) as client:
             await wait_for_l0_files(client, 1, replicate)
         server.stop()
         app.write(10)  # written while the server is down
         await asyncio.sleep(1.0)  # the replicator fails and backs off meanwhile
         server.start()
         app.write(10)
-        async with make_client(url, server.options()) as client:
+        async with make_replica_client(url, server.options()) as client:
             before = len(await l0_ranges(client))
             await wait_for_l0_files(client, before + 1, replicate)
     finally:
         replicate.stop()
         app.close()
-    async with make_client(url, server.options()) as client:
+    async with make_replica_client(url, server.options()) as client:
         assert_contiguous(await l0_ranges(client))
     restore(tmp_path / "restored.db", "-config", config, db)
     assert rows(tmp_path / "restored.db") == rows(db)

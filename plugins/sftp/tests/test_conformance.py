@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from litestream_sftp.plugin import make_client
 
 from litestream_core.client import ReplicaURL
+from litestream_core.plugins import make_replica_client
 from litestream_core.testing import ReplicaClientSuite
 from litestream_core.testing.suite._base import header_time, keys, listed, ltx
 
@@ -18,7 +18,7 @@ class TestSFTPConformance(ReplicaClientSuite):
     @pytest.fixture
     async def replica_client(self, sshd, replica_prefix):
         url = ReplicaURL.parse(sshd.url(sshd.root / replica_prefix))
-        async with make_client(url, sshd.options()) as client:
+        async with make_replica_client(url, sshd.options()) as client:
             yield client
 
     async def test_list_fills_size_and_created_at(self, replica_client) -> None:

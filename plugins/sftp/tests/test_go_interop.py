@@ -6,10 +6,10 @@ import io
 from pathlib import Path
 
 import pytest
-from litestream_sftp.plugin import make_client
 
 from litestream_core.client import ReplicaURL
 from litestream_core.ltx import Header, verify_file
+from litestream_core.plugins import make_replica_client
 from litestream_core.testing.e2e import (
     Replicate,
     insert_rows,
@@ -50,7 +50,7 @@ async def test_go_replica_is_read_with_exact_timestamps(sshd, tmp_path, go_lites
     replica = sshd.root / "from-go"
     config = go_config(tmp_path / "go.yml", db, sshd, replica)
     go = Replicate(config, tmp_path / "go.log", env=go_env, litestream=go_litestream)
-    client = make_client(ReplicaURL.parse(sshd.url(replica)), sshd.options())
+    client = make_replica_client(ReplicaURL.parse(sshd.url(replica)), sshd.options())
     try:
         await wait_while_running(lambda: _has_l0_files(replica, client), go)
         insert_rows(db, range(51, 61), wal=True)  # a second transaction, a second L0 file
@@ -87,7 +87,7 @@ async def test_our_snapshot_is_restored_by_go(sshd, tmp_path, go_litestream, go_
         1, 1, page_size=page_size, pages=pages, timestamp_ms=1_700_000_000_321, no_checksum=True
     )
     replica = sshd.root / "to-go"
-    async with make_client(ReplicaURL.parse(sshd.url(replica)), sshd.options()) as client:
+    async with make_replica_client(ReplicaURL.parse(sshd.url(replica)), sshd.options()) as client:
         await client.write_ltx_file(0, 1, 1, snapshot)
 
     db = tmp_path / "restored-as.db"
@@ -114,7 +114,7 @@ async def test_go_and_ours_log_in_with_the_password_key(
     )
     go = Replicate(config, tmp_path / "go.log", env=go_env, litestream=go_litestream)
     options = {"user": login.user, "password": login.password, "host-key": password_sshd.host_key}
-    client = make_client(ReplicaURL.parse(replica), options)
+    client = make_replica_client(ReplicaURL.parse(replica), options)
     try:
         await wait_for_l0_files(client, 1, go)
     finally:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from litestream_sftp.config import resolve_config
-from litestream_sftp.plugin import make_client
 
 from litestream_core.client import ReplicaURL
 from litestream_core.errors import (
@@ -14,6 +13,7 @@ from litestream_core.errors import (
     ReplicaPermissionError,
     TransientReplicaError,
 )
+from litestream_core.plugins import make_replica_client
 from litestream_core.testing import make_ltx_bytes
 
 pytestmark = pytest.mark.anyio
@@ -112,7 +112,9 @@ async def _list(client):
 
 async def test_host_key_mismatch_is_refused(sshd, tmp_path, stranger_key):
     other = stranger_key[1]
-    client = make_client(ReplicaURL.parse(sshd.url(tmp_path)), sshd.options(**{"host-key": other}))
+    client = make_replica_client(
+        ReplicaURL.parse(sshd.url(tmp_path)), sshd.options(**{"host-key": other})
+    )
     with pytest.raises(ReplicaPermissionError, match="host key mismatch") as info:
         await client.init()
     assert "\n" not in info.value.one_line()
@@ -124,13 +126,13 @@ async def test_unknown_host_is_refused_unless_opted_out(sshd, tmp_path):
     known_hosts.write_text("")
     options = {"key-path": str(sshd.client_key), "known-hosts-path": str(known_hosts)}
     url = ReplicaURL.parse(sshd.url(tmp_path / "replica"))
-    client = make_client(url, options)
+    client = make_replica_client(url, options)
     with pytest.raises(ReplicaPermissionError, match="unknown") as info:
         await client.init()
     assert "skip-verify" in info.value.one_line()
     await client.close()
 
-    async with make_client(url, {**options, "skip-verify": True}) as insecure:
+    async with make_replica_client(url, {**options, "skip-verify": True}) as insecure:
         assert await _list(insecure) == []
 
 
@@ -138,7 +140,7 @@ async def test_known_hosts_entry_is_accepted(sshd, tmp_path):
     known_hosts = tmp_path / "known_hosts"
     known_hosts.write_text(f"[127.0.0.1]:{sshd.port} {sshd.host_key}\n")
     options = {"key-path": str(sshd.client_key), "known-hosts-path": str(known_hosts)}
-    async with make_client(ReplicaURL.parse(sshd.url(tmp_path / "r")), options) as client:
+    async with make_replica_client(ReplicaURL.parse(sshd.url(tmp_path / "r")), options) as client:
         assert await _list(client) == []
 
 
@@ -147,7 +149,7 @@ async def test_known_hosts_with_other_key_is_a_mismatch(sshd, tmp_path, stranger
     other = stranger_key[1]
     known_hosts.write_text(f"[127.0.0.1]:{sshd.port} {other}")
     options = {"key-path": str(sshd.client_key), "known-hosts-path": str(known_hosts)}
-    client = make_client(ReplicaURL.parse(sshd.url(tmp_path / "r")), options)
+    client = make_replica_client(ReplicaURL.parse(sshd.url(tmp_path / "r")), options)
     with pytest.raises(ReplicaPermissionError, match="mismatch"):
         await client.init()
     await client.close()
@@ -162,7 +164,7 @@ async def test_auth_failure_is_one_line_without_the_secret(sshd, tmp_path, stran
         f"sftp://{sshd.user}:{secret}@127.0.0.1:{sshd.port}{tmp_path / 'replica'}"
     )
     options = {"host-key": sshd.host_key, "key-path": str(stranger_key[0])}
-    client = make_client(url, options)
+    client = make_replica_client(url, options)
     with pytest.raises(ReplicaPermissionError, match="authentication failed") as info:
         await client.init()
     line = info.value.one_line()
@@ -173,7 +175,7 @@ async def test_auth_failure_is_one_line_without_the_secret(sshd, tmp_path, stran
 
 async def test_missing_key_file_is_a_config_error(sshd, tmp_path):
     options = sshd.options(**{"key-path": str(tmp_path / "nope")})
-    client = make_client(ReplicaURL.parse(sshd.url(tmp_path)), options)
+    client = make_replica_client(ReplicaURL.parse(sshd.url(tmp_path)), options)
     with pytest.raises(ConfigError, match="key path"):
         await client.init()
     await client.close()
@@ -185,7 +187,7 @@ async def test_missing_key_file_is_a_config_error(sshd, tmp_path):
 async def test_files_use_go_layout_and_mtime(sshd, tmp_path):
     root = sshd.root / "layout"
     data = make_ltx_bytes(3, 4, timestamp_ms=1_650_000_000_250)
-    async with make_client(ReplicaURL.parse(sshd.url(root)), sshd.options()) as client:
+    async with make_replica_client(ReplicaURL.parse(sshd.url(root)), sshd.options()) as client:
         await client.write_ltx_file(9, 3, 4, data)
     path = root / "ltx" / "9" / "0000000000000003-0000000000000004.ltx"
     assert path.read_bytes() == data
@@ -197,7 +199,7 @@ async def test_server_restart_gives_transient_error_then_reconnects(private_sshd
     server = private_sshd
     data = make_ltx_bytes(1, 1, pages=40)
     url = ReplicaURL.parse(server.url(server.root / "restart"))
-    async with make_client(url, server.options()) as client:
+    async with make_replica_client(url, server.options()) as client:
         await client.write_ltx_file(0, 1, 1, data)
         stream = await client.open_ltx_file(0, 1, 1)
         assert len(await stream.read(10)) == 10
@@ -226,7 +228,7 @@ async def test_unwritable_path_is_a_plain_error_not_missing_or_transient(sshd):
     blocker = sshd.root / "a-file"
     blocker.write_text("not a directory")
     url = ReplicaURL.parse(sshd.url(blocker / "replica"))
-    async with make_client(url, sshd.options()) as client:
+    async with make_replica_client(url, sshd.options()) as client:
         with pytest.raises(ReplicaClientError) as info:
             await client.write_ltx_file(0, 1, 1, make_ltx_bytes(1, 1))
         assert not isinstance(info.value, LTXNotFoundError | TransientReplicaError)
@@ -238,16 +240,16 @@ async def test_password_login_from_key_and_from_url(password_sshd, password_logi
     base = f"127.0.0.1:{password_sshd.port}{login.root}"
     host_key = {"host-key": password_sshd.host_key}
     keyed = ReplicaURL.parse(f"sftp://{login.user}@{base}/by-key")
-    async with make_client(keyed, {**host_key, "password": login.password}) as client:
+    async with make_replica_client(keyed, {**host_key, "password": login.password}) as client:
         await client.write_ltx_file(0, 1, 1, make_ltx_bytes(1, 1))
         assert [i.max_txid async for i in client.ltx_files(0)] == [1]
     in_url = ReplicaURL.parse(f"sftp://{login.user}:{login.password}@{base}/by-url")
-    async with make_client(in_url, host_key) as client:
+    async with make_replica_client(in_url, host_key) as client:
         await client.write_ltx_file(0, 1, 1, make_ltx_bytes(1, 1))
         assert [i.max_txid async for i in client.ltx_files(0)] == [1]
     assert (login.root / "by-key" / "ltx" / "0").is_dir()
 
-    wrong = make_client(keyed, {**host_key, "password": login.password + "x"})
+    wrong = make_replica_client(keyed, {**host_key, "password": login.password + "x"})
     with pytest.raises(ReplicaPermissionError) as info:
         await wrong.init()
     assert login.password not in info.value.one_line()
