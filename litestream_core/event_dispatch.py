@@ -19,7 +19,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -123,17 +123,30 @@ class EventDispatcher:
     beyond which new ones are dropped for it.
 
     Nothing starts until the first event for which a listener exists.
+
+    ``listeners`` are objects with a ``litestream_event`` hookimpl that belong to this
+    run only (the log, a progress bar): they are delivered to like plugins, without
+    being registered on ``pm``, which may be shared by several runs.
     """
 
     def __init__(
         self,
         pm: pluggy.PluginManager,
         *,
+        listeners: Iterable[object] = (),
         timeout: float = 5.0,
         max_queue: int = 1000,
         log_interval: float = 60.0,
     ) -> None:
         self._pm = pm
+        self._own: pluggy.PluginManager | None = None
+        for i, listener in enumerate(listeners):
+            if self._own is None:
+                from litestream_core import hookspecs
+
+                self._own = pluggy.PluginManager("litestream")
+                self._own.add_hookspecs(hookspecs)
+            self._own.register(listener, name=f"run-listener-{i}-{type(listener).__name__}")
         self._timeout = timeout
         self._max_queue = max_queue
         self._log = _RateLimitedLog(log_interval)
@@ -148,9 +161,18 @@ class EventDispatcher:
         """Queue ``event`` for every listener; returns at once."""
         self.emit_nowait(event)
 
+    def has_listeners(self) -> bool:
+        return bool(self._impls())
+
+    def _impls(self) -> list[pluggy.HookImpl]:
+        impls = list(self._pm.hook.litestream_event.get_hookimpls())
+        if self._own is not None:
+            impls += self._own.hook.litestream_event.get_hookimpls()
+        return impls
+
     def emit_nowait(self, event: Event) -> None:
         """Queue ``event`` for every listener; safe from any thread, with or without a loop."""
-        if not self._pm.hook.litestream_event.get_hookimpls():
+        if not self._impls():
             return
         with self._lock:
             loop = self._start()
@@ -209,7 +231,7 @@ class EventDispatcher:
     def _fan_out(self, event: Event) -> None:
         """On the dispatcher loop: queue ``event`` for each listener present now."""
         queued = 0
-        for impl in self._pm.hook.litestream_event.get_hookimpls():
+        for impl in self._impls():
             if impl.wrapper or impl.hookwrapper:
                 continue
             listener = self._listeners.get(impl)

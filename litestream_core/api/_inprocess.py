@@ -50,9 +50,9 @@ class InProcessReplication(Replication):
         process forwards its events to the application, whose listeners get them there.
         """
         from litestream_core.event_dispatch import EventDispatcher
-        from litestream_core.plugins import default_plugin_manager, make_replica_client
+        from litestream_core.plugins import get_plugin_manager, make_replica_client
 
-        pm = pm if pm is not None else default_plugin_manager()
+        pm = pm if pm is not None else get_plugin_manager()
         self._dispatcher = EventDispatcher(pm) if dispatch_events else None
         self._on_event = on_event
         url = replica_url if isinstance(replica_url, ReplicaURL) else ReplicaURL.parse(replica_url)

@@ -200,10 +200,10 @@ class ProcessReplication(Replication):
         """Events reach ``pm``'s listeners and ``on_event`` here, in the application;
         ``on_event`` runs on the event loop that called ``start``."""
         from litestream_core.event_dispatch import EventDispatcher
-        from litestream_core.plugins import default_plugin_manager
+        from litestream_core.plugins import get_plugin_manager
 
         url = replica_url if isinstance(replica_url, ReplicaURL) else ReplicaURL.parse(replica_url)
-        self._dispatcher = EventDispatcher(pm if pm is not None else default_plugin_manager())
+        self._dispatcher = EventDispatcher(pm if pm is not None else get_plugin_manager())
         self._on_event = on_event
         self._spec = ChildSpec(
             db_path=os.path.abspath(db_path),

@@ -108,12 +108,12 @@ class LazyGroup(click.Group):
 def make_cli(pm: pluggy.PluginManager | None = None) -> click.Group:
     """Build a fresh command group with the plugins' commands (nothing happens at import).
 
-    :param pm: the plugin manager; the process's default one when None. Tests pass
-        their own.
+    :param pm: the plugin manager every command of this CLI uses; a fresh one with
+        every installed plugin when None. Tests pass their own.
     """
-    from litestream_core.plugins import add_cli_commands, default_plugin_manager
+    from litestream_core.plugins import add_cli_commands, get_plugin_manager
 
-    manager = pm if pm is not None else default_plugin_manager()
+    manager = pm if pm is not None else get_plugin_manager()
 
     @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "-help", "--help"]})
     @click.pass_context
@@ -143,12 +143,13 @@ def make_cli(pm: pluggy.PluginManager | None = None) -> click.Group:
 
 
 def plugin_manager(ctx: click.Context) -> pluggy.PluginManager:
-    """The plugin manager of the running CLI (the default one outside ``make_cli``)."""
+    """The plugin manager of the running CLI; a command run outside ``make_cli`` (a
+    test invoking it directly) gets a fresh one, kept for the rest of its run."""
     pm: pluggy.PluginManager | None = ctx.meta.get(PLUGIN_MANAGER_KEY)
     if pm is None:
-        from litestream_core.plugins import default_plugin_manager
+        from litestream_core.plugins import get_plugin_manager
 
-        pm = default_plugin_manager()
+        pm = ctx.meta[PLUGIN_MANAGER_KEY] = get_plugin_manager()
     return pm
 
 

@@ -85,7 +85,8 @@ def command(config_path: str | None, no_expand_env: bool, as_json: bool, positio
     from litestream_core.cli import plugin_manager
     from litestream_core.config import load_config
 
-    config = load_config(config_path, expand=not no_expand_env)
+    pm = plugin_manager(click.get_current_context())
+    config = load_config(config_path, expand=not no_expand_env, pm=pm)
     if not positions:
         plain = [{"path": str(dbc.path), "replica": _replica_type(dbc)} for dbc in config.dbs]
         if as_json:
@@ -94,7 +95,7 @@ def command(config_path: str | None, no_expand_env: bool, as_json: bool, positio
             pairs = [("path", "replica"), *((r["path"], r["replica"]) for r in plain)]
             click.echo(format_table(pairs))
         return
-    rows = asyncio.run(_positions(config.dbs, plugin_manager(click.get_current_context())))
+    rows = asyncio.run(_positions(config.dbs, pm))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

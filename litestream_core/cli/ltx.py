@@ -34,7 +34,7 @@ def replica_for(source: str, config_path: str | None, expand: bool) -> ReplicaCl
         if config_path:
             raise ConfigError("cannot specify a replica URL and the -config flag")
         return make_replica_client(source, pm=pm)
-    config = load_config(config_path, expand=expand)
+    config = load_config(config_path, expand=expand, pm=pm)
     dbc = config.find_db(source)
     if dbc is None:
         raise ConfigError(f"database not found in config {config.source}: {source}")

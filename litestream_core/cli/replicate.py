@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from litestream_core.cli import plugin_manager
 from litestream_core.cli.common import go_flag, handle_errors
 
 if TYPE_CHECKING:
@@ -77,7 +78,8 @@ def command(
         raise ConfigError("cannot specify -enforce-retention flag without -once")
     if once and exec_cmd:
         raise ConfigError("cannot specify -once flag with -exec")
-    config = _load(config_path, args, not no_expand_env)
+    pm = plugin_manager(click.get_current_context())
+    config = _load(config_path, args, not no_expand_env, pm)
     if once and config.exec:
         raise ConfigError("cannot specify -once flag with -exec")
     _setup_logging(config, log_level)
@@ -92,7 +94,7 @@ def command(
     one_shot = _OneShot(force_snapshot, enforce_retention) if once else None
     executor = _NoWaitExecutor()
     code = asyncio.run(
-        _run(config, argv, one_shot, restore_if_db_not_exists, executor, config_path)
+        _run(config, pm, argv, one_shot, restore_if_db_not_exists, executor, config_path)
     )
     _exit_now_if_requests_hang(executor, code)
     sys.exit(code)
@@ -106,12 +108,14 @@ class _OneShot:
     enforce_retention: bool
 
 
-def _load(config_path: str | None, args: tuple[str, ...], expand: bool) -> Config:
+def _load(
+    config_path: str | None, args: tuple[str, ...], expand: bool, pm: pluggy.PluginManager
+) -> Config:
     from litestream_core.config import Config, DBConfig, ReplicaConfig, load_config
     from litestream_core.errors import ConfigError
 
     if not args:
-        return load_config(config_path, expand=expand)
+        return load_config(config_path, expand=expand, pm=pm)
     if config_path:
         raise ConfigError("cannot specify a replica URL and the -config flag")
     if len(args) == 1:
@@ -155,6 +159,7 @@ class _JSONFormatter(logging.Formatter):
 
 async def _run(
     config: Config,
+    pm: pluggy.PluginManager,
     argv: list[str] | None,
     once: _OneShot | None,
     restore_missing_dbs: bool,
@@ -164,12 +169,9 @@ async def _run(
     from litestream_core.engine.eventlog import LogListener
     from litestream_core.engine.store import build_store, restore_missing
     from litestream_core.event_dispatch import EventDispatcher
-    from litestream_core.plugins import default_plugin_manager
 
     asyncio.get_running_loop().set_default_executor(executor)
-    pm = default_plugin_manager()
-    pm.register(LogListener(), name="litestream-log")
-    dispatcher = EventDispatcher(pm)
+    dispatcher = EventDispatcher(pm, listeners=[LogListener()])
     store = build_store(config, pm=pm, emit=dispatcher.emit_nowait)
     log = logging.getLogger("litestream")
     metrics_server = _start_metrics(config, store, pm)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import click
 
+from litestream_core.cli import plugin_manager
 from litestream_core.cli.common import go_flag, handle_errors
 from litestream_core.errors import DatabaseError
 
@@ -87,7 +88,8 @@ def _meta_path(db_path: Path, config_path: str | None, *, expand: bool) -> Path:
     from litestream_core.engine.meta import default_meta_path
 
     if config_path:
-        entry = load_config(config_path, expand=expand).find_db(db_path)
+        pm = plugin_manager(click.get_current_context())
+        entry = load_config(config_path, expand=expand, pm=pm).find_db(db_path)
         if entry is not None and entry.meta_path:
             return Path(entry.meta_path)
     return default_meta_path(db_path)

@@ -11,10 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from litestream_core.cli import plugin_manager
 from litestream_core.cli.common import go_flag, handle_errors
 from litestream_core.hookspecs import hookimpl
 
 if TYPE_CHECKING:
+    import pluggy
+
     from litestream_core.client import ReplicaClient
     from litestream_core.engine.plan import RestorePlan
 
@@ -90,7 +93,8 @@ def command(
     target_time = _parse_timestamp(timestamp)
     if target_txid is not None and target_time is not None:
         raise ConfigError("cannot specify both -txid and -timestamp")
-    client, out_path, meta_path = _resolve(source, config_path, output, not no_expand_env)
+    pm = plugin_manager(click.get_current_context())
+    client, out_path, meta_path = _resolve(source, config_path, output, not no_expand_env, pm)
     if out_path.is_dir():
         raise ConfigError(f"output path is a directory: {output or out_path}")
     if not dry_run:
@@ -105,7 +109,7 @@ def command(
     sys.exit(
         asyncio.run(
             _run(
-                client, source, out_path, target_txid, target_time, if_replica_exists, dry_run,
+                client, pm, source, out_path, target_txid, target_time, if_replica_exists, dry_run,
                 integrity_check, as_json, force, parallelism,
             )
         )
@@ -113,8 +117,9 @@ def command(
 
 
 def _resolve(
-    source: str, config_path: str | None, output: str | None, expand: bool
-) -> tuple[ReplicaClient, Path, Path | None]:
+    source: str, config_path: str | None, output: str | None, expand: bool,
+    pm: pluggy.PluginManager,
+) -> tuple[ReplicaClient, Path, Path | None]:  # fmt: skip
     """The replica client, output path and, when the config names it, the output
     database's meta path (where a live replicator of it holds its lock)."""
     from litestream_core.errors import ConfigError
@@ -125,10 +130,10 @@ def _resolve(
             raise ConfigError("cannot specify a replica URL and the -config flag")
         if not output:
             raise ConfigError("output path required when restoring from a URL (use -o PATH)")
-        return make_replica_client(source), Path(output).absolute(), None
+        return make_replica_client(source, pm=pm), Path(output).absolute(), None
     from litestream_core.config import load_config  # YAML: only when a config is read
 
-    config = load_config(config_path, expand=expand)
+    config = load_config(config_path, expand=expand, pm=pm)
     dbc = config.find_db(source)
     if dbc is None:
         raise ConfigError(f"database not found in config {config.source}: {source}")
@@ -137,11 +142,12 @@ def _resolve(
     url, options = dbc.replica.replica_url()
     out_path = Path(output).absolute() if output else dbc.path
     meta = Path(dbc.meta_path) if dbc.meta_path and out_path == dbc.path else None
-    return make_replica_client(url, options), out_path, meta
+    return make_replica_client(url, options, pm=pm), out_path, meta
 
 
 async def _run(
     client: ReplicaClient,
+    pm: pluggy.PluginManager,
     source: str,
     out_path: Path,
     txid: int | None,
@@ -169,7 +175,7 @@ async def _run(
             _print_plan(plan, source, out_path, client.type, as_json)
             return 0
         progress = None if as_json or not sys.stderr.isatty() else _ProgressBar()
-        emit = _dispatcher(progress)
+        emit = _dispatcher(pm, progress)
         try:
             result = await restore(
                 client, out_path, plan=plan, overwrite=force, integrity_check=integrity_check,
@@ -259,14 +265,9 @@ class _ProgressBar:
         self._progress.stop()
 
 
-def _dispatcher(progress: _ProgressBar | None) -> Any:
-    """The plugin manager's event dispatcher, with the progress bar as one more listener."""
+def _dispatcher(pm: pluggy.PluginManager, progress: _ProgressBar | None) -> Any:
+    """The plugins' event dispatcher, with the progress bar as one more listener."""
     from litestream_core.event_dispatch import EventDispatcher
-    from litestream_core.plugins import default_plugin_manager
 
-    pm = default_plugin_manager()
-    if progress is not None:
-        pm.register(progress, name=f"restore-progress-{id(progress)}")
-    if progress is None and not pm.hook.litestream_event.get_hookimpls():
-        return None
-    return EventDispatcher(pm)
+    dispatcher = EventDispatcher(pm, listeners=[progress] if progress is not None else [])
+    return dispatcher if dispatcher.has_listeners() else None

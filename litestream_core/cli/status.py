@@ -52,12 +52,14 @@ def command(
     With DB_PATH, only that database (no config needed: the default meta directory
     beside it is read). Reads local files only; the replica's position is not shown.
     """
+    from litestream_core.cli import plugin_manager
     from litestream_core.config import DBConfig, load_config
 
     if db_path is not None and no_config_given(config_path):
         dbs = [DBConfig(path=Path(os.path.expanduser(db_path)).absolute())]
     else:
-        config = load_config(config_path, expand=not no_expand_env)
+        pm = plugin_manager(click.get_current_context())
+        config = load_config(config_path, expand=not no_expand_env, pm=pm)
         dbs = [db for db in config.dbs if db_path is None or _matches(db, db_path)]
     statuses = [db_status(db) for db in dbs]
     if as_json:
