@@ -355,13 +355,18 @@ class Config:
         return next((db for db in self.dbs if db.path == wanted), None)
 
     def secrets(self) -> list[str]:
-        """Every secret value the replicas' settings hold, for redacting log lines."""
-        return [
-            secret
-            for db in self.dbs
-            if db.replica is not None and db.replica.settings is not None
-            for secret in db.replica.settings.secrets()
-        ]
+        """Every secret the replicas hold (declared secret keys, URL passwords), for
+        redacting log lines."""
+        found = []
+        for db in self.dbs:
+            replica = db.replica
+            if replica is None:
+                continue
+            if replica.settings is not None:
+                found += replica.settings.secrets()
+            if replica.url and (password := ReplicaURL.parse(replica.url).password):
+                found.append(password)
+        return found
 
 
 def default_config_path() -> str:

@@ -30,6 +30,7 @@ features (JSON schema, settings from the environment) are not needed here.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 import types
 import typing
@@ -43,6 +44,7 @@ __all__ = [
     "BackendSettings",
     "ByteSize",
     "Duration",
+    "RedactSecrets",
     "Setting",
     "SettingError",
     "SettingInfo",
@@ -201,6 +203,38 @@ class BackendSettings(Settings):
     path: Annotated[
         str | None, Setting("directory or key prefix of the replica", inherit=False)
     ] = None
+
+
+class RedactSecrets(logging.Filter):
+    """Replaces secret values in every log line (and its traceback) with ``***``.
+
+    Settings never show secrets themselves, but an SDK's error message or a URL in an
+    exception can carry one; a handler with this filter cannot print it.
+    """
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        # Longest first, so a secret containing another is replaced whole; very short
+        # values would redact ordinary words.
+        self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._secrets:
+            return True
+        message = record.getMessage()
+        redacted = self.redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        return True
 
 
 # -- Introspection ---------------------------------------------------------------------

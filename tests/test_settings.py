@@ -204,3 +204,27 @@ def test_coerce_takes_an_instance_or_the_yaml_keys():
     assert Keys.coerce({"size": "1KB"}) == keys
     with pytest.raises(SettingError, match="unknown key 'sise'"):
         Keys.coerce({"sise": 1})
+
+
+def test_log_lines_never_show_a_configured_secret(pm):
+    import logging
+
+    from litestream_core.settings import RedactSecrets
+
+    cfg = parse_config(
+        acme_config("      acme-token: s3cr3t-token\n")
+        + "  - path: /b.db\n    replica:\n      url: acme://user:pa55word@host/db\n",
+        pm=pm,
+    )
+    redact = RedactSecrets(cfg.secrets())
+    record = logging.LogRecord("litestream", logging.ERROR, __file__, 1, "auth %s failed: %s",
+                               ("s3cr3t-token", "pa55word"), None)  # fmt: skip
+    try:
+        raise RuntimeError("token s3cr3t-token refused")
+    except RuntimeError:
+        import sys
+
+        record.exc_info = sys.exc_info()
+    assert redact.filter(record)
+    assert record.getMessage() == "auth *** failed: ***"
+    assert "s3cr3t-token" not in record.exc_text and "token *** refused" in record.exc_text

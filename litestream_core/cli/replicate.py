@@ -135,9 +135,12 @@ def _load(
 
 
 def _setup_logging(config: Config, flag: str | None) -> None:
+    from litestream_core.settings import RedactSecrets
+
     name = (flag or os.environ.get("LOG_LEVEL") or config.logging.level).lower()
     level = _LEVELS.get(name, logging.INFO)
     handler = logging.StreamHandler(sys.stderr if config.logging.stderr else sys.stdout)
+    handler.addFilter(RedactSecrets(config.secrets()))
     if config.logging.type == "json":
         handler.setFormatter(_JSONFormatter())
     else:
