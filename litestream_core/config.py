@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import yaml
 
 from litestream_core.client import ReplicaURL
+from litestream_core.compression import FIRST_PARTY_CODECS, GO_CODEC
 from litestream_core.errors import ConfigError
 from litestream_core.settings import (
     BackendSettings,
@@ -206,6 +207,9 @@ class _ReplicaKeys(Settings):
     stall_warning: Annotated[
         Duration | None, Setting("beyond Go: warn when this far behind without progress", ge=0)
     ] = None
+    compression: Annotated[
+        str | None, Setting("LTX page codec: lz4 (Go's, the default) or an installed plugin's")
+    ] = None
 
 
 _TOP_BLOCKS = {"dbs", "levels", "snapshot", "retention", "logging", "socket"}
@@ -266,6 +270,8 @@ class ReplicaConfig:
     max_sync_ltx_files: int | None = None
     stall_warning: float | None = None
     """Beyond Go: seconds behind without progress before a warning (0: never)."""
+    compression: str | None = None
+    """The page codec new LTX files are written with; None is LZ4, Go's."""
     options: Mapping[str, Any] = field(default_factory=dict, repr=False)
     """Kept out of the repr: it may hold secrets; ``settings`` shows them redacted."""
     settings: BackendSettings | None = None
@@ -410,7 +416,11 @@ def parse_config(
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{source}: invalid YAML{where}: {problem}") from None
-    return _Parser(source, _backends(pm)).config(doc if doc is not None else _Node())
+    from litestream_core.plugins import compressors, get_plugin_manager, replica_client_registry
+
+    pm = pm if pm is not None else get_plugin_manager()
+    parser = _Parser(source, replica_client_registry(pm), frozenset(compressors(pm)))
+    return parser.config(doc if doc is not None else _Node())
 
 
 def _db_path(path: str) -> Path:
@@ -418,12 +428,6 @@ def _db_path(path: str) -> Path:
         if path.startswith(prefix):
             path = path[len(prefix) :]
     return Path(os.path.expanduser(path)).absolute()
-
-
-def _backends(pm: pluggy.PluginManager | None) -> Mapping[str, BackendSpec]:
-    from litestream_core.plugins import get_plugin_manager, replica_client_registry
-
-    return replica_client_registry(pm if pm is not None else get_plugin_manager())
 
 
 # -- YAML with positions -----------------------------------------------------------------
@@ -469,9 +473,10 @@ def _positions(node: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
 class _Parser:
     """Walks the YAML tree, keeping where each value came from for error messages."""
 
-    def __init__(self, source: str, backends: Mapping[str, BackendSpec]) -> None:
+    def __init__(self, source: str, backends: Mapping[str, BackendSpec], codecs: Set[str]) -> None:
         self.source = source
         self.backends = backends
+        self.codecs = codecs
         self.warnings: list[str] = []
         declared: dict[str, bool] = {}
         for spec in backends.values():
@@ -699,9 +704,31 @@ class _Parser:
             sync_interval=keys.sync_interval,
             max_sync_ltx_files=keys.max_sync_ltx_files,
             stall_warning=keys.stall_warning,
+            compression=self.compression(keys.compression, where, positions),
             location=f"{self.source}: {where}",
         )
         return self.backend_options(replica, given, defaults, where, positions)
+
+    def compression(
+        self, name: str | None, where: str, positions: Mapping[str, tuple[int, int]]
+    ) -> str | None:
+        """The replica's codec, installed; any but Go's gets one warning per replica."""
+        if name is None or name.lower() == GO_CODEC:
+            return None
+        name = name.lower()
+        if name not in self.codecs:
+            dist = FIRST_PARTY_CODECS.get(name)
+            raise SettingError(
+                f"unknown compression '{name}' (installed: {', '.join(sorted(self.codecs))})",
+                key="compression", source=self.source, where=f"{where}.compression",
+                position=positions.get("compression"),
+                hint=f"pip install {dist}" if dist else None,
+            )  # fmt: skip
+        self.warnings.append(
+            f"{self.source}: {where}: compression '{name}': Go Litestream cannot restore "
+            "this replica (it reads only lz4 pages)"
+        )
+        return name
 
     def backend_options(
         self,

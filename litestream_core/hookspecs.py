@@ -87,10 +87,12 @@ def litestream_register_compressors(register: CompressorRegistrar) -> None:
     """Register compression codecs by name.
 
     Call ``register(name, codec, *, override=False)`` with an object meeting the
-    ``litestream_core.compression.Compressor`` protocol. LTX page blocks are always LZ4
-    blocks; a plugin may supply a faster LZ4 implementation (``override=True`` on
-    ``lz4``) or codecs for other uses, never a different LTX byte format. Duplicate
-    names conflict as schemes do.
+    ``litestream_core.compression.Compressor`` protocol. A replica whose config says
+    ``compression: <name>`` writes its LTX pages with that codec, and each file records
+    the name in its header so every reader uses the right one (Go reads only ``lz4``
+    and refuses such files). A plugin may also supply a faster LZ4 implementation
+    (``override=True`` on ``lz4``), which must produce raw LZ4 blocks. A name is at
+    most 20 characters of ``[a-z0-9._-]``; duplicate names conflict as schemes do.
 
     :param register: the callback that records one codec.
 

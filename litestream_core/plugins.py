@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     import click
 
     from litestream_core.client import ClientFactory, ReplicaClient
-    from litestream_core.compression import Compressor
+    from litestream_core.compression import Compressor, PageCodecs
     from litestream_core.settings import BackendSettings
 
 ENTRY_POINT_GROUP = "litestream.plugins"
@@ -73,6 +73,7 @@ __all__ = [
     "default_plugin_manager",
     "get_plugin_manager",
     "make_replica_client",
+    "page_codecs",
     "plugin_statuses",
     "replica_client_registry",
 ]
@@ -549,6 +550,16 @@ def compressors(pm: pluggy.PluginManager) -> Mapping[str, Compressor]:
         pm, "litestream_register_compressors", "table", build
     )
     return result
+
+
+def page_codecs(pm: pluggy.PluginManager, write: str = "lz4") -> PageCodecs:
+    """Every installed codec for reading LTX pages, writing with ``write``.
+
+    :raises CodecUnavailableError: no installed plugin provides ``write``.
+    """
+    from litestream_core.compression import PageCodecs
+
+    return PageCodecs(compressors(pm), write)
 
 
 def add_cli_commands(pm: pluggy.PluginManager, cli: click.Group) -> None:

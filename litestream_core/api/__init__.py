@@ -186,13 +186,15 @@ async def restore(
     Runs in this process: it only writes a new file beside ``output`` and renames it
     into place, so no other connection's locks are involved.
     """
-    from litestream_core.plugins import make_replica_client
+    from litestream_core.plugins import get_plugin_manager, make_replica_client, page_codecs
 
+    pm = pm if pm is not None else get_plugin_manager()
     client = make_replica_client(replica_url, options, pm=pm)
     async with client:
         return await _restore(
             client, output, txid=txid, timestamp=timestamp, overwrite=overwrite,
             integrity_check=integrity_check, parallelism=parallelism, emit=on_event,
+            codecs=page_codecs(pm),
         )  # fmt: skip
 
 

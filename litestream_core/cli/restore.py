@@ -161,6 +161,7 @@ async def _run(
 ) -> int:
     from litestream_core.engine.plan import NoBackupsError, build_plan
     from litestream_core.engine.restore import restore
+    from litestream_core.plugins import page_codecs
 
     await client.init()
     try:
@@ -180,6 +181,7 @@ async def _run(
             result = await restore(
                 client, out_path, plan=plan, overwrite=force, integrity_check=integrity_check,
                 parallelism=parallelism, emit=emit.emit_nowait if emit else None,
+                codecs=page_codecs(pm),
             )  # fmt: skip
         finally:
             if emit is not None:

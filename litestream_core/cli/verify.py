@@ -22,10 +22,13 @@ if TYPE_CHECKING:
 
 
 async def _verify(client: ReplicaClient) -> VerifyReport:
+    from litestream_core.cli import plugin_manager
     from litestream_core.engine.verify import verify_replica
+    from litestream_core.plugins import page_codecs
 
+    codecs = page_codecs(plugin_manager(click.get_current_context()))
     async with client:
-        return await verify_replica(client)
+        return await verify_replica(client, codecs)
 
 
 def _summary(report: VerifyReport) -> dict[str, Any]:

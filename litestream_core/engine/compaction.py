@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from litestream_core.client import SNAPSHOT_LEVEL, LTXFileInfo, ReplicaClient
+from litestream_core.compression import BUILTIN_CODECS, PageCodecs
 from litestream_core.engine import clock as engine_clock
 from litestream_core.engine.chain import coarsest_chain, list_level, list_levels, newest
 from litestream_core.engine.levels import (
@@ -101,8 +102,12 @@ class Compactor:
         clock: Callable[[], datetime] = engine_clock.now,
         db_path: str = "",
         tmp_dir: str | Path | None = None,
+        codecs: PageCodecs | None = None,
     ) -> None:
+        """``codecs``: what the replica's files may be read with, and the codec merged
+        files are written with (the replica's ``compression``; LZ4 when None)."""
         self.client = client
+        self.codecs = codecs or BUILTIN_CODECS
         self.settings = settings or CompactionSettings()
         self.db = db
         self._emit = emit
@@ -353,12 +358,14 @@ class Compactor:
                     return await self._fetch(info, Path(tmp), index, local=local)
 
             paths = await asyncio.gather(*(fetch(i, info) for i, info in enumerate(sources)))
-            single = await asyncio.to_thread(_as_is, paths[0]) if len(paths) == 1 else None
+            single = None
+            if len(paths) == 1:
+                single = await asyncio.to_thread(_as_is, paths[0], self.codecs)
             if single is not None:
                 out_path, header = paths[0], single
             else:
                 out_path = Path(tmp) / "out.ltx.tmp"
-                header = await asyncio.to_thread(_compact_files, paths, out_path)
+                header = await asyncio.to_thread(_compact_files, paths, out_path, self.codecs)
             return await self.client.write_ltx_file(
                 level, header.min_txid, header.max_txid, await local_file_data(out_path)
             )
@@ -433,7 +440,9 @@ def _contiguous_runs(files: list[LTXFileInfo]) -> list[list[LTXFileInfo]]:
     return runs
 
 
-def _compact_files(paths: Sequence[Path], out_path: Path) -> Header:
+def _compact_files(
+    paths: Sequence[Path], out_path: Path, codecs: PageCodecs = BUILTIN_CODECS
+) -> Header:
     """Merge ``paths`` into ``out_path``, at most MAX_MERGE_INPUTS open at a time.
 
     Merging is associative (newest page wins, outer TXIDs and checksums, newest
@@ -445,15 +454,15 @@ def _compact_files(paths: Sequence[Path], out_path: Path) -> Header:
     round_ = 0
     while len(pending) > MAX_MERGE_INPUTS:
         partial = out_path.with_name(f"partial-{round_}.ltx.tmp")
-        _merge_files(pending[:MAX_MERGE_INPUTS], partial)
+        _merge_files(pending[:MAX_MERGE_INPUTS], partial, codecs)
         if round_:
             pending[0].unlink()
         pending = [partial, *pending[MAX_MERGE_INPUTS:]]
         round_ += 1
-    return _merge_files(pending, out_path)
+    return _merge_files(pending, out_path, codecs)
 
 
-def _as_is(path: Path) -> Header | None:
+def _as_is(path: Path, codecs: PageCodecs = BUILTIN_CODECS) -> Header | None:
     """The header of ``path`` if merging it alone would rewrite it byte for byte, after
     checking the whole file (what the merge would have checked); else None.
 
@@ -461,18 +470,19 @@ def _as_is(path: Path) -> Header | None:
     and re-encodes them the same way, so only the header can change: compaction keeps
     no WAL position or node id. Uploading such a file as is saves re-encoding a level
     (often the whole database) for nothing. The file checksum covers the uncompressed
-    pages, so checking it still decodes them.
+    pages, so checking it still decodes them. A file in another codec than the one
+    being written is re-encoded.
     """
     with path.open("rb") as f:
-        dec = Decoder(f)
+        dec = Decoder(f, codecs)
         header = dec.header
-        if header != _compacted_header(header):
+        if header != _compacted_header(header, codecs.write_name):
             return None
         dec.verify()
     return header
 
 
-def _compacted_header(h: Header) -> Header:
+def _compacted_header(h: Header, codec: str) -> Header:
     """The header ``compact`` writes for ``h`` alone: the fields it carries over."""
     return Header(
         page_size=h.page_size,
@@ -482,14 +492,14 @@ def _compacted_header(h: Header) -> Header:
         timestamp=h.timestamp,
         pre_apply_checksum=h.pre_apply_checksum,
         flags=h.flags & HEADER_FLAG_NO_CHECKSUM,
-    )
+    ).with_codec(codec)
 
 
-def _merge_files(paths: Sequence[Path], out_path: Path) -> Header:
+def _merge_files(paths: Sequence[Path], out_path: Path, codecs: PageCodecs) -> Header:
     with contextlib.ExitStack() as stack:
         inputs = [stack.enter_context(p.open("rb")) for p in paths]
         out = stack.enter_context(out_path.open("wb"))
-        header = compact(inputs, out)
+        header = compact(inputs, out, codecs)
         out.flush()
     return header
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from litestream_core.compression import BUILTIN_CODECS, PageCodecs
+
 
 @dataclass(frozen=True)
 class DBSettings:
@@ -28,6 +30,9 @@ class DBSettings:
     ``restore`` rejects a file whose trailer has one, so this is off by default; turn it
     on only for replicas that this tool alone restores (then restores verify the whole
     chain)."""
+    page_codecs: PageCodecs = BUILTIN_CODECS
+    """Codecs local LTX files are read with, and the one new files are written with
+    (the replica's ``compression``; LZ4, Go's, by default)."""
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ from litestream_core.events import (
 from litestream_core.ltx import HEADER_SIZE, TRAILER_SIZE, Header, Trailer, verify_file
 
 if TYPE_CHECKING:
+    from litestream_core.compression import PageCodecs
     from litestream_core.engine.db import DB
 
 log = logging.getLogger("litestream.replica")
@@ -245,7 +246,9 @@ class Replica:
         uploaded = 0
         for info in pending[:limit]:
             try:
-                header, trailer = await asyncio.to_thread(_verified, self._local_path(info))
+                header, trailer = await asyncio.to_thread(
+                    _verified, self._local_path(info), self.db.settings.page_codecs
+                )
             except LTXError as exc:
                 log.warning("replica %s: local %s is corrupt: %s", self.name, info.name, exc)
                 await self._upload_snapshot(f"local LTX file {info.name} is corrupt")
@@ -393,11 +396,11 @@ def _continues(pos: Pos, info: LTXFileInfo, header: Header) -> bool:
     return header.no_checksum or header.pre_apply_checksum == pos.post_apply_checksum
 
 
-def _verified(path: Path) -> tuple[Header, Trailer]:
+def _verified(path: Path, codecs: PageCodecs) -> tuple[Header, Trailer]:
     """Header and trailer of a local file after checking every byte of it: a file
     damaged on local disk must not become the replica's copy (Go uploads it as is)."""
     with path.open("rb") as f:
-        return verify_file(f)
+        return verify_file(f, codecs)
 
 
 def _read_frame(path: Path) -> tuple[Header, Trailer]:

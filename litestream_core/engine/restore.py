@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from litestream_core.client import LTXFileInfo, ReplicaClient
+from litestream_core.compression import PageCodecs
 from litestream_core.engine.meta import default_meta_path
 from litestream_core.engine.plan import RestorePlan, build_plan
 from litestream_core.engine.replication_lock import refuse_if_replicated
@@ -95,13 +96,15 @@ async def restore(
     parallelism: int = 4,
     emit: Callable[[Event], None] | None = None,
     meta_path: str | os.PathLike[str] | None = None,
+    codecs: PageCodecs | None = None,
 ) -> RestoreResult:
     """Restore the replica's state at ``txid``/``timestamp`` (newest by default) to ``output``.
 
     Raises RestoreError (or an LTX/replica error) and leaves ``output`` untouched when
     anything is wrong; replaces an existing database only with ``overwrite``, and never
     one that a live replicator holds (its lock is in ``meta_path``, by default Go's
-    directory beside the database).
+    directory beside the database). ``codecs`` are the page codecs files may name (LZ4
+    only when None).
     """
     if integrity_check not in INTEGRITY_CHECKS:
         raise RestoreError(f"invalid integrity check {integrity_check!r} (none, quick, full)")
@@ -121,7 +124,7 @@ async def restore(
     tmp = Path(tmp_name)
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # as a newly created file, not mkstemp's 0600
-        applier = _Applier(fd, target, plan.total_bytes, emit, asyncio.get_running_loop())
+        applier = _Applier(fd, target, plan.total_bytes, emit, asyncio.get_running_loop(), codecs)
         if (local := as_local_replica(client)) is not None:
             await _in_worker(applier, lambda: _apply_local(local, plan, applier))
         else:
@@ -351,8 +354,10 @@ class _Applier:
         total: int,
         emit: Callable[[Event], None] | None,
         loop: asyncio.AbstractEventLoop,
+        codecs: PageCodecs | None = None,
     ) -> None:
         self.fd = fd
+        self.codecs = codecs
         self.target = target
         self.total = total
         self.emit = emit
@@ -368,7 +373,7 @@ class _Applier:
     def apply(self, src: BinaryIO, info: LTXFileInfo) -> None:
         if self.stop.is_set():
             raise RestoreError("restore cancelled")
-        dec = Decoder(src)
+        dec = Decoder(src, self.codecs)
         hdr = dec.header
         if (hdr.min_txid, hdr.max_txid) != (info.min_txid, info.max_txid):
             raise RestoreError(

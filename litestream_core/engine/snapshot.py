@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from litestream_core.engine.wal import read_frame_page
 from litestream_core.ltx import CHECKSUM_FLAG, Encoder, Header, Trailer, lock_pgno, page_checksum
+
+if TYPE_CHECKING:
+    from litestream_core.compression import Compressor
 
 
 class PageSums:
@@ -75,13 +78,14 @@ def write_pages(
     reader: PageReader,
     sums: PageSums | None,
     post_apply: int | None = None,
+    codec: Compressor | None = None,
 ) -> Trailer:
     """Encode ``pgnos`` (ascending), each from its frame in ``frames`` or the db file.
 
     With ``sums`` the page checksums are updated as pages go by and the trailer gets
     the resulting database checksum; without, ``post_apply`` (or 0) is used.
     """
-    enc = Encoder(out, header)
+    enc = Encoder(out, header, codec)
     for pgno in pgnos:
         data = reader.read(pgno, frames.get(pgno))
         enc.write_page(pgno, data)

@@ -408,7 +408,11 @@ def build_store(
     emit: Callable[[Event], None] | None = None,
 ) -> Store:
     """Databases, clients and replicas for a config (no I/O yet)."""
-    from litestream_core.plugins import make_replica_client
+    from dataclasses import replace
+
+    from litestream_core.plugins import get_plugin_manager, make_replica_client, page_codecs
+
+    pm = pm if pm is not None else get_plugin_manager()
 
     compaction = CompactionSettings(
         level_intervals=config.levels,
@@ -420,13 +424,16 @@ def build_store(
     )
 
     def entry(dbc: DBConfig) -> Entry:
-        db = DB(dbc.path, db_settings(dbc), emit=emit)
+        write = dbc.replica.compression if dbc.replica and dbc.replica.compression else "lz4"
+        codecs = page_codecs(pm, write)
+        db = DB(dbc.path, replace(db_settings(dbc), page_codecs=codecs), emit=emit)
         if dbc.replica is None:
             return Entry(db, None, emit=emit)
         url, options = dbc.replica.replica_url()
         client = make_replica_client(url, options, pm=pm)
         replica = Replica(db, client, replica_settings(dbc), name=url.redacted(), emit=emit)
-        compactor = Compactor(client, compaction, db=db, emit=emit, db_path=str(db.path))
+        compactor = Compactor(client, compaction, db=db, emit=emit, db_path=str(db.path),
+                              codecs=codecs)  # fmt: skip
         return Entry(db, replica, compactor, emit=emit)
 
     def registered(path: Path, url: str) -> Entry:
@@ -467,7 +474,8 @@ async def restore_missing(
         client = entry.replica.client
         await client.init()
         try:
-            result = await restore(client, entry.db.path, integrity_check="quick", emit=emit)
+            result = await restore(client, entry.db.path, integrity_check="quick", emit=emit,
+                                   codecs=entry.db.settings.page_codecs)  # fmt: skip
         except NoBackupsError:
             log.info("%s: no backup to restore; starting a new database", entry.db.path)
             continue

@@ -72,6 +72,7 @@ from litestream_core.events import (
 )
 from litestream_core.ltx import (
     HEADER_FLAG_NO_CHECKSUM,
+    HEADER_SIZE,
     Decoder,
     Header,
     Trailer,
@@ -151,7 +152,7 @@ class Syncer:
         path = self.meta.ltx_path(0, newest.min_txid, newest.max_txid)
         try:
             with open(path, "rb") as f:
-                dec = Decoder(f)
+                dec = Decoder(f, self.settings.page_codecs)
                 trailer = dec.verify()
         except (LTXError, OSError) as exc:
             log.warning(
@@ -335,8 +336,12 @@ class Syncer:
             return False
         try:
             with open(self._last_path, "rb") as f:
+                name = Header.decode(f.read(HEADER_SIZE)).page_codec
+                codec = self.settings.page_codecs.get(name)
                 elem = read_page_index(f).get(frame[0].pgno)
-                return elem is not None and read_page(f, elem, self.page_size) == frame[1]
+                return (
+                    elem is not None and read_page(f, elem, self.page_size, None, codec) == frame[1]
+                )
         except (LTXError, OSError):
             return False
 
@@ -425,7 +430,8 @@ class Syncer:
         txid = header.max_txid
 
         def write(out: BinaryIO) -> Trailer:
-            return write_pages(out, header, pgnos, frames, reader, sums)
+            codec = self.settings.page_codecs.write
+            return write_pages(out, header, pgnos, frames, reader, sums, codec=codec)
 
         try:
             trailer, size = self.meta.write_atomic(0, txid, txid, write)
@@ -470,6 +476,7 @@ class Syncer:
                     reader,
                     None,
                     post,
+                    self.settings.page_codecs.write,
                 )
             return header
 
@@ -479,7 +486,7 @@ class Syncer:
             self._last_header, self._last_path = None, None
             if ltx_file is not None and ltx_file.exists():
                 with open(ltx_file, "rb") as f:
-                    self._last_header = Decoder(f).header
+                    self._last_header = Decoder(f, self.settings.page_codecs).header
                 self._last_path = ltx_file
                 keep = self._last_header.max_txid
             self.meta.remove(0, 1 << 64, keep=keep)

@@ -35,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
 
 from litestream_core.client import SNAPSHOT_LEVEL, LTXFileInfo, ReplicaClient
+from litestream_core.compression import PageCodecs
 from litestream_core.engine.chain import list_levels
 from litestream_core.engine.streams import download
 from litestream_core.errors import LTXError
@@ -144,8 +145,11 @@ class _State:
         return CHECKSUM_FLAG | acc
 
 
-async def verify_replica(client: ReplicaClient) -> VerifyReport:
-    """Read every file of the replica and prove which states it can restore."""
+async def verify_replica(client: ReplicaClient, codecs: PageCodecs | None = None) -> VerifyReport:
+    """Read every file of the replica and prove which states it can restore.
+
+    ``codecs`` are the page codecs files may name (LZ4 only when None).
+    """
     report = VerifyReport(files=await list_levels(client, use_metadata=True))
     every = [f for level in sorted(report.files) for f in report.files[level]]
     if not every:
@@ -155,7 +159,7 @@ async def verify_replica(client: ReplicaClient) -> VerifyReport:
     summaries: list[_Summary] = []
     for info in every:
         try:
-            summaries.append(await _summarize(client, info))
+            summaries.append(await _summarize(client, info, codecs))
         except LTXError as exc:
             report.problems.append(f"L{info.level} {info.name} is unreadable: {exc.one_line()}")
     report.unchecksummed_files = sum(1 for s in summaries if not s.claims)
@@ -178,20 +182,22 @@ def _check_levels(report: VerifyReport) -> None:
                 report.warnings.append(f"level {level} files overlap: {prev.name} and {cur.name}")
 
 
-async def _summarize(client: ReplicaClient, info: LTXFileInfo) -> _Summary:
+async def _summarize(
+    client: ReplicaClient, info: LTXFileInfo, codecs: PageCodecs | None
+) -> _Summary:
     if info.size <= _IN_MEMORY:
         buf = io.BytesIO()
         await download(client, info, buf)
         buf.seek(0)
-        return await asyncio.to_thread(_decode, info, buf)
+        return await asyncio.to_thread(_decode, info, buf, codecs)
     with tempfile.TemporaryFile() as spool:
         await download(client, info, spool)
         spool.seek(0)
-        return await asyncio.to_thread(_decode, info, spool)
+        return await asyncio.to_thread(_decode, info, spool, codecs)
 
 
-def _decode(info: LTXFileInfo, src: BinaryIO) -> _Summary:
-    dec = Decoder(src)
+def _decode(info: LTXFileInfo, src: BinaryIO, codecs: PageCodecs | None) -> _Summary:
+    dec = Decoder(src, codecs)
     pgnos, sums = array("I"), array("Q")
     for pgno, data in dec.pages():
         pgnos.append(pgno)

@@ -7,14 +7,18 @@ import itertools
 from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
+from litestream_core.compression import BUILTIN_CODECS, PageCodecs
 from litestream_core.errors import ChecksumMismatchError, LTXFormatError
 from litestream_core.ltx.decoder import Decoder
 from litestream_core.ltx.encoder import Encoder
 from litestream_core.ltx.header import HEADER_FLAG_NO_CHECKSUM, Header
 
 
-def compact(inputs: Sequence[BinaryIO], out: BinaryIO) -> Header:
+def compact(inputs: Sequence[BinaryIO], out: BinaryIO, codecs: PageCodecs | None = None) -> Header:
     """Merge ``inputs`` (ordered by TXID) into one LTX file written to ``out``.
+
+    Inputs are read with the codec each names; the output is written with
+    ``codecs.write`` (LZ4 when None).
 
     The newest version of each page wins and pages past the final commit are dropped.
     Every input is fully verified while merging; if any fails, the error propagates and
@@ -27,7 +31,8 @@ def compact(inputs: Sequence[BinaryIO], out: BinaryIO) -> Header:
     """
     if not inputs:
         raise LTXFormatError("LTX compaction needs at least one input file")
-    decoders = [Decoder(src) for src in inputs]
+    codecs = codecs or BUILTIN_CODECS
+    decoders = [Decoder(src, codecs) for src in inputs]
     headers = [dec.header for dec in decoders]
     _check_chain(headers)
     first, last = headers[0], headers[-1]
@@ -41,13 +46,13 @@ def compact(inputs: Sequence[BinaryIO], out: BinaryIO) -> Header:
         pre_apply_checksum=0 if no_checksum else first.pre_apply_checksum,
         flags=HEADER_FLAG_NO_CHECKSUM if no_checksum else 0,
     )
-    enc = Encoder(out, header)
+    enc = Encoder(out, header, codecs.write)
     for pgno, data in _merge(decoders):
         if pgno <= header.commit:
             enc.write_page(pgno, data)
     last_post = decoders[-1].trailer.post_apply_checksum
     enc.finish(0 if no_checksum else last_post)
-    return header
+    return enc.header
 
 
 def _check_chain(headers: list[Header]) -> None:

@@ -11,6 +11,7 @@ import io
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from litestream_core.compression import BUILTIN_CODECS, PageCodecs
 from litestream_core.errors import ChecksumMismatchError, LTXFormatError
 from litestream_core.ltx._io import read_exact, read_upto
 from litestream_core.ltx.checksum import DatabaseChecksum, crc64
@@ -43,13 +44,18 @@ from litestream_core.ltx.page import (
 
 
 class Decoder:
-    """Read an LTX file from ``src``; the header is read and validated on construction."""
+    """Read an LTX file from ``src``; the header is read and validated on construction.
 
-    def __init__(self, src: BinaryIO) -> None:
+    The page codec is the one the header names, looked up in ``codecs`` (LZ4 only when
+    None): a file whose codec is not installed fails here, before any page is read.
+    """
+
+    def __init__(self, src: BinaryIO, codecs: PageCodecs | None = None) -> None:
         self._src = src
         raw = read_exact(src, HEADER_SIZE, "header")
         self.header = Header.decode(raw)
         self.header.validate()
+        self.codec = (codecs or BUILTIN_CODECS).get(self.header.page_codec)
         self._crc = crc64(raw)
         self._index = IndexBuilder()
         self._started = False
@@ -87,7 +93,7 @@ class Decoder:
     def _read_pages(self) -> Iterator[tuple[int, bytes]]:
         src, hdr, index = self._src, self.header, self._index
         page_size, commit, lock = hdr.page_size, hdr.commit, hdr.lock_pgno
-        snapshot = hdr.is_snapshot
+        snapshot, codec = hdr.is_snapshot, self.codec
         db_sum = DatabaseChecksum() if snapshot and not hdr.no_checksum else None
         crc, offset, prev = self._crc, HEADER_SIZE, 0
         while True:
@@ -100,12 +106,14 @@ class Decoder:
             if flags & PAGE_FLAG_SIZE:
                 size_raw = read_exact(src, SIZE_FIELD.size, f"page {pgno} size")
                 size = SIZE_FIELD.unpack(size_raw)[0]
-                check_block_size(pgno, size, page_size)
+                check_block_size(pgno, size, page_size, codec)
                 block = read_exact(src, size, f"page {pgno} data")
-                data = decompress_block(block, page_size, pgno)
+                data = decompress_block(block, page_size, pgno, codec)
                 crc = crc64(data, crc64(head + size_raw, crc))
                 frame_size = PAGE_HEADER_SIZE + SIZE_FIELD.size + size
             else:
+                if hdr.codec:
+                    raise LTXFormatError(f"LTX page {pgno}: {hdr.codec} page without a size")
                 consumed, data = read_legacy_frame(src, page_size, pgno)
                 crc = crc64(data, crc64(head, crc))
                 frame_size = PAGE_HEADER_SIZE + consumed
@@ -189,14 +197,16 @@ def _check_index(rest: bytes, expected: bytes) -> int:
     return area_len
 
 
-def decode_file(data: bytes) -> tuple[Header, list[tuple[int, bytes]], Trailer]:
+def decode_file(
+    data: bytes, codecs: PageCodecs | None = None
+) -> tuple[Header, list[tuple[int, bytes]], Trailer]:
     """Decode and verify a whole LTX file held in memory."""
-    dec = Decoder(io.BytesIO(data))
+    dec = Decoder(io.BytesIO(data), codecs)
     pages = list(dec.pages())
     return dec.header, pages, dec.trailer
 
 
-def verify_file(src: BinaryIO) -> tuple[Header, Trailer]:
+def verify_file(src: BinaryIO, codecs: PageCodecs | None = None) -> tuple[Header, Trailer]:
     """Check an LTX file end to end without keeping its pages."""
-    dec = Decoder(src)
+    dec = Decoder(src, codecs)
     return dec.header, dec.verify()

@@ -6,6 +6,7 @@ import io
 from collections.abc import Iterable
 from typing import BinaryIO
 
+from litestream_core.compression import Compressor, LZ4BlockCompressor
 from litestream_core.errors import ChecksumMismatchError, LTXFormatError
 from litestream_core.ltx.checksum import DatabaseChecksum, crc64
 from litestream_core.ltx.header import CHECKSUM_FLAG, PAGE_FLAG_SIZE, Header, Trailer
@@ -27,9 +28,14 @@ class Encoder:
     never produced, not merely detected later. Go 0.5.17 writes every file with
     HEADER_FLAG_NO_CHECKSUM and its restore fails on files that carry checksums, so a
     replica Go must be able to restore needs that flag.
+
+    Pages are compressed with ``codec`` (LZ4 when None, Go's format); another codec is
+    recorded in the header (``self.header`` is the header actually written).
     """
 
-    def __init__(self, out: BinaryIO, header: Header) -> None:
+    def __init__(self, out: BinaryIO, header: Header, codec: Compressor | None = None) -> None:
+        self._codec = codec or LZ4BlockCompressor()
+        header = header.with_codec(self._codec.name)
         header.validate()
         self._out = out
         self.header = header
@@ -74,7 +80,7 @@ class Encoder:
         elif pgno <= self._prev:
             raise LTXFormatError(f"LTX pages out of order: page {pgno} after {self._prev}")
 
-        block = compress_page(data)
+        block = compress_page(data, self._codec)
         head = PAGE_HEADER.pack(pgno, PAGE_FLAG_SIZE) + SIZE_FIELD.pack(len(block))
         self._out.write(head)
         self._out.write(block)
@@ -120,11 +126,14 @@ class Encoder:
 
 
 def encode_file(
-    header: Header, pages: Iterable[tuple[int, bytes]], post_apply_checksum: int
+    header: Header,
+    pages: Iterable[tuple[int, bytes]],
+    post_apply_checksum: int,
+    codec: Compressor | None = None,
 ) -> bytes:
     """Encode a whole LTX file in memory (tests, small files)."""
     buf = io.BytesIO()
-    enc = Encoder(buf, header)
+    enc = Encoder(buf, header, codec)
     for pgno, data in pages:
         enc.write_page(pgno, data)
     enc.finish(post_apply_checksum)

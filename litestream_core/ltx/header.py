@@ -7,8 +7,10 @@ rules rather than our own preferences.
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass, replace
+from typing import Any
 
 from litestream_core.errors import LTXFormatError
 
@@ -19,13 +21,20 @@ PAGE_HEADER_SIZE = 6
 TRAILER_SIZE = 16
 CHECKSUM_FLAG = 1 << 63
 HEADER_FLAG_NO_CHECKSUM = 1 << 1
-HEADER_FLAG_MASK = HEADER_FLAG_NO_CHECKSUM
+HEADER_FLAG_PAGE_CODEC = 1 << 16
+"""Ours, not Go's: pages are compressed with the codec named in the reserved bytes
+instead of LZ4. Go's decoder refuses any flag it does not know ("invalid flags"), so
+such a file is rejected by Go rather than misread."""
+HEADER_FLAG_MASK = HEADER_FLAG_NO_CHECKSUM | HEADER_FLAG_PAGE_CODEC
+CODEC_NAME_SIZE = 20
+"""The header's reserved bytes, where a non-LZ4 page codec's name is written."""
 PAGE_FLAG_SIZE = 1 << 0
 MAX_PAGE_SIZE = 65536
 
 # magic, flags, page size, commit, min, max, timestamp, pre-apply, wal offset,
-# wal size, salt1, salt2, node id, then 20 reserved zero bytes.
-_HEADER = struct.Struct(">4sIIIQQqQqqIIQ20x")
+# wal size, salt1, salt2, node id, then 20 reserved bytes (zero, or a codec name).
+_HEADER = struct.Struct(">4sIIIQQqQqqIIQ20s")
+_CODEC_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,19}")
 _TRAILER = struct.Struct(">QQ")
 
 
@@ -56,6 +65,9 @@ class Header:
     wal_salt2: int = 0
     node_id: int = 0
     flags: int = 0
+    codec: str = ""
+    """The page codec's name when it is not LZ4 (Go's only one); set together with
+    ``HEADER_FLAG_PAGE_CODEC``."""
 
     @property
     def is_snapshot(self) -> bool:
@@ -70,13 +82,28 @@ class Header:
     def lock_pgno(self) -> int:
         return lock_pgno(self.page_size)
 
-    def with_(self, **changes: int) -> Header:
+    @property
+    def page_codec(self) -> str:
+        """The name of the codec the pages are compressed with."""
+        return self.codec or "lz4"
+
+    def with_(self, **changes: Any) -> Header:
         return replace(self, **changes)
+
+    def with_codec(self, name: str) -> Header:
+        """This header for pages compressed with codec ``name`` (``lz4``: Go's format)."""
+        if name == "lz4":
+            return replace(self, codec="", flags=self.flags & ~HEADER_FLAG_PAGE_CODEC)
+        return replace(self, codec=name, flags=self.flags | HEADER_FLAG_PAGE_CODEC)
 
     def validate(self) -> None:
         """Raise LTXFormatError unless the header obeys the format's rules."""
         if self.flags & ~HEADER_FLAG_MASK:
             raise LTXFormatError(f"invalid LTX header flags: 0x{self.flags:08x}")
+        if bool(self.flags & HEADER_FLAG_PAGE_CODEC) != bool(self.codec):
+            raise LTXFormatError("LTX page codec flag and codec name disagree")
+        if self.codec and (self.codec == "lz4" or not _CODEC_NAME.fullmatch(self.codec)):
+            raise LTXFormatError(f"invalid LTX page codec name {self.codec!r}")
         if not is_valid_page_size(self.page_size):
             raise LTXFormatError(f"invalid LTX page size: {self.page_size}")
         if self.min_txid == 0 or self.max_txid == 0:
@@ -113,6 +140,7 @@ class Header:
             self.wal_salt1,
             self.wal_salt2,
             self.node_id,
+            self.codec.encode("ascii"),
         )
 
     @classmethod
@@ -123,7 +151,12 @@ class Header:
         fields = _HEADER.unpack_from(data)
         if fields[0] != MAGIC:
             raise LTXFormatError(f"not an LTX file (magic {fields[0]!r})")
-        (_, flags, page_size, commit, min_txid, max_txid, ts, pre, off, size, s1, s2, node) = fields
+        (_, flags, page_size, commit, min_txid, max_txid, ts, pre, off, size, s1, s2, node, rsv) = (
+            fields
+        )
+        codec = ""
+        if flags & HEADER_FLAG_PAGE_CODEC:
+            codec = rsv.rstrip(b"\0").decode("ascii", errors="replace")
         return cls(
             page_size=page_size,
             commit=commit,
@@ -137,6 +170,7 @@ class Header:
             wal_salt2=s2,
             node_id=node,
             flags=flags,
+            codec=codec,
         )
 
 

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import BinaryIO, NamedTuple
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 from litestream_core.errors import LTXFormatError
 from litestream_core.ltx._io import read_exact
 from litestream_core.ltx.header import HEADER_SIZE, PAGE_HEADER_SIZE, TRAILER_SIZE
 from litestream_core.ltx.page import decode_frame
 from litestream_core.ltx.varint import decode_uvarint, encode_uvarint
+
+if TYPE_CHECKING:
+    from litestream_core.compression import Compressor
 
 INDEX_SIZE_FIELD = struct.Struct(">Q")
 _MIN_FRAME = PAGE_HEADER_SIZE + 1
@@ -95,11 +98,18 @@ def read_page_index(src: BinaryIO) -> dict[int, PageIndexElem]:
     return index
 
 
-def read_page(src: BinaryIO, elem: PageIndexElem, page_size: int, pgno: int | None = None) -> bytes:
-    """Read one page through its index entry; ``pgno`` checks the frame is the right page.
+def read_page(
+    src: BinaryIO,
+    elem: PageIndexElem,
+    page_size: int,
+    pgno: int | None = None,
+    codec: Compressor | None = None,
+) -> bytes:
+    """Read one page through its index entry; ``pgno`` checks the frame is the right page,
+    ``codec`` is the one the file's header names (None: LZ4).
 
     Random access cannot check the file checksum (that needs every byte); callers who
     need verified pages decode the whole file once with Decoder first.
     """
     src.seek(elem.offset)
-    return decode_frame(read_exact(src, elem.size, "page frame"), page_size, pgno)
+    return decode_frame(read_exact(src, elem.size, "page frame"), page_size, pgno, codec)

@@ -1,8 +1,9 @@
-"""Page frames: a 6-byte page header, a size, and the page as one LZ4 block.
+"""Page frames: a 6-byte page header, a size, and the page as one compressed block.
 
-Frames written before the size flag existed hold an LZ4 *frame* with no length prefix;
-they are still readable. Their extent is found by walking the LZ4 frame structure, so
-a stream never has to be read past the frame (there is no way to push bytes back).
+The block is raw LZ4 unless the file's header names another codec. Frames written
+before the size flag existed hold an LZ4 *frame* with no length prefix; they are still
+readable. Their extent is found by walking the LZ4 frame structure, so a stream never
+has to be read past the frame (there is no way to push bytes back).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import BinaryIO
 import lz4.block
 import lz4.frame
 
+from litestream_core.compression import Compressor, LZ4BlockCompressor
 from litestream_core.errors import LTXFormatError
 from litestream_core.ltx._io import read_exact
 from litestream_core.ltx.header import PAGE_FLAG_SIZE, PAGE_HEADER_SIZE
@@ -32,16 +34,34 @@ def compress_bound(size: int) -> int:
     return size + size // 255 + 16
 
 
-def compress_page(data: bytes | bytearray | memoryview) -> bytes:
-    return bytes(lz4.block.compress(data, store_size=False))
+def block_bound(page_size: int, codec: Compressor | None = None) -> int:
+    """The largest compressed block a page can need: LZ4's exact bound, or a generous
+    one for other codecs (zstd's is a little above LZ4's)."""
+    if codec is None or isinstance(codec, LZ4BlockCompressor):
+        return compress_bound(page_size)
+    return page_size + page_size // 8 + 1024
 
 
-def decompress_block(block: bytes, page_size: int, pgno: int) -> bytes:
+def compress_page(data: bytes | bytearray | memoryview, codec: Compressor | None = None) -> bytes:
+    if codec is None or type(codec) is LZ4BlockCompressor:  # the hot path: no indirection
+        return bytes(lz4.block.compress(data, store_size=False))
+    return bytes(codec.compress(bytes(data)))
+
+
+def decompress_block(
+    block: bytes, page_size: int, pgno: int, codec: Compressor | None = None
+) -> bytes:
     """Decompress one page; anything but exactly ``page_size`` bytes is corruption."""
-    try:
-        data = lz4.block.decompress(block, uncompressed_size=page_size)
-    except _LZ4_ERRORS:
-        raise LTXFormatError(f"LTX page {pgno}: corrupt LZ4 block") from None
+    if codec is None or type(codec) is LZ4BlockCompressor:
+        try:
+            data = lz4.block.decompress(block, uncompressed_size=page_size)
+        except _LZ4_ERRORS:
+            raise LTXFormatError(f"LTX page {pgno}: corrupt LZ4 block") from None
+    else:
+        try:
+            data = codec.decompress(block, page_size)
+        except Exception:
+            raise LTXFormatError(f"LTX page {pgno}: corrupt {codec.name} block") from None
     if len(data) != page_size:
         raise LTXFormatError(
             f"LTX page {pgno}: decompressed to {len(data)} bytes, expected {page_size}"
@@ -61,8 +81,8 @@ def check_page_flags(pgno: int, flags: int) -> None:
         raise LTXFormatError(f"LTX page {pgno}: invalid page flags 0x{flags:04x}")
 
 
-def check_block_size(pgno: int, size: int, page_size: int) -> None:
-    if size == 0 or size > compress_bound(page_size):
+def check_block_size(pgno: int, size: int, page_size: int, codec: Compressor | None = None) -> None:
+    if size == 0 or size > block_bound(page_size, codec):
         raise LTXFormatError(f"LTX page {pgno}: impossible compressed size {size}")
 
 
@@ -104,8 +124,13 @@ def read_legacy_frame(src: BinaryIO, page_size: int, pgno: int) -> tuple[int, by
     return len(frame), bytes(data)
 
 
-def decode_frame(frame: bytes, page_size: int, pgno: int | None = None) -> bytes:
-    """Decode one complete page frame held in memory (random access through the index)."""
+def decode_frame(
+    frame: bytes, page_size: int, pgno: int | None = None, codec: Compressor | None = None
+) -> bytes:
+    """Decode one complete page frame held in memory (random access through the index).
+
+    ``codec`` is the one the file's header names (None: LZ4).
+    """
     if len(frame) < PAGE_HEADER_SIZE:
         raise LTXFormatError("LTX page frame truncated")
     got_pgno, flags = PAGE_HEADER.unpack_from(frame)
@@ -117,12 +142,12 @@ def decode_frame(frame: bytes, page_size: int, pgno: int | None = None) -> bytes
             raise LTXFormatError(f"LTX page {got_pgno}: frame truncated")
         body = frame[PAGE_HEADER_SIZE + SIZE_FIELD.size :]
         size = SIZE_FIELD.unpack_from(frame, PAGE_HEADER_SIZE)[0]
-        check_block_size(got_pgno, size, page_size)
+        check_block_size(got_pgno, size, page_size, codec)
         if size != len(body):
             raise LTXFormatError(
                 f"LTX page {got_pgno}: frame holds {len(body)} bytes, size field says {size}"
             )
-        return decompress_block(body, page_size, got_pgno)
+        return decompress_block(body, page_size, got_pgno, codec)
     body_src = io.BytesIO(frame[PAGE_HEADER_SIZE:])
     consumed, data = read_legacy_frame(body_src, page_size, got_pgno)
     if consumed != len(frame) - PAGE_HEADER_SIZE:

@@ -1,0 +1,1 @@
+"""litestream-zstd: Zstandard compression of LTX pages (``compression: zstd``)."""
