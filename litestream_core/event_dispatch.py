@@ -140,13 +140,8 @@ class EventDispatcher:
     ) -> None:
         self._pm = pm
         self._own: pluggy.PluginManager | None = None
-        for i, listener in enumerate(listeners):
-            if self._own is None:
-                from litestream_core import hookspecs
-
-                self._own = pluggy.PluginManager("litestream")
-                self._own.add_hookspecs(hookspecs)
-            self._own.register(listener, name=f"run-listener-{i}-{type(listener).__name__}")
+        for listener in listeners:
+            self.add_listener(listener)
         self._timeout = timeout
         self._max_queue = max_queue
         self._log = _RateLimitedLog(log_interval)
@@ -160,6 +155,15 @@ class EventDispatcher:
     async def emit(self, event: Event) -> None:
         """Queue ``event`` for every listener; returns at once."""
         self.emit_nowait(event)
+
+    def add_listener(self, listener: object) -> None:
+        """One more run-local listener (an object with a ``litestream_event`` hookimpl)."""
+        if self._own is None:
+            from litestream_core import hookspecs
+
+            self._own = pluggy.PluginManager("litestream")
+            self._own.add_hookspecs(hookspecs)
+        self._own.register(listener, name=f"run-listener-{id(listener)}")
 
     def has_listeners(self) -> bool:
         return bool(self._impls())

@@ -86,13 +86,43 @@ class RetentionEnforced(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SyncFailed(Event):
-    """A sync step failed; the engine will retry with backoff."""
+class OperationFailed(Event):
+    """A step of replication failed. Base of the failure events: match it to see all.
+
+    ``error_class`` is the exception's class name: one of ``litestream_core.errors``
+    (``TransientReplicaError`` is retried with backoff, ``ReplicaPermissionError``
+    needs the user), an ``OSError`` from the local disk, or, when ``unexpected``, a
+    Python exception from a bug (its traceback is logged once).
+    """
+
+    name: ClassVar[str] = "operation_failed"
+    operation: str
+    """What failed: ``sync`` (database to its local L0 files), ``upload``, ``compact``,
+    ``snapshot`` or ``retention``."""
+    replica: str | None = None
+    """The replica's redacted URL; None for a step on the database itself."""
+    error: str
+    """One line, for people."""
+    error_class: str
+    attempt: int = 1
+    """Failures of this step in a row, this one included."""
+    will_retry: bool = True
+    unexpected: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SyncFailed(OperationFailed):
+    """Syncing the database (``operation="sync"``) or uploading to the replica
+    (``"upload"``) failed; the engine retries with backoff."""
 
     name: ClassVar[str] = "sync_failed"
-    replica: str
-    error: str
-    attempt: int = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CompactionFailed(OperationFailed):
+    """A compaction, snapshot or retention pass failed; the next scheduled one retries."""
+
+    name: ClassVar[str] = "compaction_failed"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,7 +130,8 @@ class SyncRecovered(Event):
     """Syncing works again after failures."""
 
     name: ClassVar[str] = "sync_recovered"
-    replica: str
+    replica: str | None = None
+    """None when the database's own sync recovered."""
     failures: int
 
 

@@ -41,6 +41,7 @@ from litestream_core.events import (
     Event,
     LTXFileUploaded,
     LTXFileWritten,
+    OperationFailed,
     ReplicaLag,
     RetentionEnforced,
     SyncFailed,
@@ -66,6 +67,7 @@ _DB_COUNTERS = {
     "litestream_total_wal_bytes": "Total number of bytes written to shadow WAL",
     "litestream_sync_count": "Number of sync operations performed",
     "litestream_sync_error_count": "Number of sync errors that have occurred",
+    "litestream_unexpected_error_count": "Unexpected exceptions (bugs) in replication loops",
 }
 _CHECKPOINT_COUNT = "litestream_checkpoint_count"
 _REPLICA_OPS = "litestream_replica_operation_total"
@@ -112,10 +114,13 @@ class MetricsListener:
         target = self._targets.get(event.db_path)
         if values is None or target is None:
             return
+        if isinstance(event, OperationFailed) and event.unexpected:
+            with self._lock:
+                values.counters["litestream_unexpected_error_count"] += 1
         match event:
             case LTXFileWritten(level=0, max_txid=txid):
                 self._on_sync(target, values, txid)
-            case SyncFailed(replica="", error=error):
+            case SyncFailed(replica=None, operation="sync", error=error):
                 with self._lock:
                     values.counters["litestream_sync_count"] += 1
                     values.counters["litestream_sync_error_count"] += 1

@@ -117,6 +117,7 @@ def test_errors_back_off_and_recover(tmp_path: Path) -> None:
     run(main())
     failed = [e for e in seen if isinstance(e, SyncFailed)]
     assert [e.attempt for e in failed] == list(range(1, len(failed) + 1))
-    assert all(e.replica == "" and "\n" not in e.error for e in failed)
+    assert all(e.replica is None and e.operation == "sync" and "\n" not in e.error for e in failed)
+    assert all(e.will_retry and not e.unexpected for e in failed)
     recovered = [e for e in seen if isinstance(e, SyncRecovered)]
     assert recovered[0].failures == len(failed)

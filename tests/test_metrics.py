@@ -110,8 +110,9 @@ def _listener(tmp_path: Path) -> tuple[MetricsListener, CollectorRegistry, str]:
 
 def test_sync_failures_and_disk_full(tmp_path: Path) -> None:
     listener, registry, db = _listener(tmp_path)
-    listener.litestream_event(SyncFailed(db_path=db, replica="", error="OSError: [Errno 28] "
-                                         "No space left on device", attempt=1))  # fmt: skip
+    listener.litestream_event(SyncFailed(db_path=db, operation="sync", error="OSError: [Errno 28] "
+                                         "No space left on device", error_class="OSError",
+                                         attempt=1))  # fmt: skip
     samples, _ = parse(render(registry).decode())
     assert value(samples, "litestream_disk_full", db=db) == 1
     assert value(samples, "litestream_sync_error_count", db=db) == 1
@@ -125,9 +126,21 @@ def test_sync_failures_and_disk_full(tmp_path: Path) -> None:
 
 def test_replica_failures_are_not_database_sync_errors(tmp_path: Path) -> None:
     listener, registry, db = _listener(tmp_path)
-    listener.litestream_event(SyncFailed(db_path=db, replica="s3://b/p", error="timeout"))
+    listener.litestream_event(SyncFailed(db_path=db, operation="upload", replica="s3://b/p",
+                                         error="timeout",
+                                         error_class="TransientReplicaError"))  # fmt: skip
     samples, _ = parse(render(registry).decode())
     assert value(samples, "litestream_sync_error_count", db=db) == 0
+
+
+def test_unexpected_errors_are_counted(tmp_path: Path) -> None:
+    listener, registry, db = _listener(tmp_path)
+    for unexpected in (True, False, True):
+        listener.litestream_event(SyncFailed(db_path=db, operation="upload", replica="s3://b/p",
+                                             error="x", error_class="KeyError",
+                                             unexpected=unexpected))  # fmt: skip
+    samples, _ = parse(render(registry).decode())
+    assert value(samples, "litestream_unexpected_error_count", db=db) == 2
 
 
 def test_checkpoints_and_replica_operations(tmp_path: Path) -> None:

@@ -201,7 +201,9 @@ def test_listener_gets_only_the_arguments_it_names() -> None:
     pm.register(NoArgs())
     pm.register(WithDefault())
     dispatcher = EventDispatcher(pm)
-    dispatcher.emit_nowait(SyncFailed(replica="s3", error="boom"))
+    dispatcher.emit_nowait(
+        SyncFailed(operation="upload", replica="s3", error="boom", error_class="OSError")
+    )
     assert dispatcher.drain(30)
     assert sorted(calls, key=repr) == sorted(["called", None], key=repr)
     dispatcher.close(30)

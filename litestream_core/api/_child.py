@@ -75,7 +75,12 @@ class _ForwardLogs(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         with contextlib.suppress(Exception):
-            self._outbox.put((LOG, record.name, record.levelno, record.getMessage()))
+            text = record.getMessage()
+            if record.exc_info:
+                # The traceback of an unexpected error is what the application's log
+                # needs most: it cannot be recovered once the child process is gone.
+                text += "\n" + logging.Formatter().formatException(record.exc_info)
+            self._outbox.put((LOG, record.name, record.levelno, text))
 
 
 def main(argv: list[str]) -> int:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from litestream_core.config import Config
     from litestream_core.engine.store import Store
+    from litestream_core.event_dispatch import EventDispatcher
     from litestream_core.metrics import MetricsServer
 
 T = TypeVar("T")
@@ -177,7 +178,7 @@ async def _run(
     dispatcher = EventDispatcher(pm, listeners=[LogListener()])
     store = build_store(config, pm=pm, emit=dispatcher.emit_nowait)
     log = logging.getLogger("litestream")
-    metrics_server = _start_metrics(config, store, pm)
+    metrics_server = _start_metrics(config, store, dispatcher)
     stopping = _Signals()  # before any slow step: a SIGTERM during start-up stops cleanly
     try:
         await restore_missing(store, config, force_all=restore_missing_dbs,
@@ -219,7 +220,9 @@ async def _run(
             metrics_server.close()
 
 
-def _start_metrics(config: Config, store: Store, pm: pluggy.PluginManager) -> MetricsServer | None:
+def _start_metrics(
+    config: Config, store: Store, dispatcher: EventDispatcher
+) -> MetricsServer | None:
     """Serve Prometheus metrics when ``addr`` is set (prometheus_client is imported only then)."""
     if not config.addr:
         return None
@@ -234,7 +237,7 @@ def _start_metrics(config: Config, store: Store, pm: pluggy.PluginManager) -> Me
         for entry in store.entries
     ]
     listener, server = start_metrics(config.addr, targets)
-    pm.register(listener, name="litestream-metrics")
+    dispatcher.add_listener(listener)
     return server
 
 

@@ -36,6 +36,7 @@ from litestream_core.client import SNAPSHOT_LEVEL, LTXFileInfo, ReplicaClient
 from litestream_core.compression import BUILTIN_CODECS, PageCodecs
 from litestream_core.engine import clock as engine_clock
 from litestream_core.engine.chain import coarsest_chain, list_level, list_levels, newest
+from litestream_core.engine.failures import FailureReporter
 from litestream_core.engine.levels import (
     CompactionSettings,
     next_compaction_at,
@@ -51,6 +52,7 @@ from litestream_core.engine.streams import download, local_file_data
 from litestream_core.errors import LTXError, describe
 from litestream_core.events import (
     CompactionCompleted,
+    CompactionFailed,
     Event,
     RetentionEnforced,
     SnapshotWritten,
@@ -103,10 +105,14 @@ class Compactor:
         db_path: str = "",
         tmp_dir: str | Path | None = None,
         codecs: PageCodecs | None = None,
+        replica_name: str | None = None,
     ) -> None:
         """``codecs``: what the replica's files may be read with, and the codec merged
-        files are written with (the replica's ``compression``; LZ4 when None)."""
+        files are written with (the replica's ``compression``; LZ4 when None).
+        ``replica_name`` names the replica in failure events."""
         self.client = client
+        self._reporter = FailureReporter(log, emit, db_path=db_path, replica=replica_name)
+        self._failures: dict[str, int] = {}
         self.codecs = codecs or BUILTIN_CODECS
         self.settings = settings or CompactionSettings()
         self.db = db
@@ -263,6 +269,9 @@ class Compactor:
             except Exception as exc:
                 log.error("%s: compaction of level %d failed: %s",
                           self._db_path or "replica", level, describe(exc))  # fmt: skip
+                self._failed(exc, "snapshot" if level == SNAPSHOT_LEVEL else "compact")
+            else:
+                self._failures.pop("snapshot" if level == SNAPSHOT_LEVEL else "compact", None)
             delay = (next_compaction_at(now, interval) - self._clock()).total_seconds()
             await asyncio.sleep(max(delay, 0.0))
 
@@ -276,6 +285,13 @@ class Compactor:
             except Exception as exc:
                 log.error("%s: L0 retention failed: %s", self._db_path or "replica",
                           describe(exc))  # fmt: skip
+                self._failed(exc, "retention")
+            else:
+                self._failures.pop("retention", None)
+
+    def _failed(self, exc: Exception, operation: str) -> None:
+        attempt = self._failures[operation] = self._failures.get(operation, 0) + 1
+        self._reporter.report(exc, operation=operation, attempt=attempt, event=CompactionFailed)
 
     async def _due(self, level: int, now: datetime) -> bool:
         """Go's "too early" guard: a level already written in this slot waits for the next."""

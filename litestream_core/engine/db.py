@@ -20,6 +20,7 @@ from typing import BinaryIO, TypeVar
 
 from litestream_core.client import LTXFileInfo
 from litestream_core.engine.dbtypes import DBSettings, Pos
+from litestream_core.engine.failures import FailureReporter
 from litestream_core.engine.meta import MetaDir, default_meta_path
 from litestream_core.engine.syncer import Syncer
 from litestream_core.errors import describe
@@ -58,6 +59,7 @@ class DB:
         self._meta = MetaDir(self.meta_path)
         self._syncer = Syncer(self.path, self.settings, self._meta)
         self._emit = emit
+        self._failures = FailureReporter(log, self._send, db_path=str(self.path))
         self._lock = asyncio.Lock()
         self._last_write = float("-inf")
         """Loop time of the monitor's last sync that wrote a file."""
@@ -160,14 +162,10 @@ class DB:
                         describe(exc),
                     )
                     last_log = loop.time()
-                self._send(
-                    SyncFailed(
-                        db_path=str(self.path), replica="", error=describe(exc), attempt=failures
-                    )
-                )
+                self._failures.report(exc, operation="sync", attempt=failures, event=SyncFailed)
                 continue
             if failures:
-                self._send(SyncRecovered(db_path=str(self.path), replica="", failures=failures))
+                self._send(SyncRecovered(db_path=str(self.path), failures=failures))
             backoff, failures, last_log = 0.0, 0, float("-inf")
 
     async def _wait(self, interval: float, backoff: float, token: bytes) -> None:

@@ -48,9 +48,9 @@ def describe(event: Event) -> tuple[int, str] | None:
             return logging.DEBUG, f"{db}: compacted L{level} {lo:016x}-{hi:016x}"
         case RetentionEnforced(level=level, deleted=deleted):
             return logging.DEBUG, f"{db}: retention deleted {deleted} L{level} files"
-        case SyncFailed(replica=replica, error=error, attempt=attempt):
+        case SyncFailed(operation=operation, replica=replica, error=error, attempt=attempt):
             where = f" to {replica}" if replica else ""
-            return logging.WARNING, f"{db}: sync{where} failed (attempt {attempt}): {error}"
+            return logging.WARNING, f"{db}: {operation}{where} failed (attempt {attempt}): {error}"
         case SyncRecovered(replica=replica, failures=failures):
             where = f" to {replica}" if replica else ""
             return logging.INFO, f"{db}: sync{where} recovered after {failures} failures"

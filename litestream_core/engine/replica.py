@@ -32,9 +32,10 @@ from typing import TYPE_CHECKING
 
 from litestream_core.client import SNAPSHOT_LEVEL, LTXFileInfo, ReplicaClient
 from litestream_core.engine.dbtypes import Pos
+from litestream_core.engine.failures import FailureReporter
 from litestream_core.engine.retry import Backoff
 from litestream_core.engine.streams import download, local_file_data, read_remote_trailer
-from litestream_core.errors import LTXError, describe
+from litestream_core.errors import LTXError
 from litestream_core.events import (
     Event,
     LTXFileUploaded,
@@ -82,6 +83,7 @@ class Replica:
         self.settings = settings or ReplicaSettings()
         self.name = name or client.type
         self._emit = emit
+        self._reporter = FailureReporter(log, emit, db_path=str(db.path), replica=self.name)
         self._pos: Pos | None = None
         self._probed: RemoteState | None = None
         self._failures = 0
@@ -180,16 +182,10 @@ class Replica:
         except Exception as exc:
             self._failures += 1
             self._pos = None  # unknown after a failure: look again next time
-            message = describe(exc)
-            self.last_error = message
-            self.emit(
-                SyncFailed(
-                    db_path=str(self.db.path),
-                    replica=self.name,
-                    error=message,
-                    attempt=self._failures,
-                )
+            failure = self._reporter.report(
+                exc, operation="upload", attempt=self._failures, event=SyncFailed
             )
+            self.last_error = failure.error
             return False
         self.last_synced_at, self.last_error = datetime.now(UTC), None
         if self._failures:

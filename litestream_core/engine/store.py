@@ -433,7 +433,7 @@ def build_store(
         client = make_replica_client(url, options, pm=pm)
         replica = Replica(db, client, replica_settings(dbc), name=url.redacted(), emit=emit)
         compactor = Compactor(client, compaction, db=db, emit=emit, db_path=str(db.path),
-                              codecs=codecs)  # fmt: skip
+                              codecs=codecs, replica_name=url.redacted())  # fmt: skip
         return Entry(db, replica, compactor, emit=emit)
 
     def registered(path: Path, url: str) -> Entry:
