@@ -81,3 +81,19 @@ def test_the_child_process_forwards_tracebacks():
     [(_, name, level, text)] = outbox.messages
     assert (name, level) == ("litestream.db", logging.ERROR)
     assert text.startswith("boom\nTraceback") and "ValueError: deep inside" in text
+
+
+def test_the_status_table_in_the_docs_is_the_codes():
+    import re
+    from pathlib import Path
+
+    from litestream_core.backend_support.errors import STATUS_CLASSES, status_class
+
+    doc = Path(__file__).resolve().parent.parent / "docs/plugins/writing-a-backend.md"
+    table = doc.read_text().split("| HTTP status | Class |\n|---|---|\n", 1)[1].split("\n\n")[0]
+    rows = [re.fullmatch(r"\| (.+) \| `(\w+)` \|", line).groups() for line in table.splitlines()]
+    assert rows == [(statuses, cls.__name__) for statuses, cls in STATUS_CLASSES]
+    samples = {"401, 403": (401, 403), "404": (404,), "408, 429, 5xx": (408, 429, 500, 503),
+               "any other": (400, 409, 412)}  # fmt: skip
+    for statuses, cls in STATUS_CLASSES:
+        assert all(status_class(s) is cls for s in samples[statuses]), statuses

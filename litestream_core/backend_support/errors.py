@@ -112,9 +112,30 @@ class Failure:
         return self.failed(ReplicaClientError, f"{type(exc).__name__}: {detail}")
 
 
+STATUS_CLASSES: tuple[tuple[str, type[ReplicaClientError]], ...] = (
+    ("401, 403", ReplicaPermissionError),
+    ("404", LTXNotFoundError),
+    ("408, 429, 5xx", TransientReplicaError),
+    ("any other", ReplicaClientError),
+)
+"""The one mapping from a storage's HTTP status to the core's error class, as the
+docs' table (docs/plugins/writing-a-backend.md) lists it; a test keeps the two equal.
+Only TransientReplicaError is retried; a permission error needs the user."""
+
+
 def status_class(status: int) -> type[ReplicaClientError]:
-    """The class for an HTTP error status: timeouts, throttling and 5xx are transient."""
-    return TransientReplicaError if status in (408, 429) or status >= 500 else ReplicaClientError
+    """The class for an HTTP error status (``STATUS_CLASSES``).
+
+    A backend decides 404 itself where it can: a missing bucket is not a missing file
+    (``Failure.missing_bucket``).
+    """
+    if status in (401, 403):
+        return ReplicaPermissionError
+    if status == 404:
+        return LTXNotFoundError
+    if status in (408, 429) or status >= 500:
+        return TransientReplicaError
+    return ReplicaClientError
 
 
 def one_line(exc: BaseException) -> str:
