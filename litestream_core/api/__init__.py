@@ -69,7 +69,8 @@ def replicate(
 
     Keyword arguments: ``options`` (the backend's settings), ``db_settings``,
     ``replica_settings``, ``compaction``, ``shutdown_sync_timeout``, ``pm`` (whose
-    ``litestream_event`` listeners get the events) and ``on_event``.
+    ``litestream_event`` listeners get the events), ``on_event`` and ``compression``
+    (the page codec, ``lz4`` by default; another makes a replica Go cannot restore).
     """
     if in_process:
         return InProcessReplication(db_path, replica_url, **kwargs)

@@ -180,6 +180,7 @@ async def _start(
         pm=get_plugin_manager(only=spec.plugins),
         on_event=lambda event: outbox.put((EVENT, event)),
         dispatch_events=False,
+        compression=spec.compression,
     )
     starting = asyncio.create_task(replication.start())
     gone = asyncio.create_task(inbox.get())

@@ -4,8 +4,10 @@ the ``in_process=True`` opt-in for applications whose only SQLite is APSW's."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import pluggy
@@ -19,6 +21,8 @@ from litestream_core.engine.levels import CompactionSettings
 from litestream_core.engine.replica import Replica, ReplicaSettings
 from litestream_core.engine.store import Entry, Store
 from litestream_core.events import Event
+
+log = logging.getLogger("litestream.api")
 
 
 class InProcessReplication(Replication):
@@ -43,21 +47,29 @@ class InProcessReplication(Replication):
         pm: pluggy.PluginManager | None = None,
         on_event: Callable[[Event], None] | None = None,
         dispatch_events: bool = True,
+        compression: str = "lz4",
     ) -> None:
         """``compaction``: Go's default levels, snapshots and retention (True), your own
         CompactionSettings, or False to only upload L0 files (another process compacts).
         ``dispatch_events=False`` leaves the plugins' listeners out: the replication
         process forwards its events to the application, whose listeners get them there.
+        ``compression``: the page codec new LTX files are written with, as the config's
+        key (any but ``lz4`` makes a replica Go cannot restore).
         """
         from litestream_core.event_dispatch import EventDispatcher
-        from litestream_core.plugins import get_plugin_manager, make_replica_client
+        from litestream_core.plugins import get_plugin_manager, make_replica_client, page_codecs
 
         pm = pm if pm is not None else get_plugin_manager()
+        codecs = page_codecs(pm, compression)
+        if compression != "lz4":
+            log.warning("%s: compression %r: Go Litestream cannot restore this replica",
+                        db_path, compression)  # fmt: skip
         self._dispatcher = EventDispatcher(pm) if dispatch_events else None
         self._on_event = on_event
         url = replica_url if isinstance(replica_url, ReplicaURL) else ReplicaURL.parse(replica_url)
         client = make_replica_client(url, options, pm=pm)
-        self.db = DB(db_path, db_settings, emit=self._emit)
+        self.db = DB(db_path, replace(db_settings or DBSettings(), page_codecs=codecs),
+                     emit=self._emit)  # fmt: skip
         self.replica = Replica(
             self.db, client, replica_settings, name=url.redacted(), emit=self._emit
         )
@@ -65,7 +77,8 @@ class InProcessReplication(Replication):
         if compaction is not False:
             settings = compaction if isinstance(compaction, CompactionSettings) else None
             compactor = Compactor(client, settings, db=self.db, emit=self._emit,
-                                  db_path=str(self.db.path))  # fmt: skip
+                                  db_path=str(self.db.path), codecs=codecs,
+                                  replica_name=url.redacted())  # fmt: skip
         self._store = Store(
             [Entry(self.db, self.replica, compactor)], shutdown_sync_timeout=shutdown_sync_timeout
         )

@@ -196,9 +196,11 @@ class ProcessReplication(Replication):
         shutdown_sync_timeout: float = 30.0,
         pm: pluggy.PluginManager | None = None,
         on_event: Callable[[Event], None] | None = None,
+        compression: str = "lz4",
     ) -> None:
         """Events reach ``pm``'s listeners and ``on_event`` here, in the application;
-        ``on_event`` runs on the event loop that called ``start``."""
+        ``on_event`` runs on the event loop that called ``start``. ``compression`` names
+        the page codec, which the replication process finds among its plugins."""
         from litestream_core.event_dispatch import EventDispatcher
         from litestream_core.plugins import get_plugin_manager
 
@@ -214,6 +216,7 @@ class ProcessReplication(Replication):
             compaction=compaction,
             shutdown_sync_timeout=shutdown_sync_timeout,
             plugins=None if pm is None else _entry_point_plugins(pm, url.scheme),
+            compression=compression,
             parent_pid=os.getpid(),
             log_level=logging.getLogger("litestream").getEffectiveLevel(),
         )

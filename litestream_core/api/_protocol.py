@@ -50,6 +50,8 @@ class ChildSpec:
     shutdown_sync_timeout: float = 30.0
     plugins: tuple[str, ...] | None = None
     """Entry-point plugins to load (the caller's plugin manager's); None: the default."""
+    compression: str = "lz4"
+    """The page codec, by name: the child looks it up among its own plugins."""
     parent_pid: int = 0
     log_level: int = 30
 

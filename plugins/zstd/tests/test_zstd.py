@@ -95,3 +95,18 @@ def test_unknown_compression_is_a_config_error_naming_what_to_install(tmp_path):
         f"Error: {config}: line 5, column 7: dbs[0].replica.compression: "
         "unknown compression 'brotli' (installed: "
     )
+
+
+def test_the_embedding_api_writes_zstd_pages_in_its_replication_process(tmp_path):
+    from litestream_core import api
+
+    db, replica = tmp_path / "app.db", tmp_path / "replica"
+    insert_rows(db, range(1, 50), wal=True)
+    url = f"file://{replica}"
+    with api.replicate_in_background(db, url, compression="zstd", compaction=False) as r:
+        insert_rows(db, range(50, 80))
+        r.wait_for_sync(timeout=30)
+    codecs = {Header.decode(p.read_bytes()[:100]).page_codec for p in replica.rglob("*.ltx")}
+    assert codecs == {"zstd"}
+    api.restore_sync(url, tmp_path / "out.db")
+    assert rows(tmp_path / "out.db") == rows(db)
