@@ -76,6 +76,7 @@ __all__ = [
     "page_codecs",
     "plugin_statuses",
     "replica_client_registry",
+    "replica_secrets",
 ]
 
 
@@ -598,6 +599,19 @@ def make_replica_client(
     if client is None:
         raise _unknown_scheme(pm, parsed.scheme)
     return client
+
+
+def replica_secrets(
+    pm: pluggy.PluginManager, url: ReplicaURL, options: Mapping[str, Any]
+) -> list[str]:
+    """The secrets of a replica: its URL's password and the option values its backend
+    declares secret (every option, if the backend declares nothing), for redaction."""
+    found = [url.password] if url.password else []
+    spec = replica_client_registry(pm).get(url.scheme)
+    if spec is None or spec.settings is None:
+        return found + [str(v) for v in options.values() if isinstance(v, str)]
+    secret = {i.key for i in spec.settings.describe() if i.secret}
+    return found + [str(v) for k, v in options.items() if k in secret and v]
 
 
 def _unknown_scheme(pm: pluggy.PluginManager, scheme: str) -> ConfigError:

@@ -228,3 +228,12 @@ def test_log_lines_never_show_a_configured_secret(pm):
     assert redact.filter(record)
     assert record.getMessage() == "auth *** failed: ***"
     assert "s3cr3t-token" not in record.exc_text and "token *** refused" in record.exc_text
+
+
+def test_replica_secrets_are_what_the_backend_declares_secret(pm):
+    from litestream_core.client import ReplicaURL
+    from litestream_core.plugins import replica_secrets
+
+    url = ReplicaURL.parse("acme://user:pa55word@host/db")
+    options = {"acme-token": "s3cr3t-token", "acme-zone": "eu"}
+    assert replica_secrets(pm, url, options) == ["pa55word", "s3cr3t-token"]

@@ -20,7 +20,7 @@ import queue
 import signal
 import threading
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestream_core.api._inprocess import InProcessReplication
 from litestream_core.api._protocol import (
@@ -36,6 +36,9 @@ from litestream_core.api._protocol import (
     portable_error,
 )
 from litestream_core.errors import LitestreamError
+
+if TYPE_CHECKING:
+    import pluggy
 
 PARENT_POLL_INTERVAL = 0.5
 """Seconds between checks that the application process is still alive."""
@@ -92,19 +95,31 @@ def main(argv: list[str]) -> int:
         return 1
     if op != START or not isinstance(spec, ChildSpec):
         return 2
+    from litestream_core.plugins import get_plugin_manager, replica_secrets
+    from litestream_core.settings import RedactSecrets
+
     outbox = _Outbox(conn)
+    handler = _ForwardLogs(outbox)
     root = logging.getLogger()
-    root.addHandler(_ForwardLogs(outbox))
+    root.addHandler(handler)
     root.setLevel(spec.log_level)
     try:
-        code = asyncio.run(_serve(conn, outbox, request, spec))
+        try:
+            pm = get_plugin_manager(only=spec.plugins)
+            handler.addFilter(RedactSecrets(replica_secrets(pm, spec.replica_url, spec.options)))
+        except Exception as exc:  # strict mode, a conflict: the application is told
+            outbox.put((REPLY, request, False, portable_error(exc)))
+            return 1
+        code = asyncio.run(_serve(conn, outbox, request, spec, pm))
     finally:
         outbox.close(timeout=5.0)
         conn.close()
     return code
 
 
-async def _serve(conn: Connection, outbox: _Outbox, start_id: int, spec: ChildSpec) -> int:
+async def _serve(
+    conn: Connection, outbox: _Outbox, start_id: int, spec: ChildSpec, pm: pluggy.PluginManager
+) -> int:
     def reply(request: int, ok: bool, value: object) -> None:
         outbox.put((REPLY, request, ok, value))
 
@@ -116,7 +131,7 @@ async def _serve(conn: Connection, outbox: _Outbox, start_id: int, spec: ChildSp
     loop.add_signal_handler(signal.SIGTERM, inbox.put_nowait, (STOP, -1, None))
     watcher = asyncio.create_task(_watch_parent(spec.parent_pid, inbox))
     try:
-        replication = await _start(spec, outbox, inbox)
+        replication = await _start(spec, outbox, inbox, pm)
     except Exception as exc:
         watcher.cancel()
         reply(start_id, False, portable_error(exc))
@@ -163,12 +178,13 @@ async def _serve(conn: Connection, outbox: _Outbox, start_id: int, spec: ChildSp
 
 
 async def _start(
-    spec: ChildSpec, outbox: _Outbox, inbox: asyncio.Queue[tuple[str, int, Any] | None]
+    spec: ChildSpec,
+    outbox: _Outbox,
+    inbox: asyncio.Queue[tuple[str, int, Any] | None],
+    pm: pluggy.PluginManager,
 ) -> InProcessReplication:
     """Open the database and replica, unless the application goes away (or SIGTERM)
     first: storage that does not answer must not keep an orphan waiting."""
-    from litestream_core.plugins import get_plugin_manager
-
     replication = InProcessReplication(
         spec.db_path,
         spec.replica_url,
@@ -177,7 +193,7 @@ async def _start(
         replica_settings=spec.replica_settings,
         compaction=spec.compaction,
         shutdown_sync_timeout=spec.shutdown_sync_timeout,
-        pm=get_plugin_manager(only=spec.plugins),
+        pm=pm,
         on_event=lambda event: outbox.put((EVENT, event)),
         dispatch_events=False,
         compression=spec.compression,
