@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import pytest
@@ -237,3 +238,47 @@ def test_replica_secrets_are_what_the_backend_declares_secret(pm):
     url = ReplicaURL.parse("acme://user:pa55word@host/db")
     options = {"acme-token": "s3cr3t-token", "acme-zone": "eu"}
     assert replica_secrets(pm, url, options) == ["pa55word", "s3cr3t-token"]
+
+
+SETTINGS_DOC = Path(__file__).resolve().parent.parent / "docs" / "plugins" / "backend-settings.md"
+
+
+def render_settings_doc() -> str:
+    """docs/plugins/backend-settings.md as the first-party backends declare their keys."""
+    from litestream_core.plugins import FIRST_PARTY_SCHEMES, replica_client_registry
+
+    registry = replica_client_registry(get_plugin_manager())
+    lines = [
+        "# Config keys of the first-party backends",
+        "",
+        "Generated from the settings each backend declares (`register(..., settings=...)`);",
+        "`litestream plugins -v` prints the same for whatever is installed. A key marked",
+        "*inherited* may also be written at the config's top level, as a default for every",
+        "replica of that backend. Regenerate after changing a declaration:",
+        "`LITESTREAM_UPDATE_DOCS=1 uv run pytest tests/test_settings.py -k settings_doc`.",
+    ]
+    for scheme in sorted(FIRST_PARTY_SCHEMES):
+        spec = registry.get(scheme)
+        if spec is None or spec.settings is None:
+            continue
+        caps = ", ".join(sorted(c.value for c in spec.capabilities or ())) or "none"
+        lines += ["", f"## `{scheme}` ({spec.distribution})", "", f"Capabilities: {caps}.", ""]
+        lines += ["| key | type | default | inherited | meaning |", "|---|---|---|---|---|"]
+        for info in spec.settings.describe():
+            default = "" if info.default in (None, "", ()) else f"`{info.default}`"
+            meaning = info.help + (" (secret)" if info.secret else "")
+            inherited = "yes" if info.inherit else "no"
+            lines.append(f"| `{info.key}` | {info.type} | {default} | {inherited} | {meaning} |")
+    return "\n".join(lines) + "\n"
+
+
+def test_settings_doc_lists_what_the_backends_declare():
+    import os
+
+    expected = render_settings_doc()
+    if os.environ.get("LITESTREAM_UPDATE_DOCS"):
+        SETTINGS_DOC.write_text(expected)
+    assert SETTINGS_DOC.read_text() == expected, (
+        "docs/plugins/backend-settings.md is out of date: run "
+        "LITESTREAM_UPDATE_DOCS=1 uv run pytest tests/test_settings.py -k settings_doc"
+    )
