@@ -19,10 +19,10 @@ fi
 # sshd's privilege-separation directory.
 mkdir -p /run/sshd
 
-# A dedicated account for the password-login tests: no shell, no home, password locked.
-# The tests' own sshd sets a session password and lets only this user in with it.
+# A dedicated account for the password-login tests: no shell, no home. The tests set a
+# random password (kept in /run for the boot) and only their own sshd lets it in by
+# password, for SFTP only.
 if ! id litestream-sftp-test >/dev/null 2>&1; then
     useradd --system --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin litestream-sftp-test
 fi
-passwd -q -l litestream-sftp-test >/dev/null

@@ -143,9 +143,28 @@ def private_sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHServer
 
 
 PASSWORD_USER = "litestream-sftp-test"
-"""A dedicated account for password logins, made by .ci/deps/sftp.sh with no shell, no
-home and a locked password; only the test's own sshd lets it in, with a password set
-for the session and locked again afterwards."""
+"""A dedicated account for password logins, made by .ci/deps/sftp.sh with no shell and
+no home; only the tests' own sshd lets it in by password, and only for SFTP."""
+
+PASSWORD_FILE = Path("/run/litestream-sftp-test.password")
+"""The account's random password, made once per boot (``/run`` is a tmpfs) and shared by
+every test process, so concurrent suites (worktrees, pytest-xdist workers) agree on it."""
+
+
+def _shared_password() -> str:
+    import fcntl
+    import secrets
+
+    with open(PASSWORD_FILE, "a+", opener=lambda p, f: os.open(p, f, 0o600)) as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
+        password = handle.read().strip()
+        if not password:
+            password = secrets.token_urlsafe(18)
+            handle.write(password)
+            handle.flush()
+            subprocess.run(["chpasswd"], input=f"{PASSWORD_USER}:{password}".encode(), check=True)
+    return password
 
 
 class PasswordLogin:
@@ -160,15 +179,13 @@ class PasswordLogin:
 @pytest.fixture(scope="session")
 def password_login(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PasswordLogin]:
     import pwd
-    import secrets
     import tempfile
 
     try:
         account = pwd.getpwnam(PASSWORD_USER)
     except KeyError:
         pytest.fail(f"user {PASSWORD_USER} missing: run .ci/deps/sftp.sh (as root)")
-    password = secrets.token_urlsafe(18)
-    subprocess.run(["chpasswd"], input=f"{PASSWORD_USER}:{password}".encode(), check=True)
+    password = _shared_password()
     # pytest's temporary directories are private to root; this one the user can reach.
     top = Path(tempfile.mkdtemp(prefix="litestream-sftp-"))
     top.chmod(0o755)
@@ -178,7 +195,6 @@ def password_login(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Passwor
     try:
         yield PasswordLogin(password, root)
     finally:
-        subprocess.run(["passwd", "-q", "-l", PASSWORD_USER], check=False)
         shutil.rmtree(top, ignore_errors=True)
 
 
