@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import pty
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -12,7 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from e2e_helpers import litestream, make_history
+from e2e_helpers import LITESTREAM, litestream, make_history
 from litestream_file.client import FileReplicaClient
 
 
@@ -179,3 +183,27 @@ def test_corrupted_replica_file_fails_cleanly(history, tmp_path):
     victim.unlink()
     result = litestream("restore", "-o", str(out), f"file://{copy}")
     assert result.returncode == 1 and "non-contiguous" in result.stderr
+
+
+def test_progress_bar_on_a_terminal(history, tmp_path):
+    """On a terminal, stderr shows a progress bar that reaches 100%; piped, it does not."""
+    replica, chain = history
+    out = tmp_path / "db"
+    main, secondary = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [*LITESTREAM, "restore", "-o", str(out), f"file://{replica}"],
+            stdout=subprocess.PIPE, stderr=secondary, timeout=120,
+        )  # fmt: skip
+        os.close(secondary)
+        shown = b""
+        with contextlib.suppress(OSError):  # EIO once the terminal is drained
+            while chunk := os.read(main, 4096):
+                shown += chunk
+    finally:
+        os.close(main)
+    assert proc.returncode == 0, shown
+    assert b"restoring" in shown and b"100%" in shown
+    assert out.read_bytes() == chain.states[chain.txid]
+    piped = litestream("restore", "-o", str(tmp_path / "db2"), f"file://{replica}")
+    assert "restoring" not in piped.stderr and piped.returncode == 0

@@ -1,10 +1,10 @@
-"""Pieces every command shares: one-line errors and Go-style flag spellings."""
+"""Pieces every command shares: one-line errors, Go-style flag spellings, plain tables."""
 
 from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import ParamSpec, TypeVar
 
 import click
@@ -57,3 +57,22 @@ def no_config_given(config_path: str | None) -> bool:
 def go_flag(name: str, *more: str) -> tuple[str, ...]:
     """Both spellings of a long flag: Go's ``-name`` and click's ``--name``."""
     return (f"-{name}", f"--{name}", *more)
+
+
+def echo_table(
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    indent: str = "",
+    red: Sequence[bool] = (),
+) -> None:
+    """Left-aligned columns two spaces apart, like Go's tabwriter output.
+
+    Rows flagged in ``red`` are coloured on a terminal (click drops the colour when piped).
+    """
+    table = [list(header), *(list(r) for r in rows)]
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    flags = [False, *red, *([False] * (len(rows) - len(red)))]
+    for row, flag in zip(table, flags, strict=True):
+        line = indent + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        click.echo(click.style(line, fg="red") if flag else line)

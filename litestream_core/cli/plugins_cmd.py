@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from litestream_core.cli import plugin_manager
-from litestream_core.cli.common import fail, go_flag, handle_errors
+from litestream_core.cli.common import echo_table, fail, go_flag, handle_errors
 
 if TYPE_CHECKING:
     from litestream_core.backends import BackendSpec
@@ -62,58 +62,39 @@ def _backend_record(spec: BackendSpec) -> dict[str, Any]:
     }
 
 
-def _console() -> Any:
-    from rich.console import Console
-
-    console = Console()
-    if not console.is_terminal:
-        # Piped output has no width to respect; squeezing it into 80 columns would
-        # truncate names that scripts and bug reports need whole.
-        console = Console(width=240)
-    return console
-
-
 def _print_backends(backends: list[BackendSpec]) -> None:
-    from rich.table import Table
-
-    console = _console()
     for spec in sorted(backends, key=lambda s: s.scheme):
         record = _backend_record(spec)
         capabilities = ", ".join(record["capabilities"]) or "none declared"
-        title = f"{spec.scheme}:// ({spec.plugin}); capabilities: {capabilities}"
+        click.echo(f"{spec.scheme}:// ({spec.plugin}); capabilities: {capabilities}")
         if record["settings"] is None:
-            console.print(f"{title}\n  declares no settings: Go's keys are passed as they are")
+            click.echo("  declares no settings: Go's keys are passed as they are")
             continue
-        table = Table("Key", "Type", "Default", "Help", title=title, title_justify="left")
+        rows = []
         for row in record["settings"]:
             notes = [n for n, on in (("secret", row["secret"]), ("not inherited",
                      not row["inherited"])) if on]  # fmt: skip
             help_text = row["help"] + (f" ({', '.join(notes)})" if notes else "")
             default = "" if row["default"] in (None, "", []) else str(row["default"])
-            table.add_row(row["key"], row["type"], default, help_text)
-        console.print(table)
+            rows.append([row["key"], row["type"], default, help_text])
+        echo_table(["KEY", "TYPE", "DEFAULT", "HELP"], rows, indent="  ")
 
 
 def _print_table(statuses: list[PluginStatus]) -> None:
-    from rich.table import Table
-
-    table = Table("Plugin", "Distribution", "Version", "Status", "Schemes", "Codecs", "Hooks")
+    """One row per plugin, whole (no truncation: scripts and bug reports need the names)."""
+    rows, red = [], []
     for s in sorted(statuses, key=lambda s: (not s.builtin, s.name)):
         status = s.status
         if s.unknown_hooks:
             status += f" (unknown hooks: {', '.join(s.unknown_hooks)})"
-        style = None if s.ok else "red"
-        table.add_row(
-            s.name,
-            s.distribution or "-",
-            s.version or "-",
-            status,
-            ", ".join(s.schemes),
-            ", ".join(s.codecs),
-            "\n".join(h.removeprefix("litestream_") for h in s.hooks),
-            style=style,
+        hooks = ", ".join(h.removeprefix("litestream_") for h in s.hooks)
+        schemes, codecs = ", ".join(s.schemes), ", ".join(s.codecs)
+        rows.append(
+            [s.name, s.distribution or "-", s.version or "-", status, schemes, codecs, hooks]
         )
-    _console().print(table)
+        red.append(not s.ok)
+    header = ["PLUGIN", "DISTRIBUTION", "VERSION", "STATUS", "SCHEMES", "CODECS", "HOOKS"]
+    echo_table(header, rows, red=red)
 
 
 def _problems(statuses: list[PluginStatus]) -> list[str]:

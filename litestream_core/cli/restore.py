@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from litestream_core.cli import plugin_manager
-from litestream_core.cli.common import go_flag, handle_errors
+from litestream_core.cli.common import echo_table, go_flag, handle_errors
 from litestream_core.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -227,44 +227,40 @@ def _print_plan(
         click.echo(f"  {key.replace('_path', '')}: {body[key]}")
     click.echo(f"  txid range: {body['min_txid']} - {body['max_txid']}\n")
     click.echo("Files to fetch:")
-    rows = [["level", "file", "min_txid", "max_txid", "size", "timestamp"]]
-    rows += [[str(f[k]) for k in ("level", "name", "min_txid", "max_txid", "size", "timestamp")]
-             for f in files]  # fmt: skip
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    keys = ("level", "name", "min_txid", "max_txid", "size", "timestamp")
+    header = ["level", "file", "min_txid", "max_txid", "size", "timestamp"]
+    echo_table(header, [[str(f[k]) for k in keys] for f in files], indent="  ")
 
 
 class _ProgressBar:
-    """A rich progress bar on stderr, fed by RestoreProgress events."""
+    """A progress bar on stderr (click's), fed by RestoreProgress events.
+
+    The total is known from the first event on; the bar is drawn from then.
+    """
 
     def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
-
-        self._progress = Progress(
-            "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-            TransferSpeedColumn(), TimeRemainingColumn(), console=Console(stderr=True),
-            transient=True,
-        )  # fmt: skip
-        self._task = self._progress.add_task("restoring", total=None)
-        self._progress.start()
+        self._bar: Any = None
 
     @hookimpl
     def litestream_event(self, event: object) -> None:
         from litestream_core.events import RestoreProgress
 
-        if isinstance(event, RestoreProgress):
-            self._progress.update(self._task, completed=event.done_bytes, total=event.total_bytes)
+        if not isinstance(event, RestoreProgress):
+            return
+        if self._bar is None:
+            self._bar = click.progressbar(
+                length=max(event.total_bytes, 1), label="restoring", file=sys.stderr,
+                item_show_func=_megabytes, show_pos=False,
+            )  # fmt: skip
+        self._bar.update(event.done_bytes - self._bar.pos, event.done_bytes)
 
     def stop(self) -> None:
-        self._progress.stop()
+        if self._bar is not None:
+            self._bar.render_finish()
+
+
+def _megabytes(done: int | None) -> str:
+    return "" if done is None else f"{done / 1e6:.1f} MB"
 
 
 def _dispatcher(pm: pluggy.PluginManager, progress: _ProgressBar | None) -> Any:

@@ -9,17 +9,21 @@ environment carrying credentials) is a parameter.
 from __future__ import annotations
 
 import asyncio
+import email
 import itertools
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import NormalizedName, canonicalize_name
 
 from litestream_core.client import LTXFileInfo, ReplicaClient
 
@@ -225,34 +229,90 @@ def assert_contiguous(ranges: Sequence[tuple[int, int]]) -> None:
         assert lo == prev_max + 1, f"gap or overlap in L0 TXIDs: {ranges}"
 
 
-def venv_with_wheels(root: Path, packages: Sequence[str], work: Path) -> Path:
+def build_distributions(root: Path, out: Path) -> Path:
+    """Every workspace distribution's sdist and wheel, each wheel built from its sdist.
+
+    That is what a release uploads; building the wheels from the sdists also shows that
+    each sdist is complete. Returns ``out``.
+    """
+    subprocess.run(
+        [_uv(), "build", "--all-packages", "--out-dir", str(out)],
+        cwd=root,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    return out
+
+
+def venv_with_wheels(
+    root: Path, packages: Sequence[str], work: Path, *, dists: Path | None = None
+) -> Path:
     """A fresh virtualenv holding only the named workspace distributions, as wheels.
 
     This is what a user gets from ``pip install litestream-core litestream-<x>``: it
-    shows a backend needs nothing from the rest of the workspace. Returns the venv.
+    shows a backend needs nothing from the rest of the workspace. The wheels come from
+    ``dists`` (``build_distributions``), built into ``work`` when None; workspace
+    distributions the named ones require (the core's checksum kernel) come along, and
+    everything else from PyPI. Bytecode is compiled, as pip does. Returns the venv.
     """
+    if dists is None:
+        dists = build_distributions(root, work / "dists")
+    wheels = {_wheel_name(w): w for w in dists.glob("*.whl")}
+    wanted: list[NormalizedName] = []
+    todo = [canonicalize_name(p) for p in packages]
+    while todo:
+        name = todo.pop()
+        if name in wanted:
+            continue
+        if name not in wheels:
+            pytest.fail(f"no wheel of {name} in {dists}")
+        wanted.append(name)
+        todo += [r for r in _requirements(wheels[name]) if r in wheels]
+    venv = work / "venv"
+    uv = _uv()
+    subprocess.run(
+        [uv, "venv", "--python", sys.executable, str(venv)], check=True, capture_output=True
+    )
+    subprocess.run(
+        [uv, "pip", "install", "--compile-bytecode", "--python", str(venv / "bin" / "python"),
+         *(wheels[n] for n in wanted)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    return venv
+
+
+def site_packages(venv: Path) -> Path:
+    """The venv's site-packages directory."""
+    (path,) = venv.glob("lib/python3*/site-packages")
+    return path
+
+
+def installed_bytes(venv: Path) -> int:
+    """Disk space of the venv's site-packages, as ``du`` counts it (allocated blocks).
+
+    Many small files cost a block each, so this exceeds the sum of file sizes.
+    """
+    return sum(f.lstat().st_blocks * 512 for f in site_packages(venv).rglob("*"))
+
+
+def _uv() -> str:
     import shutil
 
     uv = shutil.which("uv")
     if uv is None:
         pytest.fail("uv is not on PATH (scripts/setup installs it)")
-    wheels = work / "wheels"
-    for package in packages:
-        subprocess.run(
-            [uv, "build", "--package", package, "--wheel", "--out-dir", str(wheels)],
-            cwd=root,
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-    venv = work / "venv"
-    subprocess.run(
-        [uv, "venv", "--python", sys.executable, str(venv)], check=True, capture_output=True
-    )
-    subprocess.run(
-        [uv, "pip", "install", "--python", str(venv / "bin" / "python"), *wheels.glob("*.whl")],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    return venv
+    return uv
+
+
+def _wheel_name(wheel: Path) -> NormalizedName:
+    return canonicalize_name(wheel.name.split("-")[0])
+
+
+def _requirements(wheel: Path) -> list[NormalizedName]:
+    """Names of what the wheel requires unconditionally (no extras, no markers)."""
+    with zipfile.ZipFile(wheel) as zf:
+        (meta,) = [n for n in zf.namelist() if n.endswith(".dist-info/METADATA")]
+        message = email.message_from_bytes(zf.read(meta))
+    requirements = [Requirement(r) for r in message.get_all("Requires-Dist") or ()]
+    return [canonicalize_name(r.name) for r in requirements if r.marker is None]

@@ -1,0 +1,3 @@
+from collections.abc import Buffer
+
+def checksum(data: Buffer, s0: int, s1: int, big_endian: bool, /) -> tuple[int, int]: ...
