@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import httpx2
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -148,47 +147,55 @@ def endpoint():
     server.close()
 
 
+def write_and_close(path: Path) -> None:
+    """Two transactions, then the connection closed now: left to the garbage collector
+    (sqlite3 connections sit in a reference cycle), its close could come while our
+    engine holds the database, and delete the WAL under it."""
+    writer = Writer(path)
+    writer.step(2)
+    writer.close()
+
+
 def test_heartbeat_pings_only_when_every_database_synced(tmp_path, endpoint):
     async def scenario() -> None:
-        Writer(tmp_path / "a.db").step(2)
-        Writer(tmp_path / "b.db").step(2)
+        write_and_close(tmp_path / "a.db")
+        write_and_close(tmp_path / "b.db")
         a = make_entry(tmp_path / "a.db", MemoryReplicaClient(), sync_interval=0.05)
         b = make_entry(tmp_path / "b.db", MemoryReplicaClient(), sync_interval=0.05)
         store = Store([a, b])
         heartbeat = Heartbeat(endpoint.url, 60, store)
-        async with httpx2.AsyncClient(timeout=5) as client:
-            assert not await heartbeat.check(client)  # nothing runs yet
-            await store.open()
-            try:
-                await asyncio.to_thread(
-                    wait_for, lambda: a.replica.last_synced_at and b.replica.last_synced_at
-                )
-                assert await heartbeat.check(client) and endpoint.hits == 1
-                assert not await heartbeat.check(client)  # at most one ping per interval
-                assert endpoint.hits == 1
+        assert not await heartbeat.check()  # nothing runs yet
+        await store.open()
+        try:
+            await asyncio.to_thread(
+                wait_for, lambda: a.replica.last_synced_at and b.replica.last_synced_at
+            )
+            assert await heartbeat.check() and endpoint.hits == 1
+            assert not await heartbeat.check()  # at most one ping per interval
+            assert endpoint.hits == 1
 
-                heartbeat.last_ping = None  # due again, but one database is behind
-                b.replica.last_synced_at = datetime.now(UTC) - timedelta(seconds=61)
-                await store.stop_db(b)  # a stopped database does not count ...
-                assert await heartbeat.check(client) and endpoint.hits == 2
-                await store.start_db(b)
-                await store.stop_db(a)
-                await store.stop_db(b)  # ... but with none running there is no ping
-                heartbeat.last_ping = None
-                assert not await heartbeat.check(client) and endpoint.hits == 2
-                await store.start_db(a)
-                a.replica.last_synced_at = datetime.now(UTC) - timedelta(seconds=61)
-                a.replica.try_sync = _never
-                assert not await heartbeat.check(client) and endpoint.hits == 2
+            heartbeat.last_ping = None  # due again, but one database is behind
+            b.replica.last_synced_at = datetime.now(UTC) - timedelta(seconds=61)
+            await store.stop_db(b)  # a stopped database does not count ...
+            assert await heartbeat.check() and endpoint.hits == 2
+            await store.start_db(b)
+            await store.stop_db(a)
+            await store.stop_db(b)  # ... but with none running there is no ping
+            heartbeat.last_ping = None
+            assert not await heartbeat.check() and endpoint.hits == 2
+            await store.start_db(a)
+            a.replica.last_synced_at = datetime.now(UTC) - timedelta(seconds=61)
+            a.replica.try_sync = _never
+            assert not await heartbeat.check() and endpoint.hits == 2
 
-                await store.start_db(b)
-                del a.replica.try_sync
-                await a.replica.try_sync()
-                endpoint.status = 503
-                assert not await heartbeat.check(client) and endpoint.hits == 3
-                assert heartbeat.last_ping is not None  # a failure also waits an interval
-            finally:
-                await store.close()
+            await store.start_db(b)
+            del a.replica.try_sync
+            await a.replica.try_sync()
+            endpoint.status = 503
+            assert not await heartbeat.check() and endpoint.hits == 3
+            assert heartbeat.last_ping is not None  # a failure also waits an interval
+        finally:
+            await store.close()
 
     asyncio.run(scenario())
 
@@ -201,7 +208,7 @@ def test_heartbeat_task_pings_repeatedly(tmp_path, endpoint):
     """The loop itself, with intervals shortened (Go's are 15 s and at least 1 min)."""
 
     async def scenario() -> None:
-        Writer(tmp_path / "a.db").step(2)
+        write_and_close(tmp_path / "a.db")
         store = Store([make_entry(tmp_path / "a.db", MemoryReplicaClient(), 0.05)])
         await store.open()
         task = asyncio.create_task(Heartbeat(endpoint.url, 0.2, store, check_interval=0.02).run())

@@ -30,18 +30,19 @@ import threading
 from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self, TypeVar
-
-import pluggy
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from litestream_core.api._base import Replication
-from litestream_core.api._inprocess import InProcessReplication
 from litestream_core.api._process import ProcessReplication
 from litestream_core.api._protocol import ReplicationStatus
 from litestream_core.client import ReplicaURL
-from litestream_core.engine.restore import RestoreResult
-from litestream_core.engine.restore import restore as _restore
-from litestream_core.events import Event
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from litestream_core.api._inprocess import InProcessReplication
+    from litestream_core.engine.restore import RestoreResult
+    from litestream_core.events import Event
 
 T = TypeVar("T")
 
@@ -73,6 +74,8 @@ def replicate(
     (the page codec, ``lz4`` by default; another makes a replica Go cannot restore).
     """
     if in_process:
+        from litestream_core.api._inprocess import InProcessReplication
+
         return InProcessReplication(db_path, replica_url, **kwargs)
     return ProcessReplication(db_path, replica_url, **kwargs)
 
@@ -187,6 +190,7 @@ async def restore(
     Runs in this process: it only writes a new file beside ``output`` and renames it
     into place, so no other connection's locks are involved.
     """
+    from litestream_core.engine.restore import restore as _restore
     from litestream_core.plugins import get_plugin_manager, make_replica_client, page_codecs
 
     pm = pm if pm is not None else get_plugin_manager()
@@ -204,3 +208,14 @@ def restore_sync(
 ) -> RestoreResult:
     """``restore`` for code without an event loop."""
     return asyncio.run(restore(replica_url, output, **kwargs))
+
+
+def __getattr__(name: str) -> Any:
+    """``InProcessReplication`` on first use: it brings the whole engine (APSW, the WAL
+    checksum kernel), which an application that replicates in a child process never
+    needs in its own."""
+    if name == "InProcessReplication":
+        from litestream_core.api._inprocess import InProcessReplication
+
+        return InProcessReplication
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -42,7 +42,7 @@ from litestream_core.api._protocol import (
     ReplicationStatus,
 )
 from litestream_core.client import ReplicaURL
-from litestream_core.engine.db import DBSettings
+from litestream_core.engine.dbtypes import DBSettings
 from litestream_core.engine.levels import CompactionSettings
 from litestream_core.engine.replica import ReplicaSettings
 from litestream_core.errors import ConfigError, LitestreamError

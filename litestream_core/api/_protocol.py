@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from litestream_core.client import ReplicaURL
-from litestream_core.engine.db import DBSettings
+from litestream_core.engine.dbtypes import DBSettings
 from litestream_core.engine.levels import CompactionSettings
 from litestream_core.engine.replica import ReplicaSettings
 from litestream_core.errors import LitestreamError, describe

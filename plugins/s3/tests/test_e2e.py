@@ -9,8 +9,16 @@ import subprocess
 import time
 from pathlib import Path
 
+from litestream_core._version import __version__
 from litestream_core.testing import e2e
-from litestream_core.testing.e2e import App, Replicate, restore, rows, venv_with_wheels
+from litestream_core.testing.e2e import (
+    App,
+    Replicate,
+    installed_bytes,
+    restore,
+    rows,
+    venv_with_wheels,
+)
 from litestream_core.testing.fault_proxy import FaultProxy
 
 from .conftest import ACCESS_KEY_ID, SECRET_ACCESS_KEY
@@ -103,11 +111,30 @@ def test_outage_mid_replication_resumes_without_gap(moto, go_litestream, go_env,
     assert len(rows(db)) == 50
 
 
-def test_core_and_s3_wheels_alone_replicate_to_s3(moto, tmp_path):
-    """`pip install litestream-core litestream-s3` and nothing else is enough."""
+CORE_S3_TARGET_MIB = 70
+"""issue 16: `pip install litestream-core litestream-s3` takes at most this much disk."""
+
+
+def test_core_and_s3_wheels_alone_replicate_to_s3(moto, tmp_path, workspace_dists):
+    """`pip install litestream-core litestream-s3` and nothing else is enough, and small.
+
+    The wheels were built from the sdists (``workspace_dists``), the venv is outside the
+    workspace; tests/test_wheels.py checks the distributions themselves.
+    """
     root = Path(__file__).resolve().parents[3]
-    venv = venv_with_wheels(root, ("litestream-core", "litestream-s3"), tmp_path)
+    packages = ("litestream-core", "litestream-s3")
+    venv = venv_with_wheels(root, packages, tmp_path, dists=workspace_dists)
+    size = installed_bytes(venv) / (1 << 20)
+    assert size <= CORE_S3_TARGET_MIB, f"core + s3 take {size:.1f} MiB"
     python = venv / "bin" / "python"
+    version = subprocess.run(
+        [venv / "bin" / "litestream", "--version"], capture_output=True, text=True, check=True
+    )
+    assert version.stdout.strip() == __version__
+    usage = subprocess.run(
+        [python, "-m", "litestream_core", "--help"], capture_output=True, text=True, check=True
+    )
+    assert usage.stdout.startswith("Usage: litestream ")
     uv = shutil.which("uv")
     assert uv is not None
     installed = subprocess.run(

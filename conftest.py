@@ -1,0 +1,18 @@
+"""Fixtures every test directory of the workspace shares (core, plugins, native)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from litestream_core.testing.e2e import build_distributions
+
+ROOT = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="session")
+def workspace_dists(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every workspace distribution's sdist and wheel, built once for the session
+    (outside the workspace): what a release would upload."""
+    return build_distributions(ROOT, tmp_path_factory.mktemp("dists"))
