@@ -163,7 +163,8 @@ def _shared_password() -> str:
             password = secrets.token_urlsafe(18)
             handle.write(password)
             handle.flush()
-            subprocess.run(["chpasswd"], input=f"{PASSWORD_USER}:{password}".encode(), check=True)
+        # Set every time: an older checkout's tests may have changed or locked it.
+        subprocess.run(["chpasswd"], input=f"{PASSWORD_USER}:{password}".encode(), check=True)
     return password
 
 
