@@ -58,11 +58,13 @@ class TestStorageTimeConformance(ReplicaClientSuite):
 
 
 _HEADER = """
+import asyncio
 import dataclasses
 from datetime import UTC, datetime
 
 import pytest
 
+from litestream_core.client import BytesStream
 from litestream_core.testing import MemoryReplicaClient, ReplicaClientSuite
 
 
@@ -101,6 +103,7 @@ BROKEN_CLIENTS = {
             "test_delete_all_removes_every_level",
             "test_failed_write_leaves_nothing",
             "test_cancelled_write_leaves_nothing",
+            "test_large_write_cancelled_at_any_point_leaves_nothing",
             "test_write_rejects_data_without_ltx_header",
         },
     ),
@@ -121,6 +124,7 @@ BROKEN_CLIENTS = {
             "test_failed_write_leaves_nothing",
             "test_failed_rewrite_keeps_previous_file",
             "test_cancelled_write_leaves_nothing",
+            "test_large_write_cancelled_at_any_point_leaves_nothing",
         },
     ),
     "timestamp_not_kept": (
@@ -147,7 +151,152 @@ BROKEN_CLIENTS = {
             def ltx_files(self, level, *, seek=0, use_metadata=False):
                 return super().ltx_files(level, use_metadata=use_metadata)
         """,
-        {"test_list_seek_starts_at_given_or_next_txid"},
+        {
+            "test_list_seek_starts_at_given_or_next_txid",
+            "test_listings_follow_many_writes_across_levels",
+        },
+    ),
+    "truncated_stream": (
+        # Reads stop after the first 64 KiB, as when only the first network chunk is
+        # returned: every small file fits, so only the large-file tests can see it.
+        """
+        class Broken(MemoryReplicaClient):
+            async def open_ltx_file(self, level, min_txid, max_txid, **kw):
+                stream = await super().open_ltx_file(level, min_txid, max_txid, **kw)
+                return BytesStream(await stream.read(65536))
+        """,
+        {
+            "test_large_file_streams_through_and_reads_ranges_deep_inside",
+            "test_large_file_read_after_rewrite",
+        },
+    ),
+    "stale_listing": (
+        # Each level's first listing is remembered and served again.
+        """
+        class Broken(MemoryReplicaClient):
+            cache = None
+
+            async def ltx_files(self, level, *, seek=0, use_metadata=False):
+                if self.cache is None:
+                    self.cache = {}
+                if level not in self.cache:
+                    self.cache[level] = [i async for i in super().ltx_files(level)]
+                for info in self.cache[level]:
+                    if info.min_txid >= seek:
+                        yield info
+        """,
+        {
+            "test_listings_follow_many_writes_across_levels",
+            "test_repeated_concurrent_rounds",
+            "test_parallel_writes_lists_and_reads",
+        },
+    ),
+    "non_atomic_large_write": (
+        # Small files are stored whole, large streamed ones part by part as they arrive
+        # (a multipart upload whose parts are visible): only a large cancelled write shows it.
+        """
+        class Broken(MemoryReplicaClient):
+            async def write_ltx_file(self, level, min_txid, max_txid, data):
+                if isinstance(data, bytes):
+                    return await super().write_ltx_file(level, min_txid, max_txid, data)
+                written = b""
+                async for chunk in data:
+                    written += chunk
+                    if len(written) >= 1 << 20:
+                        info = await super().write_ltx_file(level, min_txid, max_txid, written)
+                if len(written) < 1 << 20:
+                    info = await super().write_ltx_file(level, min_txid, max_txid, written)
+                return info
+        """,
+        {"test_large_write_cancelled_at_any_point_leaves_nothing"},
+    ),
+    "timestamp_cut_to_seconds": (
+        # Metadata listings lose the header time's milliseconds (a second-resolution
+        # mtime, say) while the client claims accurate metadata timestamps.
+        """
+        class Broken(MemoryReplicaClient):
+            async def ltx_files(self, level, *, seek=0, use_metadata=False):
+                async for info in super().ltx_files(level, seek=seek, use_metadata=use_metadata):
+                    cut = info.created_at.replace(microsecond=0)
+                    yield dataclasses.replace(info, created_at=cut)
+        """,
+        {
+            "test_write_returns_info_matching_listing",
+            "test_write_keeps_header_timestamp_in_metadata_listing",
+            "test_list_fills_size_and_created_at",
+        },
+    ),
+    "ranged_read_ignores_offset": (
+        """
+        class Broken(MemoryReplicaClient):
+            async def open_ltx_file(self, level, min_txid, max_txid, *, offset=0, size=0):
+                return await super().open_ltx_file(level, min_txid, max_txid, size=size)
+        """,
+        {
+            "test_read_from_offset",
+            "test_read_offset_and_size",
+            "test_read_range_past_end_is_truncated",
+            "test_read_after_rewrite_returns_new_file",
+            "test_large_file_streams_through_and_reads_ranges_deep_inside",
+            "test_large_file_read_after_rewrite",
+        },
+    ),
+    "ranged_read_ignores_deep_offset": (
+        # The offset is honoured only inside the first 64 KiB (a seek within the first
+        # buffer): small files never show it.
+        """
+        class Broken(MemoryReplicaClient):
+            async def open_ltx_file(self, level, min_txid, max_txid, *, offset=0, size=0):
+                if offset >= 65536:
+                    offset = 0
+                return await super().open_ltx_file(
+                    level, min_txid, max_txid, offset=offset, size=size
+                )
+        """,
+        {
+            "test_large_file_streams_through_and_reads_ranges_deep_inside",
+            "test_large_file_read_after_rewrite",
+        },
+    ),
+    "stale_read_cache": (
+        # What was read once is served again, even after the file is rewritten.
+        """
+        class Broken(MemoryReplicaClient):
+            cache = None
+
+            async def open_ltx_file(self, level, min_txid, max_txid, *, offset=0, size=0):
+                if self.cache is None:
+                    self.cache = {}
+                key = (level, min_txid, max_txid)
+                if key not in self.cache:
+                    stream = await super().open_ltx_file(level, min_txid, max_txid)
+                    self.cache[key] = await stream.readall()
+                data = self.cache[key]
+                return BytesStream(data[offset : offset + size] if size else data[offset:])
+        """,
+        {
+            "test_read_after_rewrite_returns_new_file",
+            "test_large_file_read_after_rewrite",
+            "test_repeated_concurrent_rounds",
+        },
+    ),
+    "concurrent_writes_share_a_buffer": (
+        # Uploads collect chunks in one buffer per client: writes at once mix their bytes.
+        """
+        class Broken(MemoryReplicaClient):
+            async def write_ltx_file(self, level, min_txid, max_txid, data):
+                if isinstance(data, bytes):
+                    return await super().write_ltx_file(level, min_txid, max_txid, data)
+                self.buffer = b""
+                async for chunk in data:
+                    self.buffer += chunk
+                    await asyncio.sleep(0)
+                return await super().write_ltx_file(level, min_txid, max_txid, self.buffer)
+        """,
+        {
+            "test_parallel_writes_lists_and_reads",
+            "test_repeated_concurrent_rounds",
+        },
     ),
     "delete_missing_raises": (
         """
@@ -174,7 +323,8 @@ def test_broken_client_fails_the_right_tests(pytester, name):
     reprec = pytester.inline_run("-p", "no:cacheprovider")
     passed, _, _ = reprec.listoutcomes()
     assert passed, "nothing passed: the broken client is broken in more ways than intended"
-    assert _failures(reprec) == expected
+    failed = _failures(reprec)
+    assert failed == expected, f"missed: {expected - failed}, extra: {failed - expected}"
 
 
 _PLUGIN_FILES = {

@@ -8,6 +8,7 @@ production, and a snapshot made from a real database restores with the Go binary
 from __future__ import annotations
 
 import hashlib
+import random
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -84,6 +85,68 @@ def make_ltx_bytes(
         flags=HEADER_FLAG_NO_CHECKSUM if no_checksum else 0,
     )
     return encode_file(header, page_list, post_apply)
+
+
+def make_ltx_of_size(
+    size: int,
+    min_txid: int,
+    max_txid: int,
+    *,
+    timestamp_ms: int = DEFAULT_TIMESTAMP_MS,
+    seed: int = 0,
+) -> bytes:
+    """A valid, incremental LTX file of exactly ``size`` bytes, for large-file tests.
+
+    The pages are random, so LZ4 cannot shrink them and the file is as large on the wire
+    as it is here; ``seed`` picks the bytes. Two pages are only partly random: how much
+    is searched until the encoded file has the asked-for size, so a test can end a file
+    one byte past a part or chunk boundary. ``min_txid`` must be above 1 (a snapshot
+    would have to hold a real database's pages).
+    """
+    if min_txid <= 1:
+        raise ValueError("make_ltx_of_size makes incremental files: min_txid must be > 1")
+    page_size = 4096
+    rng = random.Random(seed)
+
+    def encode(pages: Pages) -> bytes:
+        return make_ltx_bytes(min_txid, max_txid, timestamp_ms=timestamp_ms, pages=pages, seed=seed)
+
+    overhead = len(encode([]))
+    frame = len(encode([(1, rng.randbytes(page_size))])) - overhead
+    full = max(0, (size - overhead) // frame - 1)
+    pool = [rng.randbytes(page_size) for _ in range(full + 8)]
+    tails = rng.randbytes(page_size), rng.randbytes(page_size)
+
+    def with_random(n: int) -> bytes:
+        """The file of ``full`` random pages and two holding ``n`` random bytes between them."""
+        a, b = min(n, page_size), max(0, n - page_size)
+        last = [tails[0][:a] + bytes(page_size - a), tails[1][:b] + bytes(page_size - b)]
+        pages = [(pgno, pool[pgno - 1]) for pgno in range(1, full + 1)]
+        return encode([*pages, (full + 1, last[0]), (full + 2, last[1])])
+
+    for _ in range(8):
+        # Page index entries grow with their offsets, so correct the page count first.
+        smallest, largest = len(with_random(0)), len(with_random(2 * page_size))
+        if size < smallest:
+            full -= -(-(smallest - size) // frame)
+        elif size > largest:
+            full += -(-(size - largest) // frame)
+        if full < 0 or full + 3 >= min(len(pool), lock_pgno(page_size)):
+            break
+        if not smallest <= size <= largest:
+            continue
+        lo, hi = 0, 2 * page_size  # the size grows with the random share: bisect it
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if len(with_random(mid)) < size:
+                lo = mid + 1
+            else:
+                hi = mid
+        data = with_random(lo)
+        if len(data) == size:
+            return data
+        tails = rng.randbytes(page_size), rng.randbytes(page_size)
+    raise ValueError(f"make_ltx_of_size could not hit exactly {size} bytes")
 
 
 def database_pages(path: str | Path) -> tuple[int, list[tuple[int, bytes]]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestream_core.testing.suite.concurrency import ConcurrencyTests
 from litestream_core.testing.suite.delete import DeleteTests
+from litestream_core.testing.suite.large import LargeFileTests
 from litestream_core.testing.suite.lifecycle import LifecycleTests
 from litestream_core.testing.suite.listing import ListingTests
 from litestream_core.testing.suite.plugin_contract import PluginContractTests
@@ -18,6 +19,7 @@ class ReplicaClientSuite(
     DeleteTests,
     LifecycleTests,
     ConcurrencyTests,
+    LargeFileTests,
     PluginContractTests,
 ):
     """Subclass as ``Test<Backend>Conformance``, set the class attributes, and define
@@ -28,6 +30,7 @@ class ReplicaClientSuite(
 __all__ = [
     "ConcurrencyTests",
     "DeleteTests",
+    "LargeFileTests",
     "LifecycleTests",
     "ListingTests",
     "PluginContractTests",

@@ -31,6 +31,9 @@ class SuiteBase:
     """URL schemes the plugin registers, exactly."""
     heavy_modules: ClassVar[tuple[str, ...]] = ()
     """Modules (SDKs) that importing the plugin's entry point must not import."""
+    large_file_size: ClassVar[int] = 3 * 8 * 1024 * 1024 + 1
+    """Size of the large-file tests' files: one byte past three 8 MiB parts (and past S3's
+    5 MiB and Azure's 4 MiB blocks). Lower it only for a server that cannot hold it."""
 
     @pytest.fixture
     def anyio_backend(self) -> str:
@@ -78,6 +81,11 @@ def ltx(min_txid: int, max_txid: int, *, pages: int = 2, timestamp_ms: int | Non
     )
 
 
+def file_ref(level: int, min_txid: int, max_txid: int) -> LTXFileInfo:
+    """What ``delete_ltx_files`` needs of a file: its level and TXIDs."""
+    return LTXFileInfo(level, min_txid, max_txid, size=0, created_at=timestamp_to_datetime(0))
+
+
 def header_time(data: bytes) -> datetime:
     """The creation time an LTX file's header records."""
     return timestamp_to_datetime(Header.decode(data).timestamp)
@@ -97,6 +105,35 @@ async def read(client: ReplicaClient, level: int, min_txid: int, max_txid: int, 
 
 def keys(infos: list[LTXFileInfo]) -> list[tuple[int, int, int]]:
     return [(i.level, i.min_txid, i.max_txid) for i in infos]
+
+
+def broken(promise: str, seen: object) -> str:
+    """An assertion message: the contract's promise that failed, and what was seen."""
+    return f"broken promise: {promise}\n  seen: {seen}"
+
+
+def byte_difference(got: bytes, expected: bytes, *, whole: bytes | None = None) -> str:
+    """How ``got`` differs from ``expected``, without dumping megabytes of bytes.
+
+    With ``whole`` (the file ``expected`` was cut from), says where in the file the bytes
+    that were returned actually come from: a read that ignored its offset shows up as
+    bytes from offset 0.
+    """
+    if got == expected:
+        return "the expected bytes"
+    first = next(
+        (i for i, (a, b) in enumerate(zip(got, expected, strict=False)) if a != b),
+        min(len(got), len(expected)),
+    )
+    text = f"{len(got)} bytes where {len(expected)} were expected, first difference at byte {first}"
+    if len(got) < len(expected) and got == expected[: len(got)]:
+        text = f"only the first {len(got)} of {len(expected)} bytes (the stream ended early)"
+    if whole is not None and got:
+        probe = got[:64]
+        found = whole.find(probe)
+        if found >= 0 and whole[found : found + len(got)] == got:
+            text += f"; the bytes returned are the file's bytes from offset {found}"
+    return text
 
 
 def assert_plausible_time(created_at: datetime, data: bytes, written_at: datetime) -> None:

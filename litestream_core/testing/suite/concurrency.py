@@ -5,7 +5,16 @@ from __future__ import annotations
 import asyncio
 
 from litestream_core.client import SNAPSHOT_LEVEL, ReplicaClient
-from litestream_core.testing.suite._base import SuiteBase, keys, listed, ltx, read
+from litestream_core.testing.suite._base import (
+    SuiteBase,
+    broken,
+    byte_difference,
+    file_ref,
+    keys,
+    listed,
+    ltx,
+    read,
+)
 from litestream_core.testing.suite.write import chunked
 
 
@@ -59,3 +68,74 @@ class ConcurrencyTests(SuiteBase):
         data = await read(replica_client, 0, 1, 2)
         assert data in versions
         assert [i.size for i in await listed(replica_client, 0)] == [len(data)]
+
+    async def test_repeated_concurrent_rounds(self, replica_client: ReplicaClient) -> None:
+        """Rounds of writes, rewrites, deletes, reads and listings, all at once.
+
+        Within a round only files nobody touches are read, and listings must show them;
+        after each round the replica must equal the model exactly.
+        """
+        model: dict[tuple[int, int, int], bytes] = {}
+        txid = 1
+        for round_ in range(5):
+            new = {}
+            for level in (0, 1, SNAPSHOT_LEVEL):
+                for _ in range(3):
+                    new[(level, txid, txid + 1)] = ltx(txid, txid + 1, pages=1 + txid % 3)
+                    txid += 2
+            existing = sorted(model)
+            rewrites = {
+                key: ltx(key[1], key[2], pages=4, timestamp_ms=1_700_000_000_000 + round_)
+                for key in existing[::4]
+            }
+            deletes = existing[1::4]
+            stable = [key for key in existing if key not in rewrites and key not in deletes]
+
+            writes = [
+                replica_client.write_ltx_file(*key, chunked(data, (333, 2048)))
+                for key, data in {**new, **rewrites}.items()
+            ]
+            removal = replica_client.delete_ltx_files([file_ref(*key) for key in deletes])
+            reads = [read(replica_client, *key) for key in stable[:6]]
+            lists = [listed(replica_client, level) for level in (0, 1, SNAPSHOT_LEVEL)]
+            _, _, contents, listings = await asyncio.gather(
+                asyncio.gather(*writes), removal, asyncio.gather(*reads), asyncio.gather(*lists)
+            )
+            for key, got in zip(stable[:6], contents, strict=True):
+                assert got == model[key], broken(
+                    "a file nobody touches reads back unchanged while other files are "
+                    "written, rewritten and deleted",
+                    f"round {round_}, {key}: {byte_difference(got, model[key])}",
+                )
+            known = set(model) | set(new)
+            for level, infos in zip((0, 1, SNAPSHOT_LEVEL), listings, strict=True):
+                found = keys(infos)
+                assert found == sorted(found), broken("listings are in ascending order", found)
+                unknown = set(found) - known
+                assert not unknown, broken(
+                    "a listing shows only files that were written", f"round {round_}: {unknown}"
+                )
+                missing = {k for k in stable if k[0] == level} - set(found)
+                assert not missing, broken(
+                    "a listing during other writes still shows the untouched files",
+                    f"round {round_}: missing {sorted(missing)}",
+                )
+
+            model.update(new)
+            model.update(rewrites)
+            for key in deletes:
+                del model[key]
+            for level in (0, 1, SNAPSHOT_LEVEL):
+                got_keys = keys(await listed(replica_client, level))
+                want = sorted(k for k in model if k[0] == level)
+                assert got_keys == want, broken(
+                    "after a round, listings show exactly the files written and not deleted",
+                    f"round {round_}, level {level}: missing {sorted(set(want) - set(got_keys))}, "
+                    f"unexpected {sorted(set(got_keys) - set(want))}",
+                )
+            for key in [*new, *rewrites]:
+                got = await read(replica_client, *key)
+                assert got == model[key], broken(
+                    "after a round, each file written in it reads back as written",
+                    f"round {round_}, {key}: {byte_difference(got, model[key])}",
+                )

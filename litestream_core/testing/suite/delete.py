@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from litestream_core.client import SNAPSHOT_LEVEL, LTXFileInfo, ReplicaClient
+from litestream_core.client import SNAPSHOT_LEVEL, ReplicaClient
 from litestream_core.errors import LTXNotFoundError
-from litestream_core.testing.ltxgen import timestamp_to_datetime
-from litestream_core.testing.suite._base import SuiteBase, keys, listed, ltx, read
-
-
-def _info(level: int, lo: int, hi: int) -> LTXFileInfo:
-    return LTXFileInfo(level, lo, hi, size=0, created_at=timestamp_to_datetime(0))
+from litestream_core.testing.suite._base import SuiteBase, file_ref, keys, listed, ltx, read
 
 
 class DeleteTests(SuiteBase):
@@ -28,7 +23,7 @@ class DeleteTests(SuiteBase):
         kept = await replica_client.write_ltx_file(0, 1, 1, ltx(1, 1))
         gone = await replica_client.write_ltx_file(0, 2, 2, ltx(2, 2))
         await replica_client.delete_ltx_files([gone])
-        await replica_client.delete_ltx_files([gone, _info(0, 7, 8), _info(3, 1, 1)])
+        await replica_client.delete_ltx_files([gone, file_ref(0, 7, 8), file_ref(3, 1, 1)])
         await replica_client.delete_ltx_files([])
         assert keys(await listed(replica_client, 0)) == [(kept.level, 1, 1)]
 

@@ -6,7 +6,14 @@ import pytest
 
 from litestream_core.client import ReplicaClient
 from litestream_core.errors import LTXNotFoundError
-from litestream_core.testing.suite._base import SuiteBase, ltx, read
+from litestream_core.testing.suite._base import (
+    SuiteBase,
+    broken,
+    byte_difference,
+    listed,
+    ltx,
+    read,
+)
 
 
 class ReadTests(SuiteBase):
@@ -31,7 +38,11 @@ class ReadTests(SuiteBase):
         data = ltx(1, 2, pages=3)
         await replica_client.write_ltx_file(0, 1, 2, data)
         for offset in (1, 100, len(data) - 16, len(data) - 1):
-            assert await read(replica_client, 0, 1, 2, offset=offset) == data[offset:]
+            got = await read(replica_client, 0, 1, 2, offset=offset)
+            assert got == data[offset:], broken(
+                f"a read from offset {offset} returns the rest of the file",
+                byte_difference(got, data[offset:], whole=data),
+            )
 
     async def test_read_size(self, replica_client: ReplicaClient) -> None:
         data = ltx(1, 2, pages=3)
@@ -44,13 +55,41 @@ class ReadTests(SuiteBase):
         await replica_client.write_ltx_file(0, 1, 2, data)
         for offset, size in ((1, 1), (100, 6), (50, 200), (len(data) - 16, 16)):
             got = await read(replica_client, 0, 1, 2, offset=offset, size=size)
-            assert got == data[offset : offset + size], f"offset={offset} size={size}"
+            assert got == data[offset : offset + size], broken(
+                f"a ranged read returns {size} bytes from offset {offset}",
+                byte_difference(got, data[offset : offset + size], whole=data),
+            )
 
     async def test_read_range_past_end_is_truncated(self, replica_client: ReplicaClient) -> None:
         data = ltx(1, 2)
         await replica_client.write_ltx_file(0, 1, 2, data)
         got = await read(replica_client, 0, 1, 2, offset=len(data) - 10, size=100)
         assert got == data[-10:]
+
+    async def test_read_after_rewrite_returns_new_file(self, replica_client: ReplicaClient) -> None:
+        """Nothing a client remembers from reading a file outlives a rewrite of it."""
+        old = ltx(4, 6, pages=4, timestamp_ms=1_600_000_000_000)
+        new = ltx(4, 6, pages=2, timestamp_ms=1_600_000_222_000)
+        await replica_client.write_ltx_file(0, 4, 6, old)
+        assert await read(replica_client, 0, 4, 6) == old
+        assert await read(replica_client, 0, 4, 6, offset=200, size=50) == old[200:250]
+        await replica_client.write_ltx_file(0, 4, 6, new)
+        checks = [
+            ("whole", await read(replica_client, 0, 4, 6), new, old),
+            (
+                "range",
+                await read(replica_client, 0, 4, 6, offset=200, size=50),
+                new[200:250],
+                old[200:250],
+            ),
+        ]
+        for what, got, expected, stale in checks:
+            assert got == expected, broken(
+                f"after a rewrite, a {what} read returns the new file",
+                "the old file's bytes" if got == stale else byte_difference(got, expected),
+            )
+        sizes = [i.size for i in await listed(replica_client, 0)]
+        assert sizes == [len(new)], broken("after a rewrite, listings give the new size", sizes)
 
     async def test_read_missing_file_raises_not_found(self, replica_client: ReplicaClient) -> None:
         await replica_client.write_ltx_file(0, 1, 2, ltx(1, 2))

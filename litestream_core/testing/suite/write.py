@@ -13,6 +13,8 @@ from litestream_core.errors import LTXFormatError, LTXNotFoundError
 from litestream_core.testing.suite._base import (
     SuiteBase,
     assert_plausible_time,
+    broken,
+    byte_difference,
     header_time,
     keys,
     listed,
@@ -60,11 +62,64 @@ def caused_by(exc: BaseException, cls: type[BaseException]) -> bool:
     return False
 
 
-async def assert_absent(client: ReplicaClient, level: int, lo: int, hi: int) -> None:
-    assert (level, lo, hi) not in keys(await listed(client, level))
-    assert (level, lo, hi) not in keys(await listed(client, level, use_metadata=True))
-    with pytest.raises(LTXNotFoundError):
-        await client.open_ltx_file(level, lo, hi)
+async def assert_absent(
+    client: ReplicaClient, level: int, lo: int, hi: int, what: str = "a failed write"
+) -> None:
+    """Neither listings nor reads show the file: ``what`` left nothing visible."""
+    promise = f"{what} leaves nothing visible"
+    for use_metadata in (False, True):
+        found = keys(await listed(client, level, use_metadata=use_metadata))
+        assert (level, lo, hi) not in found, broken(
+            promise, f"listed (use_metadata={use_metadata}): {found}"
+        )
+    try:
+        stream = await client.open_ltx_file(level, lo, hi)
+    except LTXNotFoundError:
+        return
+    async with stream:
+        seen = len(await stream.readall())
+    pytest.fail(broken(promise, f"open_ltx_file found it, {seen} bytes"))
+
+
+class _StallingSource:
+    """Chunks of ``data`` up to ``point``; then, asked for more, it signals and hangs.
+
+    Being asked for the next chunk shows that the backend has taken everything before
+    ``point``, so a cancellation then lands with that much of the file in flight (for
+    ``point == len(data)``: all of it, with only the end of the stream missing).
+    """
+
+    def __init__(self, data: bytes, point: int) -> None:
+        self.data, self.point = data, point
+        self.reached = anyio.Event()
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        pos = 0
+        while pos < self.point:
+            end = min(self.point, pos + (1 << 20))
+            yield self.data[pos:end]
+            pos = end
+        self.reached.set()
+        await anyio.sleep_forever()
+        yield b""  # pragma: no cover - never reached
+
+
+async def write_cancelled_at(
+    client: ReplicaClient, key: tuple[int, int, int], data: bytes, point: int
+) -> None:
+    """Start writing ``data``, and cancel the write once ``point`` bytes were taken."""
+    source = _StallingSource(data, point)
+    with anyio.fail_after(120):
+        async with anyio.create_task_group() as tg:
+
+            async def write() -> None:
+                await client.write_ltx_file(*key, source.chunks())
+
+            tg.start_soon(write)
+            await source.reached.wait()
+            for _ in range(10):  # let the backend act on what it has before cancelling
+                await anyio.sleep(0)
+            tg.cancel_scope.cancel()
 
 
 class WriteTests(SuiteBase):
@@ -106,7 +161,11 @@ class WriteTests(SuiteBase):
         for info in await listed(replica_client, 0, use_metadata=True):
             data = files[(info.min_txid, info.max_txid)]
             if accurate:
-                assert info.created_at == header_time(data)
+                assert info.created_at == header_time(data), broken(
+                    "metadata listings give the header's timestamp exactly "
+                    "(the backend claims ACCURATE_METADATA_TIMESTAMPS)",
+                    f"{info.created_at} for header time {header_time(data)}",
+                )
             else:
                 assert_plausible_time(info.created_at, data, written_at)
 
@@ -119,9 +178,15 @@ class WriteTests(SuiteBase):
         data = ltx(1, 4, pages=3)
         # The first pieces are shorter than the header, which backends must peek at.
         info = await replica_client.write_ltx_file(0, 1, 4, chunked(data, (1, 0, 37, 4096, 13)))
-        assert info.size == len(data)
-        assert info.created_at == header_time(data)
-        assert await read(replica_client, 0, 1, 4) == data
+        assert info.size == len(data), broken("write returns the file's size", info.size)
+        assert info.created_at == header_time(data), broken(
+            "write returns the LTX header's timestamp as created_at",
+            f"{info.created_at}, header {header_time(data)}",
+        )
+        got = await read(replica_client, 0, 1, 4)
+        assert got == data, broken(
+            "a file written from chunks reads back whole", byte_difference(got, data)
+        )
 
     async def test_rewrite_replaces_file(self, replica_client: ReplicaClient) -> None:
         old = ltx(2, 3, pages=1, timestamp_ms=1_600_000_000_000)
@@ -129,11 +194,20 @@ class WriteTests(SuiteBase):
         await replica_client.write_ltx_file(0, 2, 3, old)
         info = await replica_client.write_ltx_file(0, 2, 3, new)
         infos = await listed(replica_client, 0, use_metadata=True)
-        assert keys(infos) == [(0, 2, 3)]
-        assert infos[0].size == info.size == len(new)
+        assert keys(infos) == [(0, 2, 3)], broken("a rewrite keeps one file", keys(infos))
+        assert infos[0].size == info.size == len(new), broken(
+            "after a rewrite, write and listings give the new size",
+            f"listed {infos[0].size}, returned {info.size}, old {len(old)}, new {len(new)}",
+        )
         if self.declares(replica_client, Capability.ACCURATE_METADATA_TIMESTAMPS):
-            assert infos[0].created_at == header_time(new)
-        assert await read(replica_client, 0, 2, 3) == new
+            assert infos[0].created_at == header_time(new), broken(
+                "after a rewrite, metadata listings give the new header's timestamp",
+                f"{infos[0].created_at}; old {header_time(old)}, new {header_time(new)}",
+            )
+        got = await read(replica_client, 0, 2, 3)
+        assert got == new, broken(
+            "after a rewrite, reads return the new file", byte_difference(got, new)
+        )
 
     async def test_failed_write_leaves_nothing(self, replica_client: ReplicaClient) -> None:
         data = ltx(1, 2, pages=4)
@@ -148,31 +222,23 @@ class WriteTests(SuiteBase):
         with pytest.raises(BaseException) as info:
             await replica_client.write_ltx_file(0, 1, 2, failing_halfway(ltx(1, 2, pages=4)))
         assert caused_by(info.value, SourceFailed), f"unexpected error {info.value!r}"
-        assert [i.size for i in await listed(replica_client, 0)] == [len(old)]
-        assert await read(replica_client, 0, 1, 2) == old
+        sizes = [i.size for i in await listed(replica_client, 0)]
+        assert sizes == [len(old)], broken(
+            "a failed rewrite keeps the previous file", f"listed sizes {sizes}, old {len(old)}"
+        )
+        got = await read(replica_client, 0, 1, 2)
+        assert got == old, broken(
+            "a failed rewrite keeps the previous file", byte_difference(got, old)
+        )
 
     async def test_cancelled_write_leaves_nothing(self, replica_client: ReplicaClient) -> None:
         data = ltx(1, 2, pages=4)
-        half_sent = anyio.Event()
-
-        async def stalls_halfway() -> AsyncIterator[bytes]:
-            yield data[: len(data) // 2]
-            half_sent.set()
-            await anyio.sleep_forever()
-            yield b""  # pragma: no cover - never reached
-
-        async with anyio.create_task_group() as tg:
-
-            async def write() -> None:
-                await replica_client.write_ltx_file(0, 1, 2, stalls_halfway())
-
-            tg.start_soon(write)
-            await half_sent.wait()
-            # Give the backend a moment to act on the first half before cancelling.
-            for _ in range(10):
-                await anyio.sleep(0)
-            tg.cancel_scope.cancel()
-        await assert_absent(replica_client, 0, 1, 2)
+        # Before any byte, inside the header, after it, halfway, everything but the end.
+        for point in (0, 50, 100, len(data) // 2, len(data)):
+            await write_cancelled_at(replica_client, (0, 1, 2), data, point)
+            await assert_absent(
+                replica_client, 0, 1, 2, f"a write cancelled after {point} of {len(data)} bytes"
+            )
 
     async def test_write_rejects_data_without_ltx_header(
         self, replica_client: ReplicaClient
