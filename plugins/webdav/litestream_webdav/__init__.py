@@ -1,0 +1,1 @@
+"""Litestream replica backend for WebDAV servers (``webdav://`` and ``webdavs://``)."""

@@ -1,0 +1,95 @@
+"""What the shared suite does not cover: Go's URL and key rules, errors, temporary files."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+from litestream_webdav.settings import settings_from
+
+from litestream_core.client import ReplicaURL
+from litestream_core.errors import ConfigError, ReplicaPermissionError, TransientReplicaError
+from litestream_core.plugins import make_replica_client
+from litestream_core.testing.ltxgen import make_ltx_bytes
+from litestream_core.testing.servers import free_port
+from litestream_core.testing.suite.large import large_ltx
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def test_url_forms_follow_go():
+    plain = settings_from(ReplicaURL.parse("webdav://u:p%40ss@dav.example:8080/backups/db"), {})
+    assert (plain.server, plain.path, plain.username, plain.password) == (
+        "http://dav.example:8080",
+        "/backups/db",
+        "u",
+        "p@ss",
+    )
+    assert plain.file_path(9, 1, 2) == "/backups/db/ltx/9/0000000000000001-0000000000000002.ltx"
+    tls = settings_from(ReplicaURL.parse("webdavs://dav.example/db"), {})
+    assert tls.server == "https://dav.example"
+    # Config keys win over the URL's user and password, as in Go.
+    keyed = settings_from(
+        ReplicaURL.parse("webdav://u:p@dav.example/db"),
+        {"webdav-username": "k", "webdav-password": "kp"},
+    )
+    assert (keyed.username, keyed.password) == ("k", "kp")
+
+
+def test_config_form_needs_webdav_url_and_keeps_its_root():
+    url = ReplicaURL(scheme="webdav", path="db", raw="webdav:///db")
+    with pytest.raises(ConfigError, match="webdav-url required"):
+        settings_from(url, {"path": "db"})
+    s = settings_from(url, {"path": "db", "webdav-url": "https://dav.example/remote.php/dav/"})
+    assert s.url(s.file_path(0, 1, 1)) == (
+        "https://dav.example/remote.php/dav/db/ltx/0/0000000000000001-0000000000000001.ltx"
+    )
+    with pytest.raises(ConfigError, match="cannot specify url & webdav-url"):
+        settings_from(ReplicaURL.parse("webdav://dav.example/db"), {"webdav-url": "http://x"})
+    with pytest.raises(ConfigError, match="host required"):
+        settings_from(ReplicaURL.parse("webdav:///db"), {})
+
+
+def test_password_stays_out_of_repr():
+    s = settings_from(ReplicaURL.parse("webdav://u:hunter2@dav.example/db"), {})
+    assert "hunter2" not in repr(s)
+
+
+async def test_wrong_password_is_a_permission_error_without_the_password(dav):
+    url = dav.url("denied").replace(dav.options()["webdav-password"], "wrong-password")
+    client = make_replica_client(url, {})
+    with pytest.raises(ReplicaPermissionError) as info:
+        await client.init()
+    message = str(info.value)
+    assert "\n" not in message and "wrong-password" not in message
+    assert "denied" in message and "litestream" in message  # names the user
+    await client.close()
+
+
+async def test_unreachable_server_is_transient():
+    client = make_replica_client(f"webdav://127.0.0.1:{free_port()}/db", {})
+    with pytest.raises(TransientReplicaError):
+        await client.init()
+    await client.close()
+
+
+async def test_cancelled_upload_leaves_no_temporary_file(dav, replica_prefix):
+    """Cancelled while the PUT of the temporary file is under way: it is removed."""
+    data = large_ltx(3 * 8 * 1024 * 1024 + 1, 2, 2, 7)
+    level_dir = dav.root / replica_prefix / "ltx" / "0"
+    async with make_replica_client(dav.url(replica_prefix), {}) as client:
+        await client.write_ltx_file(0, 3, 3, make_ltx_bytes(3, 3))  # the directory exists
+        with anyio.move_on_after(5) as scope:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(client.write_ltx_file, 0, 2, 2, data)
+                with anyio.fail_after(5):  # the temporary file appears on the server...
+                    while not any(p.suffix == ".tmp" for p in level_dir.iterdir()):
+                        await anyio.sleep(0.005)
+                tg.cancel_scope.cancel()  # ...and the upload is cancelled halfway
+        assert not scope.cancelled_caught
+    names = sorted(p.name for p in level_dir.iterdir())
+    assert names == ["0000000000000003-0000000000000003.ltx"]
