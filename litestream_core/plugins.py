@@ -58,6 +58,9 @@ FIRST_PARTY_SCHEMES: Mapping[str, str] = {
     "abs": "litestream-abs",
     "sftp": "litestream-sftp",
     "nats": "litestream-nats",
+    "webdav": "litestream-webdav",
+    "webdavs": "litestream-webdav",
+    "oss": "litestream-oss",
 }
 """Scheme -> the distribution that serves it, for the "install this" hint."""
 

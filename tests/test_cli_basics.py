@@ -17,7 +17,7 @@ from importlib import metadata
 import pytest
 
 HEAVY_MODULES = ("boto3", "botocore", "google.cloud", "azure", "paramiko", "asyncssh", "nats",
-                 "mcp", "uvicorn", "starlette", "httpx2")  # fmt: skip
+                 "mcp", "uvicorn", "starlette", "httpx2", "httpx")  # fmt: skip
 
 
 def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
