@@ -1,0 +1,1 @@
+"""Litestream replica backend for Alibaba Cloud OSS (``oss://``)."""
