@@ -1,0 +1,1 @@
+"""Litestream replica backend for Example storage (``example://host:port/path``)."""
