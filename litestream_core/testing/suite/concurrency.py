@@ -77,7 +77,7 @@ class ConcurrencyTests(SuiteBase):
         """
         model: dict[tuple[int, int, int], bytes] = {}
         txid = 1
-        for round_ in range(5):
+        for round_ in range(3):
             new = {}
             for level in (0, 1, SNAPSHOT_LEVEL):
                 for _ in range(3):

@@ -62,7 +62,8 @@ class LargeFileTests(SuiteBase):
         sizes = [i.size for i in await listed(replica_client, 1)]
         assert sizes == [size], broken("a listing gives each file's whole size", sizes)
 
-        for chunk in (8191, 5 * MiB + 3):
+        # Smaller than any SDK's network chunk, and larger than any: both read it through.
+        for chunk in (64 * 1024 + 1, 5 * MiB + 3):
             got = await stream_through(replica_client, key, chunk)
             assert got == data, broken(
                 f"a stream read with read({chunk}) yields the whole file, then b''",
