@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import ssl
 import weakref
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -141,6 +142,9 @@ class WebDAVReplicaClient(ReplicaClient):
         http = httpx.AsyncClient(
             auth=auth,
             timeout=s.timeout,
+            # The system's trust store (and SSL_CERT_FILE / SSL_CERT_DIR), as Go uses,
+            # rather than httpx's bundled one.
+            verify=ssl.create_default_context(),
             # Ranged reads must come back as stored bytes, never re-encoded.
             headers={"Accept-Encoding": "identity", "User-Agent": "litestream"},
         )
@@ -193,6 +197,12 @@ class WebDAVReplicaClient(ReplicaClient):
 
     def _transport_error(self, exc: httpx.HTTPError, op: str, path: str) -> ReplicaClientError:
         failure = self._where.failure(op, self._relative(path))
+        if _caused_by_certificate(exc):  # retrying cannot fix a certificate
+            return failure.error(
+                ReplicaClientError,
+                f"webdav: {op} {failure.target}: TLS certificate not trusted: {one_line(exc)}",
+                "install the server's CA in the system trust store, or name it in SSL_CERT_FILE",
+            )
         if isinstance(exc, httpx.TransportError):  # timeouts, refused and dropped connections
             return failure.failed(TransientReplicaError, one_line(exc))
         return failure.unexpected(exc, one_line(exc))
@@ -460,6 +470,15 @@ async def _read_chunks(spool: IO[bytes]) -> AsyncIterator[bytes]:
     """The spool's bytes from where it stands; file reads run in a worker thread."""
     while chunk := await asyncio.to_thread(spool.read, UPLOAD_CHUNK):
         yield chunk
+
+
+def _caused_by_certificate(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _entries(body: bytes) -> list[tuple[str, int, datetime]]:

@@ -26,19 +26,71 @@ USER = "litestream"
 PASSWORD = "dav-secret-do-not-print-7c1e"
 
 
-class WsgiDAVServer:
-    """One WsgiDAV server; ``root`` is the directory it serves."""
+def self_signed_certificate(home: Path) -> tuple[Path, Path]:
+    """(certificate, key) files for 127.0.0.1, the certificate its own CA."""
+    import datetime
+    import ipaddress
 
-    def __init__(self, home: Path) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = home / "cert.pem", home / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+class WsgiDAVServer:
+    """One WsgiDAV server; ``root`` is the directory it serves.
+
+    ``digest`` asks clients for digest authentication instead of basic; ``tls`` serves
+    https with a self-signed certificate (``certificate``), which clients trust through
+    ``SSL_CERT_FILE``.
+    """
+
+    def __init__(self, home: Path, *, digest: bool = False, tls: bool = False) -> None:
         self.home = home
         self.root = home / "data"
         self.root.mkdir(parents=True)
         self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.tls = tls
+        self.endpoint = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
+        self.certificate: Path | None = None
+        ssl_lines: list[str] = []
+        if tls:
+            self.certificate, key = self_signed_certificate(home)
+            ssl_lines = [f"ssl_certificate: '{self.certificate}'", f"ssl_private_key: '{key}'"]
         self.config_file = home / "dav.yaml"  # WsgiDAV wants the .yaml suffix
         self.config_file.write_text(
             "\n".join(
                 [
+                    *ssl_lines,
                     "host: 127.0.0.1",
                     f"port: {self.port}",
                     "server: gunicorn",
@@ -47,9 +99,9 @@ class WsgiDAVServer:
                     "provider_mapping:",
                     f"  '/': '{self.root}'",
                     "http_authenticator:",
-                    "  accept_basic: true",
-                    "  accept_digest: false",
-                    "  default_to_digest: false",
+                    f"  accept_basic: {'false' if digest else 'true'}",
+                    f"  accept_digest: {'true' if digest else 'false'}",
+                    f"  default_to_digest: {'true' if digest else 'false'}",
                     "simple_dc:",
                     "  user_mapping:",
                     f"    '*': {{'{USER}': {{password: '{PASSWORD}'}}}}",
@@ -61,7 +113,8 @@ class WsgiDAVServer:
         )
         self._proc: Any = None
 
-    def url(self, path: str, *, scheme: str = "webdav", auth: bool = True) -> str:
+    def url(self, path: str, *, auth: bool = True) -> str:
+        scheme = "webdavs" if self.tls else "webdav"
         userinfo = f"{USER}:{PASSWORD}@" if auth else ""
         return f"{scheme}://{userinfo}127.0.0.1:{self.port}/{path.lstrip('/')}"
 
@@ -80,7 +133,7 @@ class WsgiDAVServer:
             pytest.fail(f"{wsgidav} missing: run `uv sync` (wsgidav is in the dev group)")
         self._proc = start_server(
             [str(wsgidav), "--config", str(self.config_file)],
-            answers_http(f"{self.endpoint}/", any_status=True),
+            answers_http(f"{self.endpoint}/", any_status=True, verify=False),
             name="wsgidav",
             port=self.port,
             log=self.home / "wsgidav.log",
@@ -89,6 +142,20 @@ class WsgiDAVServer:
     def stop(self) -> None:
         stop_server(self._proc)
         self._proc = None
+
+
+@pytest.fixture
+def digest_dav(tmp_path: Path) -> Iterator[WsgiDAVServer]:
+    """A server that asks for digest authentication."""
+    with running(WsgiDAVServer(tmp_path / "digest", digest=True)) as server:
+        yield server
+
+
+@pytest.fixture
+def tls_dav(tmp_path: Path) -> Iterator[WsgiDAVServer]:
+    """A server on https, with a self-signed certificate."""
+    with running(WsgiDAVServer(tmp_path / "tls", tls=True)) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,12 @@ import pytest
 from litestream_webdav.settings import settings_from
 
 from litestream_core.client import ReplicaURL
-from litestream_core.errors import ConfigError, ReplicaPermissionError, TransientReplicaError
+from litestream_core.errors import (
+    ConfigError,
+    ReplicaClientError,
+    ReplicaPermissionError,
+    TransientReplicaError,
+)
 from litestream_core.plugins import make_replica_client
 from litestream_core.testing.ltxgen import make_ltx_bytes
 from litestream_core.testing.servers import free_port
@@ -93,3 +98,29 @@ async def test_cancelled_upload_leaves_no_temporary_file(dav, replica_prefix):
         assert not scope.cancelled_caught
     names = sorted(p.name for p in level_dir.iterdir())
     assert names == ["0000000000000003-0000000000000003.ltx"]
+
+
+async def _round_trip(url: str) -> None:
+    data = make_ltx_bytes(1, 2, pages=3)
+    async with make_replica_client(url, {}) as client:
+        await client.write_ltx_file(0, 1, 2, data)
+        stream = await client.open_ltx_file(0, 1, 2)
+        async with stream:
+            assert await stream.readall() == data
+
+
+async def test_digest_authentication_when_the_server_asks_for_it(digest_dav):
+    await _round_trip(digest_dav.url("digest"))
+
+
+async def test_webdavs_verifies_the_certificate(tls_dav, monkeypatch):
+    url = tls_dav.url("tls")
+    assert url.startswith("webdavs://")
+    client = make_replica_client(url, {})
+    with pytest.raises(ReplicaClientError) as info:
+        await client.init()
+    assert not isinstance(info.value, TransientReplicaError)  # retrying cannot fix it
+    assert "certificate" in str(info.value) and "SSL_CERT_FILE" in (info.value.hint or "")
+    await client.close()
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_dav.certificate))
+    await _round_trip(url)
