@@ -44,19 +44,36 @@ class ConcurrencyTests(SuiteBase):
 
         for info in written:
             key = (info.level, info.min_txid, info.max_txid)
-            assert info.size == len(files[key])
+            assert info.size == len(files[key]), broken(
+                "a write returns its own file's size while others write too",
+                f"{key}: {info.size} for {len(files[key])}",
+            )
         for infos in listings:
-            assert keys(infos) == sorted(keys(infos))
+            found = keys(infos)
+            assert found == sorted(found), broken("listings are in ascending order", found)
             for info in infos:
-                assert info.size == len(files[(info.level, info.min_txid, info.max_txid)])
-        expected_reads = [files[key] for key in seeded for _ in range(3)]
-        assert contents == expected_reads
+                size = len(files[(info.level, info.min_txid, info.max_txid)])
+                assert info.size == size, broken(
+                    "a listing during writes gives whole sizes", f"{info}: size {size} expected"
+                )
+        for key, got in zip([k for k in seeded for _ in range(3)], contents, strict=True):
+            assert got == files[key], broken(
+                "reads during other writes return their own file",
+                f"{key}: {byte_difference(got, files[key])}",
+            )
         for level in (0, 1, SNAPSHOT_LEVEL):
-            assert keys(await listed(replica_client, level)) == sorted(
-                k for k in files if k[0] == level
+            found = keys(await listed(replica_client, level))
+            want = sorted(k for k in files if k[0] == level)
+            assert found == want, broken(
+                "after parallel writes, listings show every file",
+                f"level {level}: missing {sorted(set(want) - set(found))}",
             )
         for key, data in files.items():
-            assert await read(replica_client, *key) == data
+            got = await read(replica_client, *key)
+            assert got == data, broken(
+                "files written in parallel read back as written",
+                f"{key}: {byte_difference(got, data)}",
+            )
 
     async def test_parallel_rewrites_of_one_file_never_mix(
         self, replica_client: ReplicaClient
@@ -66,8 +83,15 @@ class ConcurrencyTests(SuiteBase):
             *(replica_client.write_ltx_file(0, 1, 2, chunked(v, (700,))) for v in versions)
         )
         data = await read(replica_client, 0, 1, 2)
-        assert data in versions
-        assert [i.size for i in await listed(replica_client, 0)] == [len(data)]
+        assert data in versions, broken(
+            "parallel rewrites of one file leave one whole version",
+            f"{len(data)} bytes matching none of the {len(versions)} versions",
+        )
+        sizes = [i.size for i in await listed(replica_client, 0)]
+        assert sizes == [len(data)], broken(
+            "after parallel rewrites, the listing gives the surviving version's size",
+            f"sizes {sizes}, read {len(data)} bytes",
+        )
 
     async def test_repeated_concurrent_rounds(self, replica_client: ReplicaClient) -> None:
         """Rounds of writes, rewrites, deletes, reads and listings, all at once.
