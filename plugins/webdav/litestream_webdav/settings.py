@@ -1,6 +1,7 @@
 """WebDAV replica settings from a URL or Go's ``webdav-*`` config keys, as Go derives them.
 
-Pure Python (no httpx), so it is cheap to import and test. Go's rules
+Pure Python (no httpx), so it is cheap to import and test. ``webdav-timeout`` (seconds
+per request, 30 by default as in Go) is this port's own key. Go's rules
 (``newWebDAVReplicaClientFromConfig`` and the URL factory): ``webdav://`` means http and
 ``webdavs://`` https; a URL's user and password apply unless ``webdav-username`` or
 ``webdav-password`` are set; a config without ``url`` needs ``webdav-url``, and a config
@@ -90,6 +91,11 @@ def settings_from(url: ReplicaURL, options: Mapping[str, Any]) -> WebDAVSettings
         path = url.path
     if not server.startswith(("http://", "https://")):
         raise ConfigError(f"webdav-url must start with http:// or https://, got {server!r}")
+    timeout = options.get("webdav-timeout")
     return WebDAVSettings(
-        server=server.rstrip("/"), path=path, username=username, password=password
+        server=server.rstrip("/"),
+        path=path,
+        username=username,
+        password=password,
+        timeout=DEFAULT_TIMEOUT if timeout is None else float(timeout),
     )

@@ -43,6 +43,8 @@ def test_url_forms_follow_go():
         {"webdav-username": "k", "webdav-password": "kp"},
     )
     assert (keyed.username, keyed.password) == ("k", "kp")
+    timed = settings_from(ReplicaURL.parse("webdav://dav.example/db"), {"webdav-timeout": 2.5})
+    assert (plain.timeout, timed.timeout) == (30.0, 2.5)  # Go's 30 s unless set
 
 
 def test_config_form_needs_webdav_url_and_keeps_its_root():
