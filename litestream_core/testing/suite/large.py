@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 
-from litestream_core.client import ReplicaClient
+from litestream_core.client import Capability, ReplicaClient
 from litestream_core.testing.ltxgen import make_ltx_of_size
 from litestream_core.testing.suite._base import (
     SuiteBase,
@@ -84,6 +84,9 @@ class LargeFileTests(SuiteBase):
             (20 * MiB + 3, 0),
             (size - 10, 1000),
         ]
+        if not self.declares(replica_client, Capability.RANGE_READS):
+            # Each ranged read costs the bytes before it here: a few deep ones will do.
+            ranges = [ranges[1], ranges[4], ranges[7], ranges[8]]
         for offset, length in ranges:
             got = await read(replica_client, *key, offset=offset, size=length)
             expected = data[offset : offset + length] if length else data[offset:]
