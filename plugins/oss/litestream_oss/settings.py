@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from litestream_s3.settings import (
+    DEFAULT_TIMEOUT,
     Credentials,
     S3Settings,
     parse_byte_size,
@@ -30,6 +31,7 @@ from litestream_s3.settings import (
     replica_path,
 )
 
+from litestream_core.backend_support.timeouts import timeout_option
 from litestream_core.client import ReplicaURL
 from litestream_core.errors import ConfigError
 
@@ -118,6 +120,7 @@ def settings_from(
         part_size=part_size,
         concurrency=concurrency,
         credentials=_credentials(options, env),
+        timeout=timeout_option(options, "oss", DEFAULT_TIMEOUT),
     )
 
 

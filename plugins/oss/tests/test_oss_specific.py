@@ -56,7 +56,9 @@ def test_config_form_and_go_errors():
     with pytest.raises(ConfigError, match="part-size"):
         settings_from(ReplicaURL.parse("oss://b/db"), {**KEYS, "part-size": "10KB"}, {})
     sized = settings_from(ReplicaURL.parse("oss://b/db"), {**KEYS, "part-size": "8MiB"}, {})
-    assert (sized.part_size, sized.concurrency) == (8 << 20, 3)
+    assert (sized.part_size, sized.concurrency, sized.timeout) == (8 << 20, 3, 30.0)
+    timed = settings_from(ReplicaURL.parse("oss://b/db"), {**KEYS, "timeout": "5s"}, {})
+    assert timed.timeout == 5.0
 
 
 def test_credentials_from_config_else_the_oss_variables():

@@ -1,7 +1,8 @@
 """WebDAV replica settings from a URL or Go's ``webdav-*`` config keys, as Go derives them.
 
-Pure Python (no httpx), so it is cheap to import and test. ``webdav-timeout`` (seconds
-per request, 30 by default as in Go) is this port's own key. Go's rules
+Pure Python (no httpx), so it is cheap to import and test. ``timeout`` bounds the wait
+for the next bytes of a request (30 s by default, Go's fixed value), as for every network
+backend here. Go's rules
 (``newWebDAVReplicaClientFromConfig`` and the URL factory): ``webdav://`` means http and
 ``webdavs://`` https; a URL's user and password apply unless ``webdav-username`` or
 ``webdav-password`` are set; a config without ``url`` needs ``webdav-url``, and a config
@@ -17,12 +18,13 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from litestream_core.backend_support.paths import go_join
+from litestream_core.backend_support.timeouts import timeout_option
 from litestream_core.client import ReplicaURL
 from litestream_core.errors import ConfigError
 from litestream_core.ltx.header import format_filename
 
 DEFAULT_TIMEOUT = 30.0
-"""Seconds per request, as Go's ``webdav.DefaultTimeout``."""
+"""The ``timeout`` key's default: Go's ``webdav.DefaultTimeout``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,11 +93,10 @@ def settings_from(url: ReplicaURL, options: Mapping[str, Any]) -> WebDAVSettings
         path = url.path
     if not server.startswith(("http://", "https://")):
         raise ConfigError(f"webdav-url must start with http:// or https://, got {server!r}")
-    timeout = options.get("webdav-timeout")
     return WebDAVSettings(
         server=server.rstrip("/"),
         path=path,
         username=username,
         password=password,
-        timeout=DEFAULT_TIMEOUT if timeout is None else float(timeout),
+        timeout=timeout_option(options, "webdav", DEFAULT_TIMEOUT),
     )

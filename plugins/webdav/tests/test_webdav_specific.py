@@ -43,7 +43,7 @@ def test_url_forms_follow_go():
         {"webdav-username": "k", "webdav-password": "kp"},
     )
     assert (keyed.username, keyed.password) == ("k", "kp")
-    timed = settings_from(ReplicaURL.parse("webdav://dav.example/db"), {"webdav-timeout": 2.5})
+    timed = settings_from(ReplicaURL.parse("webdav://dav.example/db"), {"timeout": "2500ms"})
     assert (plain.timeout, timed.timeout) == (30.0, 2.5)  # Go's 30 s unless set
 
 
