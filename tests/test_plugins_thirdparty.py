@@ -182,3 +182,35 @@ def test_third_party_backend_is_discovered_and_used(tmp_path: Path) -> None:
         "same": True,
     }
     assert (tmp_path / "replica" / "0" / f"{1:016x}-{5:016x}.ltx").is_file()
+
+
+MARKUP_PLUGIN = """
+from typing import Annotated
+
+from litestream_core import hookimpl
+from litestream_core.settings import BackendSettings, Setting
+
+
+class Keys(BackendSettings):
+    zone: Annotated[str | None, Setting("http(s)://host[:port][/root] [bold]as is[/bold]")] = None
+
+
+@hookimpl
+def litestream_register_replica_clients(register):
+    register("markup", lambda url, settings: None, settings=Keys, description="[red]x[/red]")
+"""
+
+
+def test_plugins_verbose_prints_a_plugins_text_as_written(site) -> None:
+    """A backend's help text is shown as it is, never read as rich markup (a '[/root]'
+    in it used to end `litestream plugins -v` with a MarkupError)."""
+    from click.testing import CliRunner
+
+    from litestream_core.cli import make_cli
+    from litestream_core.plugins import get_plugin_manager
+
+    site("litestream-markup", {"markup": MARKUP_PLUGIN})
+    cli = make_cli(get_plugin_manager(only={"markup"}))
+    result = CliRunner(env={"COLUMNS": "200"}).invoke(cli, ["plugins", "-v"])
+    assert result.exit_code == 0, result.output
+    assert "http(s)://host[:port][/root] [bold]as is[/bold]" in result.output

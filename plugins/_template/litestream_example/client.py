@@ -2,8 +2,9 @@
 
 This is the module to rewrite for your storage. It shows the parts every backend has:
 
-- settings from the replica URL and the backend's own config keys, checked when the
-  client is built (bad configuration is a one-line ``ConfigError``);
+- settings from the replica URL and the backend's own config keys (declared in
+  ``plugin.py``, so the core has checked their types already), a bad combination
+  being a one-line ``ConfigError``;
 - a blocking client library (here ``urllib``; boto3 or paramiko in real backends)
   called through ``asyncio.to_thread``, with its errors translated into the core's
   classes in one place (``_call``): not found, permission, transient (retried), other;
@@ -32,11 +33,11 @@ from litestream_core.backend_support.errors import Failure, Where, one_line, sta
 from litestream_core.backend_support.listing import ltx_range
 from litestream_core.backend_support.paths import go_join
 from litestream_core.backend_support.spool import spool_ltx
+from litestream_core.backend_support.timeouts import timeout_option
 from litestream_core.backend_support.timestamps import ms_to_datetime
 from litestream_core.client import (
     AsyncByteStream,
     BytesStream,
-    Capability,
     LTXData,
     LTXFileInfo,
     ReplicaClient,
@@ -65,13 +66,12 @@ class ExampleSettings:
         if not url.host:
             raise ConfigError(f"example: the replica URL needs a host: {url.redacted()}")
         port = f":{url.port}" if url.port else ""
-        token = str(options.get("example-token") or url.query.get("token") or "")
-        timeout = options.get("example-timeout")
+        token = str(options.get("example-token") or "")
         return cls(
             server=f"http://{url.host}{port}",
             path=str(options.get("path") or url.path),
             token=token,
-            timeout=30.0 if timeout is None else float(timeout),
+            timeout=timeout_option(options, "example", 30.0),
         )
 
     def key(self, *parts: str) -> str:
@@ -88,9 +88,6 @@ class ExampleReplicaClient(ReplicaClient):
     """A replica on an Example storage server; see the module docstring."""
 
     type: ClassVar[str] = "example"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.ACCURATE_METADATA_TIMESTAMPS, Capability.RANGE_READS}
-    )
 
     def __init__(self, settings: ExampleSettings) -> None:
         self.settings = settings

@@ -43,7 +43,6 @@ from litestream_core.backend_support.timestamps import ms_to_datetime
 from litestream_core.client import (
     AsyncByteStream,
     BytesStream,
-    Capability,
     LTXData,
     LTXFileInfo,
     ReplicaClient,
@@ -82,9 +81,6 @@ class WebDAVReplicaClient(ReplicaClient):
     """A replica in a directory of a WebDAV server; see the module docstring."""
 
     type: ClassVar[str] = "webdav"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.ACCURATE_METADATA_TIMESTAMPS, Capability.RANGE_READS}
-    )
 
     def __init__(self, settings: WebDAVSettings) -> None:
         self.settings = settings
