@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import ssl
 import weakref
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from posixpath import dirname
@@ -39,6 +39,7 @@ import httpx
 from litestream_core.backend_support.errors import Where, one_line, status_class
 from litestream_core.backend_support.listing import ltx_range
 from litestream_core.backend_support.spool import spool_ltx
+from litestream_core.backend_support.tempfiles import is_stale, is_temp_name, temp_name
 from litestream_core.backend_support.timestamps import ms_to_datetime
 from litestream_core.client import (
     AsyncByteStream,
@@ -235,22 +236,24 @@ class WebDAVReplicaClient(ReplicaClient):
 
     # -- Listing --------------------------------------------------------------------------
 
+    async def _children(self, directory: str, op: str) -> list[_Entry]:
+        """What a directory holds (nothing when it does not exist), by one PROPFIND."""
+        response = await self._expect("PROPFIND", directory, op, (207, 404), depth="1")
+        if response.status_code == 404:
+            return []
+        try:
+            return _entries(response.content, directory)
+        except ET.ParseError as exc:
+            failure = self._where.failure(op, self._relative(directory))
+            raise failure.failed(ReplicaClientError, f"unreadable PROPFIND answer: {exc}") from exc
+
     async def ltx_files(
         self, level: int, *, seek: int = 0, use_metadata: bool = False
     ) -> AsyncIterator[LTXFileInfo]:
-        directory = self.settings.level_dir(level)
-        response = await self._expect("PROPFIND", directory, "list", (207, 404), depth="1")
-        if response.status_code == 404:
-            return
-        try:
-            entries = _entries(response.content)
-        except ET.ParseError as exc:
-            failure = self._where.failure("list", self._relative(directory))
-            raise failure.failed(ReplicaClientError, f"unreadable PROPFIND answer: {exc}") from exc
         found = []
-        for name, size, modified in entries:
-            if (txids := ltx_range(name, seek)) is not None:
-                found.append(LTXFileInfo(level, *txids, size, modified))
+        for entry in await self._children(self.settings.level_dir(level), "list"):
+            if not entry.is_dir and (txids := ltx_range(entry.name, seek)) is not None:
+                found.append(LTXFileInfo(level, *txids, entry.size, entry.modified))
         found.sort(key=lambda info: (info.min_txid, info.max_txid))
         if use_metadata:
             found = await self._with_header_times(found)
@@ -320,7 +323,7 @@ class WebDAVReplicaClient(ReplicaClient):
         spool, header, size = await spool_ltx(data)
         header.validate()
         directory = dirname(target)
-        temp = f"{directory}/.{target.rsplit('/', 1)[1]}.{secrets.token_hex(8)}.tmp"
+        temp = f"{directory}/{temp_name(target.rsplit('/', 1)[1])}"
         try:
             await self._put(temp, spool, size)
             lock = self._renames.setdefault(target, asyncio.Lock())
@@ -381,6 +384,28 @@ class WebDAVReplicaClient(ReplicaClient):
         for path in reversed(missing):
             await self._expect("MKCOL", path, "create directory", (201, 405, 301))
             self._dirs.add(path)
+
+    async def remove_stale_temp_files(self) -> int:
+        """Temporary files a killed process or a lost connection left on the server.
+
+        Ages come from the server's modification times against our clock; a server far
+        behind could make a live upload's file look old, whose MOVE then fails and is
+        retried.
+        """
+        removed = 0
+        ltx_dir = self.settings.remote_path("ltx")
+        for level in await self._children(ltx_dir, "list"):
+            if not level.is_dir:
+                continue
+            directory = f"{ltx_dir}/{level.name}"
+            for entry in await self._children(directory, "list"):
+                age = (datetime.now(UTC) - entry.modified).total_seconds()
+                if entry.is_dir or not is_temp_name(entry.name) or not is_stale(entry.name, age):
+                    continue
+                await self._expect("DELETE", f"{directory}/{entry.name}", "delete", (200, 204, 404))
+                removed += 1
+                logger.info("webdav: removed abandoned temporary file %s/%s", directory, entry.name)
+        return removed
 
     def _discard_later(self, path: str) -> None:
         async def discard() -> None:
@@ -477,11 +502,24 @@ def _caused_by_certificate(exc: BaseException) -> bool:
     return False
 
 
-def _entries(body: bytes) -> list[tuple[str, int, datetime]]:
-    """(name, size, modification time) of each file in a PROPFIND multistatus body."""
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One member of a WebDAV collection."""
+
+    name: str
+    is_dir: bool
+    size: int
+    modified: datetime
+
+
+def _entries(body: bytes, directory: str) -> list[_Entry]:
+    """The members of ``directory``, from its PROPFIND (depth 1) multistatus body."""
     entries = []
     for response in ET.fromstring(body).iter(f"{_DAV}response"):
         href = response.findtext(f"{_DAV}href") or ""
+        path = unquote(urlsplit(href).path).rstrip("/")
+        if path == directory.rstrip("/"):
+            continue  # the collection itself
         for propstat in response.iter(f"{_DAV}propstat"):
             if " 200 " not in f" {propstat.findtext(f'{_DAV}status') or ''} ":
                 continue
@@ -489,9 +527,8 @@ def _entries(body: bytes) -> list[tuple[str, int, datetime]]:
             if prop is None:
                 continue
             kind = prop.find(f"{_DAV}resourcetype")
-            if kind is not None and kind.find(f"{_DAV}collection") is not None:
-                break
-            name = unquote(urlsplit(href).path.rstrip("/").rsplit("/", 1)[-1])
+            is_dir = kind is not None and kind.find(f"{_DAV}collection") is not None
+            name = path.rsplit("/", 1)[-1]
             size = int(prop.findtext(f"{_DAV}getcontentlength") or 0)
             modified_text = prop.findtext(f"{_DAV}getlastmodified")
             modified = (
@@ -499,6 +536,6 @@ def _entries(body: bytes) -> list[tuple[str, int, datetime]]:
                 if modified_text
                 else datetime.now(UTC)
             )
-            entries.append((name, size, modified))
+            entries.append(_Entry(name, is_dir, size, modified))
             break
     return entries

@@ -126,3 +126,28 @@ async def test_webdavs_verifies_the_certificate(tls_dav, monkeypatch):
     await client.close()
     monkeypatch.setenv("SSL_CERT_FILE", str(tls_dav.certificate))
     await _round_trip(url)
+
+
+async def test_abandoned_temporary_files_are_swept(dav, replica_prefix):
+    """What a killed uploader left is removed at start; a live upload's file is not."""
+    import os
+    import time
+
+    from litestream_core.backend_support.tempfiles import temp_name
+
+    level_dir = dav.root / replica_prefix / "ltx" / "0"
+    level_dir.mkdir(parents=True)
+    name = "0000000000000001-0000000000000001.ltx"
+    # This host's name, with a writer process that no longer exists.
+    dead = level_dir / temp_name(name).replace(f"~{os.getpid()}.", "~999999999.")
+    old = level_dir / f".{name}.elsewhere~42.def456.tmp"
+    live = level_dir / f".{name}.elsewhere~43.0a1b2c.tmp"
+    ours = level_dir / temp_name(name)
+    for path in (dead, old, live, ours):
+        path.write_bytes(b"partial")
+    hour_ago = time.time() - 3600
+    os.utime(old, (hour_ago, hour_ago))
+    async with make_replica_client(dav.url(replica_prefix), {}) as client:
+        assert await client.remove_stale_temp_files() == 2
+        assert await client.remove_stale_temp_files() == 0
+    assert sorted(p.name for p in level_dir.iterdir()) == sorted([live.name, ours.name])
