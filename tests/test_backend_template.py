@@ -125,14 +125,17 @@ def test_backend_from_template_installs_alone_and_passes_the_kit(tmp_path: Path)
     rename(backend, "acme")
     assert ROOT not in backend.parents
 
-    # A fresh venv (with pip, as a user has) holding litestream-core and its test extra.
+    # A fresh venv (with pip, as a user has) holding litestream-core and its test extra;
+    # the core's native checksum kernel is a workspace wheel too, as on PyPI.
     wheels = tmp_path / "wheels"
-    run(uv, "build", "--package", "litestream-core", "--wheel", "--out-dir", wheels, cwd=ROOT)
+    for package in ("litestream-core", "litestream-wal-checksum"):
+        run(uv, "build", "--package", package, "--wheel", "--out-dir", wheels, cwd=ROOT)
     (core,) = wheels.glob("litestream_core-*.whl")
+    (kernel,) = wheels.glob("litestream_wal_checksum-*.whl")
     venv = tmp_path / "venv"
     run(uv, "venv", "--seed", "--python", sys.executable, venv)
     python = venv / "bin" / "python"
-    run(uv, "pip", "install", "--python", python, f"{core}[testing]")
+    run(uv, "pip", "install", "--python", python, f"{core}[testing]", kernel)
 
     run(python, "-m", "pip", "install", "--quiet", ".", cwd=backend)
 

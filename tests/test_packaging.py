@@ -30,10 +30,14 @@ def load(path: Path) -> dict:
 
 
 CORE = load(ROOT / "pyproject.toml")
+WORKSPACE = CORE["tool"]["uv"]["workspace"]
+EXCLUDED = {ROOT / pattern for pattern in WORKSPACE.get("exclude", [])}
+"""Not members, as uv reads it: the backend template is a third party's project."""
 MEMBERS = {
     path.parent.relative_to(ROOT).as_posix(): load(path)
-    for pattern in CORE["tool"]["uv"]["workspace"]["members"]
+    for pattern in WORKSPACE["members"]
     for path in sorted(ROOT.glob(f"{pattern}/pyproject.toml"))
+    if path.parent not in EXCLUDED
 }
 ALL = {".": CORE, **MEMBERS}
 NAMES = {canonicalize_name(p["project"]["name"]) for p in ALL.values()}

@@ -37,10 +37,11 @@ CORE_TARGET_MIB = 30
 
 def members() -> dict[str, str]:
     """Distribution name -> its directory in the workspace ("." for the core)."""
-    root = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    workspace = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["uv"]["workspace"]
+    excluded = {ROOT / pattern for pattern in workspace.get("exclude", [])}  # the template
     paths = [ROOT] + [
-        p.parent for g in root["tool"]["uv"]["workspace"]["members"]
-        for p in sorted(ROOT.glob(f"{g}/pyproject.toml"))
+        p.parent for g in workspace["members"]
+        for p in sorted(ROOT.glob(f"{g}/pyproject.toml")) if p.parent not in excluded
     ]  # fmt: skip
     return {
         tomllib.loads((p / "pyproject.toml").read_text())["project"]["name"]: (
