@@ -150,6 +150,16 @@ def test_backend_from_template_installs_alone_and_passes_the_kit(tmp_path: Path)
     # Its own YAML keys reach it: replicate to its server and restore, through a config.
     replicate_and_restore_with_own_keys(backend, venv, tmp_path)
 
+    # The file plugin, copied out of the workspace, installs the same way (uv refuses a
+    # pyproject that names a workspace it is not in).
+    file_plugin = tmp_path / "litestream-file"
+    shutil.copytree(ROOT / "plugins" / "file", file_plugin, ignore=shutil.ignore_patterns("tests"))
+    run(uv, "pip", "install", "--python", python, file_plugin)
+    names = {
+        p.get("name") for p in json.loads(run(venv / "bin" / "litestream", "plugins", "--json"))
+    }
+    assert {"acme", "file"} <= names, names
+
     # Its own tests: the conformance kit and the server fixture, as shipped.
     report = run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests", cwd=backend)
     last = report.strip().splitlines()[-1]
