@@ -69,6 +69,10 @@ def _parse_timestamp(value: str | None) -> datetime | None:
 @click.option(*go_flag("force"), is_flag=True, help="Replace an existing database.")
 @click.option(*go_flag("parallelism"), type=click.IntRange(min=1), default=8, show_default=True,
               help="Files downloaded at once.")  # fmt: skip
+@click.option("-f", "--f", "--follow", "follow", is_flag=True,
+              help="Follow mode: keep applying new changes until interrupted.")  # fmt: skip
+@click.option(*go_flag("follow-interval"), metavar="DURATION", default="1s", show_default=True,
+              help="Polling interval of follow mode.")  # fmt: skip
 @click.argument("source", metavar="DB_PATH|REPLICA_URL")
 @handle_errors
 def command(
@@ -84,6 +88,8 @@ def command(
     as_json: bool,
     force: bool,
     parallelism: int,
+    follow: bool,
+    follow_interval: str,
     source: str,
 ) -> None:
     """Restore a database from a replica: by path in the config, or from a replica URL."""
@@ -93,6 +99,10 @@ def command(
     target_time = _parse_timestamp(timestamp)
     if target_txid is not None and target_time is not None:
         raise ConfigError("cannot specify both -txid and -timestamp")
+    if follow:
+        from litestream_core.cli.restore_follow import check_follow_flags
+
+        interval = check_follow_flags(target_txid, target_time, dry_run, follow_interval)
     pm = plugin_manager(click.get_current_context())
     client, out_path, meta_path = _resolve(source, config_path, output, not no_expand_env, pm)
     if out_path.is_dir():
@@ -106,6 +116,10 @@ def command(
     if if_db_not_exists and not dry_run and out_path.exists() and out_path.stat().st_size > 0:
         click.echo("database already exists, skipping", err=True)
         return
+    if follow:
+        from litestream_core.cli.restore_follow import run_follow
+
+        sys.exit(run_follow(client, out_path, interval, integrity_check, force, if_replica_exists))
     sys.exit(
         asyncio.run(
             _run(
