@@ -217,7 +217,7 @@ class Follower:
         """
         l0 = [f async for f in self.client.ltx_files(0, seek=self.txid + 1)]
         l0.sort(key=lambda f: (f.min_txid, f.max_txid))
-        chain = _contiguous(l0, self.txid)
+        chain = contiguous(l0, self.txid)
         if not chain and l0:
             chain = continuation(await list_files(self.client), self.txid)
             if not chain:
@@ -382,7 +382,7 @@ class _Staged:
         self._header = header
 
 
-def _contiguous(files: Sequence[LTXFileInfo], pos: int) -> list[LTXFileInfo]:
+def contiguous(files: Sequence[LTXFileInfo], pos: int) -> list[LTXFileInfo]:
     """The run of ``files`` (ascending) that continues ``pos`` without a gap."""
     run = []
     for f in files:
@@ -404,18 +404,24 @@ def _page_size(f: BinaryIO) -> int:
     return 65536 if size == 1 else size
 
 
-def _mark_page_one(fd: int, txid: int, commit: int) -> None:
-    """Rollback-journal mode, a change counter that moves with every TXID, and the
-    size field valid for it, so readers drop stale caches and trust the header's size."""
-    header = bytearray(os.pread(fd, 100, 0))
-    if len(header) < 100:
+def reader_header(header: bytes, txid: int, commit: int) -> bytes:
+    """A database header for readers of a changing file: rollback-journal mode (so they
+    take the file locks, not a WAL's), a change counter that moves with every TXID (so
+    they drop stale caches) and the size field, valid for that counter. The VFS serves
+    its page 1 the same way."""
+    out = bytearray(header)
+    if len(out) < 100:
         raise RestoreError("database file too short to hold a SQLite header")
-    counter = txid & 0xFFFFFFFF
-    header[18:20] = b"\x01\x01"
-    header[24:28] = _HEADER_U32.pack(counter)
-    header[28:32] = _HEADER_U32.pack(commit)
-    header[92:96] = _HEADER_U32.pack(counter)
-    os.pwrite(fd, bytes(header), 0)
+    counter = _HEADER_U32.pack(txid & 0xFFFFFFFF)
+    out[18:20] = b"\x01\x01"
+    out[24:28] = counter
+    out[28:32] = _HEADER_U32.pack(commit)
+    out[92:96] = counter
+    return bytes(out)
+
+
+def _mark_page_one(fd: int, txid: int, commit: int) -> None:
+    os.pwrite(fd, reader_header(os.pread(fd, 100, 0), txid, commit), 0)
 
 
 @contextlib.contextmanager
