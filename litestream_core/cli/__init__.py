@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ltx": ("litestream_core.cli.ltx", "List a database's LTX files per level"),
     "databases": ("litestream_core.cli.databases", "List databases and replica positions"),
     "verify": ("litestream_core.cli.verify", "Prove a replica's chains; list restorable points"),
+    "query": ("litestream_core.cli.query", "Run a read-only SQL query against a replica"),
     "status": ("litestream_core.cli.status", "Show local replication status of databases"),
     "reset": ("litestream_core.cli.reset", "Remove a database's local LTX state"),
     # Runtime control of a running daemon, through its control socket.
