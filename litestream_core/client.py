@@ -270,3 +270,28 @@ class SupportsTempCleanup(Protocol):
     async def remove_stale_temp_files(self) -> int:
         """Remove abandoned temporary files; returns how many were removed."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class LegacyFileInfo:
+    """A file Go Litestream 0.3 wrote, by its path under the replica's root."""
+
+    path: str
+    """Relative to the replica root, ``/``-separated: ``generations/<id>/wal/<name>``."""
+    size: int
+    created_at: datetime
+    """The storage's time for the file, which is what Go 0.5 judges v0.3 files by."""
+
+
+@runtime_checkable
+class SupportsLegacyLayout(Protocol):
+    """Optional: a backend that can read the ``generations/`` layout Go Litestream 0.3
+    wrote (LZ4-framed snapshots and WAL segments), so ``restore`` can still use it."""
+
+    async def legacy_files(self) -> list[LegacyFileInfo]:
+        """Every file under ``<root>/generations/``, in any order (none: empty list)."""
+        ...
+
+    async def open_legacy_file(self, path: str) -> AsyncByteStream:
+        """A stream of the stored (still compressed) bytes of ``path`` from the listing."""
+        ...

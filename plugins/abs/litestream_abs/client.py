@@ -29,6 +29,7 @@ from azure.storage.blob import (
 
 from litestream_abs.errors import Where, error_code, translate
 from litestream_abs.settings import ABSSettings, settings_from
+from litestream_core.backend_support.legacy import legacy_key, legacy_prefix, legacy_relative
 from litestream_core.backend_support.listing import ltx_range, next_page
 from litestream_core.backend_support.parts import PartReader, header_of
 from litestream_core.backend_support.sdk import LazySDK, call_in_thread
@@ -40,6 +41,7 @@ from litestream_core.backend_support.timestamps import (
 from litestream_core.client import (
     AsyncByteStream,
     BytesStream,
+    LegacyFileInfo,
     LTXData,
     LTXFileInfo,
     ReplicaClient,
@@ -171,6 +173,31 @@ class ABSReplicaClient(ReplicaClient):
         except Exception as exc:
             where = {"level": level, "min_txid": min_txid, "max_txid": max_txid}
             raise translate(exc, self._where, "get", key, **where) from exc
+        return _DownloadStream(self, key, downloader)
+
+    # -- Go 0.3's generations/ layout (SupportsLegacyLayout) -----------------------------
+
+    async def legacy_files(self) -> list[LegacyFileInfo]:
+        container = await self._get_container()
+        prefix = legacy_prefix(self.settings.path)
+        pages = await self._run(
+            "list", "", _pages, container=container, prefix=prefix, metadata=False
+        )
+        found = []
+        while (page := await self._run("list", "", next_page, pages=pages)) is not None:
+            for blob in page:
+                relative = legacy_relative(prefix, blob.name)
+                found.append(LegacyFileInfo(relative, int(blob.size), blob.creation_time))
+        return found
+
+    async def open_legacy_file(self, path: str) -> AsyncByteStream:
+        container = await self._get_container()
+        key = legacy_key(self.settings.path, path)
+        blob = container.get_blob_client(key)
+        try:
+            downloader = await asyncio.to_thread(blob.download_blob, max_concurrency=1)
+        except Exception as exc:
+            raise translate(exc, self._where, "get", key) from exc
         return _DownloadStream(self, key, downloader)
 
     # -- Writing --------------------------------------------------------------------------

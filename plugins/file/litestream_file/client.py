@@ -23,12 +23,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, ClassVar, TypeVar
 
+from litestream_core.backend_support.legacy import LEGACY_DIR, legacy_key
 from litestream_core.backend_support.listing import ltx_range
 from litestream_core.backend_support.sdk import finish_in_thread
 from litestream_core.backend_support.tempfiles import is_stale, temp_name
 from litestream_core.backend_support.timestamps import ms_to_datetime
 from litestream_core.client import (
     AsyncByteStream,
+    LegacyFileInfo,
     LTXData,
     LTXFileInfo,
     ReplicaClient,
@@ -218,6 +220,30 @@ class FileReplicaClient(ReplicaClient):
                     raise
 
         await self._run("delete_all", delete)
+
+    # -- Go 0.3's generations/ layout (SupportsLegacyLayout) ------------------------------
+
+    async def legacy_files(self) -> list[LegacyFileInfo]:
+        def walk() -> list[LegacyFileInfo]:
+            found = []
+            for directory, _, names in os.walk(self.path / LEGACY_DIR):
+                for name in names:
+                    path = Path(directory) / name
+                    with suppress(FileNotFoundError):
+                        st = path.stat()
+                        relative = path.relative_to(self.path).as_posix()
+                        found.append(LegacyFileInfo(relative, st.st_size, _from_ns(st.st_mtime_ns)))
+            return found
+
+        return await self._run("list", walk)
+
+    async def open_legacy_file(self, path: str) -> AsyncByteStream:
+        full = self.path / legacy_key("", path)
+
+        def open_file() -> IO[bytes]:
+            return open(full, "rb")
+
+        return _FileStream(await self._run("open", open_file), None)
 
     # -- error translation ------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from google.api_core import exceptions as gx
 from google.cloud import storage  # type: ignore[import-untyped]
 from google.cloud.storage.retry import DEFAULT_RETRY  # type: ignore[import-untyped]
 
+from litestream_core.backend_support.legacy import legacy_key, legacy_prefix, legacy_relative
 from litestream_core.backend_support.listing import ltx_range, next_page
 from litestream_core.backend_support.parts import PartReader, header_of
 from litestream_core.backend_support.sdk import LazySDK, call_in_thread
@@ -34,6 +35,7 @@ from litestream_core.backend_support.timestamps import (
 )
 from litestream_core.client import (
     AsyncByteStream,
+    LegacyFileInfo,
     LTXData,
     LTXFileInfo,
     ReplicaClient,
@@ -151,6 +153,35 @@ class GCSReplicaClient(ReplicaClient):
             raise self._where.failure("get", key, **where).not_found()
         end = int(blob.size) if size <= 0 else min(int(blob.size), offset + size)
         return _RangeStream(self, blob, offset, end)
+
+    # -- Go 0.3's generations/ layout (SupportsLegacyLayout) -----------------------------
+
+    async def legacy_files(self) -> list[LegacyFileInfo]:
+        bucket = await self._get_bucket()
+        prefix = legacy_prefix(self.settings.path)
+        pages = (
+            await self._run(
+                "list", prefix, bucket.list_blobs,
+                prefix=prefix, retry=self._retry, page_size=LIST_PAGE_SIZE,
+            )
+        ).pages  # fmt: skip
+        found = []
+        while (page := await self._run("list", prefix, next_page, pages=pages)) is not None:
+            for blob in page:
+                relative = legacy_relative(prefix, blob.name)
+                found.append(LegacyFileInfo(relative, int(blob.size), blob.time_created))
+        return found
+
+    async def open_legacy_file(self, path: str) -> AsyncByteStream:
+        bucket = await self._get_bucket()
+        key = legacy_key(self.settings.path, path)
+        try:
+            blob = await asyncio.to_thread(bucket.get_blob, key, retry=self._retry)
+        except Exception as exc:
+            raise translate(exc, self._where, "get", key) from exc
+        if blob is None:
+            raise self._where.failure("get", key).not_found()
+        return _RangeStream(self, blob, 0, int(blob.size))
 
     # -- Writing --------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ import boto3  # type: ignore[import-untyped]
 from botocore.config import Config  # type: ignore[import-untyped]
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
+from litestream_core.backend_support.legacy import legacy_key, legacy_prefix, legacy_relative
 from litestream_core.backend_support.listing import ltx_range
 from litestream_core.backend_support.parts import PartReader, header_of
 from litestream_core.backend_support.sdk import LazySDK, call_in_thread
@@ -37,6 +38,7 @@ from litestream_core.backend_support.timestamps import (
 from litestream_core.client import (
     AsyncByteStream,
     BytesStream,
+    LegacyFileInfo,
     LTXData,
     LTXFileInfo,
     ReplicaClient,
@@ -295,6 +297,33 @@ class S3ReplicaClient(ReplicaClient):
             raise translate(
                 exc, self._where, "get", key, level=level, min_txid=min_txid, max_txid=max_txid
             ) from exc
+        return _BodyStream(
+            response["Body"], functools.partial(translate, where=self._where, op="read", key=key)
+        )
+
+    # -- Go 0.3's generations/ layout (SupportsLegacyLayout) -----------------------------
+
+    async def legacy_files(self) -> list[LegacyFileInfo]:
+        s3 = await self._client()
+        prefix = legacy_prefix(self.settings.path)
+        request: dict[str, Any] = {
+            "Bucket": self.settings.bucket, "Prefix": prefix, "MaxKeys": LIST_PAGE_SIZE,
+        }  # fmt: skip
+        found = []
+        while True:
+            page = await self._run("list", prefix, s3.list_objects_v2, **request)
+            for obj in page.get("Contents", ()):
+                relative = legacy_relative(prefix, obj["Key"])
+                found.append(LegacyFileInfo(relative, int(obj["Size"]), obj["LastModified"]))
+            if not page.get("IsTruncated"):
+                return found
+            request["ContinuationToken"] = page["NextContinuationToken"]
+
+    async def open_legacy_file(self, path: str) -> AsyncByteStream:
+        s3 = await self._client()
+        key = legacy_key(self.settings.path, path)
+        request = {"Bucket": self.settings.bucket, "Key": key, **self._sse_args()}
+        response = await self._run("get", key, s3.get_object, **request)
         return _BodyStream(
             response["Body"], functools.partial(translate, where=self._where, op="read", key=key)
         )

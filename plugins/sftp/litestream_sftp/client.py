@@ -29,12 +29,14 @@ from typing import IO, Any, ClassVar, TypeVar
 
 import paramiko
 
+from litestream_core.backend_support.legacy import LEGACY_DIR, legacy_key
 from litestream_core.backend_support.listing import ltx_range
 from litestream_core.backend_support.spool import spool_ltx
 from litestream_core.backend_support.tempfiles import is_stale, is_temp_name, temp_name
 from litestream_core.backend_support.timestamps import ms_to_datetime
 from litestream_core.client import (
     AsyncByteStream,
+    LegacyFileInfo,
     LTXData,
     LTXFileInfo,
     ReplicaClient,
@@ -264,6 +266,42 @@ class SFTPReplicaClient(ReplicaClient):
             ) from exc
         end = min(file_size, offset + size) if size > 0 else file_size
         return _SFTPStream(self, handle, generation, offset, end)
+
+    # -- Go 0.3's generations/ layout (SupportsLegacyLayout) ------------------------
+
+    async def legacy_files(self) -> list[LegacyFileInfo]:
+        root = posixpath.normpath(posixpath.join(self.config.path, LEGACY_DIR))
+
+        def walk(sftp: paramiko.SFTPClient) -> list[LegacyFileInfo]:
+            found: list[LegacyFileInfo] = []
+            pending = [root]
+            while pending:
+                directory = pending.pop()
+                try:
+                    entries = sftp.listdir_attr(directory)
+                except FileNotFoundError:
+                    continue
+                for entry in entries:
+                    path = posixpath.join(directory, entry.filename)
+                    if entry.st_mode is not None and stat.S_ISDIR(entry.st_mode):
+                        pending.append(path)
+                    elif entry.st_mode is not None and stat.S_ISREG(entry.st_mode):
+                        relative = LEGACY_DIR + path[len(root) :]
+                        created = datetime.fromtimestamp(entry.st_mtime or 0, UTC)
+                        found.append(LegacyFileInfo(relative, entry.st_size or 0, created))
+            return found
+
+        return await self._run("list", walk)
+
+    async def open_legacy_file(self, path: str) -> AsyncByteStream:
+        full = posixpath.join(self.config.path, legacy_key("", path))
+
+        def open_file(sftp: paramiko.SFTPClient) -> tuple[paramiko.SFTPFile, int, int]:
+            f = sftp.open(full, "rb")
+            return f, self._generation, f.stat().st_size or 0
+
+        handle, generation, size = await self._run("open", open_file)
+        return _SFTPStream(self, handle, generation, 0, size)
 
     async def write_ltx_file(
         self, level: int, min_txid: int, max_txid: int, data: LTXData
