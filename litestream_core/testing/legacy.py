@@ -1,8 +1,9 @@
 """Replicas written by the real Go Litestream 0.3.13, for tests of v0.3 restores.
 
 Go 0.3 copies the WAL about once a second; each batch of writes is given time to
-reach the replica before its moment is recorded, so a restore at that moment must
-show exactly the batch's rows.
+reach the replica before its moment is recorded, and the next batch starts more than a
+second later (S3 stores times in whole seconds), so a restore at that moment must show
+exactly the batches up to it.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ def write_v03_history(
             time.sleep(SETTLE)
             assert proc.poll() is None, log.read_text()
             history.marks.append((datetime.now(UTC), rows(db)))
+            time.sleep(1.1)  # S3 keeps whole seconds: the next batch must be a second later
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
