@@ -247,3 +247,30 @@ def test_files_removed_by_retention_are_read_through_their_replacement(tmp_path,
     with pytest.raises(apsw.IOError, match="no longer holds TXID 0000000000000006"):
         vfs_answers(past)
     past.close()
+
+
+def test_a_process_exits_with_a_replica_connection_left_open(tmp_path):
+    """Closing happens at exit while the replica loop still runs (no hang)."""
+    import subprocess
+
+    chain = asyncio.run(make_history(tmp_path, n=3))
+    replica = tmp_path / "replica"
+    from litestream_file.client import FileReplicaClient
+
+    async def copy() -> None:
+        dst = FileReplicaClient(replica)
+        async for info in chain.client.ltx_files(0):
+            stream = await chain.client.open_ltx_file(0, info.min_txid, info.max_txid)
+            async with stream:
+                await dst.write_ltx_file(0, info.min_txid, info.max_txid, await stream.readall())
+
+    asyncio.run(copy())
+    script = (
+        "from litestream_core.vfs import open_replica\n"
+        f"conn = open_replica('file://{replica}', poll_interval=0.05)\n"
+        "print(list(conn.execute('SELECT count(*) FROM t')))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[(1,)]"  # after the VACUUM of make_history

@@ -41,6 +41,7 @@ compacted files stand in for runs of small ones (every page lookup walks the cha
 MAX_READAHEAD = 64
 """Frames read in one request when pages are read in order (range scans)."""
 READ_ATTEMPTS = 3
+CLOSE_TIMEOUT = 30.0
 _BACKOFF = Backoff(initial=0.1, maximum=1.0)
 
 
@@ -66,6 +67,7 @@ class ReplicaDatabase:
         self._poller: asyncio.Task[None] | None = None
         self._last_pgno = -1
         self._window = 1
+        self._closed = False
 
     # -- called from SQLite's threads ---------------------------------------------------
 
@@ -73,7 +75,11 @@ class ReplicaDatabase:
         loop.run(self._open())
 
     def close(self) -> None:
-        loop.run(self._close())
+        """Stop polling and close the client; once (the connection and exit both call it)."""
+        if self._closed:
+            return
+        self._closed = True
+        loop.run(self._close(), timeout=CLOSE_TIMEOUT)
 
     @property
     def state(self) -> State:

@@ -11,6 +11,7 @@ the replica's loop is never that one.
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from collections.abc import Coroutine
 from concurrent.futures import Future
@@ -53,4 +54,7 @@ def run(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
     if threading.current_thread() is _thread:
         coro.close()
         raise RuntimeError("replica I/O requested from the replica loop itself")
+    if sys.is_finalizing():  # the loop's daemon thread is frozen: waiting would hang
+        coro.close()
+        raise RuntimeError("the interpreter is shutting down")
     return submit(coro).result(timeout)

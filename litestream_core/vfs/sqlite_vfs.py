@@ -1,6 +1,6 @@
 """The APSW VFS that serves replica databases to SQLite.
 
-One VFS named ``litestream`` is registered per process; each opened replica gets a
+One VFS named ``litestream-py`` is registered per process; each opened replica gets a
 private file name in it, mapped to its ReplicaDatabase. Everything else SQLite opens
 (temporary files for sorting, say) goes to the default VFS.
 
@@ -13,6 +13,7 @@ TXID stays and drops it when the TXID moves (or time travel changes it).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import itertools
 import threading
@@ -25,7 +26,8 @@ from litestream_core.errors import describe
 from litestream_core.vfs.database import ReplicaDatabase
 from litestream_core.vfs.state import State
 
-VFS_NAME = "litestream"
+VFS_NAME = "litestream-py"
+"""Not Go's "litestream", so both extensions can be loaded in one process."""
 _PREFIX = "litestream-replica-"
 _names = itertools.count(1)
 _registry: dict[str, ReplicaDatabase] = {}
@@ -35,14 +37,23 @@ _vfs: _ReplicaVFS | None = None
 
 
 def register(db: ReplicaDatabase) -> str:
-    """A file name under which SQLite opens ``db`` through the ``litestream`` VFS."""
+    """A file name under which SQLite opens ``db`` through our VFS."""
     global _vfs
     with _lock:
         if _vfs is None:
             _vfs = _ReplicaVFS()
+            atexit.register(_close_all)
         name = f"{_PREFIX}{next(_names)}.db"
         _registry[name] = db
     return name
+
+
+def _close_all() -> None:
+    """At exit, while the replica loop still runs: a connection left open is closed
+    by the garbage collector later, when waiting for the loop would hang."""
+    for db in list(_registry.values()):
+        with contextlib.suppress(Exception):
+            db.close()
 
 
 def file_of(name: str) -> _ReplicaFile | None:
