@@ -65,7 +65,6 @@ else:
     loader = apsw.Connection(":memory:")
     loader.enable_load_extension(True)
     loader.load_extension(litestream_vfs.loadable_path())
-    os.environ["LITESTREAM_REPLICA_URL"] = url
     r0, t0 = rchar(), time.perf_counter()
     conn = apsw.Connection("file:bench.db?vfs=litestream",
                            flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
@@ -139,6 +138,7 @@ def replicate_once(db: Path, config: Path, env: dict[str, str]) -> None:
 
 
 def probe(kind: str, url: str, sql: str, env: dict[str, str]) -> dict[str, Any]:
+    env = {**env, "LITESTREAM_REPLICA_URL": url}  # Go reads it once, as the process starts
     out = subprocess.run([sys.executable, "-c", PROBE, kind, url, sql], env=env,
                          capture_output=True, text=True, timeout=600)  # fmt: skip
     if out.returncode != 0:

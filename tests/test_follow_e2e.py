@@ -217,3 +217,37 @@ def test_follow_interval_must_be_a_positive_duration(tmp_path, interval):
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 1 and "-follow-interval" in proc.stderr
+
+
+def test_a_reader_that_stays_connected_stalls_go_but_not_us(tmp_path, go_litestream):
+    """Go 0.5.17 leaves its first restore in WAL mode; a reader holding its connection
+    then holds a lock Go's follower waits for. Ours is restored in rollback mode."""
+    db, replica = tmp_path / "src.db", tmp_path / "replica"
+    writer = CountingWriter(db)
+    writer.write(10)
+    cfg = write_config(tmp_path / "ls.yml", db, [f"url: file://{replica}"])
+    repl = Replicate(cfg, tmp_path / "replicate.log")
+    ours, theirs = tmp_path / "ours.db", tmp_path / "go.db"
+    procs: list[subprocess.Popen] = []
+    readers = [Reader(ours), Reader(theirs)]
+    try:
+        wait_for(lambda: replica_max_txid(replica) > 0)
+        procs = [follow(ours, replica, log=tmp_path / "ours.log"),
+                 follow(theirs, replica, go=go_litestream, log=tmp_path / "go.log")]  # fmt: skip
+        wait_for(lambda: (read_sidecar(ours) or 0) > 0 and (read_sidecar(theirs) or 0) > 0)
+        for r in readers:
+            r.start()
+        wait_for(lambda: all(r.reads > 0 for r in readers))
+        writer.write(50)
+        repl.stop()
+        last = replica_max_txid(replica)
+        wait_for(lambda: read_sidecar(ours) == last, timeout=30)
+        time.sleep(3 * INTERVAL)
+        assert read_sidecar(theirs) < last, "Go's follower was expected to stall"
+    finally:
+        for r in readers:
+            r.stop.set()
+            r.join(10)
+        for p in procs:
+            stop_process(p, signal.SIGINT)
+    assert readers[0].torn == []
