@@ -25,7 +25,7 @@ from e2e_helpers import LITESTREAM, replica_max_txid, stop_process, wait_for
 
 from litestream_core.engine.follow import read_sidecar
 from litestream_core.ltx import HEADER_SIZE, Header
-from litestream_core.testing.e2e import Replicate, write_config
+from litestream_core.testing.e2e import Replicate, rows, write_config
 
 INTERVAL = 1.0
 
@@ -117,15 +117,6 @@ def newest_ltx_time(replica: Path) -> float:
         return Header.decode(f.read(HEADER_SIZE)).timestamp / 1000
 
 
-def rows_of(path: Path) -> list[tuple]:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        return conn.execute("SELECT id, body FROM t ORDER BY id").fetchall()
-    finally:
-        conn.close()
-
-
 def test_followers_stay_readable_and_catch_up(tmp_path, go_litestream):
     db, replica = tmp_path / "src.db", tmp_path / "replica"
     writer = CountingWriter(db)
@@ -159,7 +150,7 @@ def test_followers_stay_readable_and_catch_up(tmp_path, go_litestream):
             assert stop_process(p, signal.SIGINT) == 0, "a follower stops cleanly on SIGINT"
     expected = writer.rows()
     for out in (ours, theirs):
-        assert rows_of(out) == expected
+        assert rows(out) == expected
         lag = Path(f"{out}-txid").stat().st_mtime - synced_at
         assert lag <= 2 * INTERVAL, f"{out.name} caught up {lag:.2f}s after the last sync"
     for reader in readers:
@@ -194,7 +185,7 @@ def test_killed_follower_resumes_from_its_sidecar(tmp_path):
         raise
     assert "resuming follow mode at TXID" in log.read_text()
     assert killed_at is not None and killed_at < last
-    assert rows_of(out) == writer.rows()
+    assert rows(out) == writer.rows()
 
 
 def test_follow_refuses_txid_and_timestamp(tmp_path):

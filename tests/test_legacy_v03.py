@@ -51,7 +51,7 @@ def test_newer_ltx_data_wins_and_damage_is_refused(tmp_path, go_litestream_03):
     url = f"file://{replica}"
     # The database moves on under v0.5 (LTX files): those are newer, so they win.
     conn = sqlite3.connect(history.db)
-    conn.execute("INSERT INTO t (v) VALUES (x'01')")
+    conn.execute("INSERT INTO t (body) VALUES (x'01')")
     conn.commit()
     conn.close()
     assert litestream("replicate", "-once", str(history.db), url).returncode == 0

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from litestream_core.client import SNAPSHOT_LEVEL, LTXFileInfo, ReplicaClient
-from litestream_core.engine.meta import default_meta_path
+from litestream_core.engine.meta import default_meta_path, fsync_dir
 from litestream_core.engine.plan import list_files
 from litestream_core.engine.restore import output_in_use, restore
 from litestream_core.engine.streams import download, fetch_bytes
@@ -111,7 +111,7 @@ def write_sidecar(db: Path, txid: int) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def continuation(files: Mapping[int, Sequence[LTXFileInfo]], pos: int) -> list[LTXFileInfo]:
@@ -466,17 +466,9 @@ def _publish(staged: Path, target: Path, overwrite: bool) -> None:
                 raise RestoreError(f"database already exists: {target}") from None
             os.replace(staged, target)
         staged.unlink(missing_ok=True)
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
 
 
 def _rewound(f: BinaryIO) -> BinaryIO:
     f.seek(0)
     return f
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -18,6 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from litestream_core.testing.e2e import rows
+
+__all__ = ["LegacyHistory", "rows", "write_v03_history"]
+
 SETTLE = 2.5
 """Seconds for Go 0.3 to ship a batch (its WAL monitor runs every second)."""
 
@@ -26,15 +30,6 @@ SETTLE = 2.5
 class LegacyHistory:
     db: Path
     marks: list[tuple[datetime, list[tuple[Any, ...]]]] = field(default_factory=list)
-
-
-def rows(path: Path) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        return conn.execute("SELECT id, v FROM t ORDER BY id").fetchall()
-    finally:
-        conn.close()
 
 
 def write_v03_history(
@@ -50,7 +45,7 @@ def write_v03_history(
     db = tmp_path / "legacy-src.db"
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)")
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB)")
     config = tmp_path / "litestream-v03.yml"
     lines = ["dbs:", f"  - path: {db}", "    replicas:"]
     lines += [("      - " if i == 0 else "        ") + line for i, line in enumerate(replica)]
@@ -66,7 +61,7 @@ def write_v03_history(
         time.sleep(SETTLE)  # the first snapshot
         for batch in range(batches):
             for _ in range(25):
-                conn.execute("INSERT INTO t (v) VALUES (randomblob(?))", (400 + batch * 1500,))
+                conn.execute("INSERT INTO t (body) VALUES (randomblob(?))", (400 + batch * 1500,))
             time.sleep(SETTLE)
             assert proc.poll() is None, log.read_text()
             history.marks.append((datetime.now(UTC), rows(db)))

@@ -1,8 +1,8 @@
-"""The VFS over S3 (moto): pages by range reads, time travel, pinned snapshots."""
+"""The VFS and follow mode over S3 (moto): range reads, time travel, pinned snapshots."""
 
 from __future__ import annotations
 
-from litestream_core.testing.vfs_checks import check_vfs, make_history
+from litestream_core.testing.read_checks import check_follow, check_vfs, make_history
 
 from .conftest import ACCESS_KEY_ID, SECRET_ACCESS_KEY
 
@@ -17,3 +17,4 @@ def test_vfs_reads_an_s3_replica(moto, tmp_path, replica_prefix):
     ]
     history = make_history(tmp_path, lines, env=None)
     check_vfs(f"s3://{bucket}/{replica_prefix}", moto.options(), history)
+    check_follow(history, tmp_path)

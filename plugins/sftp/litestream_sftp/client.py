@@ -247,14 +247,9 @@ class SFTPReplicaClient(ReplicaClient):
         self, level: int, min_txid: int, max_txid: int, *, offset: int = 0, size: int = 0
     ) -> AsyncByteStream:
         path = self._file_path(level, min_txid, max_txid)
-
-        def open_file(sftp: paramiko.SFTPClient) -> tuple[paramiko.SFTPFile, int, int]:
-            f = sftp.open(path, "rb")
-            return f, self._generation, f.stat().st_size or 0
-
         try:
             handle, generation, file_size = await self._run(
-                "open", open_file, level=level, min_txid=min_txid, max_txid=max_txid
+                "open", self._opener(path), level=level, min_txid=min_txid, max_txid=max_txid
             )
         except LTXNotFoundError as exc:
             raise LTXNotFoundError(
@@ -295,13 +290,19 @@ class SFTPReplicaClient(ReplicaClient):
 
     async def open_legacy_file(self, path: str) -> AsyncByteStream:
         full = posixpath.join(self.config.path, legacy_key("", path))
+        handle, generation, size = await self._run("open", self._opener(full))
+        return _SFTPStream(self, handle, generation, 0, size)
+
+    def _opener(
+        self, path: str
+    ) -> Callable[[paramiko.SFTPClient], tuple[paramiko.SFTPFile, int, int]]:
+        """Opens ``path`` for reading: the handle, its session generation and size."""
 
         def open_file(sftp: paramiko.SFTPClient) -> tuple[paramiko.SFTPFile, int, int]:
-            f = sftp.open(full, "rb")
+            f = sftp.open(path, "rb")
             return f, self._generation, f.stat().st_size or 0
 
-        handle, generation, size = await self._run("open", open_file)
-        return _SFTPStream(self, handle, generation, 0, size)
+        return open_file
 
     async def write_ltx_file(
         self, level: int, min_txid: int, max_txid: int, data: LTXData

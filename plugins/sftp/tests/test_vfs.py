@@ -1,8 +1,8 @@
-"""The VFS over SFTP (a real sshd): pages by range reads, time travel, pinned snapshots."""
+"""The VFS and follow mode over SFTP (a real sshd): range reads, time travel, pinned snapshots."""
 
 from __future__ import annotations
 
-from litestream_core.testing.vfs_checks import check_vfs, make_history
+from litestream_core.testing.read_checks import check_follow, check_vfs, make_history
 
 
 def test_vfs_reads_an_sftp_replica(sshd, tmp_path):
@@ -11,3 +11,4 @@ def test_vfs_reads_an_sftp_replica(sshd, tmp_path):
              f"host-key: {sshd.host_key}"]  # fmt: skip
     history = make_history(tmp_path, lines, env=None)
     check_vfs(sshd.url(path), sshd.options(), history)
+    check_follow(history, tmp_path)

@@ -1,14 +1,16 @@
-"""Checks that a backend serves the VFS (``litestream_core.vfs``): for backend test suites.
+"""Checks that a backend serves the read paths (the VFS and ``restore -f``): for backend
+test suites.
 
-A backend needs nothing VFS-specific (range reads through ``open_ltx_file`` are the
-contract), but the VFS leans on them harder than restore does, so each backend's tests
-run these against its real server: our ``replicate -once`` writes a history batch by
-batch, and the VFS must read every batch's state at its time, the newest state, and
-keep a read transaction's snapshot while new files arrive.
+A backend needs nothing specific for them (listings and range reads are the contract),
+but they lean on it harder than restore does, so each backend's tests run these against
+its real server: our ``replicate -once`` writes a history batch by batch; the VFS must
+read every batch's state at its time, the newest state, and keep a read transaction's
+snapshot while new files arrive; a follower must catch up with each batch.
 """
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 import subprocess
 import time
@@ -105,3 +107,40 @@ def check_vfs(url: str, options: Mapping[str, Any], history: History) -> None:
     finally:
         reader.close()
         watcher.close()
+
+
+def check_follow(history: History, tmp_path: Path) -> None:
+    """``restore -f`` through the config of ``history`` follows two more batches."""
+    out = tmp_path / "follower.db"
+    log = tmp_path / "follower.log"
+    with log.open("wb") as f:
+        proc = subprocess.Popen(
+            [str(OUR_LITESTREAM), "restore", "-f", "-follow-interval", "100ms", "-o", str(out),
+             "-config", str(history.config), str(history.db)],
+            stdout=f, stderr=subprocess.STDOUT,
+            env=None if history.env is None else dict(history.env),
+        )  # fmt: skip
+    try:
+        for rows in (10, 12):
+            history.add_batch(rows)
+            deadline = time.monotonic() + 30
+            while _answers_of(out) != history.marks[-1][1]:
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, f"the follower fell behind:\n{log.read_text()}"
+                time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(30)
+    assert code == 0, log.read_text()
+
+
+def _answers_of(path: Path) -> list[list[tuple[Any, ...]]] | None:
+    if not path.exists():
+        return None
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    try:
+        return [conn.execute(q).fetchall() for q in QUERIES]
+    except sqlite3.DatabaseError:
+        return None
+    finally:
+        conn.close()
