@@ -21,6 +21,8 @@ from litestream_core.vfs.pageindex import FileMeta, Frame, ReadStats, fetch_meta
 
 META_CONCURRENCY = 16
 """Header and index fetches in flight while a state is built."""
+MEMO_PAGES = 1 << 16
+"""Page locations remembered per state (a full scan would otherwise keep them all)."""
 _FileKey = tuple[int, int, int]
 
 
@@ -65,6 +67,8 @@ class State:
                     break
         with self._lock:
             if files is self.files:
+                if len(self._memo) >= MEMO_PAGES:
+                    self._memo.clear()
                 self._memo[pgno] = found
         return found
 
