@@ -18,6 +18,7 @@ import click
 
 if TYPE_CHECKING:
     from litestream_core.client import ReplicaClient
+    from litestream_core.engine.follow import Follower
 
 
 def check_follow_flags(
@@ -48,36 +49,28 @@ def run_follow(
     if_replica_exists: bool,
 ) -> int:
     """Follow until a signal; the exit status."""
+    from litestream_core.engine.follow import Follower
+
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("time=%(asctime)s level=%(levelname)s msg=%(message)s"))
     root = logging.getLogger("litestream")
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
     root.propagate = False
-    return asyncio.run(
-        _follow(client, out_path, interval, integrity_check, force, if_replica_exists)
+    follower = Follower(
+        client, out_path, interval=interval, integrity_check=integrity_check, overwrite=force
     )
+    return asyncio.run(_follow(follower, if_replica_exists))
 
 
-async def _follow(
-    client: ReplicaClient,
-    out_path: Path,
-    interval: float,
-    integrity_check: str,
-    force: bool,
-    if_replica_exists: bool,
-) -> int:
-    from litestream_core.engine.follow import Follower
+async def _follow(follower: Follower, if_replica_exists: bool) -> int:
     from litestream_core.engine.plan import NoBackupsError
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    follower = Follower(
-        client, out_path, interval=interval, integrity_check=integrity_check, overwrite=force
-    )
-    await client.init()
+    await follower.client.init()
     try:
         await follower.run(stop)
     except NoBackupsError:
@@ -86,5 +79,5 @@ async def _follow(
             return 0
         raise
     finally:
-        await client.close()
+        await follower.client.close()
     return 0
