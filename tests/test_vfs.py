@@ -179,6 +179,10 @@ def test_time_travel_returns_each_past_state(tmp_path):
     assert list(conn.execute("SELECT litestream_txid()")) == old
     conn.execute("SELECT litestream_set_time('LATEST')")
     assert vfs_answers(conn) == marks[-1][1]
+    conn.execute(f"PRAGMA litestream_time = '{marks[1][0].isoformat()}'")  # Go's PRAGMA form
+    assert vfs_answers(conn) == marks[1][1]
+    conn.execute("PRAGMA litestream_time = 'LATEST'")
+    assert vfs_answers(conn) == marks[-1][1]
     with pytest.raises(apsw.SQLError, match="invalid time"):
         conn.execute("SELECT litestream_set_time('next tuesday')").fetchall()
     conn.close()

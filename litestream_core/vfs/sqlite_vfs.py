@@ -171,7 +171,10 @@ class _ReplicaFile:
         if op != apsw.SQLITE_FCNTL_PRAGMA:
             return False
         pragma = apsw.VFSFcntlPragma(pointer)
-        answer = pragma_value(self, pragma.name.lower(), pragma.value)
+        try:
+            answer = pragma_value(self, pragma.name.lower(), pragma.value)
+        except Exception as exc:
+            raise apsw.SQLError(describe(exc)) from exc
         if answer is None:
             return False
         pragma.result = answer
@@ -193,13 +196,16 @@ class _ReplicaFile:
 
 
 def pragma_value(file: _ReplicaFile, name: str, value: str | None) -> str | None:
-    """Go's read-only PRAGMAs ``litestream_txid``, ``litestream_time``, ``litestream_lag``;
-    None for any other pragma (SQLite handles it)."""
-    from litestream_core.vfs.functions import lag_seconds, time_text
+    """Go's PRAGMAs ``litestream_txid``, ``litestream_time`` and ``litestream_lag``, and
+    ``litestream_time = <when>`` for time travel from the next transaction on; None for
+    any other pragma (SQLite handles it)."""
+    from litestream_core.vfs.functions import lag_seconds, parse_when, time_text
 
     if name == "litestream_txid" and value is None:
         return f"{file.state.txid:016x}"
-    if name == "litestream_time" and value is None:
+    if name == "litestream_time":
+        if value is not None:
+            return f"{file.db.set_time(parse_when(value)).txid:016x}"
         return time_text(file.state)
     if name == "litestream_lag" and value is None:
         return str(lag_seconds(file.db))
