@@ -16,20 +16,26 @@ declares it inheritable, as Go's global replica settings are.
 
 from __future__ import annotations
 
+import dataclasses
+import fnmatch
 import os
+import posixpath
 import re
 from collections.abc import Mapping, Set
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import yaml
 
 from litestream_core.client import ReplicaURL
 from litestream_core.compression import FIRST_PARTY_CODECS, GO_CODEC
+from litestream_core.engine.meta import META_DIR_SUFFIX as META_SUFFIX
 from litestream_core.errors import ConfigError
 from litestream_core.settings import (
     BackendSettings,
+    ByteSize,
     Duration,
     Setting,
     SettingError,
@@ -49,6 +55,7 @@ __all__ = [
     "GO_BACKEND_KEYS",
     "Config",
     "DBConfig",
+    "DirConfig",
     "LoggingConfig",
     "ReplicaConfig",
     "default_config_path",
@@ -138,6 +145,10 @@ class _GlobalKeys(Settings):
     mcp_addr: Annotated[str | None, Setting("host:port of the MCP server")] = None
     heartbeat_url: Annotated[str | None, Setting("URL pinged while every database syncs")] = None
     heartbeat_interval: Annotated[Duration, Setting("seconds between heartbeat pings")] = 300.0
+    verify_compaction: Annotated[
+        bool, Setting("after each compaction, check the level it wrote has no TXID gap")
+    ] = False
+    # v0.3-era and pre-release keys Go ignores: each is one warning (_OLD_GLOBAL_KEYS).
 
 
 class SocketConfig(Settings):
@@ -151,6 +162,24 @@ class SocketConfig(Settings):
 class _SnapshotKeys(Settings):
     interval: Annotated[Duration, Setting("how often a full snapshot is taken", gt=0)] = 86400.0
     retention: Annotated[Duration, Setting("how long snapshots are kept", gt=0)] = 86400.0
+
+
+class _DBSnapshotKeys(Settings):
+    """A ``dbs:`` entry's ``snapshot:``: Go applies it to every database (see
+    ``_Parser.db_snapshots``), so unset stays None rather than taking the default."""
+
+    interval: Annotated[Duration | None, Setting("snapshot interval of every database", gt=0)] = (
+        None
+    )
+    retention: Annotated[Duration | None, Setting("snapshot retention of every database", gt=0)] = (
+        None
+    )
+
+
+class _ValidationKeys(Settings):
+    interval: Annotated[
+        Duration | None, Setting("how often every replica's levels are checked for TXID gaps", gt=0)
+    ] = None
 
 
 class _LevelKeys(Settings):
@@ -192,6 +221,16 @@ class _DBKeys(Settings):
     restore_if_db_not_exists: Annotated[
         bool, Setting("restore from the replica first when the database is missing")
     ] = False
+    max_sync_wal_bytes: Annotated[
+        ByteSize | None, Setting("WAL bytes turned into one L0 file per step; 0: no limit", ge=0)
+    ] = None
+    dir: Annotated[str | None, Setting("directory whose SQLite databases are replicated")] = None
+    pattern: Annotated[str | None, Setting("file name glob of the databases in 'dir'")] = None
+    recursive: Annotated[bool, Setting("look for databases in subdirectories of 'dir' too")] = False
+    watch: Annotated[bool, Setting("add and remove databases of 'dir' as files come and go")] = (
+        False
+    )
+    meta_dir: Annotated[str | None, Setting("with 'dir': base of each database's meta path")] = None
 
 
 class _ReplicaKeys(Settings):
@@ -210,9 +249,13 @@ class _ReplicaKeys(Settings):
     compression: Annotated[
         str | None, Setting("LTX page codec: lz4 (Go's, the default) or an installed plugin's")
     ] = None
+    auto_recover: Annotated[
+        bool | None,
+        Setting("a missing or corrupt local LTX file is answered with a snapshot (always here)"),
+    ] = None
 
 
-_TOP_BLOCKS = {"dbs", "levels", "snapshot", "retention", "logging", "socket"}
+_TOP_BLOCKS = {"dbs", "levels", "snapshot", "retention", "logging", "socket", "validation"}
 _DB_BLOCKS = {"replica", "replicas", "snapshot"}
 
 GO_BACKEND_KEYS = frozenset({
@@ -233,26 +276,23 @@ _GO_NOT_INHERITED = {"part-size", "concurrency", "host-key", "webdav-url", "webd
 """Go does not copy these top-level keys into each replica (for backends that declare
 no settings; the others say so per key)."""
 
-# Keys Go accepts but which do nothing here (yet): a warning, not an error.
-_REPLICA_UNSUPPORTED = {
-    "auto-recover": "not supported yet",
-    "validation-interval": "has no effect (as in Go)",
-    "name": "deprecated and ignored",
-    "retention": "a v0.3 key; ignored",
-    "retention-check-interval": "a v0.3 key; ignored",
-    "snapshot-interval": "a v0.3 key; ignored",
+# Keys of earlier Go releases that Go 0.5.17 ignores: a config written for them starts,
+# with one warning naming each (Go says nothing, so a user would not know).
+_OLD_REPLICA_KEYS = {
+    "validation-interval": "has no effect (as in Go); use the top-level validation.interval",
+    "name": "deprecated and ignored (as in Go)",
+    "retention": "a v0.3 key, ignored (as in Go); use the top-level snapshot.retention",
+    "retention-check-interval": "a v0.3 key, ignored (as in Go)",
+    "snapshot-interval": "a v0.3 key, ignored (as in Go); use the top-level snapshot.interval",
+    "upstream": "a v0.4 key, ignored (as in Go)",
 }
-_DB_UNSUPPORTED = {
-    "dir": "directory replication is not supported yet",
-    "pattern": "directory replication is not supported yet",
-    "recursive": "directory replication is not supported yet",
-    "watch": "directory replication is not supported yet",
-    "meta-dir": "directory replication is not supported yet",
-    "max-sync-wal-bytes": "not supported yet; each sync takes all new WAL frames",
+_OLD_DB_KEYS = {
+    "max-checkpoint-page-count": "a v0.3 key, ignored (as in Go); see truncate-page-n",
+    "monitor-delay-interval": "a v0.4 key, ignored (as in Go)",
+    "shadow-retention-count": "a v0.4 key, ignored (as in Go)",
 }
-_GLOBAL_UNSUPPORTED = {
-    "validation": "periodic validation is not supported yet",
-    "verify-compaction": "not supported yet",
+_OLD_GLOBAL_KEYS = {
+    "skip-remote-deletion": "ignored (as in Go); use retention.enabled: false",
 }
 
 
@@ -308,6 +348,27 @@ class ReplicaConfig:
         raw = f"{scheme}://{host}{path if path.startswith('/') or not path else '/' + path}"
         return ReplicaURL(scheme=scheme, host=host, path=path, raw=raw), options
 
+    def below(self, rel: PurePosixPath) -> ReplicaConfig:
+        """This replica moved down by ``rel``: where Go puts a ``dir:`` entry's database.
+
+        A URL gets ``rel`` appended to its path; a config ``path`` is joined with it
+        (a file replica's as a local path, an object store's as a key prefix).
+        """
+        if self.url:
+            parts = urlsplit(self.url)
+            base = parts.path.strip("/")
+            added = quote(str(rel))
+            path = "/" + (f"{base}/{added}" if base else added)
+            return replace(self, url=urlunsplit(parts._replace(path=path)))
+        if self.scheme == "file":
+            path = str(Path(self.path or "") / rel)
+        else:
+            path = posixpath.join(self.path, str(rel)) if self.path else str(rel)
+        settings = self.settings
+        if settings is not None and any(i.attr == "path" for i in settings.describe()):
+            settings = dataclasses.replace(settings, path=path)
+        return replace(self, path=path, settings=settings)
+
     @property
     def scheme(self) -> str:
         """The backend's URL scheme: the url's, else ``type`` (``file`` by default)."""
@@ -328,13 +389,62 @@ class DBConfig:
     min_checkpoint_page_count: int | None = None
     truncate_page_n: int | None = None
     restore_if_db_not_exists: bool = False
+    max_sync_wal_bytes: int | None = None
     replica: ReplicaConfig | None = None
     location: str = ""
 
 
 @dataclass(frozen=True)
+class DirConfig:
+    """A ``dbs:`` entry with ``dir:``: every SQLite database in a directory, as Go finds
+    them (``litestream_core.engine.dirs`` scans and watches).
+
+    ``template`` holds the entry's other keys; each database found gets a copy with its
+    own path, meta path and replica location (base + its path relative to ``dir``).
+    """
+
+    dir: Path
+    pattern: str
+    recursive: bool = False
+    watch: bool = False
+    meta_dir: Path | None = None
+    template: DBConfig = field(default_factory=lambda: DBConfig(path=Path("/")))
+    location: str = ""
+
+    def relative(self, path: Path) -> PurePosixPath | None:
+        """``path`` relative to ``dir`` if this entry covers it (by place and pattern,
+        not by content), else None."""
+        try:
+            rel = path.relative_to(self.dir)
+        except ValueError:
+            return None
+        if not rel.parts or (len(rel.parts) > 1 and not self.recursive):
+            return None
+        if not fnmatch.fnmatchcase(rel.name, self.pattern):
+            return None
+        return PurePosixPath(*rel.parts)
+
+    def database(self, path: Path) -> DBConfig:
+        """The settings of the database at ``path`` (which this entry covers)."""
+        rel = self.relative(path)
+        if rel is None:
+            raise ConfigError(f"{self.location}: {path} is not a database of {self.dir}")
+        t = self.template
+        meta = t.meta_path
+        if self.meta_dir is not None:
+            meta = str(self.meta_dir / f"{rel}{META_SUFFIX}")
+        elif meta is not None:
+            meta = str(Path(meta) / rel.parent / f".{rel.name}{META_SUFFIX}")
+        replica = t.replica.below(rel) if t.replica is not None else None
+        return replace(t, path=path, meta_path=meta, replica=replica,
+                       location=f"{self.location} ({rel})")  # fmt: skip
+
+
+@dataclass(frozen=True)
 class Config:
     dbs: tuple[DBConfig, ...] = ()
+    dirs: tuple[DirConfig, ...] = ()
+    """``dbs:`` entries with ``dir:``; their databases are found when replication starts."""
     levels: tuple[float, ...] = (30.0, 300.0, 3600.0)
     snapshot_interval: float = 86400.0
     snapshot_retention: float = 86400.0
@@ -352,19 +462,29 @@ class Config:
     heartbeat_url: str | None = None
     heartbeat_interval: float = 300.0
     """Seconds between heartbeat pings; Go's minimum is one minute."""
+    verify_compaction: bool = False
+    validation_interval: float | None = None
+    """Seconds between checks of every replica's levels for TXID gaps; None: never."""
     warnings: tuple[str, ...] = ()
     source: str = ""
 
     def find_db(self, path: str | os.PathLike[str]) -> DBConfig | None:
-        """The entry for a database path (absolute, ``~`` expanded), as restore looks it up."""
+        """The entry for a database path (absolute, ``~`` expanded), as restore looks it up.
+
+        Beyond Go, a database of a ``dir:`` entry is found too (by its place and the
+        pattern: it need not exist), with the replica location replication gives it.
+        """
         wanted = _db_path(str(path))
-        return next((db for db in self.dbs if db.path == wanted), None)
+        found = next((db for db in self.dbs if db.path == wanted), None)
+        if found is None:
+            found = next((d.database(wanted) for d in self.dirs if d.relative(wanted)), None)
+        return found
 
     def secrets(self) -> list[str]:
         """Every secret the replicas hold (declared secret keys, URL passwords), for
         redacting log lines."""
         found = []
-        for db in self.dbs:
+        for db in (*self.dbs, *(d.template for d in self.dirs)):
             replica = db.replica
             if replica is None:
                 continue
@@ -536,7 +656,8 @@ class _Parser:
         self.check_keys(
             root, "top level",
             _GlobalKeys.keys() | _TOP_BLOCKS | _ReplicaKeys.keys() | self.backend_keys,
-            {**_GLOBAL_UNSUPPORTED, **_REPLICA_UNSUPPORTED},
+            {k: v for k, v in {**_OLD_GLOBAL_KEYS, **_OLD_REPLICA_KEYS}.items()
+             if k not in _TOP_BLOCKS},
         )  # fmt: skip
         for key in ("type", "url", "path"):
             if key in root:
@@ -549,8 +670,17 @@ class _Parser:
         dbs_node = root.get("dbs") or []
         if not isinstance(dbs_node, list):
             raise self.fail("dbs", f"expected a list, got {_kind(dbs_node)}", root, "dbs")
-        parsed = (self.db(node, f"dbs[{i}]", defaults) for i, node in enumerate(dbs_node))
-        dbs = [db for db in parsed if db is not None]
+        dbs: list[DBConfig] = []
+        dirs: list[DirConfig] = []
+        per_db_snapshots: list[tuple[str, _DBSnapshotKeys]] = []
+        for i, node in enumerate(dbs_node):
+            entry, snap = self.db(node, f"dbs[{i}]", defaults)
+            if isinstance(entry, DirConfig):
+                dirs.append(entry)
+                per_db_snapshots.append((str(entry.dir), snap))
+            else:
+                dbs.append(entry)
+                per_db_snapshots.append((str(entry.path), snap))
         seen: set[Path] = set()
         for db in dbs:
             if db.path in seen:
@@ -559,6 +689,12 @@ class _Parser:
 
         top = self.section(_GlobalKeys, root, "top level")
         snapshot = self.snapshot(root.get("snapshot"), "snapshot")
+        snapshot = self.db_snapshots(snapshot, root.get("snapshot"), per_db_snapshots)
+        validation = _ValidationKeys()
+        if root.get("validation") is not None:
+            node = self.mapping(root["validation"], "validation")
+            self.check_keys(node, "validation", _ValidationKeys.keys(), {})
+            validation = self.section(_ValidationKeys, node, "validation")
         retention = _RetentionKeys()
         if root.get("retention") is not None:
             node = self.mapping(root["retention"], "retention")
@@ -572,6 +708,7 @@ class _Parser:
         levels = Config.levels if root.get("levels") is None else self.levels(root["levels"])
         return Config(
             dbs=tuple(dbs),
+            dirs=tuple(dirs),
             levels=levels,
             snapshot_interval=snapshot.interval,
             snapshot_retention=snapshot.retention,
@@ -585,6 +722,8 @@ class _Parser:
             shutdown_sync_interval=top.shutdown_sync_interval,
             socket=self.socket(root.get("socket")),
             mcp_addr=top.mcp_addr or None,
+            verify_compaction=top.verify_compaction,
+            validation_interval=validation.interval,
             **self.heartbeat(top, root),
             warnings=tuple(self.warnings),
             source=self.source,
@@ -636,19 +775,46 @@ class _Parser:
         self.check_keys(snap, where, _SnapshotKeys.keys(), {})
         return self.section(_SnapshotKeys, snap, where)
 
-    def db(self, node: object, where: str, defaults: _Node) -> DBConfig | None:
-        """A ``dbs:`` entry; None for a ``dir:`` entry, which is skipped with a warning."""
+    def db_snapshots(
+        self, snapshot: _SnapshotKeys, node: object, per_db: list[tuple[str, _DBSnapshotKeys]]
+    ) -> _SnapshotKeys:
+        """Go's rule for ``snapshot:`` inside ``dbs:`` entries: there is one snapshot
+        schedule for all databases, so the entries that set one must agree, and their
+        value applies to all unless the top-level ``snapshot:`` sets that key."""
+        given = node if isinstance(node, dict) else {}
+        for key, label in (("interval", "intervals"), ("retention", "retentions")):
+            chosen: tuple[str, float] | None = None
+            for name, snap in per_db:
+                value = getattr(snap, key)
+                if value is None:
+                    continue
+                if chosen is not None and chosen[1] != value:
+                    raise self.fail("dbs", f"conflicting database snapshot {label}: {chosen[0]} "
+                                    f"has {chosen[1]:g}s, {name} has {value:g}s")  # fmt: skip
+                chosen = (name, value)
+            if chosen is not None and given.get(key) is None:
+                snapshot = replace(snapshot, **{key: chosen[1]})
+        return snapshot
+
+    def db(
+        self, node: object, where: str, defaults: _Node
+    ) -> tuple[DBConfig | DirConfig, _DBSnapshotKeys]:
+        """A ``dbs:`` entry (a ``dir:`` entry is a DirConfig), and its own ``snapshot:``."""
         entry = self.mapping(node, where)
-        if entry.get("dir") is not None and entry.get("path"):
-            raise self.fail(where, "specify only one of 'path' or 'dir'", entry)
-        self.check_keys(entry, where, _DBKeys.keys() | _DB_BLOCKS, _DB_UNSUPPORTED)
-        if entry.get("dir") is not None:
-            self.warnings.append(f"{self.source}: {where}: skipped: 'dir' entries are not "
-                                 "supported yet")  # fmt: skip
-            return None
+        self.check_keys(entry, where, _DBKeys.keys() | _DB_BLOCKS, _OLD_DB_KEYS)
         keys = self.section(_DBKeys, entry, where)
-        if not keys.path:
-            raise self.fail(where, "'path' is required", entry)
+        if keys.path and keys.dir:
+            raise self.fail(where, "cannot specify both 'path' and 'dir'", entry)
+        if not keys.path and not keys.dir:
+            raise self.fail(where, "must specify either 'path' or 'dir'", entry)
+        if keys.dir and not keys.pattern:
+            raise self.fail(where, "'pattern' is required when using 'dir'", entry)
+        for key, value in (("pattern", keys.pattern), ("recursive", keys.recursive),
+                           ("watch", keys.watch), ("meta-dir", keys.meta_dir)):  # fmt: skip
+            if value and not keys.dir:
+                raise self.fail(where, f"'{key}' can only be used with 'dir'", entry, key)
+        if keys.meta_path and keys.meta_dir:
+            raise self.fail(where, "cannot specify both 'meta-path' and 'meta-dir'", entry)
         if entry.get("replica") is not None and entry.get("replicas"):
             raise self.fail(where, "cannot specify both 'replica' and 'replicas'", entry)
         replica_node = entry.get("replica")
@@ -663,12 +829,13 @@ class _Parser:
                                 "multiple replicas per database are not supported",
                                 entry, "replicas")  # fmt: skip
             replica_node, replica_where = replicas[0], f"{where}.replicas[0]"
-        if self.snapshot(entry.get("snapshot"), f"{where}.snapshot") != _SnapshotKeys():
-            self.warnings.append(
-                f"{self.source}: {where}: per-database 'snapshot' ignored; use the global one"
-            )
-        return DBConfig(
-            path=_db_path(keys.path),
+        snapshot = _DBSnapshotKeys()
+        if entry.get("snapshot") is not None:
+            snap = self.mapping(entry["snapshot"], f"{where}.snapshot")
+            self.check_keys(snap, f"{where}.snapshot", _DBSnapshotKeys.keys(), {})
+            snapshot = self.section(_DBSnapshotKeys, snap, f"{where}.snapshot")
+        db = DBConfig(
+            path=_db_path(keys.path or keys.dir or ""),
             meta_path=str(_db_path(keys.meta_path)) if keys.meta_path else None,
             monitor_interval=keys.monitor_interval,
             checkpoint_interval=keys.checkpoint_interval,
@@ -676,6 +843,7 @@ class _Parser:
             min_checkpoint_page_count=keys.min_checkpoint_page_count,
             truncate_page_n=keys.truncate_page_n or None,
             restore_if_db_not_exists=keys.restore_if_db_not_exists,
+            max_sync_wal_bytes=keys.max_sync_wal_bytes,
             replica=(
                 None
                 if replica_node is None
@@ -683,6 +851,18 @@ class _Parser:
             ),
             location=where,
         )
+        if not keys.dir:
+            return db, snapshot
+        directory = DirConfig(
+            dir=db.path,
+            pattern=keys.pattern or "",
+            recursive=keys.recursive,
+            watch=keys.watch,
+            meta_dir=_db_path(keys.meta_dir) if keys.meta_dir else None,
+            template=db,
+            location=f"{self.source}: {where}",
+        )
+        return directory, snapshot
 
     def replica(self, node: object, where: str, defaults: _Node) -> ReplicaConfig:
         entry = self.mapping(node, where)
@@ -690,7 +870,7 @@ class _Parser:
             raise self.fail(where, "'age' encryption was removed in Litestream v0.5",
                             entry, "age")  # fmt: skip
         self.check_keys(entry, where, _ReplicaKeys.keys() | self.backend_keys,
-                        _REPLICA_UNSUPPORTED)  # fmt: skip
+                        _OLD_REPLICA_KEYS)  # fmt: skip
         given = {k: v for k, v in entry.items() if v is not None}
         positions = {**defaults.positions, **_positions(entry)}
         core = _ReplicaKeys.keys()

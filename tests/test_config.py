@@ -105,7 +105,7 @@ def test_file_replica_by_path(tmp_path):
          "dbs[0].replica: unknown key 'typo'"),
         ("bogus: 1\n", "top level: unknown key 'bogus'"),
         ("dbs:\n  - path: /a.db\n    monitor-interval: 5\n", "invalid duration"),
-        ("dbs:\n  - monitor-interval: 1s\n", "'path' is required"),
+        ("dbs:\n  - monitor-interval: 1s\n", "must specify either 'path' or 'dir'"),
         ("dbs:\n  - path: /a.db\n    replicas:\n      - path: /x\n      - path: /y\n",
          "multiple replicas"),
         ("dbs:\n  - path: /a.db\n    replica:\n      path: /x\n    replicas:\n      - path: /y\n",
@@ -125,16 +125,28 @@ def test_errors_are_one_line_naming_the_key(text, message):
     assert line.startswith("t.yml")
 
 
-def test_go_keys_not_supported_yet_are_warnings():
+def test_keys_of_earlier_go_releases_are_one_warning_each():
     cfg = parse_config(
-        "verify-compaction: true\ndbs:\n  - path: /a.db\n    max-sync-wal-bytes: 100\n"
-        "    replica:\n      path: /r\n      retention: 24h\n",
+        "skip-remote-deletion: true\nsnapshot-interval: 1h\nretention:\n  enabled: false\n"
+        "dbs:\n  - path: /a.db\n    max-checkpoint-page-count: 100\n"
+        "    replicas:\n      - path: /r\n        name: x\n        retention: 24h\n"
+        "        retention-check-interval: 1h\n        snapshot-interval: 1h\n"
+        "        validation-interval: 1h\n",
         source="t.yml",
     )
-    text = "\n".join(cfg.warnings)
-    assert len(parse_config("dbs:\n  - dir: /data\n    pattern: '*.db'\n").dbs) == 0
-    for key in ("'verify-compaction'", "'max-sync-wal-bytes'", "'retention'"):
-        assert key in text
+    keys = [
+        "skip-remote-deletion",
+        "snapshot-interval",
+        "max-checkpoint-page-count",
+        "name",
+        "retention",
+        "retention-check-interval",
+        "snapshot-interval",
+        "validation-interval",
+    ]
+    assert [w.split("'")[1] for w in cfg.warnings] == keys
+    assert not cfg.retention_enabled  # the retention block is v0.5's, not ignored
+    assert cfg.dbs[0].replica is not None and cfg.dbs[0].replica.path == "/r"
 
 
 def test_load_config_missing_and_no_expand(tmp_path, monkeypatch):

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from e2e_helpers import Writer, rows_of, wait_for
 
-from litestream_core.config import parse_config
+from litestream_core.config import DBConfig, parse_config
 from litestream_core.engine.db import DB, DBSettings
 from litestream_core.engine.replica import Replica, ReplicaSettings
 from litestream_core.engine.restore import restore
@@ -53,10 +53,11 @@ def test_sync_stop_start_register_unregister(tmp_path):
         client = MemoryReplicaClient()
         clients = {"mem://two": MemoryReplicaClient()}
 
-        def factory(path: Path, url: str) -> Entry:
-            if url not in clients:
-                raise ConfigError(f"no backend for {url}")
-            return make_entry(path, clients[url])
+        def factory(dbc: DBConfig) -> Entry:
+            assert dbc.replica is not None and dbc.replica.url is not None
+            if dbc.replica.url not in clients:
+                raise ConfigError(f"no backend for {dbc.replica.url}")
+            return make_entry(dbc.path, clients[dbc.replica.url])
 
         entry = make_entry(tmp_path / "app.db", client)
         store = Store([entry], make_entry=factory)
@@ -100,8 +101,8 @@ def test_sync_stop_start_register_unregister(tmp_path):
                 await store.register(tmp_path / "three.db", "bogus://x")
             clients["mem://meta"] = MemoryReplicaClient()
             sibling = DBSettings(meta_path=str(entry.db.meta_path))
-            store.make_entry = lambda path, url: Entry(
-                DB(path, sibling), Replica(DB(path, sibling), clients[url])
+            store.make_entry = lambda dbc: Entry(
+                DB(dbc.path, sibling), Replica(DB(dbc.path, sibling), clients["mem://meta"])
             )
             with pytest.raises(ConfigError, match="share the meta directory"):
                 await store.register(tmp_path / "four.db", "mem://meta")

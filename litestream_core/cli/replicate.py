@@ -86,7 +86,7 @@ def command(
     _setup_logging(config, log_level)
     for warning in config.warnings:
         logging.getLogger("litestream").warning(warning)
-    if not config.dbs:
+    if not config.dbs and not config.dirs:
         raise ConfigError(f"no databases specified in configuration {config.source}")
     command_line = exec_cmd or config.exec
     argv = shlex.split(command_line) if command_line else None
@@ -199,7 +199,11 @@ async def _run(
             return 0
         from litestream_core.ops.services import start_services
 
-        services = await start_services(config, store, config_path=config_path)
+        try:
+            services = await start_services(config, store, config_path=config_path)
+        except BaseException:
+            await store.close(final_sync=False)
+            raise
         try:
             code = await _supervise(argv, stopping) if argv else await stopping.wait()
         except BaseException:

@@ -49,10 +49,13 @@ class Entry:
     """The database and replica are open (False before ``open`` and after ``stop_db``)."""
     emit: Callable[[Event], None] | None = None
     """Where the entry's watchdog sends its events (the engine's emit)."""
+    location: str | None = None
+    """The replica's URL (secrets redacted) when known: two databases must not share it."""
 
 
-EntryFactory = Callable[[Path, str], Entry]
-"""Builds the entry of a database registered at run time from its path and replica URL."""
+EntryFactory = Callable[[DBConfig], Entry]
+"""Builds the entry of a database added at run time (registered, or found in a watched
+directory) from its settings."""
 
 
 @dataclass(frozen=True)
@@ -179,23 +182,33 @@ class Store:
         """Add a database and start replicating it; None if it is registered already.
 
         Raises ReplicaURLError for a URL no backend serves (nothing was opened) and
-        the open error otherwise.
+        the open error otherwise. As in Go, only the URL: no global replica settings
+        apply to it.
         """
+        replica = ReplicaConfig(url=replica_url, location="register")
+        return await self.add(
+            DBConfig(path=Path(os.path.abspath(path)), replica=replica, location="register"),
+            bad_replica=ReplicaURLError,
+        )
+
+    async def add(
+        self, dbc: DBConfig, *, bad_replica: type[ConfigError] = ConfigError
+    ) -> Entry | None:
+        """Add a database from its settings and start replicating it; None if it is
+        replicated already. Refused when it would share a meta directory or a replica
+        location with another database (each would overwrite the other's files)."""
         if self.make_entry is None:
             raise ConfigError("this store cannot add databases at run time")
         async with self._changes:
-            if self.find(path) is not None:
+            if self.find(dbc.path) is not None:
                 return None
             try:
-                entry = self.make_entry(Path(os.path.abspath(path)), replica_url)
+                entry = self.make_entry(dbc)
             except LitestreamError as exc:
-                raise ReplicaURLError(exc.one_line()) from exc
+                raise bad_replica(exc.one_line()) from exc
             for other in self.entries:
-                if other.db.meta_path == entry.db.meta_path:
-                    raise ConfigError(
-                        f"{entry.db.path} and {other.db.path} would share the meta directory "
-                        f"{entry.db.meta_path}"
-                    )
+                if (problem := _shared(entry, other)) is not None:
+                    raise ConfigError(problem)
             try:
                 await self._open_entry(entry)
             except BaseException:
@@ -365,6 +378,17 @@ class Store:
             await asyncio.sleep(self.shutdown_sync_interval)
 
 
+def _shared(entry: Entry, other: Entry) -> str | None:
+    """Why two databases cannot be replicated side by side, or None."""
+    if other.db.meta_path == entry.db.meta_path:
+        return (f"{entry.db.path} and {other.db.path} would share the meta directory "
+                f"{entry.db.meta_path}")  # fmt: skip
+    if entry.location is not None and entry.location == other.location:
+        return (f"{entry.db.path} and {other.db.path} would share the replica "
+                f"{entry.location}")  # fmt: skip
+    return None
+
+
 async def _quietly(aw: object) -> None:
     with contextlib.suppress(Exception):
         await aw  # type: ignore[misc]
@@ -434,28 +458,41 @@ def build_store(
         replica = Replica(db, client, replica_settings(dbc), name=url.redacted(), emit=emit)
         compactor = Compactor(client, compaction, db=db, emit=emit, db_path=str(db.path),
                               codecs=codecs, replica_name=url.redacted())  # fmt: skip
-        return Entry(db, replica, compactor, emit=emit)
+        return Entry(db, replica, compactor, emit=emit, location=url.redacted())
 
-    def registered(path: Path, url: str) -> Entry:
-        # As in Go, only the URL: no global replica settings apply to it.
-        replica = ReplicaConfig(url=url, location="register")
-        return entry(DBConfig(path=path, replica=replica, location="register"))
+    from litestream_core.engine.dirs import expand
 
+    configs = list(config.dbs)
+    for directory in config.dirs:
+        found = expand(directory)
+        log.info("found %d database(s) in directory %s (watch: %s)", len(found),
+                 directory.dir, "on" if directory.watch else "off")  # fmt: skip
+        configs += [directory.database(path) for path in found]
     entries: list[Entry] = []
-    metas: dict[Path, Path] = {}
-    for dbc in config.dbs:
-        entries.append(new := entry(dbc))
-        # Two databases in one meta directory would mix their L0 files (Go checks too).
-        if (other := metas.setdefault(new.db.meta_path, new.db.path)) != new.db.path:
-            raise ConfigError(
-                f"{dbc.location}: {new.db.path} and {other} would share the meta directory "
-                f"{new.db.meta_path}; give one of them its own meta-path"
-            )
+    by_meta: dict[Path, Entry] = {}
+    by_replica: dict[str, Entry] = {}
+    for dbc in configs:
+        new = entry(dbc)
+        # Two databases in one meta directory or replica would mix their files (Go
+        # checks the meta directories of a directory's databases).
+        other = by_meta.get(new.db.meta_path)
+        if other is None and new.location is not None:
+            other = by_replica.get(new.location)
+        if other is not None:
+            problem = _shared(new, other) or ""
+            if other.db.path == new.db.path:
+                problem = f"database listed twice: {new.db.path}"
+            raise ConfigError(f"{dbc.location}: {problem}; give one of them its own "
+                              "meta-path or replica path")  # fmt: skip
+        by_meta[new.db.meta_path] = new
+        if new.location is not None:
+            by_replica[new.location] = new
+        entries.append(new)
     return Store(
         entries,
         shutdown_sync_timeout=config.shutdown_sync_timeout,
         shutdown_sync_interval=config.shutdown_sync_interval,
-        make_entry=registered,
+        make_entry=entry,
     )
 
 

@@ -19,6 +19,7 @@ from litestream_core.errors import describe
 
 if TYPE_CHECKING:
     from litestream_core.config import Config
+    from litestream_core.engine.dirs import DirectoryWatcher
     from litestream_core.engine.store import Store
     from litestream_core.ops.control_server import ControlServer
     from litestream_core.ops.mcp_server import MCPServer
@@ -41,10 +42,13 @@ def missing_extra(extra: str) -> str | None:
 class Services:
     control: ControlServer | None = None
     mcp: MCPServer | None = None
+    watchers: list[DirectoryWatcher] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def close(self) -> None:
-        """Stop serving: first requests that could change the store, then the rest."""
+        """Stop serving: first what could change the store, then the rest."""
+        for watcher in self.watchers:
+            await watcher.close()
         if self.control is not None:
             await self.control.close()
         if self.mcp is not None:
@@ -56,10 +60,17 @@ class Services:
 
 
 async def start_services(config: Config, store: Store, *, config_path: str | None) -> Services:
-    """The control socket, heartbeat and MCP server the config enables (after ``open``)."""
+    """The control socket, heartbeat, MCP server and directory watchers the config
+    enables (after ``open``). A directory that cannot be watched stops the start, as in
+    Go: its new databases would silently go unreplicated."""
     from litestream_core import __version__
 
     services = Services()
+    try:
+        await _watch_directories(config, store, services)
+    except BaseException:
+        await services.close()
+        raise
     if config.socket.enabled and (reason := missing_extra("socket")):
         log.warning("failed to start control server: %s", reason)
     elif config.socket.enabled:
@@ -93,3 +104,24 @@ async def start_services(config: Config, store: Store, *, config_path: str | Non
         except OSError as exc:
             log.error("failed to start MCP server on %s: %s", config.mcp_addr, describe(exc))
     return services
+
+
+async def _watch_directories(config: Config, store: Store, services: Services) -> None:
+    if not any(d.watch for d in config.dirs):
+        return
+    from litestream_core.engine.dirs import DirectoryWatcher
+    from litestream_core.errors import ConfigError
+
+    for directory in config.dirs:
+        if not directory.watch:
+            continue
+        known = [e.db.path for e in store.entries if directory.relative(e.db.path) is not None]
+        watcher = DirectoryWatcher(directory, store, known)
+        try:
+            await watcher.start()
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot watch directory {directory.dir}: {describe(exc)}",
+                hint="raise fs.inotify.max_user_watches" if exc.errno == 28 else None,
+            ) from None
+        services.watchers.append(watcher)
