@@ -182,6 +182,24 @@ class ReplicaLag(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LevelCheckFailed(Event):
+    """A replica level is not TXID-contiguous: a gap, an overlap or files out of order.
+
+    ``check`` says which check found it: ``compaction`` (``verify-compaction``, after
+    writing the level) or ``validation`` (``validation.interval``). A warning only:
+    a gap that a snapshot bridges is expected after a lost position.
+    """
+
+    name: ClassVar[str] = "level_check_failed"
+    replica: str
+    check: str
+    level: int
+    kind: str
+    """``gap``, ``overlap`` or ``unsorted`` (Go's words)."""
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ReplicaStalled(Event):
     """A replica behind its database has not advanced for ``stalled_seconds``.
 

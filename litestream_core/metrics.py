@@ -39,6 +39,7 @@ from litestream_core.events import (
     CheckpointCompleted,
     CompactionCompleted,
     Event,
+    LevelCheckFailed,
     LTXFileUploaded,
     LTXFileWritten,
     OperationFailed,
@@ -68,6 +69,9 @@ _DB_COUNTERS = {
     "litestream_sync_count": "Number of sync operations performed",
     "litestream_sync_error_count": "Number of sync errors that have occurred",
     "litestream_unexpected_error_count": "Unexpected exceptions (bugs) in replication loops",
+    "litestream_compaction_verify_error_count": "Number of post-compaction verification failures",
+    # Beyond Go: problems found by the periodic level check (validation.interval).
+    "litestream_validation_error_count": "Number of replica level problems found by validation",
 }
 _CHECKPOINT_COUNT = "litestream_checkpoint_count"
 _REPLICA_OPS = "litestream_replica_operation_total"
@@ -140,6 +144,11 @@ class MetricsListener:
                 self._count_op(target, "PUT", 1, 0)
             case RetentionEnforced(deleted=deleted):
                 self._count_op(target, "DELETE", deleted, 0)
+            case LevelCheckFailed(check=check):
+                name = ("litestream_compaction_verify_error_count" if check == "compaction"
+                        else "litestream_validation_error_count")  # fmt: skip
+                with self._lock:
+                    values.counters[name] += 1
 
     def _on_sync(self, target: Target, values: _DBValues, txid: int) -> None:
         """A sync wrote an L0 file: the synced WAL range is in that file's header."""

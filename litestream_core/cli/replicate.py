@@ -178,6 +178,12 @@ async def _run(
     dispatcher = EventDispatcher(pm, listeners=[LogListener()])
     store = build_store(config, pm=pm, emit=dispatcher.emit_nowait)
     log = logging.getLogger("litestream")
+    if not config.retention_enabled:
+        log.warning(
+            "retention disabled; cloud provider lifecycle policies must handle retention "
+            "(idle databases take no new snapshots and may lose backup coverage if cloud "
+            "retention expires them)"
+        )
     metrics_server = _start_metrics(config, store, dispatcher)
     stopping = _Signals()  # before any slow step: a SIGTERM during start-up stops cleanly
     try:

@@ -119,6 +119,7 @@ class Compactor:
         self._emit = emit
         self._clock = clock
         self._db_path = db_path
+        self._replica_name = replica_name
         self._tmp_dir = tmp_dir
         self._lock = asyncio.Lock()
 
@@ -156,7 +157,17 @@ class Compactor:
                         source_files=len(sources),
                     )
                 )
+            if written and self.settings.verify_compaction:
+                await self._verify(level)
         return written
+
+    async def _verify(self, level: int) -> None:
+        """Go's post-compaction check: its first problem is one warning and one count."""
+        from litestream_core.engine.validation import level_problems, report
+
+        problems = level_problems(level, await list_level(self.client, level))
+        report(problems[:1], self._emit, db_path=self._db_path,
+               replica=self._replica_name or self.client.type, check="compaction")  # fmt: skip
 
     async def snapshot(self, *, force: bool = False) -> LTXFileInfo | None:
         """Write a full snapshot to level 9 unless the newest one is already current.

@@ -14,6 +14,7 @@ from litestream_core.events import (
     DatabaseAppeared,
     DatabaseMissing,
     Event,
+    LevelCheckFailed,
     LTXFileUploaded,
     LTXFileWritten,
     ReplicaCaughtUp,
@@ -74,6 +75,13 @@ def describe(event: Event) -> tuple[int, str] | None:
             return logging.WARNING, f"{db}: database file does not exist{since}; waiting for it"
         case DatabaseAppeared():
             return logging.INFO, f"{db}: database file exists now; replicating it"
+        case LevelCheckFailed(check="compaction", level=level, message=message):
+            return (
+                logging.WARNING,
+                f"{db}: post-compaction verification failed: L{level}: {message}",
+            )
+        case LevelCheckFailed(level=level, kind=kind, message=message):
+            return logging.WARNING, f"{db}: validation error detected: L{level} {kind}: {message}"
         case RestoreCompleted(output_path=path, txid=txid, duration_seconds=seconds):
             return logging.INFO, f"restored {path} at TXID {txid:016x} in {seconds:.2f}s"
     return None

@@ -40,6 +40,9 @@ class CompactionSettings:
     l0_retention: float = DEFAULT_L0_RETENTION
     l0_retention_check_interval: float = DEFAULT_L0_RETENTION_CHECK_INTERVAL
     retention_enabled: bool = True
+    verify_compaction: bool = False
+    """After each compaction, check the level it wrote is TXID-contiguous (a warning
+    and ``litestream_compaction_verify_error_count`` if not), as Go's option."""
 
     def __post_init__(self) -> None:
         if len(self.level_intervals) > SNAPSHOT_LEVEL - 1:
@@ -105,6 +108,8 @@ class _CompactionConfig(Protocol):
     def l0_retention_check_interval(self) -> float: ...
     @property
     def retention_enabled(self) -> bool: ...
+    @property
+    def verify_compaction(self) -> bool: ...
 
 
 def settings_from_config(config: _CompactionConfig) -> CompactionSettings:
@@ -116,4 +121,5 @@ def settings_from_config(config: _CompactionConfig) -> CompactionSettings:
         l0_retention=config.l0_retention,
         l0_retention_check_interval=config.l0_retention_check_interval,
         retention_enabled=config.retention_enabled,
+        verify_compaction=config.verify_compaction,
     )

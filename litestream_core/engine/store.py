@@ -26,7 +26,7 @@ import pluggy
 from litestream_core.config import Config, DBConfig, ReplicaConfig
 from litestream_core.engine.compaction import Compactor
 from litestream_core.engine.db import DB, DBSettings
-from litestream_core.engine.levels import CompactionSettings
+from litestream_core.engine.levels import settings_from_config
 from litestream_core.engine.plan import NoBackupsError
 from litestream_core.engine.replica import Replica, ReplicaSettings
 from litestream_core.engine.restore import restore
@@ -438,14 +438,7 @@ def build_store(
 
     pm = pm if pm is not None else get_plugin_manager()
 
-    compaction = CompactionSettings(
-        level_intervals=config.levels,
-        snapshot_interval=config.snapshot_interval,
-        snapshot_retention=config.snapshot_retention,
-        l0_retention=config.l0_retention,
-        l0_retention_check_interval=config.l0_retention_check_interval,
-        retention_enabled=config.retention_enabled,
-    )
+    compaction = settings_from_config(config)
 
     def entry(dbc: DBConfig) -> Entry:
         write = dbc.replica.compression if dbc.replica and dbc.replica.compression else "lz4"

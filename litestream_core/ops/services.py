@@ -90,6 +90,11 @@ async def start_services(config: Config, store: Store, *, config_path: str | Non
 
         heartbeat = Heartbeat(config.heartbeat_url, config.heartbeat_interval, store)
         services.tasks.append(asyncio.create_task(heartbeat.run(), name="heartbeat"))
+    if config.validation_interval:
+        from litestream_core.engine.validation import validate_periodically
+
+        task = validate_periodically(store, config.validation_interval, len(config.levels))
+        services.tasks.append(asyncio.create_task(task, name="validation"))
     if config.mcp_addr and (reason := missing_extra("mcp")):
         log.error("failed to start MCP server on %s: %s", config.mcp_addr, reason)
     elif config.mcp_addr:
