@@ -82,7 +82,16 @@ class DB:
         await self._run(self._syncer.open)
 
     async def sync(self) -> LTXFileInfo | None:
-        return await self._run(self._syncer.sync)
+        """Turn every new commit into L0 files; returns the last one written (or None).
+
+        A backlog beyond ``max_sync_wal_bytes`` takes several steps, one L0 file each;
+        the database is released between steps, so a snapshot, checkpoint or close
+        waiting for it is not held up by a long catch-up.
+        """
+        info = await self._run(self._syncer.sync)
+        while self._syncer.limited:
+            info = await self._run(self._syncer.sync) or info
+        return info
 
     async def write_snapshot(self, out: BinaryIO) -> Header:
         return await self._run(self._syncer.write_snapshot, out)

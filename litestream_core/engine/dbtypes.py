@@ -18,6 +18,10 @@ class DBSettings:
     truncate_page_n: int = 121359
     """WAL pages (by synced offset) that force a TRUNCATE checkpoint; 0 disables."""
     busy_timeout: float = 1.0
+    max_sync_wal_bytes: int = 64 << 20
+    """WAL bytes one sync step turns into an L0 file, at a commit boundary (0: no
+    limit). A large backlog is caught up in several steps, and other work on the
+    database (checkpoints, snapshots, closing) gets its turn between them, as in Go."""
     meta_path: str | None = None
     """Default ``<dir>/.<name>-litestream``, as Go's ``MetaPath``."""
     wake_interval: float = 0.02

@@ -403,6 +403,7 @@ def db_settings(dbc: DBConfig) -> DBSettings:
         "truncate_page_n": dbc.truncate_page_n,
         "busy_timeout": dbc.busy_timeout,
         "meta_path": dbc.meta_path,
+        "max_sync_wal_bytes": dbc.max_sync_wal_bytes,
     }
     return DBSettings(**{k: v for k, v in values.items() if v is not None})  # type: ignore[arg-type]
 

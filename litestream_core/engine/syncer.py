@@ -120,6 +120,8 @@ class Syncer:
         self._last_path: Path | None = None
         self._sums: PageSums | None = None
         self._snapshot_reason: str | None = None
+        self.limited = False
+        """The last ``sync`` stopped at ``max_sync_wal_bytes``: call it again."""
         self._synced_since_checkpoint = False
         self._closed = False
 
@@ -244,14 +246,18 @@ class Syncer:
     # -- syncing ---------------------------------------------------------------------
 
     def sync(self) -> LTXFileInfo | None:
+        """One step: at most ``max_sync_wal_bytes`` of WAL (``limited`` tells whether
+        more is pending; no checkpoint runs until a step reaches the WAL's end)."""
         with self.mutex:
+            self.limited = False
             if not self._init():
                 return None
-            info = self._sync_step()
-            self._checkpoint_if_needed()
+            info = self._sync_step(self.settings.max_sync_wal_bytes)
+            if not self.limited:
+                self._checkpoint_if_needed()
             return info
 
-    def _sync_step(self) -> LTXFileInfo | None:
+    def _sync_step(self, limit: int = 0) -> LTXFileInfo | None:
         assert self._conns is not None
         # Normally held already; if an error lost it, anything that happened meanwhile
         # shows up as a changed WAL below.
@@ -262,9 +268,10 @@ class Syncer:
             if reason is not None:
                 scan = scan_wal(wal, hdr, WAL_HEADER_SIZE, hdr.checksum)
                 return self._write_snapshot(hdr, wal, scan, reason)
-            scan = scan_wal(wal, hdr, start, checksum)
+            scan = scan_wal(wal, hdr, start, checksum, limit=limit)
             if scan.end == start:
                 return None
+            self.limited = scan.limited
             return self._write_incremental(hdr, wal, scan)
 
     def _ensure_wal(self) -> WALHeader:

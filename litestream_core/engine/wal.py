@@ -133,6 +133,8 @@ class WALScan:
     """Database size in pages at the last commit frame; 0 if no commit was read."""
     pages: dict[int, int] = field(default_factory=dict)
     """Page number -> offset of its newest committed frame in [start, end)."""
+    limited: bool = False
+    """The scan stopped at ``limit`` bytes: committed frames may follow ``end``."""
 
     @property
     def size(self) -> int:
@@ -146,11 +148,14 @@ def scan_wal(
     checksum: tuple[int, int],
     *,
     stop: int | None = None,
+    limit: int = 0,
 ) -> WALScan:
     """Verify frames from ``start`` (whose preceding running checksum is ``checksum``).
 
     Stops at the first frame whose salts or checksum do not continue the chain, at end
-    of file, or before reading past offset ``stop``.
+    of file, before reading past offset ``stop``, or (``limit`` > 0) at the first commit
+    frame ending ``limit`` or more bytes after ``start``: a transaction is never split,
+    so one larger than ``limit`` is read whole (Go's ``max-sync-wal-bytes``).
     """
     fs = frame_size(header.page_size)
     big_endian = header.big_endian
@@ -185,5 +190,8 @@ def scan_wal(
                 scan.commit = commit
                 scan.end = offset
                 scan.checksum = (s0, s1)
+                if limit and offset - start >= limit:
+                    scan.limited = True
+                    return scan
         if n * fs < len(data) or len(data) < want:
             return scan
