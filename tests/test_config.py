@@ -165,3 +165,16 @@ def test_url_and_path_conflict():
     cfg = parse_config("dbs:\n  - path: /a.db\n    replica:\n      url: s3://b/p\n      path: x\n")
     with pytest.raises(ConfigError, match="both 'url' and 'path'"):
         cfg.dbs[0].replica.replica_url()
+
+
+def test_per_database_snapshot_follows_go_s_rule():
+    one = "dbs:\n  - path: /a.db\n    snapshot:\n      interval: 1h\n      retention: 2h\n"
+    cfg = parse_config(one + "  - path: /b.db\n    snapshot:\n      interval: 1h\n")
+    assert (cfg.snapshot_interval, cfg.snapshot_retention) == (3600, 7200)  # applied to all
+    top = parse_config("snapshot:\n  interval: 30m\n" + one)
+    assert (top.snapshot_interval, top.snapshot_retention) == (1800, 7200)  # top level wins
+    with pytest.raises(ConfigError, match="conflicting database snapshot intervals"):
+        parse_config(one + "  - path: /b.db\n    snapshot:\n      interval: 2h\n")
+    with pytest.raises(ConfigError, match="must be greater than zero"):
+        parse_config("dbs:\n  - path: /a.db\n    snapshot:\n      retention: 0s\n")
+    assert not parse_config(one).warnings

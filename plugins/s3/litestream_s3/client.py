@@ -136,6 +136,8 @@ class S3ReplicaClient(ReplicaClient):
             s3.meta.events.register("before-sign.s3.DeleteObjects", _add_content_md5)
         if s.is_tigris:
             s3.meta.events.register("before-sign.s3", _add_tigris_consistent)
+        if s.sign_accept_encoding:
+            s3.meta.events.register("before-sign.s3", _sign_accept_encoding)
         return s3
 
     def _config(self, region: str) -> Any:
@@ -486,6 +488,12 @@ def _add_content_md5(request: Any, **_: Any) -> None:
     body = request.body
     if isinstance(body, bytes) and "Content-MD5" not in request.headers:
         request.headers["Content-MD5"] = base64.b64encode(hashlib.md5(body).digest()).decode()
+
+
+def _sign_accept_encoding(request: Any, **_: Any) -> None:
+    """Go's SDK signs ``Accept-Encoding: identity``; set before signing, it is signed
+    here too (otherwise the HTTP library adds it afterwards, unsigned)."""
+    request.headers["Accept-Encoding"] = "identity"
 
 
 def _add_tigris_consistent(request: Any, **_: Any) -> None:

@@ -44,7 +44,8 @@ class S3Keys(BackendSettings):
     sse_customer_key_path: Annotated[str | None, Setting("file holding the SSE-C key")] = None
     sse_kms_key_id: Annotated[str | None, Setting("KMS key for SSE-KMS")] = None
     sign_accept_encoding: Annotated[
-        bool | None, Setting("accepted for Go configs; has no effect here")
+        bool | None,
+        Setting("sign Accept-Encoding (default true; false behind a proxy rewriting it)"),
     ] = None
     timeout: Annotated[
         Duration | None, Setting("deadline on each storage call's progress (default 30s)", gt=0)

@@ -66,6 +66,9 @@ class S3Settings:
     skip_verify: bool = False
     sign_payload: bool = True
     require_content_md5: bool = True
+    sign_accept_encoding: bool = True
+    """Send ``Accept-Encoding: identity`` inside the SigV4 signature, as Go's SDK does;
+    false leaves it out, for stores behind a proxy that rewrites it (Go #1424)."""
     storage_class: str = ""
     part_size: int = MIN_PART_SIZE
     concurrency: int = DEFAULT_CONCURRENCY
@@ -314,6 +317,10 @@ def settings_from(
     skip_verify = flag("skip-verify", "skipVerify") or False
     sign_payload = flag("sign-payload", "signPayload")
     md5 = flag("require-content-md5", "requireContentMD5")
+    accept_encoding = flag("sign-accept-encoding", "signAcceptEncoding")
+    if accept_encoding is None:
+        # Google's frontend rewrites the header: Go never signs it there (#1394).
+        accept_encoding = endpoint_host(endpoint) != "storage.googleapis.com"
     if md5 is None:
         md5 = "tigris" not in providers
     if path_style_opt is None and providers & {"filebase", "backblaze", "minio", "supabase"}:
@@ -358,6 +365,7 @@ def settings_from(
         skip_verify=skip_verify,
         sign_payload=True if sign_payload is None else sign_payload,
         require_content_md5=md5,
+        sign_accept_encoding=accept_encoding,
         storage_class=storage_class,
         part_size=part_size,
         concurrency=concurrency,

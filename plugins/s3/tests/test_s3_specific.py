@@ -411,3 +411,64 @@ def test_timeouts_and_dropped_connections_are_transient():
         ConnectionResetError("reset by peer"),
     ):
         assert isinstance(translate(exc, where, "get", "k"), TransientReplicaError)
+
+
+# -- sign-accept-encoding (Go #1424) ---------------------------------------------------------
+
+
+class _Recorder:
+    """An HTTP server on 127.0.0.1 answering every request with an empty bucket listing
+    and keeping each request's headers."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        seen = self.headers = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                seen.append(dict(self.headers))
+                body = (b'<?xml version="1.0" encoding="UTF-8"?><ListBucketResult '
+                        b'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name>'
+                        b"<KeyCount>0</KeyCount><IsTruncated>false</IsTruncated>"
+                        b"</ListBucketResult>")  # fmt: skip
+                self.send_response(200)
+                self.send_header("Content-Type", "application/xml")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+@pytest.mark.parametrize(("given", "signed"), [(None, True), (True, True), (False, False)])
+async def test_sign_accept_encoding(given, signed):
+    recorder = _Recorder()
+    options = {"endpoint": recorder.endpoint, "access-key-id": "AK", "secret-access-key": "SK"}
+    if given is not None:
+        options["sign-accept-encoding"] = given
+    client = make_replica_client("s3://b/p", options)
+    try:
+        assert [f async for f in client.ltx_files(0)] == []
+    finally:
+        await client.close()
+        recorder.server.shutdown()
+    headers = recorder.headers[-1]
+    signed_headers = headers["Authorization"].split("SignedHeaders=")[1].split(",")[0]
+    assert ("accept-encoding" in signed_headers.split(";")) is signed
+    assert headers.get("Accept-Encoding") == "identity"
+
+
+def test_sign_accept_encoding_off_for_google_by_default():
+    assert (
+        settings("s3://b/p", endpoint="https://storage.googleapis.com").sign_accept_encoding
+        is False
+    )
+    assert settings("s3://b/p?signAcceptEncoding=false").sign_accept_encoding is False
+    assert settings("s3://b/p").sign_accept_encoding is True
