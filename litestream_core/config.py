@@ -279,20 +279,20 @@ no settings; the others say so per key)."""
 # Keys of earlier Go releases that Go 0.5.17 ignores: a config written for them starts,
 # with one warning naming each (Go says nothing, so a user would not know).
 _OLD_REPLICA_KEYS = {
-    "validation-interval": "has no effect (as in Go); use the top-level validation.interval",
-    "name": "deprecated and ignored (as in Go)",
-    "retention": "a v0.3 key, ignored (as in Go); use the top-level snapshot.retention",
-    "retention-check-interval": "a v0.3 key, ignored (as in Go)",
-    "snapshot-interval": "a v0.3 key, ignored (as in Go); use the top-level snapshot.interval",
-    "upstream": "a v0.4 key, ignored (as in Go)",
+    "validation-interval": "Go ignores it too; the top-level validation.interval checks",
+    "name": "deprecated; Go ignores it too",
+    "retention": "a v0.3 key Go ignores too; see the top-level snapshot.retention",
+    "retention-check-interval": "a v0.3 key Go ignores too",
+    "snapshot-interval": "a v0.3 key Go ignores too; see the top-level snapshot.interval",
+    "upstream": "a v0.4 key Go ignores too",
 }
 _OLD_DB_KEYS = {
-    "max-checkpoint-page-count": "a v0.3 key, ignored (as in Go); see truncate-page-n",
-    "monitor-delay-interval": "a v0.4 key, ignored (as in Go)",
-    "shadow-retention-count": "a v0.4 key, ignored (as in Go)",
+    "max-checkpoint-page-count": "a v0.3 key Go ignores too; see truncate-page-n",
+    "monitor-delay-interval": "a v0.4 key Go ignores too",
+    "shadow-retention-count": "a v0.4 key Go ignores too",
 }
 _OLD_GLOBAL_KEYS = {
-    "skip-remote-deletion": "ignored (as in Go); use retention.enabled: false",
+    "skip-remote-deletion": "Go ignores it too; use retention.enabled: false",
 }
 
 

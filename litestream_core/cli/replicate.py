@@ -87,7 +87,10 @@ def command(
     for warning in config.warnings:
         logging.getLogger("litestream").warning(warning)
     if not config.dbs and not config.dirs:
-        raise ConfigError(f"no databases specified in configuration {config.source}")
+        # As Go: logged, not fatal; databases can still be registered at run time.
+        logging.getLogger("litestream").error(
+            "no databases specified in configuration %s", config.source
+        )
     command_line = exec_cmd or config.exec
     argv = shlex.split(command_line) if command_line else None
     if command_line and not argv:
