@@ -189,6 +189,12 @@ def test_go_lays_out_a_directory_as_we_do(tmp_path, go_litestream):
             )  # fmt: skip
             assert result.returncode == 0, result.stderr
             assert rows_of(out) == rows
+        # Beyond Go: restore by database path through the config's dir: entry.
+        out = tmp_path / "out" / "by-config" / rel
+        result = litestream("restore", "-config", str(tmp_path / "ours.yml"), "-o", str(out),
+                            str(data / rel))  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert rows_of(out) == rows
 
 
 # -- watching --------------------------------------------------------------------------
