@@ -5,6 +5,7 @@ we do."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -262,3 +263,17 @@ def test_watched_directory_follows_new_and_removed_databases(tmp_path, go_litest
         check.close()
     for writer in writers.values():
         writer.close()
+
+
+def test_databases_lists_each_database_of_a_directory(tmp_path):
+    make_db(tmp_path / "data" / "a.db")
+    make_db(tmp_path / "data" / "x" / "b.db")
+    cfg = tmp_path / "c.yml"
+    cfg.write_text(f"dbs:\n  - dir: {tmp_path}/data\n    pattern: '*.db'\n    recursive: true\n"
+                   f"    replica:\n      url: s3://bucket/base\n")  # fmt: skip
+    result = litestream("databases", "-config", str(cfg), "-json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [
+        {"path": str(tmp_path / "data" / "a.db"), "replica": "s3"},
+        {"path": str(tmp_path / "data" / "x" / "b.db"), "replica": "s3"},
+    ]

@@ -87,15 +87,20 @@ def command(config_path: str | None, no_expand_env: bool, as_json: bool, positio
 
     pm = plugin_manager(click.get_current_context())
     config = load_config(config_path, expand=not no_expand_env, pm=pm)
+    dbs = config.dbs
+    if config.dirs:  # each database a dir: entry finds now (Go lists the directory itself)
+        from litestream_core.engine.dirs import find_databases
+
+        dbs += tuple(d.database(path) for d in config.dirs for path in find_databases(d))
     if not positions:
-        plain = [{"path": str(dbc.path), "replica": _replica_type(dbc)} for dbc in config.dbs]
+        plain = [{"path": str(dbc.path), "replica": _replica_type(dbc)} for dbc in dbs]
         if as_json:
             click.echo(json.dumps(plain, indent=2))
         else:
             pairs = [("path", "replica"), *((r["path"], r["replica"]) for r in plain)]
             click.echo(format_table(pairs))
         return
-    rows = asyncio.run(_positions(config.dbs, pm))
+    rows = asyncio.run(_positions(dbs, pm))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
