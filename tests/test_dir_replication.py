@@ -277,3 +277,58 @@ def test_databases_lists_each_database_of_a_directory(tmp_path):
         {"path": str(tmp_path / "data" / "a.db"), "replica": "s3"},
         {"path": str(tmp_path / "data" / "x" / "b.db"), "replica": "s3"},
     ]
+
+
+class RecordingStore:
+    """What the watcher asks of the store, recorded (the real store is tested above)."""
+
+    def __init__(self) -> None:
+        self.added: list[Path] = []
+        self.removed: list[Path] = []
+
+    async def add(self, dbc):
+        self.added.append(dbc.path)
+        return object()
+
+    async def unregister(self, path):
+        self.removed.append(Path(path))
+        return object()
+
+
+def test_watcher_follows_subdirectories_both_ways(tmp_path):
+    import asyncio
+
+    from litestream_core.engine.dirs import DirectoryWatcher
+
+    data = tmp_path / "data"
+    make_db(data / "keep.db")
+    entry = dir_config(f"dbs:\n  - dir: {data}\n    pattern: '*.db'\n    recursive: true\n"
+                       "    watch: true\n")  # fmt: skip
+    store = RecordingStore()
+
+    async def until(check) -> None:
+        for _ in range(200):
+            if check():
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"added {store.added}, removed {store.removed}")
+
+    async def scenario() -> None:
+        watcher = DirectoryWatcher(entry, store, known=[data / "keep.db"])  # type: ignore[arg-type]
+        await watcher.start()
+        try:
+            # A tree made at once (mkdir -p, then databases), and a moved-in one.
+            make_db(data / "a" / "b" / "c" / "deep.db")
+            make_db(tmp_path / "staging" / "x" / "moved.db")
+            os.rename(tmp_path / "staging" / "x", data / "x")
+            want = {data / "a" / "b" / "c" / "deep.db", data / "x" / "moved.db"}
+            await until(lambda: set(store.added) == want)
+            # A subdirectory removed (renamed away): its databases are closed.
+            os.rename(data / "a", tmp_path / "gone")
+            await until(lambda: store.removed == [data / "a" / "b" / "c" / "deep.db"])
+            assert watcher.dbs == {data / "keep.db", data / "x" / "moved.db"}
+        finally:
+            await watcher.close()
+
+    asyncio.run(scenario())
+    assert len(store.added) == 2  # the one known at start was not added again

@@ -193,23 +193,27 @@ class DirectoryWatcher:
 
     async def _reconcile(self, touched: set[Path]) -> None:
         """Make the store match the directory at each touched path."""
-        removed = [db for db in self.dbs if any(db == t or t in db.parents for t in touched)]
-        for db in sorted(removed):
-            if not await asyncio.to_thread(os.path.isfile, db):
-                await self._remove(db)
-        candidates: set[Path] = set()
-        for path in touched:
-            if await asyncio.to_thread(os.path.isdir, path):
-                if path == self.entry.dir or self.entry.recursive:
-                    candidates.update(await asyncio.to_thread(find_databases, self.entry, path))
-            elif (
-                self.entry.relative(path) is not None
-                and path not in self.dbs
-                and await asyncio.to_thread(is_sqlite_database, path)
-            ):
-                candidates.add(path)
-        for path in sorted(candidates - self.dbs):
+        gone, new = await asyncio.to_thread(self._survey, touched, frozenset(self.dbs))
+        for path in gone:
+            await self._remove(path)
+        for path in new:
             await self._add(path)
+
+    def _survey(self, touched: set[Path], known: frozenset[Path]) -> tuple[list[Path], list[Path]]:
+        """(databases whose file is gone, databases not replicated yet) at the touched
+        paths; a worker thread's job, as it reads the disk."""
+        gone = [
+            db for db in known
+            if any(db == t or t in db.parents for t in touched) and not os.path.isfile(db)
+        ]  # fmt: skip
+        new: set[Path] = set()
+        for path in touched:
+            if os.path.isdir(path):
+                if path == self.entry.dir or self.entry.recursive:
+                    new.update(find_databases(self.entry, path))
+            elif self.entry.relative(path) is not None and is_sqlite_database(path):
+                new.add(path)
+        return sorted(gone), sorted(new - known)
 
     async def _add(self, path: Path) -> None:
         try:
