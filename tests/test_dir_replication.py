@@ -332,3 +332,18 @@ def test_watcher_follows_subdirectories_both_ways(tmp_path):
 
     asyncio.run(scenario())
     assert len(store.added) == 2  # the one known at start was not added again
+
+
+def test_one_bucket_path_on_two_servers_is_two_replicas(tmp_path):
+    from litestream_core.engine.store import build_store
+
+    def config(second_endpoint: str) -> str:
+        return "".join(
+            f"  - path: {tmp_path}/{name}.db\n    replica:\n      type: s3\n      bucket: b\n"
+            f"      path: p\n      endpoint: {endpoint}\n"
+            for name, endpoint in (("a", "http://127.0.0.1:1"), ("b", second_endpoint))
+        )
+
+    assert len(build_store(parse_config("dbs:\n" + config("http://127.0.0.1:2"))).entries) == 2
+    with pytest.raises(ConfigError, match="would share the replica s3://b/p"):
+        build_store(parse_config("dbs:\n" + config("http://127.0.0.1:1")))

@@ -378,6 +378,10 @@ class Store:
             await asyncio.sleep(self.shutdown_sync_interval)
 
 
+_SERVER_KEYS = ("endpoint", "host", "account-name", "webdav-url")
+"""Replica options that pick a server rather than a place on it."""
+
+
 def _shared(entry: Entry, other: Entry) -> str | None:
     """Why two databases cannot be replicated side by side, or None."""
     if other.db.meta_path == entry.db.meta_path:
@@ -452,7 +456,11 @@ def build_store(
         replica = Replica(db, client, replica_settings(dbc), name=url.redacted(), emit=emit)
         compactor = Compactor(client, compaction, db=db, emit=emit, db_path=str(db.path),
                               codecs=codecs, replica_name=url.redacted())  # fmt: skip
-        return Entry(db, replica, compactor, emit=emit, location=url.redacted())
+        # Where the replica is, as precisely as the config says: the same bucket and
+        # path on two different servers are two places.
+        server = [str(options[k]) for k in _SERVER_KEYS if options.get(k)]
+        location = " at ".join([url.redacted(), *server])
+        return Entry(db, replica, compactor, emit=emit, location=location)
 
     from litestream_core.engine.dirs import expand
 
