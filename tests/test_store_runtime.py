@@ -257,3 +257,22 @@ def test_ops_config_keys():
         False, "/var/run/litestream.sock", 0o600)  # fmt: skip
     assert (default.heartbeat_url, default.heartbeat_interval, default.mcp_addr) == (
         None, 300.0, None)  # fmt: skip
+
+
+def test_shutdown_sync_timeout_zero_is_one_unbounded_attempt(tmp_path):
+    """Go's meaning of ``shutdown-sync-timeout: 0``: the final sync is tried once, with
+    no deadline (not abandoned at once)."""
+
+    async def scenario() -> None:
+        writer = Writer(tmp_path / "app.db")
+        writer.step(3)
+        client = MemoryReplicaClient()
+        entry = make_entry(tmp_path / "app.db", client)  # an hour-long sync interval
+        store = Store([entry], shutdown_sync_timeout=0)
+        await store.open()
+        writer.step(10)
+        assert await store.close()  # only the final sync uploads the last commits
+        assert await restored_rows(client, tmp_path / "out.db") == writer.rows()
+        writer.close()
+
+    asyncio.run(scenario())

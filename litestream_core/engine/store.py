@@ -361,6 +361,8 @@ class Store:
             return False
         if entry.replica is None:
             return True
+        if self.shutdown_sync_timeout == 0:  # Go's meaning: one attempt, not bounded
+            return await entry.replica.try_sync()
         deadline = time.monotonic() + self.shutdown_sync_timeout
         while True:
             try:
