@@ -1,0 +1,301 @@
+"""docs/go-parity.md against the Go binary and our code, so the page cannot drift.
+
+Go's side comes from the 0.5.17 binary itself: its commands from ``litestream -h``,
+each command's flags from ``litestream CMD -h``, its config keys from the ``yaml:"..."``
+struct tags compiled into it (checked against ``docs/go-config-keys.txt``, which adds
+where each key goes and Go's defaults). Our side is asked, not assumed: a flag marked
+supported must be parsed by our click command through ``goflags``, one marked not
+supported must be refused; a config key marked supported must load without a warning,
+one marked not supported must be warned about or refused. The README's list of
+differences must name every row the page marks not supported.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import pytest
+
+from litestream_core.cli import COMMANDS, DEPRECATED_ALIASES
+from litestream_core.cli.goflags import go_args
+from litestream_core.config import parse_config
+from litestream_core.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = ROOT / "docs" / "go-parity.md"
+KEYS_FILE = ROOT / "docs" / "go-config-keys.txt"
+README = ROOT / "README.md"
+
+STATUSES = ("supported", "differs", "not supported")
+HIDDEN_GO_COMMANDS = {"wal"}
+"""Commands Go runs but does not list in its help (``wal``: the deprecated ``ltx``)."""
+
+# -- Go's side ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GoKey:
+    scope: str
+    key: str
+    example: str
+    default: str
+
+
+_TOKEN = re.compile(r'"[^"]*"|\[[^\]]*\]|\{[^}]*\}|\S+')
+
+
+def go_config_keys() -> list[GoKey]:
+    """The rows of docs/go-config-keys.txt."""
+    keys = []
+    for line in KEYS_FILE.read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        scope, key, rest = line.split(None, 2)
+        match = _TOKEN.match(rest)
+        assert match, line
+        keys.append(GoKey(scope, key, match[0], rest[match.end() :].strip()))
+    return keys
+
+
+def binary_yaml_tags(go: Path) -> set[str]:
+    """The YAML key names compiled into the Go binary (its struct tags)."""
+    tags = set(re.findall(rb'yaml:"([a-z][a-z0-9-]*)"', go.read_bytes()))
+    return {t.decode() for t in tags}
+
+
+def go_help(go: Path, *args: str) -> str:
+    proc = subprocess.run([str(go), *args, "-h"], capture_output=True, text=True, timeout=30)
+    return proc.stdout + proc.stderr
+
+
+def go_commands(go: Path) -> list[str]:
+    text = go_help(go).split("The commands are:", 1)[1]
+    return re.findall(r"^\t(\w+)\s{2,}", text, re.MULTILINE)
+
+
+_FLAG_LINE = re.compile(r"^\s+-([a-z][\w-]*)(?: +([A-Z_]+))?\s*$", re.MULTILINE)
+
+
+def go_flags(go: Path, command: str) -> dict[str, bool]:
+    """Each flag ``command -h`` lists, and whether it takes a value."""
+    return {name: bool(value) for name, value in _FLAG_LINE.findall(go_help(go, command))}
+
+
+# -- The page ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    section: str
+    cells: tuple[str, ...]
+
+    @property
+    def status(self) -> str:
+        return self.cells[-2]
+
+    @property
+    def notes(self) -> str:
+        return self.cells[-1]
+
+
+def page_rows(text: str) -> Iterator[Row]:
+    """The body rows of every table, with the ``## `` heading above it."""
+    section = ""
+    for line in text.splitlines():
+        if line.startswith("## "):
+            section = line[3:].strip()
+        elif line.startswith("|") and not re.fullmatch(r"\|[-| :]+\|", line):
+            cells = tuple(c.strip() for c in line.strip().strip("|").split("|"))
+            if cells[0] in ("command", "scope"):
+                continue  # a header row
+            yield Row(section, tuple(c.replace("`", "") for c in cells))
+
+
+def rows(section: str) -> list[Row]:
+    return [r for r in page_rows(PAGE.read_text()) if r.section == section]
+
+
+# -- Our side ----------------------------------------------------------------------------
+
+
+def our_command(name: str) -> click.Command | None:
+    name = DEPRECATED_ALIASES.get(name, name)
+    if name not in COMMANDS:
+        return None
+    command: click.Command = importlib.import_module(COMMANDS[name][0]).command
+    return command
+
+
+def parses(command: click.Command, flag: str, takes_value: bool) -> bool:
+    try:
+        go_args(command, [f"-{flag}", *(["x"] if takes_value else [])])
+    except click.UsageError:
+        return False
+    return True
+
+
+_DIR_KEYS = {"dir", "pattern", "recursive", "watch", "meta-dir"}
+
+
+def config_text(k: GoKey, root: Path) -> str:
+    """A config Go starts that holds ``k`` where it goes (the rest as small as can be)."""
+    top: list[str] = []
+    db = [f"path: {root / 'app.db'}"]
+    replica = [f"path: {root / 'replica'}"]
+    line = f"{k.key}: {k.example}"
+    if k.scope == "top":
+        top += [line] if k.example != "-" else []
+    elif k.scope == "levels":
+        top += ["levels:", f"  - {line}"]
+    elif k.scope in ("socket", "logging", "snapshot", "validation", "retention"):
+        top += [f"{k.scope}:", f"  {line}"]
+    elif k.scope == "db":
+        if k.key in _DIR_KEYS:
+            db = [f"dir: {root / 'dbs'}"] + ([] if k.key == "pattern" else ['pattern: "*.db"'])
+        if k.example != "-":
+            db.append(line)
+    elif k.scope == "db.snapshot":
+        db += ["snapshot:", f"  {line}"]
+    elif k.scope == "replica":
+        if k.key == "url":
+            replica = [f"url: file://{root / 'replica'}"]
+        elif k.example != "-":
+            replica.append(line)
+    elif k.scope == "replica.age":
+        replica += ["age:", f"  {line}"]
+    else:  # a backend's key, in a replica of that backend
+        replica = [f"type: {k.scope}", "path: db", line]
+    text = "\n".join([*top, "dbs:", "  - " + db[0], *("    " + d for d in db[1:])])
+    if k.scope == "db" and k.key == "replicas":
+        return (
+            text
+            + "\n    replicas:\n"
+            + "".join(
+                ("      - " if i == 0 else "        ") + r + "\n" for i, r in enumerate(replica)
+            )
+        )
+    return text + "\n    replica:\n" + "".join(f"      {r}\n" for r in replica)
+
+
+def probe_key(k: GoKey, root: Path) -> str:
+    """``accepted`` (no warning), ``warned`` or ``refused``: what our config parser does."""
+    (root / "dbs").mkdir(parents=True, exist_ok=True)
+    try:
+        config = parse_config(config_text(k, root), source="parity.yml", expand=False)
+    except ConfigError:
+        return "refused"
+    return "warned" if config.warnings else "accepted"
+
+
+# -- The tests ---------------------------------------------------------------------------
+
+
+def test_key_list_is_exactly_the_binarys_yaml_tags(go_litestream: Path) -> None:
+    listed = {k.key for k in go_config_keys()}
+    compiled = binary_yaml_tags(go_litestream)
+    assert compiled - listed == set(), "Go keys missing from docs/go-config-keys.txt"
+    assert listed - compiled == set(), "keys in docs/go-config-keys.txt that Go does not have"
+
+
+def test_every_go_command_has_one_row_with_the_truth(go_litestream: Path) -> None:
+    page = {r.cells[0]: r for r in rows("Commands")}
+    for name in [*go_commands(go_litestream), *HIDDEN_GO_COMMANDS]:
+        assert name in page, f"Go's command {name} is not in docs/go-parity.md"
+    for name, row in page.items():
+        assert "unknown command" not in go_help(go_litestream, name), f"Go has no {name}"
+        assert row.status in STATUSES, row
+        ours = our_command(name) is not None
+        assert ours == (row.status != "not supported"), f"{name}: page says {row.status}"
+        if row.status == "differs":
+            assert row.notes, f"{name}: say how it differs"
+
+
+def test_every_go_flag_has_one_row_and_our_cli_does_what_it_says(go_litestream: Path) -> None:
+    page = {(r.cells[0], r.cells[1].lstrip("-")): r for r in rows("Flags")}
+    seen = set()
+    for command in [*go_commands(go_litestream), *HIDDEN_GO_COMMANDS]:
+        ours = our_command(command)
+        for flag, takes_value in go_flags(go_litestream, command).items():
+            row = page.get((command, flag))
+            assert row is not None, f"Go's {command} -{flag} is not in docs/go-parity.md"
+            seen.add((command, flag))
+            assert row.status in STATUSES, row
+            accepted = ours is not None and parses(ours, flag, takes_value)
+            if row.status == "not supported":
+                assert not accepted, f"{command} -{flag}: the page says not supported; we parse it"
+            else:
+                assert accepted, f"{command} -{flag}: the page says {row.status}; we refuse it"
+            if row.status == "differs":
+                assert row.notes, f"{command} -{flag}: say how it differs"
+    assert set(page) - seen == set(), "rows for flags Go does not list"
+
+
+def test_our_commands_and_flags_beyond_go_are_listed(go_litestream: Path) -> None:
+    listed = {(r.cells[0], r.cells[1].lstrip("-")) for r in rows("Beyond Go")}
+    go = set(go_commands(go_litestream))
+    for name in COMMANDS:
+        if name not in go:
+            assert (name, "") in listed, f"our command {name} is not under 'Beyond Go'"
+            continue
+        command = our_command(name)
+        assert command is not None
+        go_names = set(go_flags(go_litestream, name))
+        for param in command.params:
+            names = {s.lstrip("-") for s in param.opts} - {"help"}
+            if isinstance(param, click.Option) and names and not names & go_names:
+                assert any((name, n) in listed for n in names), (
+                    f"our {name} {sorted(param.opts)} is not under 'Beyond Go'"
+                )
+
+
+def test_every_go_config_key_has_one_row_and_our_parser_does_what_it_says(
+    tmp_path: Path,
+) -> None:
+    page = {(r.cells[0], r.cells[1]): r for r in rows("Config keys")}
+    keys = go_config_keys()
+    assert set(page) == {(k.scope, k.key) for k in keys}, "rows differ from go-config-keys.txt"
+    for k in keys:
+        row = page[(k.scope, k.key)]
+        assert row.status in STATUSES, row
+        got = probe_key(k, tmp_path / f"{k.scope}-{k.key}")
+        expected = {
+            "supported": {"accepted"},
+            "differs": {"accepted", "warned"},
+            "not supported": {"warned", "refused"},
+        }[row.status]
+        assert got in expected, f"{k.scope} {k.key}: the page says {row.status}; our parser {got}"
+        if row.status != "supported":
+            assert row.notes, f"{k.scope} {k.key}: say what differs"
+
+
+def _readme_differences() -> str:
+    text = README.read_text()
+    start = text.index("## Where we differ from Go Litestream")
+    end = text.find("\n## ", start + 3)
+    return text[start : end if end != -1 else None]
+
+
+def test_readme_differences_name_what_the_page_does_not_support() -> None:
+    section = _readme_differences()
+    assert "docs/go-parity.md" in section, "the README's differences must link the page"
+    missing = []
+    for section_name in ("Commands", "Flags", "Config keys"):
+        for row in rows(section_name):
+            if row.status == "not supported":
+                name = row.cells[1] if section_name != "Commands" else row.cells[0]
+                if section_name == "Flags":
+                    name = "-" + name.lstrip("-")
+                if not re.search(rf"[`.]{re.escape(name)}(?![\w-])", section):
+                    missing.append(f"{section_name}: {' '.join(row.cells[:-2])}")
+    assert not missing, f"not supported on the page, not named in the README: {missing}"
+
+
+@pytest.mark.parametrize("status", STATUSES)
+def test_the_page_explains_each_status(status: str) -> None:
+    assert f"**{status}**" in PAGE.read_text()
