@@ -144,3 +144,20 @@ def test_help_and_plugins_import_no_cloud_sdk() -> None:
     records = json.loads(plugins.removeprefix("PLUGINS "))
     names = {r["name"] for r in records}
     assert {ep.name for ep in metadata.entry_points(group="litestream.plugins")} <= names
+
+
+@pytest.mark.parametrize("args", [["plugins", "-v"], ["--help"], ["version", "-verbose"]])
+def test_a_closed_stdout_stops_quietly_like_a_shell_tool(args: list[str]) -> None:
+    """``litestream ... | head`` must not end with Python's broken-pipe errors."""
+    environ = {k: v for k, v in os.environ.items() if k != "LITESTREAM_STRICT_PLUGINS"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from litestream_core.cli import main; main()", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environ,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before the command writes anything
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 1
+    assert stderr == ""

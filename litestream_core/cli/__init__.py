@@ -193,7 +193,7 @@ def plugin_manager(ctx: click.Context) -> pluggy.PluginManager:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: every failure is one ``Error:`` line and exit 1."""
-    from litestream_core.cli.common import fail
+    from litestream_core.cli.common import fail, reader_gone
     from litestream_core.errors import LitestreamError
 
     args = argv if argv is not None else sys.argv[1:]
@@ -208,4 +208,10 @@ def main(argv: list[str] | None = None) -> None:
         fail(exc.format_message())
     except LitestreamError as exc:
         fail(exc.one_line())
+    except BrokenPipeError:
+        reader_gone()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        reader_gone()
     sys.exit(result if isinstance(result, int) else 0)

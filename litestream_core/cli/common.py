@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable, Sequence
-from typing import ParamSpec, TypeVar
+from typing import NoReturn, ParamSpec, TypeVar
 
 import click
 
@@ -21,6 +21,19 @@ def fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
+def reader_gone() -> NoReturn:
+    """Stop quietly when stdout's reader has gone (``litestream ltx ... | head``).
+
+    Exit status 1 and no message, as click itself does for the commands it runs;
+    without this, Python prints an error, then another one when it flushes stdout at exit.
+    """
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(1)
+
+
 def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Turn the product's errors (and OS errors) into one line and exit status 1."""
 
@@ -30,6 +43,8 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             return func(*args, **kwargs)
         except LitestreamError as exc:
             fail(exc.one_line())
+        except BrokenPipeError:
+            reader_gone()
         except OSError as exc:
             fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
         except KeyboardInterrupt:
