@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Tool, env_for, interleave, machine, table, tools
+from common import Tool, add_tool_options, chosen_tools, env_for, interleave, machine, table
 
 
 def app(db: Path, seconds: float, checkpoint_every: int) -> int:
@@ -77,16 +77,11 @@ def run_with(tool: Tool | None, seconds: float, checkpoint_every: int) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--before", help="another build of ours to run in the same rounds")
-    parser.add_argument("--only", help="comma-separated tool names to run")
+    add_tool_options(parser)
     args = parser.parse_args()
-    contenders = tools(args.before)
-    if args.only:
-        contenders = [t for t in contenders if t.name in args.only.split(",")]
+    contenders = chosen_tools(args)
     contenders.append(Tool("alone", ()))
-    print(f"Machine: {machine()}", flush=True)
 
     def one(tool: Tool, _: int) -> dict[str, float]:
         replicator = None if tool.name == "alone" else tool

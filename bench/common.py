@@ -7,6 +7,7 @@ per-measure min and median of the per-round ratios (ours / Go's).
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import statistics
@@ -37,6 +38,21 @@ def tools(before: str | None = None) -> list[Tool]:
     ]
     if before:
         found.append(Tool("before", (before,)))
+    return found
+
+
+def add_tool_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds")
+    parser.add_argument("--before", help="another build of ours to run in the same rounds")
+    parser.add_argument("--only", help="comma-separated tool names to run")
+
+
+def chosen_tools(args: argparse.Namespace) -> list[Tool]:
+    """The tools ``add_tool_options``' flags ask for; prints the machine's state too."""
+    found = tools(args.before)
+    if args.only:
+        found = [t for t in found if t.name in args.only.split(",")]
+    print(f"Machine: {machine()}", flush=True)
     return found
 
 

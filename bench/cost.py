@@ -29,7 +29,16 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Tool, cpu_seconds, interleave, machine, memory_mb, table, tools
+from common import (
+    Tool,
+    add_tool_options,
+    chosen_tools,
+    cpu_seconds,
+    interleave,
+    machine,
+    memory_mb,
+    table,
+)
 from replication import Session, lags
 
 RATES = (10, 100, 1000)
@@ -93,18 +102,13 @@ def long_run(tool: Tool, seconds: float, work: Path) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each rate run")
     parser.add_argument("--idle", type=float, default=30.0)
     parser.add_argument("--settle", type=float, default=5.0)
     parser.add_argument("--long", type=float, default=0.0, help="seconds at 1000 tx/s (RSS)")
-    parser.add_argument("--before", help="another build of ours to run in the same rounds")
-    parser.add_argument("--only", help="comma-separated tool names to run")
+    add_tool_options(parser)
     args = parser.parse_args()
-    contenders = tools(args.before)
-    if args.only:
-        contenders = [t for t in contenders if t.name in args.only.split(",")]
-    print(f"Machine: {machine()}", flush=True)
+    contenders = chosen_tools(args)
 
     def one(tool: Tool, _: int) -> dict[str, float]:
         result: dict[str, float] = {}

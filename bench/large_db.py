@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, Tool, env_for, interleave, machine, table, tools
+from common import ROOT, Tool, add_tool_options, chosen_tools, env_for, interleave, machine, table
 
 
 def build(db: Path, gib: float) -> None:
@@ -69,15 +69,11 @@ def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, fl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--gb", type=float, default=1.0)
-    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--work", default=str(ROOT / "bench"), help="a directory on disk")
-    parser.add_argument("--before", help="another build of ours to run in the same rounds")
-    parser.add_argument("--only", help="comma-separated tool names to run")
+    add_tool_options(parser)
     args = parser.parse_args()
-    contenders = tools(args.before)
-    if args.only:
-        contenders = [t for t in contenders if t.name in args.only.split(",")]
-    print(f"Machine: {machine()}; database {args.gb:g} GiB", flush=True)
+    contenders = chosen_tools(args)
+    print(f"Database {args.gb:g} GiB", flush=True)
     with tempfile.TemporaryDirectory(dir=args.work, prefix="large-db-") as tmp:
         work = Path(tmp)
         db = work / "big.db"

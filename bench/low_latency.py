@@ -23,7 +23,16 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Tool, cpu_seconds, env_for, interleave, machine, table, tools
+from common import (
+    Tool,
+    add_tool_options,
+    chosen_tools,
+    cpu_seconds,
+    env_for,
+    interleave,
+    machine,
+    table,
+)
 from replication import Observer, WalTracker, generation_order, lags, make_db, stop, wait_until
 
 
@@ -78,17 +87,12 @@ def run_once(tool: Tool, args: argparse.Namespace, work: Path) -> dict[str, floa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--rate", type=float, default=100)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--interval", type=float, default=0.001, help="seconds")
-    parser.add_argument("--before", help="another build of ours to run in the same rounds")
-    parser.add_argument("--only", help="comma-separated tool names to run")
+    add_tool_options(parser)
     args = parser.parse_args()
-    contenders = tools(args.before)
-    if args.only:
-        contenders = [t for t in contenders if t.name in args.only.split(",")]
-    print(f"Machine: {machine()}", flush=True)
+    contenders = chosen_tools(args)
 
     def one(tool: Tool, _: int) -> dict[str, float]:
         with tempfile.TemporaryDirectory() as tmp:

@@ -41,7 +41,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Tool, cpu_seconds, env_for, interleave, machine, memory_mb, table, tools
+from common import (
+    Tool,
+    add_tool_options,
+    chosen_tools,
+    cpu_seconds,
+    env_for,
+    interleave,
+    machine,
+    memory_mb,
+    table,
+)
 from replication import LTX_HEADER, Position, WalTracker
 
 
@@ -210,7 +220,6 @@ def _nofile(limit: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dbs", type=int, default=1000)
-    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--idle", type=float, default=20.0, help="seconds of idle measurement")
     parser.add_argument("--settle", type=float, default=5.0)
     parser.add_argument("--lag-rate", type=float, default=50.0, help="commits a second")
@@ -218,15 +227,12 @@ def main() -> None:
     parser.add_argument("--shutdown-timeout", type=float, default=30.0)
     parser.add_argument("--stop-timeout", type=float, default=120.0)
     parser.add_argument("--startup-limit", type=float, default=600.0)
-    parser.add_argument("--before", help="another build of ours to run in the same rounds")
-    parser.add_argument("--only", help="comma-separated tool names to run")
     parser.add_argument("--work", default=tempfile.gettempdir(), help="where databases go")
     parser.add_argument("--nofile", type=int, default=0, help="open-files limit for the tools")
+    add_tool_options(parser)
     args = parser.parse_args()
-    contenders = tools(args.before)
-    if args.only:
-        contenders = [t for t in contenders if t.name in args.only.split(",")]
-    print(f"Machine: {machine()}; {args.dbs} databases", flush=True)
+    contenders = chosen_tools(args)
+    print(f"{args.dbs} databases", flush=True)
     results = interleave(args.repeat, contenders, lambda t, _: run_once(t, args, Path(args.work)))
     measures = ["startup_s", "idle_cpu_pct", "rss_mb", "lag_p50_ms", "lag_p99_ms", "stop_s"]
     print(table(results, measures))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -123,6 +125,18 @@ def test_errors_back_off_and_recover(tmp_path: Path) -> None:
     assert recovered[0].failures == len(failed)
 
 
+@contextlib.asynccontextmanager
+async def monitoring(db: DB) -> AsyncIterator[None]:
+    """The database's monitor running for the block; it must stop only when cancelled."""
+    task = asyncio.create_task(db.monitor())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
 class CountingSyncs:
     """Wraps a DB's syncer so the test sees every sync the monitor starts."""
 
@@ -150,23 +164,15 @@ def test_an_idle_database_does_no_sync_work(tmp_path: Path, wake_interval: float
         db = DB(path, DBSettings(monitor_interval=0.01, wake_interval=wake_interval))
         await db.open()
         counter = CountingSyncs(db)
-        task = asyncio.create_task(db.monitor())
-        try:
+        async with monitoring(db):
             await wait_for(lambda: db.pos().txid == 1)
-            await asyncio.sleep(0.1)
-            settled = counter.calls
-            await asyncio.sleep(0.5)  # some 50 ticks
-            assert counter.calls == settled
-            app.execute("INSERT INTO t (v) VALUES (randomblob(100))")
-            await wait_for(lambda: db.pos().txid == 2)
-            await asyncio.sleep(0.1)
-            settled = counter.calls
-            await asyncio.sleep(0.5)
-            assert counter.calls == settled
-        finally:
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
+            for step in (2, 3):
+                await asyncio.sleep(0.1)
+                settled = counter.calls
+                await asyncio.sleep(0.5)  # some 50 ticks
+                assert counter.calls == settled
+                app.execute("INSERT INTO t (v) VALUES (randomblob(100))")
+                await wait_for(lambda: db.pos().txid == step)  # noqa: B023
         await db.close()
 
     run(main())
@@ -182,16 +188,11 @@ def test_an_idle_database_still_checkpoints_on_time(tmp_path: Path) -> None:
         settings = DBSettings(monitor_interval=0.02, checkpoint_interval=0.3)
         db = DB(path, settings, emit=seen.append)
         await db.open()
-        task = asyncio.create_task(db.monitor())
-        try:
+        async with monitoring(db):
             await wait_for(lambda: db.pos().txid >= 1)
             for _ in range(3):
                 app.execute("INSERT INTO t (v) VALUES (randomblob(5000))")
             await wait_for(lambda: any(isinstance(e, CheckpointCompleted) for e in seen), 10)
-        finally:
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
         await db.close()
 
     run(main())

@@ -106,16 +106,7 @@ class DB:
         """A full snapshot at the current position; syncs go on while it is written
         (the syncer reads pages outside its lock), so this does not queue behind them
         and they do not queue behind it."""
-        loop = asyncio.get_running_loop()
-        task = loop.run_in_executor(_LOCAL_WORK, self._syncer.write_snapshot, out)
-        try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                await task
-            raise
-        finally:
-            self._publish()
+        return await self._in_thread(self._syncer.write_snapshot, out)
 
     async def rebase(self, pos: Pos, ltx_file: Path | None) -> None:
         await self._run(self._syncer.rebase, pos, ltx_file)
@@ -137,16 +128,20 @@ class DB:
         work on one database.
         """
         async with self._lock:
-            loop = asyncio.get_running_loop()
-            task = loop.run_in_executor(_LOCAL_WORK, functools.partial(fn, *args))
-            try:
-                return await asyncio.shield(task)
-            except asyncio.CancelledError:
-                with contextlib.suppress(Exception):
-                    await task
-                raise
-            finally:
-                self._publish()
+            return await self._in_thread(fn, *args)
+
+    async def _in_thread(self, fn: Callable[..., T], *args: object) -> T:
+        """``fn`` on a database thread; a cancelled caller still waits for it to end."""
+        loop = asyncio.get_running_loop()
+        task = loop.run_in_executor(_LOCAL_WORK, functools.partial(fn, *args))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await task
+            raise
+        finally:
+            self._publish()
 
     def _publish(self) -> None:
         events = self._syncer.drain_events()
