@@ -19,7 +19,6 @@ Run: ``uv run python bench/app_throughput.py [--repeat 3] [--seconds 10]``.
 from __future__ import annotations
 
 import argparse
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import Tool, add_tool_options, chosen_tools, env_for, interleave, machine, table
+from replication import stop
 
 
 def app(db: Path, seconds: float, checkpoint_every: int) -> int:
@@ -67,12 +67,7 @@ def run_with(tool: Tool | None, seconds: float, checkpoint_every: int) -> int:
             return app(db, seconds, checkpoint_every)
         finally:
             if proc is not None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(60)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                stop(proc)
 
 
 def main() -> None:
