@@ -164,9 +164,13 @@ class Replica:
                 # New local files must not cut the backoff short during an outage.
                 await asyncio.sleep(self.settings.backoff.delay(self._failures))
             else:
-                # Only a new local file gives this loop work (failures take the branch
-                # above): no timed wake-ups for a database with nothing new.
-                await self.db.changed.wait()
+                # A new local file wakes the loop; otherwise a pass every sync interval,
+                # which costs no I/O when nothing is new (it only records that the
+                # replica is current, which the heartbeat checks).
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self.db.changed.wait(), timeout=self.settings.sync_interval
+                    )
                 # The monitor already spaces files a monitor interval apart; holding
                 # uploads back a whole sync interval on top of that put commits up to
                 # two intervals behind. Only what the sync interval asks beyond it waits.
