@@ -93,9 +93,7 @@ class Replica:
         self._pos: Pos | None = None
         self._probed: RemoteState | None = None
         self._failures = 0
-        self.last_synced_at: datetime | None = None
-        """When a pass last ended with the replica holding every local file (for
-        heartbeats and the control socket's ``list``); None before the first."""
+        self._synced_at: datetime | None = None
         self.last_error: str | None = None
         """Why the latest pass failed; None once one succeeds."""
         self._lock = asyncio.Lock()
@@ -105,6 +103,24 @@ class Replica:
     def pos(self) -> Pos:
         """The newest position known to be on the replica (Pos(0, 0) before the first look)."""
         return self._pos or Pos(0, 0)
+
+    @property
+    def last_synced_at(self) -> datetime | None:
+        """When the replica last held every local file (for heartbeats and the control
+        socket's ``list``); None before the first pass.
+
+        A healthy replica that holds the database's position holds it now: an idle
+        database makes no upload pass (nothing to upload), and is not stale for that.
+        """
+        if self._synced_at is None:
+            return None
+        if not self._failures and self._pos is not None and self._pos.txid >= self.db.pos().txid:
+            return datetime.now(UTC)
+        return self._synced_at
+
+    @last_synced_at.setter
+    def last_synced_at(self, value: datetime | None) -> None:
+        self._synced_at = value
 
     @property
     def acknowledged_txid(self) -> int | None:
@@ -167,10 +183,9 @@ class Replica:
                 # A new local file wakes the loop; otherwise a pass every sync interval,
                 # which costs no I/O when nothing is new (it only records that the
                 # replica is current, which the heartbeat checks).
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self.db.changed.wait(), timeout=self.settings.sync_interval
-                    )
+                # Only a new local file gives this loop work (failures take the branch
+                # above): no timed wake-ups for a database with nothing new.
+                await self.db.changed.wait()
                 # The monitor already spaces files a monitor interval apart; holding
                 # uploads back a whole sync interval on top of that put commits up to
                 # two intervals behind. Only what the sync interval asks beyond it waits.
@@ -196,7 +211,7 @@ class Replica:
             )
             self.last_error = failure.error
             return False
-        self.last_synced_at, self.last_error = datetime.now(UTC), None
+        self._synced_at, self.last_error = datetime.now(UTC), None
         if self._failures:
             self.emit(
                 SyncRecovered(db_path=str(self.db.path), replica=self.name,
