@@ -109,13 +109,16 @@ class Replica:
         """When the replica last held every local file (for heartbeats and the control
         socket's ``list``); None before the first pass.
 
-        A healthy replica that holds the database's position holds it now: an idle
-        database makes no upload pass (nothing to upload), and is not stale for that.
+        An idle database makes no upload pass (there is nothing to upload), and is not
+        stale for that: a healthy replica that holds the database's position is
+        counted as synced once per sync interval, as a pass finding nothing would.
         """
         if self._synced_at is None:
             return None
         if not self._failures and self._pos is not None and self._pos.txid >= self.db.pos().txid:
-            return datetime.now(UTC)
+            now = datetime.now(UTC)
+            if (now - self._synced_at).total_seconds() >= self.settings.sync_interval:
+                self._synced_at = now
         return self._synced_at
 
     @last_synced_at.setter
