@@ -325,6 +325,24 @@ class EventDispatcher:
             listener.thread = _Thread(f"litestream-event-{listener.label}")
         future = listener.thread.submit(lambda: self._run_batch(listener, batch))
         waiting = asyncio.wrap_future(future)
+        try:
+            await self._watch_batch(listener, batch, future, waiting)
+        except asyncio.CancelledError:
+            # The dispatcher is closing: what the thread has not delivered yet is
+            # accounted for now, and the thread delivers nothing more of it.
+            with batch.lock:
+                batch.cut = True
+                left = len(batch.events) - batch.delivered
+            self._done(left)
+            raise
+
+    async def _watch_batch(
+        self,
+        listener: _Listener,
+        batch: _Batch,
+        future: concurrent.futures.Future[Any],
+        waiting: asyncio.Future[Any],
+    ) -> None:
         while not waiting.done():
             with batch.lock:
                 started = batch.started
