@@ -178,10 +178,13 @@ class Connections:
         if found == 2:
             return
         # Plain statements, not APSW's ``with connection:``, whose commit (a WAL fsync)
-        # runs without releasing the GIL.
+        # runs without releasing the GIL. IMMEDIATE: a deferred transaction that reads
+        # first and then writes fails at once (SQLITE_BUSY_SNAPSHOT, no busy wait) when
+        # another writer committed in between, so under a busy application it failed
+        # again and again, and replication never started.
         try:
             self.writer.execute(
-                "BEGIN; "
+                "BEGIN IMMEDIATE; "
                 "CREATE TABLE IF NOT EXISTS _litestream_seq (id INTEGER PRIMARY KEY, seq INTEGER); "
                 "CREATE TABLE IF NOT EXISTS _litestream_lock (id INTEGER); "
                 "COMMIT;"
@@ -234,8 +237,9 @@ class Connections:
 
     @contextlib.contextmanager
     def write_lock(self) -> Iterator[None]:
-        """Hold SQLite's write lock: no one can commit until the block ends."""
-        self.writer.execute("BEGIN;")
+        """Hold SQLite's write lock: no one can commit until the block ends (taken
+        at BEGIN, so the busy timeout applies rather than an immediate snapshot error)."""
+        self.writer.execute("BEGIN IMMEDIATE;")
         try:
             self.writer.execute("INSERT INTO _litestream_lock (id) VALUES (1);")
             yield
