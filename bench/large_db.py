@@ -100,7 +100,8 @@ def main() -> None:
             # The tools' own table (_litestream_seq) differs; compare the user's data.
             if _rows_digest(out) != expected:
                 raise RuntimeError(f"{tool.name}: restored database differs")
-            out.unlink()
+            for suffix in ("", "-wal", "-shm"):  # reading it made its sidecars
+                Path(f"{out}{suffix}").unlink(missing_ok=True)
             cp_s = 0.0
             if tool.name == "ours":
                 t0 = time.monotonic()
