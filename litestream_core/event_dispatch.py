@@ -6,6 +6,12 @@ background thread with its own event loop delivers each to each listener separat
 plain function runs in its own daemon thread, a coroutine on the dispatcher's loop with
 a timeout, failures are logged one line at a time (rate-limited), and the engine's
 ``emit`` only ever enqueues.
+
+Costs are per burst, not per event: emitting wakes the dispatcher only if it is not
+already due to run, and a plain listener's thread gets every event queued for it in
+one hand-off (each call still has its own deadline). A thousand databases starting
+at once emit thousands of events in a second; one hand-off per event fell behind and
+dropped them.
 """
 
 from __future__ import annotations
@@ -98,6 +104,19 @@ class _Thread:
 
 
 @dataclass(eq=False)
+class _Batch:
+    """Events handed to a plain listener's thread at once, and how far it got."""
+
+    events: list[Event]
+    delivered: int = 0
+    started: float | None = None
+    """Monotonic start of the call in progress, None between calls."""
+    cut: bool = False
+    """Abandoned by the dispatcher: the thread delivers nothing more of it."""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass(eq=False)
 class _Listener:
     impl: pluggy.HookImpl
     events: collections.deque[Event] = field(default_factory=collections.deque)
@@ -135,7 +154,7 @@ class EventDispatcher:
         *,
         listeners: Iterable[object] = (),
         timeout: float = 5.0,
-        max_queue: int = 1000,
+        max_queue: int = 10000,
         log_interval: float = 60.0,
     ) -> None:
         self._pm = pm
@@ -151,6 +170,9 @@ class EventDispatcher:
         self._pending = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._inbox: collections.deque[Event] = collections.deque()
+        self._due = False
+        """The loop has a call to empty the inbox coming: emitting need not wake it."""
 
     async def emit(self, event: Event) -> None:
         """Queue ``event`` for every listener; returns at once."""
@@ -181,7 +203,19 @@ class EventDispatcher:
         with self._lock:
             loop = self._start()
             self._pending += 1
-        loop.call_soon_threadsafe(self._fan_out, event)
+            self._inbox.append(event)
+            if self._due:
+                return
+            self._due = True
+        loop.call_soon_threadsafe(self._empty_inbox)
+
+    def _empty_inbox(self) -> None:
+        with self._lock:
+            events = list(self._inbox)
+            self._inbox.clear()
+            self._due = False
+        for event in events:
+            self._fan_out(event)
 
     def drain(self, timeout: float = 5.0) -> bool:
         """Wait until every queued event was delivered or abandoned; False on timeout."""
@@ -198,6 +232,8 @@ class EventDispatcher:
         drained = self.drain(timeout)
         with self._lock:
             loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
+            self._inbox.clear()
+            self._due = False
         if loop is None or thread is None:
             return drained
         with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
@@ -258,15 +294,18 @@ class EventDispatcher:
         self._done()
 
     async def _serve(self, listener: _Listener) -> None:
+        plain = not inspect.iscoroutinefunction(listener.impl.function)
         try:
             while listener.events:
+                if plain and not listener.stuck:
+                    batch = _Batch(list(listener.events))
+                    listener.events.clear()
+                    await self._deliver_batch(listener, batch)
+                    continue
                 event = listener.events.popleft()
                 try:
                     if listener.stuck:
-                        self._log.warning(
-                            f"drop:{listener.label}",
-                            f"event listener {listener.label} is stuck; dropped {event.name}",
-                        )
+                        self._dropped(listener, event)
                     else:
                         await self._deliver(listener, event)
                 finally:
@@ -274,15 +313,93 @@ class EventDispatcher:
         finally:
             listener.running = False
 
+    def _dropped(self, listener: _Listener, event: Event) -> None:
+        self._log.warning(
+            f"drop:{listener.label}",
+            f"event listener {listener.label} is stuck; dropped {event.name}",
+        )
+
+    async def _deliver_batch(self, listener: _Listener, batch: _Batch) -> None:
+        """Hand ``batch`` to the listener's thread; abandon it if one call overruns."""
+        if listener.thread is None:
+            listener.thread = _Thread(f"litestream-event-{listener.label}")
+        future = listener.thread.submit(lambda: self._run_batch(listener, batch))
+        waiting = asyncio.wrap_future(future)
+        try:
+            await self._watch_batch(listener, batch, future, waiting)
+        except asyncio.CancelledError:
+            # The dispatcher is closing: what the thread has not delivered yet is
+            # accounted for now, and the thread delivers nothing more of it.
+            with batch.lock:
+                batch.cut = True
+                left = len(batch.events) - batch.delivered
+            self._done(left)
+            raise
+
+    async def _watch_batch(
+        self,
+        listener: _Listener,
+        batch: _Batch,
+        future: concurrent.futures.Future[Any],
+        waiting: asyncio.Future[Any],
+    ) -> None:
+        while not waiting.done():
+            with batch.lock:
+                started = batch.started
+            left = self._timeout if started is None else started + self._timeout - time.monotonic()
+            if left > 0:
+                await asyncio.wait({waiting}, timeout=left)
+                continue
+            with batch.lock:
+                if batch.started is None:
+                    continue  # that call just finished
+                batch.cut = True
+                rest = batch.events[batch.delivered :]
+            # The thread cannot be interrupted: skip this listener until it returns.
+            listener.stuck = True
+            self._log.warning(
+                f"timeout:{listener.label}",
+                f"event listener {listener.label} did not finish {rest[0].name} within "
+                f"{self._timeout:g}s; abandoned",
+            )
+            for event in rest[1:]:
+                self._dropped(listener, event)
+            self._done(len(rest))
+            future.add_done_callback(_unsticker(asyncio.get_running_loop(), listener))
+            return
+
+    def _run_batch(self, listener: _Listener, batch: _Batch) -> None:
+        """On the listener's thread: each event in order, each call on its own."""
+        impl = listener.impl
+        for event in batch.events:
+            with batch.lock:
+                if batch.cut:
+                    return
+                batch.started = time.monotonic()
+            try:
+                kwargs = {name: event for name in impl.argnames if name == "event"}
+                result = impl.function(**kwargs)
+                if inspect.isawaitable(result) and self._loop is not None:
+                    awaited = asyncio.wait_for(result, self._timeout)
+                    asyncio.run_coroutine_threadsafe(awaited, self._loop).result()
+            except Exception as exc:
+                self._log.warning(
+                    f"error:{listener.label}",
+                    f"event listener {listener.label} failed on {event.name}: {describe(exc)}",
+                )
+            with batch.lock:
+                if batch.cut:
+                    return  # abandoned during this call: already accounted for
+                batch.started = None
+                batch.delivered += 1
+            self._done()
+
     async def _deliver(self, listener: _Listener, event: Event) -> None:
         impl = listener.impl
         kwargs = {name: event for name in impl.argnames if name == "event"}
         deadline = time.monotonic() + self._timeout
         try:
-            if inspect.iscoroutinefunction(impl.function):
-                result = impl.function(**kwargs)
-            else:
-                result = await self._call_in_thread(listener, lambda: impl.function(**kwargs))
+            result = impl.function(**kwargs)
             if inspect.isawaitable(result):
                 await asyncio.wait_for(result, max(0.0, deadline - time.monotonic()))
         except TimeoutError:
@@ -297,23 +414,15 @@ class EventDispatcher:
                 f"event listener {listener.label} failed on {event.name}: {describe(exc)}",
             )
 
-    async def _call_in_thread(self, listener: _Listener, call: Callable[[], Any]) -> Any:
-        if listener.thread is None:
-            listener.thread = _Thread(f"litestream-event-{listener.label}")
-        future = listener.thread.submit(call)
-        try:
-            return await asyncio.wait_for(
-                asyncio.shield(asyncio.wrap_future(future)), self._timeout
-            )
-        except TimeoutError:
-            # The thread cannot be interrupted: skip this listener until it returns.
-            listener.stuck = True
-            loop = asyncio.get_running_loop()
 
-            def unstick(_: concurrent.futures.Future[Any]) -> None:
-                # After close() the loop is gone, and so is the listener's entry.
-                with contextlib.suppress(RuntimeError):
-                    loop.call_soon_threadsafe(setattr, listener, "stuck", False)
+def _unsticker(
+    loop: asyncio.AbstractEventLoop, listener: _Listener
+) -> Callable[[concurrent.futures.Future[Any]], None]:
+    """A done-callback for a stuck call: the listener gets events again once it returns."""
 
-            future.add_done_callback(unstick)
-            raise
+    def unstick(_: concurrent.futures.Future[Any]) -> None:
+        # After close() the loop is gone, and so is the listener's entry.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(setattr, listener, "stuck", False)
+
+    return unstick

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from litestream_core.engine.db import DB, DBSettings
-from litestream_core.events import Event, SyncFailed, SyncRecovered
+from litestream_core.events import CheckpointCompleted, Event, SyncFailed, SyncRecovered
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_engine_db_support import (
@@ -121,3 +123,76 @@ def test_errors_back_off_and_recover(tmp_path: Path) -> None:
     assert all(e.will_retry and not e.unexpected for e in failed)
     recovered = [e for e in seen if isinstance(e, SyncRecovered)]
     assert recovered[0].failures == len(failed)
+
+
+@contextlib.asynccontextmanager
+async def monitoring(db: DB) -> AsyncIterator[None]:
+    """The database's monitor running for the block; it must stop only when cancelled."""
+    task = asyncio.create_task(db.monitor())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+class CountingSyncs:
+    """Wraps a DB's syncer so the test sees every sync the monitor starts."""
+
+    def __init__(self, db: DB) -> None:
+        self.calls = 0
+        syncer = db._syncer
+        inner = syncer.sync
+
+        def sync(*args: object) -> object:
+            self.calls += 1
+            return inner(*args)  # type: ignore[arg-type]
+
+        syncer.sync = sync  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize("wake_interval", [0.0, 0.01])
+def test_an_idle_database_does_no_sync_work(tmp_path: Path, wake_interval: float) -> None:
+    """Ticks with no WAL change cost no sync (no thread, no WAL read, no file), with or
+    without early wake-ups; a commit is still picked up, and then it is idle again."""
+    path = tmp_path / "a.db"
+    app = app_connect(path)
+    app.execute("INSERT INTO t (v) VALUES (randomblob(100))")
+
+    async def main() -> None:
+        db = DB(path, DBSettings(monitor_interval=0.01, wake_interval=wake_interval))
+        await db.open()
+        counter = CountingSyncs(db)
+        async with monitoring(db):
+            await wait_for(lambda: db.pos().txid == 1)
+            for step in (2, 3):
+                await asyncio.sleep(0.1)
+                settled = counter.calls
+                await asyncio.sleep(0.5)  # some 50 ticks
+                assert counter.calls == settled
+                app.execute("INSERT INTO t (v) VALUES (randomblob(100))")
+                await wait_for(lambda: db.pos().txid == step)  # noqa: B023
+        await db.close()
+
+    run(main())
+
+
+def test_an_idle_database_still_checkpoints_on_time(tmp_path: Path) -> None:
+    """Skipping idle ticks must not skip the checkpoint that becomes due by time."""
+    path = tmp_path / "a.db"
+    app = app_connect(path)
+    seen: list[Event] = []
+
+    async def main() -> None:
+        settings = DBSettings(monitor_interval=0.02, checkpoint_interval=0.3)
+        db = DB(path, settings, emit=seen.append)
+        await db.open()
+        async with monitoring(db):
+            await wait_for(lambda: db.pos().txid >= 1)
+            for _ in range(3):
+                app.execute("INSERT INTO t (v) VALUES (randomblob(5000))")
+            await wait_for(lambda: any(isinstance(e, CheckpointCompleted) for e in seen), 10)
+        await db.close()
+
+    run(main())

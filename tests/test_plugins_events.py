@@ -236,3 +236,18 @@ def test_close_abandons_hung_listeners_and_the_dispatcher_can_start_again() -> N
     dispatcher.emit_nowait(ReplicaStarted(replica="second"))
     assert delivered.acquire(timeout=30)
     dispatcher.close(0.1)
+
+
+def test_a_burst_from_thousands_of_databases_is_delivered_whole() -> None:
+    """A thousand databases starting at once emit thousands of events within a second;
+    a plain listener (the log is one) must get every one of them, in order."""
+    pm = get_plugin_manager(autoload=False)
+    good = Recorder()
+    pm.register(good)
+    dispatcher = EventDispatcher(pm)
+    batch = events(5000)
+    for event in batch:
+        dispatcher.emit_nowait(event)
+    assert dispatcher.drain(30)
+    assert good.seen == [e.replica for e in batch]
+    assert dispatcher.close(30)

@@ -187,6 +187,8 @@ def test_heartbeat_pings_only_when_every_database_synced(tmp_path, endpoint):
             await store.start_db(a)
             a.replica.last_synced_at = datetime.now(UTC) - timedelta(seconds=61)
             a.replica.try_sync = _never
+            Writer(tmp_path / "a.db").step(1)  # new data the replica does not get
+            await a.db.sync()
             assert not await heartbeat.check() and endpoint.hits == 2
 
             await store.start_db(b)

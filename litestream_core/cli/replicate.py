@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+IO_THREADS = 32
+"""Worker threads of the replicator's event loop."""
+
 _LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO,
            "warn": logging.WARNING, "warning": logging.WARNING, "error": logging.ERROR}  # fmt: skip
 
@@ -96,6 +99,10 @@ def command(
     if command_line and not argv:
         raise ConfigError("-exec command is empty")
     one_shot = _OneShot(force_snapshot, enforce_retention) if once else None
+    from litestream_core.engine.memory import raise_open_files_limit, tune_malloc
+
+    tune_malloc()  # before the worker threads exist
+    raise_open_files_limit()
     executor = _NoWaitExecutor()
     code = asyncio.run(
         _run(config, pm, argv, one_shot, restore_if_db_not_exists, executor, config_path)
@@ -173,13 +180,14 @@ async def _run(
     executor: ThreadPoolExecutor,
     config_path: str | None = None,
 ) -> int:
-    from litestream_core.engine.eventlog import LogListener
+    from litestream_core.engine.eventlog import logged
     from litestream_core.engine.store import build_store, restore_missing
     from litestream_core.event_dispatch import EventDispatcher
 
     asyncio.get_running_loop().set_default_executor(executor)
-    dispatcher = EventDispatcher(pm, listeners=[LogListener()])
-    store = build_store(config, pm=pm, emit=dispatcher.emit_nowait)
+    dispatcher = EventDispatcher(pm)
+    emit = logged(dispatcher.emit_nowait)
+    store = build_store(config, pm=pm, emit=emit)
     log = logging.getLogger("litestream")
     if not config.retention_enabled:
         log.warning(
@@ -191,7 +199,7 @@ async def _run(
     stopping = _Signals()  # before any slow step: a SIGTERM during start-up stops cleanly
     try:
         await restore_missing(store, config, force_all=restore_missing_dbs,
-                              emit=dispatcher.emit_nowait)  # fmt: skip
+                              emit=emit)  # fmt: skip
         if once is not None:
             await store.open(run=False)
             try:
@@ -315,7 +323,10 @@ class _NoWaitExecutor(ThreadPoolExecutor):
     """
 
     def __init__(self) -> None:
-        super().__init__()
+        # Most work handed to these threads waits on the disk (fsync) or on storage,
+        # not on the CPU: with the default of cores + 4, a thousand databases starting
+        # at once queued behind a handful of fsyncs.
+        super().__init__(max_workers=IO_THREADS)
         self._running = 0
         self._running_lock = threading.Lock()
 

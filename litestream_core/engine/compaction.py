@@ -27,6 +27,7 @@ import contextlib
 import logging
 import shutil
 import tempfile
+import weakref
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -66,6 +67,25 @@ MAX_MERGE_INPUTS = 256
 
 DOWNLOADS_AT_ONCE = 8
 """Source files fetched concurrently: many small L0 files are latency-bound on object stores."""
+
+SCHEDULED_AT_ONCE = 2
+"""Scheduled compaction passes running at once across every database of an event loop.
+
+Levels fall due at the same aligned moments for every database; a thousand passes at
+once queued ahead of the monitors' and replicas' work for seconds (lag), where Go
+runs them one database after another."""
+
+_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _scheduled_gate() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    gate = _GATES.get(loop)
+    if gate is None:
+        gate = _GATES[loop] = asyncio.Semaphore(SCHEDULED_AT_ONCE)
+    return gate
 
 
 class _Position(Protocol):
@@ -263,18 +283,19 @@ class Compactor:
                 group.create_task(self._l0_retention_loop(), name="l0-retention")
 
     async def _level_loop(self, level: int) -> None:
+        """Each level when due. A database that has synced nothing yet when the loop
+        starts (a new replica) waits for the next slot, as Go skips a database that is
+        not ready: its first L0 file already holds every page, and a thousand databases
+        starting at once would otherwise each compact and snapshot right away."""
         interval = self.settings.interval(level)
+        ready = self.db is None or self.db.pos().txid > 0
         while True:
             now = self._clock()
             try:
-                if await self._due(level, now):
-                    if level == SNAPSHOT_LEVEL:
-                        await self.snapshot()
-                        await self.enforce_retention()
-                    else:
-                        await self.compact(level)
-                        if level == 1:
-                            await self.enforce_l0_retention()
+                if ready:
+                    async with _scheduled_gate():
+                        await self._scheduled_pass(level, now)
+                ready = True
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -286,11 +307,23 @@ class Compactor:
             delay = (next_compaction_at(now, interval) - self._clock()).total_seconds()
             await asyncio.sleep(max(delay, 0.0))
 
+    async def _scheduled_pass(self, level: int, now: datetime) -> None:
+        if not await self._due(level, now):
+            return
+        if level == SNAPSHOT_LEVEL:
+            await self.snapshot()
+            await self.enforce_retention()
+        else:
+            await self.compact(level)
+            if level == 1:
+                await self.enforce_l0_retention()
+
     async def _l0_retention_loop(self) -> None:
         while True:
             await asyncio.sleep(self.settings.l0_retention_check_interval)
             try:
-                await self.enforce_l0_retention()
+                async with _scheduled_gate():
+                    await self.enforce_l0_retention()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -23,6 +23,7 @@ from litestream_core.engine.dbtypes import DBSettings, Pos
 from litestream_core.engine.failures import FailureReporter
 from litestream_core.engine.meta import MetaDir, default_meta_path
 from litestream_core.engine.syncer import Syncer
+from litestream_core.engine.walwatch import WALWatcher
 from litestream_core.errors import describe
 from litestream_core.events import Event, LTXFileWritten, SyncFailed, SyncRecovered
 from litestream_core.ltx import Header
@@ -37,11 +38,16 @@ BACKOFF_MAX = 300.0
 """Seconds; Go's ``DefaultSyncBackoffMax``."""
 ERROR_LOG_INTERVAL = 30.0
 """Repeated sync errors are logged at most this often (Go's ``SyncErrorLogInterval``)."""
+IDLE_TICK = 1.0
+"""Seconds between ticks of an idle database whose WAL is watched by the kernel, when
+the monitor interval is shorter (a write wakes it sooner anyway)."""
 
-_LOCAL_WORK = ThreadPoolExecutor(thread_name_prefix="litestream-db")
+_LOCAL_WORK = ThreadPoolExecutor(max_workers=16, thread_name_prefix="litestream-db")
 """Threads for database work (WAL to L0, checkpoints, snapshots), apart from the loop's
 default executor: storage SDKs hold threads there through their timeouts and retries,
-and a storage outage filling that pool must not stop the WAL from being copied."""
+and a storage outage filling that pool must not stop the WAL from being copied. Most
+of this work waits on the disk (fsync), so a thousand databases starting at once need
+more threads than cores."""
 
 
 class DB:
@@ -65,6 +71,8 @@ class DB:
         """Loop time of the monitor's last sync that wrote a file."""
         self.changed = asyncio.Event()
         """Set whenever a new local LTX file exists (the replica loop clears it)."""
+        self._watch: int | None = None
+        self._wake_waiter: asyncio.Future[bool] | None = None
 
     def ltx_dir(self, level: int) -> Path:
         return self._meta.ltx_dir(level)
@@ -78,7 +86,17 @@ class DB:
     def local_ltx_files(self, level: int = 0) -> list[LTXFileInfo]:
         return self._meta.files(level)
 
-    async def open(self) -> None:
+    async def open(self, open_files: frozenset[str] | None = None) -> None:
+        """Validate and connect. ``open_files``: the paths this process has open, when
+        the caller listed them once for many databases (see ``files_open_in_process``)."""
+        self._syncer.open_files = open_files
+        loop = asyncio.get_running_loop()
+
+        def on_event() -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody listens
+                loop.call_soon_threadsafe(self._publish)
+
+        self._syncer.on_event = on_event
         await self._run(self._syncer.open)
 
     async def sync(self) -> LTXFileInfo | None:
@@ -94,7 +112,10 @@ class DB:
         return info
 
     async def write_snapshot(self, out: BinaryIO) -> Header:
-        return await self._run(self._syncer.write_snapshot, out)
+        """A full snapshot at the current position; syncs go on while it is written
+        (the syncer reads pages outside its lock), so this does not queue behind them
+        and they do not queue behind it."""
+        return await self._in_thread(self._syncer.write_snapshot, out)
 
     async def rebase(self, pos: Pos, ltx_file: Path | None) -> None:
         await self._run(self._syncer.rebase, pos, ltx_file)
@@ -116,16 +137,20 @@ class DB:
         work on one database.
         """
         async with self._lock:
-            loop = asyncio.get_running_loop()
-            task = loop.run_in_executor(_LOCAL_WORK, functools.partial(fn, *args))
-            try:
-                return await asyncio.shield(task)
-            except asyncio.CancelledError:
-                with contextlib.suppress(Exception):
-                    await task
-                raise
-            finally:
-                self._publish()
+            return await self._in_thread(fn, *args)
+
+    async def _in_thread(self, fn: Callable[..., T], *args: object) -> T:
+        """``fn`` on a database thread; a cancelled caller still waits for it to end."""
+        loop = asyncio.get_running_loop()
+        task = loop.run_in_executor(_LOCAL_WORK, functools.partial(fn, *args))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await task
+            raise
+        finally:
+            self._publish()
 
     def _publish(self) -> None:
         events = self._syncer.drain_events()
@@ -145,55 +170,120 @@ class DB:
     # -- monitor ---------------------------------------------------------------------
 
     async def monitor(self) -> None:
-        """Sync until cancelled; errors are logged (rate-limited), emitted, backed off."""
+        """Sync until cancelled; errors are logged (rate-limited), emitted, backed off.
+
+        A tick whose change token equals that of the last clean sync costs a few
+        syscalls on the loop and nothing else: no thread, no lock, no file opened.
+        """
         loop = asyncio.get_running_loop()
         interval = self.settings.monitor_interval
         backoff, failures, last_log = 0.0, 0, float("-inf")
-        token: bytes | None = None  # unknown: sync as soon as the monitor starts
-        while True:
-            if token is not None:
-                await self._wait(interval, backoff, token)
-            token = self._syncer.change_token()
+        first = True  # sync as soon as the monitor starts
+        # Ticks keep a fixed rate (as Go's ticker): a sleep of a whole interval after
+        # each sync put every tick a sync's duration later, and the lag with it.
+        tick = loop.time()
+        with WALWatcher.get(loop) as watcher:
             try:
-                if await self.sync() is not None:
-                    self._last_write = loop.time()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                failures += 1
-                backoff = interval if backoff == 0 else min(backoff * 2, BACKOFF_MAX)
-                if loop.time() - last_log >= ERROR_LOG_INTERVAL:
-                    log.error(
-                        "%s: sync error (%d in a row, retry in %.1fs): %s",
-                        self.path,
-                        failures,
-                        interval + backoff,
-                        describe(exc),
-                    )
-                    last_log = loop.time()
-                self._failures.report(exc, operation="sync", attempt=failures, event=SyncFailed)
-                continue
-            if failures:
-                self._send(SyncRecovered(db_path=str(self.path), failures=failures))
-            backoff, failures, last_log = 0.0, 0, float("-inf")
+                while True:
+                    if not first:
+                        tick = max(tick + interval, loop.time())
+                        woke = await self._wait(watcher, tick, interval, backoff)
+                        tick = max(tick, woke)
+                    first = False
+                    token = self._syncer.change_token()
+                    if not failures and self._syncer.is_idle(token):
+                        continue
+                    try:
+                        info = await self._run(self._syncer.sync, token)
+                        while self._syncer.limited:  # a backlog: one step at a time
+                            info = await self._run(self._syncer.sync) or info
+                        if info is not None:
+                            self._last_write = loop.time()
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as exc:
+                        failures += 1
+                        backoff = interval if backoff == 0 else min(backoff * 2, BACKOFF_MAX)
+                        if loop.time() - last_log >= ERROR_LOG_INTERVAL:
+                            log.error(
+                                "%s: sync error (%d in a row, retry in %.1fs): %s",
+                                self.path,
+                                failures,
+                                interval + backoff,
+                                describe(exc),
+                            )
+                            last_log = loop.time()
+                        self._failures.report(
+                            exc, operation="sync", attempt=failures, event=SyncFailed
+                        )
+                        continue
+                    if failures:
+                        self._send(SyncRecovered(db_path=str(self.path), failures=failures))
+                    backoff, failures, last_log = 0.0, 0, float("-inf")
+            finally:
+                if watcher is not None and self._watch is not None:
+                    watcher.disarm(self._watch)
+                self._watch = None
 
-    async def _wait(self, interval: float, backoff: float, token: bytes) -> None:
-        """Sleep a tick (plus backoff); while healthy, wake early on a new commit.
+    async def _wait(
+        self, watcher: WALWatcher | None, tick: float, interval: float, backoff: float
+    ) -> float:
+        """Sleep until the ``tick`` (plus backoff); while healthy, wake early on a new
+        commit. Returns the loop time it woke at.
 
         Early only once no file was written for a whole interval: the first commit
         after a quiet spell reaches L0 in a few milliseconds, but a steady writer gets
         one L0 file per interval, as in Go. Waking on every commit made tens of files a
         second, each one an object to upload, list, compact and pay for, with no gain
         in lag: the replica uploads at most once per sync interval anyway.
+
+        The kernel says when the WAL is written (inotify, one shot, armed only here);
+        without it the wal-index is polled every ``wake_interval``. While armed and
+        idle the tick may stretch to ``IDLE_TICK``: a write would wake us anyway.
         """
-        wake = self.settings.wake_interval
-        if backoff or wake <= 0 or wake >= interval:
-            await asyncio.sleep(interval + backoff)
-            return
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + interval
+        now = loop.time()
         earliest = self._last_write + interval
+        wake = self.settings.wake_interval
+        if backoff:
+            await asyncio.sleep(interval + backoff)
+            return loop.time()
+        if wake <= 0 or earliest >= tick:
+            await asyncio.sleep(tick - now)
+            return loop.time()
+        if watcher is None:
+            await self._poll(tick, wake, earliest)
+            return loop.time()
+        self._wake_waiter = waiter = loop.create_future()
+        self._watch = watcher.arm(self._syncer.wal_path, self._wake)
+        if self._watch is not None and self._syncer.is_idle(self._syncer.change_token()):
+            tick = max(tick, now + IDLE_TICK)
+        timer = loop.call_at(tick, _resolve, waiter, False)
+        try:
+            woken = await waiter
+        finally:
+            timer.cancel()
+            self._wake_waiter = None
+        if woken:
+            self._watch = None  # a one-shot watch is spent once it fired
+            if (left := earliest - loop.time()) > 0:
+                await asyncio.sleep(left)
+        return loop.time()
+
+    def _wake(self) -> None:
+        if self._wake_waiter is not None:
+            _resolve(self._wake_waiter, True)
+
+    async def _poll(self, deadline: float, wake: float, earliest: float) -> None:
+        """The fallback without inotify: read the wal-index every ``wake`` seconds."""
+        loop = asyncio.get_running_loop()
+        token = self._syncer.change_token()
         while (left := deadline - loop.time()) > 0:
             await asyncio.sleep(min(wake, left))
             if loop.time() >= earliest and self._syncer.change_token() != token:
                 return
+
+
+def _resolve(waiter: asyncio.Future[bool], value: bool) -> None:
+    if not waiter.done():
+        waiter.set_result(value)

@@ -1,4 +1,4 @@
-"""Log lines for engine events: the replicate command's log is an event listener.
+"""Log lines for engine events: the replicate command logs what it emits.
 
 Keeping the wording here (and not at every emit site) means a plugin sees exactly
 what the log says, and the engine has one way of reporting what it did.
@@ -7,6 +7,7 @@ what the log says, and the engine has one way of reporting what it did.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from litestream_core.events import (
     CheckpointCompleted,
@@ -27,7 +28,6 @@ from litestream_core.events import (
     SyncFailed,
     SyncRecovered,
 )
-from litestream_core.hookspecs import hookimpl
 
 log = logging.getLogger("litestream")
 
@@ -87,11 +87,18 @@ def describe(event: Event) -> tuple[int, str] | None:
     return None
 
 
-class LogListener:
-    """Register with the plugin manager to turn events into log lines."""
+def logged(emit: Callable[[Event], None]) -> Callable[[Event], None]:
+    """``emit`` preceded by the event's log line.
 
-    @hookimpl
-    def litestream_event(self, event: Event) -> None:
+    The line is written right away, as every other log line of the engine is, not
+    handed to a listener thread: events come by the thousand when a thousand databases
+    start, and most are debug lines that cost nothing when not enabled.
+    """
+
+    def emit_logged(event: Event) -> None:
         line = describe(event)
-        if line is not None:
+        if line is not None and log.isEnabledFor(line[0]):
             log.log(*line)
+        emit(event)
+
+    return emit_logged

@@ -25,7 +25,10 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import os
+import struct
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,6 +38,26 @@ from litestream_core.errors import DatabaseError
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 CHECKPOINT_MODES = ("PASSIVE", "FULL", "RESTART", "TRUNCATE")
+CACHE_PAGES = 2
+"""Our connections read a page or two (``_litestream_seq``, the header); SQLite's
+default cache preallocates some 90 KB per connection for pages we never read."""
+
+
+def _without_lookaside() -> None:
+    """Turn off SQLite's lookaside allocator (about 150 KB per connection, set aside at
+    open) for this process's APSW connections: two per replicated database, each doing
+    a handful of tiny statements, made a thousand databases cost 300 MB of it.
+
+    Only possible before SQLite initialises; if some other user of APSW in this
+    process already has connections open, SQLite's defaults stay.
+    """
+    with contextlib.suppress(apsw.Error):
+        apsw.shutdown()
+        apsw.config(apsw.SQLITE_CONFIG_LOOKASIDE, 0, 0)
+    apsw.initialize()
+
+
+_without_lookaside()
 
 
 class DatabaseBusyError(DatabaseError):
@@ -59,22 +82,51 @@ def check_database_file(path: Path) -> None:
         raise DatabaseError(f"{path} is not a SQLite database")
 
 
-def open_elsewhere_in_process(path: Path) -> bool:
-    """Whether this process already has the database, its WAL or -shm open (Linux).
-
-    Checked before we connect: such a descriptor belongs to another SQLite (the
-    application's, if it embeds us) whose locks ours cannot see.
-    """
-    names = {os.fspath(path), f"{path}-wal", f"{path}-shm"}
+def files_open_in_process() -> frozenset[str]:
+    """The paths this process has open (Linux; empty elsewhere): one pass over
+    ``/proc/self/fd``, so a caller opening many databases pays for it once."""
     try:
         fds = os.listdir("/proc/self/fd")
     except OSError:
-        return False
+        return frozenset()
+    names = set()
     for fd in fds:
         with contextlib.suppress(OSError):
-            if os.readlink(f"/proc/self/fd/{fd}") in names:
-                return True
-    return False
+            names.add(os.readlink(f"/proc/self/fd/{fd}"))
+    return frozenset(names)
+
+
+def open_elsewhere_in_process(path: Path, open_files: frozenset[str] | None = None) -> bool:
+    """Whether this process already has the database, its WAL or -shm open.
+
+    Checked before we connect: such a descriptor belongs to another SQLite (the
+    application's, if it embeds us) whose locks ours cannot see. ``open_files`` is a
+    listing taken earlier by ``files_open_in_process`` (a store opening thousands of
+    databases lists the descriptors once, not once per database).
+    """
+    names = {os.fspath(path), f"{path}-wal", f"{path}-shm"}
+    if open_files is None:
+        open_files = files_open_in_process()
+    return not names.isdisjoint(open_files)
+
+
+SHM_DMS_OFFSET = 128
+"""The wal-index byte every connection using it holds a shared lock on (SQLite's
+``UNIX_SHM_DMS``): a lock there held by another process means that process uses the WAL."""
+
+
+def shm_used_by_other_process(fd: int) -> bool:
+    """Whether another process holds SQLite's lock on this ``-shm`` file (Linux layout
+    of ``struct flock``; elsewhere we answer True, the safe side)."""
+    if not sys.platform.startswith("linux"):
+        return True
+    query = struct.pack("hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, SHM_DMS_OFFSET, 1, 0)
+    try:
+        answer = fcntl.fcntl(fd, fcntl.F_GETLK, query)
+    except OSError:
+        return True
+    lock_type: int = struct.unpack("hhqqi4x", answer)[0]
+    return lock_type != fcntl.F_UNLCK
 
 
 class Connections:
@@ -87,10 +139,7 @@ class Connections:
         try:
             self.writer = self._connect()
             self._enable_wal()
-            self.writer.execute(
-                "CREATE TABLE IF NOT EXISTS _litestream_seq (id INTEGER PRIMARY KEY, seq INTEGER);"
-            )
-            self.writer.execute("CREATE TABLE IF NOT EXISTS _litestream_lock (id INTEGER);")
+            self._create_tables()
             self.page_size = _int(self.reader.execute("PRAGMA page_size;").fetchall()[0][0])
         except apsw.Error as exc:
             self.close()
@@ -103,6 +152,7 @@ class Connections:
         try:
             conn = apsw.Connection(str(self.path), flags=apsw.SQLITE_OPEN_READWRITE)
             conn.set_busy_timeout(self._timeout_ms)
+            conn.execute(f"PRAGMA cache_size = {CACHE_PAGES};")
             conn.wal_autocheckpoint(0)
             flag = ctypes.c_int(1)
             conn.file_control("main", apsw.SQLITE_FCNTL_PERSIST_WAL, ctypes.addressof(flag))
@@ -117,6 +167,32 @@ class Connections:
         if is_busy(exc):
             return DatabaseBusyError(f"cannot set up {self.path} for replication: {msg}")
         return DatabaseError(f"cannot open {self.path} for replication: {msg}")
+
+    def _create_tables(self) -> None:
+        """Go's two tables, in one transaction (one WAL sync), and only if missing: a
+        restart usually finds them and writes nothing."""
+        found = self.writer.execute(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
+            "AND name IN ('_litestream_seq', '_litestream_lock');"
+        ).fetchall()[0][0]
+        if found == 2:
+            return
+        # Plain statements, not APSW's ``with connection:``, whose commit (a WAL fsync)
+        # runs without releasing the GIL. IMMEDIATE: a deferred transaction that reads
+        # first and then writes fails at once (SQLITE_BUSY_SNAPSHOT, no busy wait) when
+        # another writer committed in between, so under a busy application it failed
+        # again and again, and replication never started.
+        try:
+            self.writer.execute(
+                "BEGIN IMMEDIATE; "
+                "CREATE TABLE IF NOT EXISTS _litestream_seq (id INTEGER PRIMARY KEY, seq INTEGER); "
+                "CREATE TABLE IF NOT EXISTS _litestream_lock (id INTEGER); "
+                "COMMIT;"
+            )
+        except BaseException:
+            if not self.writer.get_autocommit():
+                self.writer.execute("ROLLBACK;")
+            raise
 
     def _enable_wal(self) -> None:
         try:
@@ -161,8 +237,9 @@ class Connections:
 
     @contextlib.contextmanager
     def write_lock(self) -> Iterator[None]:
-        """Hold SQLite's write lock: no one can commit until the block ends."""
-        self.writer.execute("BEGIN;")
+        """Hold SQLite's write lock: no one can commit until the block ends (taken
+        at BEGIN, so the busy timeout applies rather than an immediate snapshot error)."""
+        self.writer.execute("BEGIN IMMEDIATE;")
         try:
             self.writer.execute("INSERT INTO _litestream_lock (id) VALUES (1);")
             yield
@@ -183,6 +260,18 @@ class Connections:
         finally:
             self.acquire_read_lock()
         return _int(row[0]), _int(row[1]), _int(row[2])
+
+    def forget_wal_on_close(self) -> None:
+        """Let SQLite checkpoint and delete the WAL and -shm when we close last.
+
+        Only for a database that was replaced under us, whose old WAL must not be
+        paired with the new file: SQLite removes those files by name, so the caller
+        first makes sure the names still point at the old files.
+        """
+        flag = ctypes.c_int(0)
+        for conn in (self.reader, self.writer):
+            with contextlib.suppress(apsw.Error):
+                conn.file_control("main", apsw.SQLITE_FCNTL_PERSIST_WAL, ctypes.addressof(flag))
 
     def close(self) -> None:
         for name in ("writer", "reader"):

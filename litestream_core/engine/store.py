@@ -17,7 +17,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,11 +30,16 @@ from litestream_core.engine.levels import settings_from_config
 from litestream_core.engine.plan import NoBackupsError
 from litestream_core.engine.replica import Replica, ReplicaSettings
 from litestream_core.engine.restore import restore
+from litestream_core.engine.sqlite import files_open_in_process
 from litestream_core.engine.watchdog import Watchdog, sweep_temp_files
 from litestream_core.errors import ConfigError, DatabaseError, LitestreamError, describe
 from litestream_core.events import Event
 
 log = logging.getLogger("litestream.store")
+
+AT_ONCE = 16
+"""Databases opened (or closed) concurrently: enough to overlap one's disk and storage
+waits with another's work, few enough not to queue thousands of threads' work."""
 
 
 @dataclass
@@ -100,23 +105,35 @@ class Store:
         return next((e for e in self.entries if e.db.path == wanted), None)
 
     async def open(self, *, run: bool = True) -> None:
-        """Open every database and replica, then start their loops (unless ``run`` is False).
+        """Open every database and replica and start each one's loops as soon as it is
+        open (unless ``run`` is False), so the first databases replicate while later
+        ones are still opening.
 
-        If one fails to open, those already opened are closed again, so a bad entry
-        never leaves locks or tasks behind.
+        If one fails to open, those already opened are stopped and closed again, so a
+        bad entry never leaves locks or tasks behind.
         """
         opened: list[Entry] = []
+
+        async def probe(entry: Entry) -> None:
+            if entry.replica is not None:
+                await entry.replica.probe()
+
+        async def open_one(entry: Entry) -> None:
+            await entry.db.open(open_files)
+            opened.append(entry)
+            if entry.replica is not None:
+                await entry.replica.start()
+            if run:
+                self._start_tasks(entry)
+
         try:
             # Storage first: unreachable storage fails before any database is touched.
-            for entry in self.entries:
-                if entry.replica is not None:
-                    await entry.replica.probe()
-            for entry in self.entries:
-                await entry.db.open()
-                opened.append(entry)
-                if entry.replica is not None:
-                    await entry.replica.start()
+            await _each(self.entries, probe)
+            # Listed once for all: per database it made opening N databases O(N^2).
+            open_files = await asyncio.to_thread(files_open_in_process)
+            await _each(self.entries, open_one)
         except BaseException:
+            await self._stop_tasks(opened)
             for entry in opened:
                 await _quietly(entry.db.close())
             for entry in self.entries:
@@ -127,9 +144,6 @@ class Store:
             entry.opened = True
         self._opened = True
         self.running = run
-        if run:
-            for entry in self.entries:
-                self._start_tasks(entry)
 
     def _start_tasks(self, entry: Entry) -> None:
         entry.tasks.append(asyncio.create_task(entry.db.monitor(), name=f"monitor {entry.db.path}"))
@@ -340,12 +354,17 @@ class Store:
                     ok = all(self._final.result())
                 except asyncio.CancelledError:  # aborted: the gather's, not ours
                     ok = False
-            for entry in opened:
+
+            async def close_one(entry: Entry) -> None:
                 entry.opened = False
                 await _quietly(entry.db.close())
-            for entry in self.entries:
+
+            async def stop_replica(entry: Entry) -> None:
                 if entry.replica is not None:
                     await _quietly(entry.replica.stop())
+
+            await _each(opened, close_one)
+            await _each(self.entries, stop_replica)
             return ok
 
     def abort_final_sync(self) -> None:
@@ -393,6 +412,29 @@ def _shared(entry: Entry, other: Entry) -> str | None:
         return (f"{entry.db.path} and {other.db.path} would share the replica "
                 f"{entry.location}")  # fmt: skip
     return None
+
+
+async def _each(entries: list[Entry], work: Callable[[Entry], Awaitable[None]]) -> None:
+    """``work`` on every entry, ``AT_ONCE`` at a time; on the first failure the rest
+    is cancelled and the failure of the earliest entry (in config order) is raised."""
+    gate = asyncio.Semaphore(AT_ONCE)
+
+    async def one(entry: Entry) -> None:
+        async with gate:
+            await work(entry)
+
+    tasks = [asyncio.ensure_future(one(entry)) for entry in entries]
+    if not tasks:
+        return
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for task in tasks:
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            raise exc
 
 
 async def _quietly(aw: object) -> None:

@@ -18,14 +18,14 @@ from litestream_core.errors import ReplicaClientError, TransientReplicaError
 from litestream_core.ltx import TRAILER_SIZE, Trailer
 
 CHUNK = 1 << 20
-_SMALL_FILE = 4 << 20
+SMALL_FILE = 4 << 20
 """Files up to this size are uploaded as one bytes object: fewer round trips."""
 
 
 async def local_file_data(path: Path) -> LTXData:
     """What ``write_ltx_file`` takes for a local file: bytes if small, else chunks."""
     size = (await asyncio.to_thread(path.stat)).st_size
-    if size <= _SMALL_FILE:
+    if size <= SMALL_FILE:
         return await asyncio.to_thread(path.read_bytes)
     return _chunks(path)
 

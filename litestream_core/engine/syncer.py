@@ -19,6 +19,25 @@ its users report after SIGKILL plus auto-checkpoint.
 After a process restart the cursor is rebuilt from the newest L0 file's header (WAL
 offset, size, salts): the whole chain from the WAL header to that offset must verify,
 end on a commit frame, and the last frame's page must be the one stored in that file.
+
+Idle. A monitor tick first takes a ``ChangeToken`` (the wal-index header SQLite
+rewrites on every commit, the WAL's size and mtime, the database file's identity and
+mtime: a few syscalls on descriptors we hold, no thread). When it equals the token of
+the last clean sync and no checkpoint is due, nothing can have changed and the tick
+does no work at all.
+
+Replaced database. The database file we hold is compared with the one at the path
+before every sync. Deleted, or a different file (recreated, ``mv``-replaced): our
+connections to the old file are closed, and once a database exists at the path again
+it is replicated from a full snapshot at the next TXID, so no page of the old file
+is mixed in. The old file's ``-wal`` and ``-shm``, if still at the path, would pair
+with the new file in every SQLite that opens it; when no other process uses them we
+let SQLite checkpoint them into the old file and remove them as it closes, and we
+never open the new file while they are there.
+
+Snapshots for the replica read the database without the lock, so syncs go on during
+a long snapshot; only checkpoints (which could restart the WAL under the reader) and
+closing wait for it.
 """
 
 from __future__ import annotations
@@ -28,8 +47,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -52,6 +71,7 @@ from litestream_core.engine.sqlite import (
     check_database_file,
     is_busy,
     open_elsewhere_in_process,
+    shm_used_by_other_process,
     wal_path,
 )
 from litestream_core.engine.wal import (
@@ -60,7 +80,6 @@ from litestream_core.engine.wal import (
     WALScan,
     frame_size,
     read_frame,
-    read_wal_header,
     scan_wal,
 )
 from litestream_core.errors import DatabaseError, LTXError
@@ -86,6 +105,20 @@ log = logging.getLogger("litestream.db")
 _MASK = 0xFFFFFFFF
 
 
+@dataclass(frozen=True, slots=True)
+class ChangeToken:
+    """What a monitor tick compares to tell whether anything may have changed."""
+
+    db: tuple[int, int, int] | None
+    """(device, inode, mtime in ns) of the file at the database's path; None if absent."""
+    wal_index: bytes = b""
+    """The first wal-index header in ``-shm``: SQLite rewrites it on every commit."""
+    wal: tuple[int, int] | None = None
+    """(size, mtime in ns) of the WAL we read."""
+    checked_at: float = field(default=0.0, compare=False)
+    """Wall-clock time the token was taken (for time-based checkpoints)."""
+
+
 @dataclass(slots=True)
 class Cursor:
     salts: tuple[int, int]
@@ -108,10 +141,19 @@ class Syncer:
         self.mutex = threading.RLock()
         self._fd_lock = threading.Lock()
         self.events: list[Event] = []
+        self._events_lock = threading.Lock()
+        self.on_event: Callable[[], None] | None = None
+        """Called from the worker thread when an L0 file is written during a checkpoint,
+        so the loop can publish it before the checkpoint ends: that file is uploaded
+        while the checkpoint runs (otherwise its commits wait for it)."""
+        self._checkpointing = False
         self.page_size = 0
         self.pos = Pos(0, 0)
         self._conns: Connections | None = None
         self._db_file: BinaryIO | None = None
+        self._wal_file: BinaryIO | None = None
+        """The WAL SQLite writes to, held from connect to close (read by descriptor,
+        so a file put at the path later is never mistaken for it)."""
         self._shm_fd = -1
         self._cursor: Cursor | None = None
         self._gen_pages: dict[int, int] = {}
@@ -124,6 +166,18 @@ class Syncer:
         """The last ``sync`` stopped at ``max_sync_wal_bytes``: call it again."""
         self._synced_since_checkpoint = False
         self._closed = False
+        self._idle_token: ChangeToken | None = None
+        """Token taken before the last sync that left nothing to do."""
+        self.open_files: frozenset[str] | None = None
+        """Paths this process had open, listed once by a caller opening many databases."""
+        self._gone: str | None = None
+        """Why the file we replicated is no longer at the path ("deleted", "replaced")."""
+        self._stale: list[BinaryIO] = []
+        """The old file's -wal/-shm, still at the path after a replacement (held open so
+        their inodes cannot be reused while we compare)."""
+        self._readers = 0
+        """Snapshots reading the database outside the lock."""
+        self._no_readers = threading.Condition(self.mutex)
 
     # -- opening ---------------------------------------------------------------------
 
@@ -175,10 +229,11 @@ class Syncer:
         """Connect once the database file exists; False while it does not or after close."""
         if self._conns is not None:
             return True
-        if self._closed or not self.path.exists():
+        if self._closed or not self.path.exists() or self._stale_files_remain():
             return False
         check_database_file(self.path)
-        if open_elsewhere_in_process(self.path):
+        open_files, self.open_files = self.open_files, None
+        if open_elsewhere_in_process(self.path, open_files):
             log.warning(
                 "%s is already open in this process, probably through another SQLite "
                 "library: its locks and ours do not see each other, so replication is "
@@ -187,74 +242,201 @@ class Syncer:
             )
         conns = Connections(self.path, self.settings.busy_timeout)
         try:
-            if read_wal_header(self.wal_path) is None:
+            if _read_header(self.wal_path) is None:
                 conns.bump_seq()
             conns.acquire_read_lock()
             # Kept open until the connections close: closing any descriptor of a file
             # drops every POSIX lock this process holds on it, SQLite's included.
-            self._db_file = open(self.path, "rb")  # noqa: SIM115
-            with contextlib.suppress(FileNotFoundError), self._fd_lock:
-                self._shm_fd = os.open(f"{self.path}-shm", os.O_RDONLY)
+            self._db_file = open(self.path, "rb", buffering=0)  # noqa: SIM115
+            with self._fd_lock:
+                self._wal_file = open(self.wal_path, "rb", buffering=0)  # noqa: SIM115
+                with contextlib.suppress(FileNotFoundError):
+                    self._shm_fd = os.open(f"{self.path}-shm", os.O_RDONLY)
         except BaseException:
             conns.close()
-            if self._db_file is not None:
-                self._db_file.close()
-                self._db_file = None
+            self._close_files()
             raise
         self._conns = conns
         self.page_size = conns.page_size
+        if self._gone is not None:
+            log.warning(
+                "%s: a database is at the path again; replicating it from a snapshot",
+                self.path,
+            )
+            self._gone = None
         return True
+
+    def _close_files(self) -> None:
+        with self._fd_lock:
+            for name in ("_db_file", "_wal_file"):
+                f: BinaryIO | None = getattr(self, name)
+                if f is not None:
+                    f.close()
+                    setattr(self, name, None)
+            if self._shm_fd >= 0:
+                os.close(self._shm_fd)
+                self._shm_fd = -1
+
+    # -- a database deleted or replaced under us -----------------------------------
+
+    def _file_at_path_changed(self) -> str | None:
+        """ "deleted" or "replaced" when the path no longer leads to the file we hold."""
+        if self._db_file is None:
+            return None
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return "deleted"
+        return None if os.path.samestat(st, os.fstat(self._db_file.fileno())) else "replaced"
+
+    def _let_go(self, what: str) -> None:
+        """Close our connections to a database that is no longer at its path.
+
+        Its -wal and -shm, if the path still leads to them, belong to the old file:
+        when no other process uses them, SQLite checkpoints them into the old file and
+        deletes them as we close; otherwise they are held and compared until gone.
+        """
+        assert self._conns is not None and self._wal_file is not None
+        log.warning(
+            "%s: the database file was %s; its replication stops here, and a database "
+            "that appears at the path is replicated from a new snapshot",
+            self.path,
+            what,
+        )
+        with self._fd_lock:
+            old_wal, self._wal_file = self._wal_file, None
+        old_shm = open(os.dup(self._shm_fd), "rb") if self._shm_fd >= 0 else None  # noqa: SIM115
+        candidates = [f for f in (old_wal, old_shm) if f is not None]
+        if any(_still_there(f, self.path, close=False) for f in candidates) and (
+            self._shm_fd < 0 or not shm_used_by_other_process(self._shm_fd)
+        ):
+            self._conns.forget_wal_on_close()
+        self._conns.close()  # before any of our descriptors closes: that drops its locks
+        self._conns = None
+        self._close_files()
+        self._stale = [f for f in candidates if _still_there(f, self.path)]
+        if self._stale:
+            log.warning(
+                "%s: the old database's -wal/-shm are still in use by another process; "
+                "the new database is replicated once they are gone",
+                self.path,
+            )
+        self._gone = what
+        self._cursor = None
+        self._gen_pages = {}
+        self._sums = None
+        self._last_header, self._last_path = None, None
+        self._snapshot_reason = f"database file {what}"
+
+    def _stale_files_remain(self) -> bool:
+        """Whether the replaced database's -wal/-shm are still at the path.
+
+        Once no other process uses them they are removed, as SQLite removes them when
+        the last connection closes: left there, they would pair with the new file.
+        """
+        self._stale = [f for f in self._stale if _still_there(f, self.path)]
+        if not self._stale:
+            return False
+        shm = next((f for f in self._stale if _same_file(f"{self.path}-shm", f)), None)
+        if shm is not None and shm_used_by_other_process(shm.fileno()):
+            return True
+        for f in self._stale:
+            for suffix in ("-wal", "-shm"):
+                if _same_file(f"{self.path}{suffix}", f):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(f"{self.path}{suffix}")
+            f.close()
+        log.warning("%s: removed the replaced database's -wal and -shm", self.path)
+        self._stale = []
+        return False
 
     def close(self) -> None:
         with self.mutex:
+            self._no_readers.wait_for(lambda: self._readers == 0)
             self._closed = True
+            self._idle_token = None
             try:
-                if self._conns is not None:
+                if self._conns is not None and self._file_at_path_changed() is None:
                     self._sync_step()
             finally:
                 if self._conns is not None:
                     self._conns.close()
                     self._conns = None
-                if self._db_file is not None:
-                    self._db_file.close()
-                    self._db_file = None
-                with self._fd_lock:
-                    if self._shm_fd >= 0:
-                        os.close(self._shm_fd)
-                        self._shm_fd = -1
+                self._close_files()
+                for f in self._stale:
+                    f.close()
+                self._stale = []
                 self._cursor = None
                 self.lock.release()
 
     def drain_events(self) -> list[Event]:
-        with self.mutex:
+        """Never waits for a sync in progress (the loop calls it)."""
+        with self._events_lock:
             events, self.events = self.events, []
             return events
 
-    def change_token(self) -> bytes:
-        """Bytes that change whenever a transaction commits (wal-index header, or WAL
-        size and mtime without one). Only a hint for waking up early."""
-        with self._fd_lock:
-            if self._shm_fd >= 0:
-                with contextlib.suppress(OSError):
-                    return os.pread(self._shm_fd, 48, 0)
+    def _record(self, event: Event) -> None:
+        with self._events_lock:
+            self.events.append(event)
+        if self._checkpointing and self.on_event is not None:
+            self.on_event()
+
+    def change_token(self) -> ChangeToken:
+        """Cheap to take from any thread: a few syscalls on held descriptors."""
+        now = time.time()
         try:
-            st = os.stat(self.wal_path)
+            st = os.stat(self.path)
+            db: tuple[int, int, int] | None = (st.st_dev, st.st_ino, st.st_mtime_ns)
         except OSError:
-            return b""
-        return f"{st.st_size}:{st.st_mtime_ns}".encode()
+            db = None
+        index, wal = b"", None
+        with self._fd_lock, contextlib.suppress(OSError, ValueError):
+            if self._shm_fd >= 0:
+                index = os.pread(self._shm_fd, 48, 0)
+            if self._wal_file is not None:
+                wst = os.fstat(self._wal_file.fileno())
+                wal = (wst.st_size, wst.st_mtime_ns)
+        return ChangeToken(db, index, wal, now)
+
+    def is_idle(self, token: ChangeToken) -> bool:
+        """Whether a sync now would do nothing: nothing changed since the last sync
+        that found nothing left to do, and no checkpoint is due by time."""
+        if token != self._idle_token:
+            return False
+        cur = self._cursor
+        if cur is None or token.db is None:
+            return self._conns is None  # a database not there yet (or gone)
+        since_write = token.checked_at - token.db[2] / 1e9
+        state = ckpt.CheckpointState(cur.offset, self._synced_since_checkpoint, since_write)
+        return ckpt.choose(self.settings, self.page_size, state) is None
 
     # -- syncing ---------------------------------------------------------------------
 
-    def sync(self) -> LTXFileInfo | None:
-        """One step: at most ``max_sync_wal_bytes`` of WAL (``limited`` tells whether
-        more is pending; no checkpoint runs until a step reaches the WAL's end)."""
+    def sync(self, token: ChangeToken | None = None) -> LTXFileInfo | None:
+        """One step: copy at most ``max_sync_wal_bytes`` of new commits into an L0 file
+        (None if there were none). ``limited`` tells whether more is pending; no
+        checkpoint runs until a step reaches the WAL's end.
+
+        ``token``, taken before the call, becomes the idle token if the sync leaves
+        nothing pending, so later ticks with the same token can skip the work.
+        """
         with self.mutex:
             self.limited = False
+            self._idle_token = None
+            if self._conns is not None and (what := self._file_at_path_changed()):
+                if self._readers:
+                    return None  # a snapshot still reads the old file
+                self._let_go(what)
             if not self._init():
+                if token is not None and self._conns is None and not self._stale:
+                    self._idle_token = token
                 return None
             info = self._sync_step(self.settings.max_sync_wal_bytes)
-            if not self.limited:
-                self._checkpoint_if_needed()
+            if self.limited:
+                return info
+            self._checkpoint_if_needed()
+            if token is not None and self._snapshot_reason is None and self._cursor is not None:
+                self._idle_token = token
             return info
 
     def _sync_step(self, limit: int = 0) -> LTXFileInfo | None:
@@ -263,24 +445,32 @@ class Syncer:
         # shows up as a changed WAL below.
         self._conns.acquire_read_lock()
         hdr = self._ensure_wal()
-        with open(self.wal_path, "rb") as wal:
-            start, checksum, reason = self._plan(hdr, wal)
-            if reason is not None:
-                scan = scan_wal(wal, hdr, WAL_HEADER_SIZE, hdr.checksum)
-                return self._write_snapshot(hdr, wal, scan, reason)
-            scan = scan_wal(wal, hdr, start, checksum, limit=limit)
-            if scan.end == start:
-                return None
-            self.limited = scan.limited
-            return self._write_incremental(hdr, wal, scan)
+        wal = self._wal_file
+        assert wal is not None
+        start, checksum, reason = self._plan(hdr, wal)
+        # Reads stop at the file's end: an open-ended read allocates its whole chunk
+        # (8 MiB) however little is there, twice per scan, at every sync.
+        end = os.fstat(wal.fileno()).st_size
+        if reason is not None:
+            scan = scan_wal(wal, hdr, WAL_HEADER_SIZE, hdr.checksum, stop=end)
+            return self._write_snapshot(hdr, wal, scan, reason)
+        scan = scan_wal(wal, hdr, start, checksum, stop=end, limit=limit)
+        if scan.end == start:
+            return None
+        self.limited = scan.limited
+        return self._write_incremental(hdr, wal, scan)
+
+    def _wal_header(self) -> WALHeader | None:
+        assert self._wal_file is not None
+        return WALHeader.parse(os.pread(self._wal_file.fileno(), WAL_HEADER_SIZE, 0))
 
     def _ensure_wal(self) -> WALHeader:
         """The WAL header, first committing a frame if the WAL is empty (Go does too)."""
-        hdr = read_wal_header(self.wal_path)
+        hdr = self._wal_header()
         if hdr is None:
             assert self._conns is not None
             self._conns.bump_seq()
-            hdr = read_wal_header(self.wal_path)
+            hdr = self._wal_header()
             if hdr is None:
                 raise DatabaseError(f"{self.wal_path} has no valid header after a write")
         return hdr
@@ -419,7 +609,7 @@ class Syncer:
         self._gen_pages = dict(scan.pages)
         self._cursor = Cursor(hdr.salts, scan.end, scan.checksum, commit)
         self._snapshot_reason = None
-        self.events.append(
+        self._record(
             SnapshotWritten(
                 db_path=str(self.path), level=0, txid=txid, size=info.size, reason=reason
             )
@@ -450,7 +640,7 @@ class Syncer:
         self._last_header = header
         self._last_path = self.meta.ltx_path(0, txid, txid)
         self._synced_since_checkpoint = True
-        self.events.append(
+        self._record(
             LTXFileWritten(db_path=str(self.path), level=0, min_txid=txid, max_txid=txid, size=size)
         )
         return LTXFileInfo(0, txid, txid, size, datetime.now(UTC))
@@ -458,13 +648,20 @@ class Syncer:
     # -- snapshots for the replica, rebase, cleanup -------------------------------------
 
     def write_snapshot(self, out: BinaryIO) -> Header:
-        """A snapshot (TXIDs 1..pos) of the database exactly at ``pos`` after a sync."""
+        """A snapshot (TXIDs 1..pos) of the database exactly at ``pos`` after a sync.
+
+        Only the sync and the bookkeeping take the lock; pages are read without it, so
+        the monitor keeps syncing while a large snapshot is written. That is safe
+        because the pages at ``pos`` do not move meanwhile: our read transaction keeps
+        other checkpointers from copying newer frames into the database file and from
+        restarting the WAL, and our own checkpoints (and close) wait for the snapshot.
+        """
         with self.mutex:
             if not self._init():
                 raise DatabaseError(f"{self.path} does not exist yet or is closed")
             self._sync_step()
             cur = self._cursor
-            assert cur is not None and self._db_file is not None
+            assert cur is not None and self._db_file is not None and self._wal_file is not None
             fs = frame_size(self.page_size)
             start = max(WAL_HEADER_SIZE, cur.offset - fs)
             span = WALScan(start=start, end=cur.offset, checksum=cur.checksum)
@@ -473,22 +670,23 @@ class Syncer:
                 self.pos.txid, cur.commit, span, cur.salts, 0 if checksums else None
             ).with_(min_txid=1)
             post = self._sums.value if checksums and self._sums is not None else 0
-            with open(self.wal_path, "rb") as wal:
-                reader = PageReader(self._db_file, wal, self.page_size)
-                write_pages(
-                    out,
-                    header,
-                    snapshot_pages(cur.commit, self.page_size),
-                    self._gen_pages,
-                    reader,
-                    None,
-                    post,
-                    self.settings.page_codecs.write,
-                )
-            return header
+            frames = dict(self._gen_pages)
+            reader = PageReader(self._db_file, self._wal_file, self.page_size)
+            self._readers += 1
+        try:
+            pages = snapshot_pages(cur.commit, self.page_size)
+            write_pages(
+                out, header, pages, frames, reader, None, post, self.settings.page_codecs.write
+            )
+        finally:
+            with self.mutex:
+                self._readers -= 1
+                self._no_readers.notify_all()
+        return header
 
     def rebase(self, pos: Pos, ltx_file: Path | None) -> None:
         with self.mutex:
+            self._idle_token = None
             keep = None
             self._last_header, self._last_path = None, None
             if ltx_file is not None and ltx_file.exists():
@@ -511,13 +709,15 @@ class Syncer:
 
     def checkpoint(self, mode: str) -> None:
         with self.mutex:
+            self._idle_token = None
+            self._no_readers.wait_for(lambda: self._readers == 0)
             if self._init():
                 self._checkpoint(mode.upper())
 
     def _checkpoint_if_needed(self) -> None:
         cur = self._cursor
-        if cur is None:
-            return
+        if cur is None or self._readers:
+            return  # a snapshot reading the WAL: the next sync checkpoints
         try:
             mtime = os.stat(self.path).st_mtime
         except FileNotFoundError:
@@ -528,7 +728,7 @@ class Syncer:
             # A PASSIVE checkpoint may restart the WAL and spare the blocking TRUNCATE
             # with its boundary snapshot.
             if (
-                self._checkpoint(ckpt.PASSIVE)
+                self._checkpoint(ckpt.PASSIVE, synced=True)
                 and self._cursor is not None
                 and not (ckpt.exceeds_truncate(self.settings, self.page_size, self._cursor.offset))
             ):
@@ -539,10 +739,12 @@ class Syncer:
                 self.settings.truncate_page_n,
             )
         if mode is not None:
-            self._checkpoint(mode)
+            self._checkpoint(mode, synced=True)
 
-    def _checkpoint(self, mode: str) -> bool:
+    def _checkpoint(self, mode: str, *, synced: bool = False) -> bool:
         """Checkpoint, then continue on the restarted WAL; True if the WAL restarted.
+
+        ``synced``: the caller has just synced, so no sync is needed before starting.
 
         PASSIVE runs under our write lock after a final sync, so every commit it copies
         into the database file was captured first, and the WAL it lets restart starts
@@ -556,10 +758,18 @@ class Syncer:
         checkpoint, already pins the database file, and the snapshot reads every frame
         of the new generation up to its last commit, so it is one consistent state.
         """
+        self._checkpointing = True
+        try:
+            return self._checkpoint_locked(mode, synced)
+        finally:
+            self._checkpointing = False
+
+    def _checkpoint_locked(self, mode: str, synced: bool) -> bool:
         conns = self._conns
         assert conns is not None
         before = self._ensure_wal()
-        self._sync_step()
+        if not synced:
+            self._sync_step()
         try:
             copied = 0
             if mode == ckpt.PASSIVE:
@@ -590,16 +800,42 @@ class Syncer:
         except Exception as exc:
             if not is_busy(exc):
                 raise
-        self.events.append(
+        self._record(
             CheckpointCompleted(db_path=str(self.path), mode=mode, wal_pages_before=max(frames, 0))
         )
         if busy:
             log.debug("%s: %s checkpoint could not finish: database busy", self.path, mode)
         self._synced_since_checkpoint = False
-        if read_wal_header(self.wal_path) == before:
+        if self._wal_header() == before:
             return False
         if cur is None or not cur.restart_ok:
             self._snapshot_reason = "checkpoint boundary snapshot"
         self._sync_step()
         self._synced_since_checkpoint = False
         return True
+
+
+def _read_header(path: Path) -> WALHeader | None:
+    try:
+        with open(path, "rb") as f:
+            return WALHeader.parse(f.read(WAL_HEADER_SIZE))
+    except FileNotFoundError:
+        return None
+
+
+def _same_file(path: str, f: BinaryIO) -> bool:
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(f.fileno()))
+    except OSError:
+        return False
+
+
+def _still_there(f: BinaryIO, db_path: Path, *, close: bool = True) -> bool:
+    """Whether the old file ``f`` is still the -wal or -shm at ``db_path``; if not, it is
+    closed (unless ``close`` is False)."""
+    for suffix in ("-wal", "-shm"):
+        if _same_file(f"{db_path}{suffix}", f):
+            return True
+    if close:
+        f.close()
+    return False

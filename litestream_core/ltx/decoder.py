@@ -11,10 +11,12 @@ import io
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from litestream_core.compression import BUILTIN_CODECS, PageCodecs
+import lz4.block
+
+from litestream_core.compression import BUILTIN_CODECS, LZ4BlockCompressor, PageCodecs
 from litestream_core.errors import ChecksumMismatchError, LTXFormatError
 from litestream_core.ltx._io import read_exact, read_upto
-from litestream_core.ltx.checksum import DatabaseChecksum, crc64
+from litestream_core.ltx.checksum import DatabaseChecksum, _go_iso, crc64
 from litestream_core.ltx.header import (
     CHECKSUM_FLAG,
     HEADER_SIZE,
@@ -32,9 +34,11 @@ from litestream_core.ltx.index import (
     scan_index,
 )
 from litestream_core.ltx.page import (
+    _LZ4_ERRORS,
     PAGE_END,
     PAGE_HEADER,
     SIZE_FIELD,
+    block_bound,
     check_block_size,
     check_page_flags,
     decompress_block,
@@ -60,6 +64,7 @@ class Decoder:
         self._index = IndexBuilder()
         self._started = False
         self._trailer: Trailer | None = None
+        self._past_end = b""
 
     @property
     def trailer(self) -> Trailer:
@@ -91,33 +96,70 @@ class Decoder:
         return self.trailer
 
     def _read_pages(self) -> Iterator[tuple[int, bytes]]:
+        """The checks of ``check_page_flags``, ``_check_order``, ``check_block_size`` and
+        ``decompress_block``, inlined for frames with a size field (every file written
+        since that field exists): a snapshot is one pass of this loop per page, and
+        the calls cost as much as decompressing."""
         src, hdr, index = self._src, self.header, self._index
         page_size, commit, lock = hdr.page_size, hdr.commit, hdr.lock_pgno
         snapshot, codec = hdr.is_snapshot, self.codec
         db_sum = DatabaseChecksum() if snapshot and not hdr.no_checksum else None
         crc, offset, prev = self._crc, HEADER_SIZE, 0
+        read, unpack_head, unpack_size = src.read, PAGE_HEADER.unpack, SIZE_FIELD.unpack
+        decompress, go_iso, add = lz4.block.decompress, _go_iso, index.add
+        bound = block_bound(page_size, codec)
+        fast = type(codec) is LZ4BlockCompressor  # LZ4 inline; other codecs by their call
+        sized = PAGE_HEADER_SIZE + SIZE_FIELD.size
+        ahead = PAGE_HEADER_SIZE  # once a sized frame was seen: header and size at once
         while True:
-            head = read_exact(src, PAGE_HEADER_SIZE, "page header")
-            pgno, flags = PAGE_HEADER.unpack(head)
+            head = read(ahead)
+            if len(head) < PAGE_HEADER_SIZE:
+                head += read_exact(src, PAGE_HEADER_SIZE - len(head), "page header")
+            pgno, flags = unpack_head(head[:PAGE_HEADER_SIZE])
             if pgno == 0 and flags == 0:
+                # The end marker: what was read past it belongs to the page index.
+                self._past_end = head[PAGE_HEADER_SIZE:]
                 break
-            check_page_flags(pgno, flags)
-            _check_order(pgno, prev, commit, lock, snapshot)
+            if flags != PAGE_FLAG_SIZE:
+                check_page_flags(pgno, flags)
+            if (
+                pgno > commit
+                or pgno == lock
+                or (pgno != next_snapshot_pgno(prev, lock) if snapshot else pgno <= prev)
+            ):
+                _check_order(pgno, prev, commit, lock, snapshot)
             if flags & PAGE_FLAG_SIZE:
-                size_raw = read_exact(src, SIZE_FIELD.size, f"page {pgno} size")
-                size = SIZE_FIELD.unpack(size_raw)[0]
-                check_block_size(pgno, size, page_size, codec)
-                block = read_exact(src, size, f"page {pgno} data")
-                data = decompress_block(block, page_size, pgno, codec)
-                crc = crc64(data, crc64(head + size_raw, crc))
-                frame_size = PAGE_HEADER_SIZE + SIZE_FIELD.size + size
+                if len(head) < sized:
+                    head += read_exact(src, sized - len(head), f"page {pgno} size")
+                size = unpack_size(head[PAGE_HEADER_SIZE:])[0]
+                if size == 0 or size > bound:
+                    check_block_size(pgno, size, page_size, codec)
+                block = read(size)
+                if len(block) != size:
+                    block += read_exact(src, size - len(block), f"page {pgno} data")
+                if fast:
+                    try:
+                        data = decompress(block, uncompressed_size=page_size)
+                    except _LZ4_ERRORS:
+                        raise LTXFormatError(f"LTX page {pgno}: corrupt LZ4 block") from None
+                    if len(data) != page_size:
+                        decompress_block(block, page_size, pgno)  # raises, saying why
+                else:
+                    data = decompress_block(block, page_size, pgno, codec)
+                crc = go_iso(data, initial=go_iso(head, initial=crc))
+                frame_size = sized + size
+                ahead = sized
             else:
                 if hdr.codec:
                     raise LTXFormatError(f"LTX page {pgno}: {hdr.codec} page without a size")
-                consumed, data = read_legacy_frame(src, page_size, pgno)
+                # Bytes read ahead for a size field start this legacy frame instead.
+                legacy_src = _Prefixed(head[PAGE_HEADER_SIZE:], src)
+                head = head[:PAGE_HEADER_SIZE]
+                consumed, data = read_legacy_frame(legacy_src, page_size, pgno)  # type: ignore[arg-type]
+                ahead = PAGE_HEADER_SIZE
                 crc = crc64(data, crc64(head, crc))
                 frame_size = PAGE_HEADER_SIZE + consumed
-            index.add(pgno, offset, frame_size)
+            add(pgno, offset, frame_size)
             offset += frame_size
             if db_sum is not None:
                 db_sum.add(pgno, data)
@@ -132,7 +174,8 @@ class Decoder:
                 )
         crc = crc64(PAGE_END, crc)
         expected = index.encode()
-        rest = read_upto(src, len(expected) + TRAILER_SIZE + 1)
+        past = self._past_end
+        rest = past + read_upto(src, len(expected) + TRAILER_SIZE + 1 - len(past))
         area_len = _check_index(rest, expected)
         raw = rest[area_len + INDEX_SIZE_FIELD.size :]
         if len(raw) < TRAILER_SIZE:
@@ -210,3 +253,20 @@ def verify_file(src: BinaryIO, codecs: PageCodecs | None = None) -> tuple[Header
     """Check an LTX file end to end without keeping its pages."""
     dec = Decoder(src, codecs)
     return dec.header, dec.verify()
+
+
+class _Prefixed(io.RawIOBase):
+    """``src`` with ``prefix`` put back in front of it (bytes read ahead)."""
+
+    def __init__(self, prefix: bytes, src: BinaryIO) -> None:
+        self._prefix = prefix
+        self._src = src
+
+    def read(self, n: int = -1) -> bytes:
+        if not self._prefix:
+            return self._src.read(n)
+        if n < 0 or n > len(self._prefix):
+            head, self._prefix = self._prefix, b""
+            return head + self._src.read(-1 if n < 0 else n - len(head))
+        head, self._prefix = self._prefix[:n], self._prefix[n:]
+        return head

@@ -39,7 +39,16 @@ class IndexBuilder:
         self._buf = bytearray()
 
     def add(self, pgno: int, offset: int, size: int) -> None:
-        self._buf += encode_uvarint(pgno) + encode_uvarint(offset) + encode_uvarint(size)
+        # Once per page of every file read or written: the common one- and two-byte
+        # cases are encoded here, without a call per field.
+        buf = self._buf
+        for value in (pgno, offset, size):
+            if value < 0x80:
+                buf.append(value)
+            elif value < 0x4000:
+                buf += bytes((value & 0x7F | 0x80, value >> 7))
+            else:
+                buf += encode_uvarint(value)
 
     def encode(self) -> bytes:
         """The index as stored: entries, zero terminator, then the area's length."""

@@ -150,15 +150,18 @@ class FileReplicaClient(ReplicaClient):
         header = Header.decode(head)  # before any file exists: non-LTX data is refused
         target = self.file_path(level, min_txid, max_txid)
         tmp_path = target.parent / temp_name(target.name)
+        if isinstance(rest, bytes):
+            # A small file (the L0 file of every sync) in one thread hand-off.
+            size = await self._run(
+                "write", _write_whole, tmp_path, target, head + rest, header.timestamp, **where
+            )
+            return LTXFileInfo(level, min_txid, max_txid, size, ms_to_datetime(header.timestamp))
         tmp: IO[bytes] | None = None
         try:
             tmp = await self._run("write", _create_temp, tmp_path, **where)
             await self._run("write", tmp.write, head, **where)
-            if isinstance(rest, bytes):
-                await self._run("write", tmp.write, rest, **where)
-            else:
-                async for chunk in rest:
-                    await self._run("write", tmp.write, chunk, **where)
+            async for chunk in rest:
+                await self._run("write", tmp.write, chunk, **where)
             size = await self._run(
                 "write", _commit, tmp, tmp_path, target, header.timestamp, **where
             )
@@ -345,6 +348,18 @@ def _commit(tmp: IO[bytes], tmp_path: Path, target: Path, timestamp_ms: int) -> 
     os.replace(tmp_path, target)
     _fsync_dir(target.parent)
     return size
+
+
+def _write_whole(tmp_path: Path, target: Path, data: bytes, timestamp_ms: int) -> int:
+    """Create, fill and commit a file in one go; nothing is left behind on failure."""
+    tmp: IO[bytes] | None = None
+    try:
+        tmp = _create_temp(tmp_path)
+        tmp.write(data)
+        return _commit(tmp, tmp_path, target, timestamp_ms)
+    except BaseException:
+        _discard(tmp, tmp_path)
+        raise
 
 
 def _discard(tmp: IO[bytes] | None, path: Path) -> None:
