@@ -2,8 +2,9 @@
 
 A corpus entry is YAML with placeholders: ``{data}`` (a directory holding one WAL
 database, ``app.db``), ``{replica}`` (a directory for file replicas), ``{work}`` (the
-tool's own scratch directory) and ``{port}`` (a free port, another at each place); each
-tool gets its own copy of everything, so neither sees the other's state. ``-once``
+tool's own scratch directory), ``{tool}`` (``go`` or ``ours``, for places of a server's
+own) and ``{port}`` (a free port, another at each place); each tool gets its own copy of
+everything, so neither sees the other's state. ``-once``
 runs are compared by exit code; a daemon run "starts" when it is still running after a
 short settle time (its exit code after SIGTERM is kept for the test to check).
 """
@@ -110,6 +111,7 @@ def run_both(
             text.replace("{data}", str(root / "data"))
             .replace("{replica}", str(root / "replica"))
             .replace("{work}", str(root))
+            .replace("{tool}", tool)
         )
         while "{port}" in filled:
             filled = filled.replace("{port}", str(free_port()), 1)
