@@ -148,7 +148,7 @@ class _GlobalKeys(Settings):
     verify_compaction: Annotated[
         bool, Setting("after each compaction, check the level it wrote has no TXID gap")
     ] = False
-    # v0.3-era and pre-release keys Go ignores: each is one warning (_OLD_GLOBAL_KEYS).
+    # v0.3-era and pre-release keys Go ignores: named in one warning (_OLD_GLOBAL_KEYS).
 
 
 class SocketConfig(Settings):
@@ -277,22 +277,23 @@ _GO_NOT_INHERITED = {"part-size", "concurrency", "host-key", "webdav-url", "webd
 no settings; the others say so per key)."""
 
 # Keys of earlier Go releases that Go 0.5.17 ignores: a config written for them starts,
-# with one warning naming each (Go says nothing, so a user would not know).
+# with one warning that names each (Go says nothing, so a user would not know). The
+# text says where the key's meaning went, if anywhere.
 _OLD_REPLICA_KEYS = {
-    "validation-interval": "Go ignores it too; the top-level validation.interval checks",
-    "name": "deprecated; Go ignores it too",
-    "retention": "a v0.3 key Go ignores too; see the top-level snapshot.retention",
-    "retention-check-interval": "a v0.3 key Go ignores too",
-    "snapshot-interval": "a v0.3 key Go ignores too; see the top-level snapshot.interval",
-    "upstream": "a v0.4 key Go ignores too",
+    "validation-interval": "the top-level validation.interval checks",
+    "name": "deprecated",
+    "retention": "v0.3; see the top-level snapshot.retention",
+    "retention-check-interval": "v0.3",
+    "snapshot-interval": "v0.3; see the top-level snapshot.interval",
+    "upstream": "v0.4",
 }
 _OLD_DB_KEYS = {
-    "max-checkpoint-page-count": "a v0.3 key Go ignores too; see truncate-page-n",
-    "monitor-delay-interval": "a v0.4 key Go ignores too",
-    "shadow-retention-count": "a v0.4 key Go ignores too",
+    "max-checkpoint-page-count": "v0.3; see truncate-page-n",
+    "monitor-delay-interval": "v0.4",
+    "shadow-retention-count": "v0.4",
 }
 _OLD_GLOBAL_KEYS = {
-    "skip-remote-deletion": "Go ignores it too; use retention.enabled: false",
+    "skip-remote-deletion": "use retention.enabled: false",
 }
 
 
@@ -598,6 +599,8 @@ class _Parser:
         self.backends = backends
         self.codecs = codecs
         self.warnings: list[str] = []
+        self.ignored: dict[str, tuple[str, list[str]]] = {}
+        """Keys of earlier Go releases met: key -> (what became of it, where)."""
         declared: dict[str, bool] = {}
         for spec in backends.values():
             for info in spec.settings.describe() if spec.settings else ():
@@ -631,7 +634,7 @@ class _Parser:
     ) -> None:
         for key in node:
             if key in unsupported:
-                self.warnings.append(f"{self.source}: {where}: '{key}' ignored: {unsupported[key]}")
+                self.ignored.setdefault(key, (unsupported[key], []))[1].append(where)
             elif key not in known:
                 hint = suggest(key, [*known, *unsupported])
                 raise self.fail(where, f"unknown key '{key}'{hint}", node, key)
@@ -725,9 +728,25 @@ class _Parser:
             verify_compaction=top.verify_compaction,
             validation_interval=validation.interval,
             **self.heartbeat(top, root),
-            warnings=tuple(self.warnings),
+            warnings=(*self.ignored_warning(), *self.warnings),
             source=self.source,
         )
+
+    def ignored_warning(self) -> list[str]:
+        """One warning naming every key of an earlier Go release the config holds, each
+        once with the places it is at: a v0.3 config of many databases is one line."""
+        if not self.ignored:
+            return []
+
+        def at(places: list[str]) -> str:
+            unique = list(dict.fromkeys(places))
+            more = f" and {len(unique) - 3} more" if len(unique) > 3 else ""
+            return ", ".join(unique[:3]) + more
+
+        keys = "; ".join(
+            f"'{key}' ({at(places)}: {became})" for key, (became, places) in self.ignored.items()
+        )
+        return [f"{self.source}: keys of earlier Go releases ignored, as Go 0.5.17 does: {keys}"]
 
     def socket(self, node: object) -> SocketConfig:
         if node is None:

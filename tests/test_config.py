@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -125,28 +126,38 @@ def test_errors_are_one_line_naming_the_key(text, message):
     assert line.startswith("t.yml")
 
 
-def test_keys_of_earlier_go_releases_are_one_warning_each():
+def test_keys_of_earlier_go_releases_are_one_warning_naming_each():
+    replica = "        retention: 24h\n        snapshot-interval: 1h\n"
     cfg = parse_config(
         "skip-remote-deletion: true\nsnapshot-interval: 1h\nretention:\n  enabled: false\n"
         "dbs:\n  - path: /a.db\n    max-checkpoint-page-count: 100\n"
-        "    replicas:\n      - path: /r\n        name: x\n        retention: 24h\n"
-        "        retention-check-interval: 1h\n        snapshot-interval: 1h\n"
-        "        validation-interval: 1h\n",
+        "    replicas:\n      - path: /r\n        name: x\n"
+        "        retention-check-interval: 1h\n        validation-interval: 1h\n" + replica
+        + "".join(f"  - path: /{i}.db\n    replicas:\n      - path: /r{i}\n" + replica
+                  for i in range(1, 6)),
         source="t.yml",
-    )
-    keys = [
+    )  # fmt: skip
+    assert len(cfg.warnings) == 1
+    warning = cfg.warnings[0]
+    assert warning.startswith("t.yml: keys of earlier Go releases ignored")
+    named = re.findall(r"'([a-z-]+)' \(", warning)
+    assert named == [
         "skip-remote-deletion",
         "snapshot-interval",
         "max-checkpoint-page-count",
         "name",
-        "retention",
         "retention-check-interval",
-        "snapshot-interval",
         "validation-interval",
+        "retention",
     ]
-    assert [w.split("'")[1] for w in cfg.warnings] == keys
+    # Each key once, with where it is (a long list cut short).
+    assert "'snapshot-interval' (top level, dbs[0].replicas[0], dbs[1].replicas[0] and 4 more:" in (
+        warning
+    )
+    assert "use retention.enabled: false" in warning
     assert not cfg.retention_enabled  # the retention block is v0.5's, not ignored
     assert cfg.dbs[0].replica is not None and cfg.dbs[0].replica.path == "/r"
+    assert not parse_config("dbs:\n  - path: /a.db\n").warnings
 
 
 def test_load_config_missing_and_no_expand(tmp_path, monkeypatch):

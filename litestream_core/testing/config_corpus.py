@@ -2,10 +2,11 @@
 
 A corpus entry is YAML with placeholders: ``{data}`` (a directory holding one WAL
 database, ``app.db``), ``{replica}`` (a directory for file replicas), ``{work}`` (the
-tool's own scratch directory) and ``{port}`` (a free port); each tool gets its own
-copy of everything, so neither sees the other's state. ``-once`` runs are compared by
-exit code; a daemon run "starts" when it is still running after a short settle time
-(its exit code after SIGTERM is kept for the test to check).
+tool's own scratch directory), ``{tool}`` (``go`` or ``ours``, for places of a server's
+own) and ``{port}`` (a free port, another at each place); each tool gets its own copy of
+everything, so neither sees the other's state. ``-once``
+runs are compared by exit code; a daemon run "starts" when it is still running after a
+short settle time (its exit code after SIGTERM is kept for the test to check).
 """
 
 from __future__ import annotations
@@ -106,12 +107,15 @@ def run_both(
             _database(root / "data" / name)
         (root / "replica").mkdir(parents=True, exist_ok=True)
         config = root / "litestream.yml"
-        config.write_text(
+        filled = (
             text.replace("{data}", str(root / "data"))
             .replace("{replica}", str(root / "replica"))
             .replace("{work}", str(root))
-            .replace("{port}", str(free_port()))
+            .replace("{tool}", tool)
         )
+        while "{port}" in filled:
+            filled = filled.replace("{port}", str(free_port()), 1)
+        config.write_text(filled)
         outcomes.append(_run(argv, config, once=once, env=env, settle=settle, tool=tool))
     return outcomes[0], outcomes[1]
 

@@ -35,3 +35,19 @@ def test_every_sftp_key(where, sshd, go_litestream, go_env, tmp_path):
     go, ours = run_both(go_litestream, text, tmp_path, env=go_env)
     assert go.started, go
     assert_starts_like_go(go, ours, where)
+
+
+def test_password_keys(password_sshd, password_login, go_litestream, go_env, tmp_path):
+    """`user` and `password` at the top level (inherited), the host key per replica."""
+    login = password_login
+    text = (
+        f"host: 127.0.0.1:{password_sshd.port}\nuser: {login.user}\npassword: {login.password}\n"
+        "dbs:\n  - path: {data}/app.db\n    replica:\n      type: sftp\n"
+        f"      path: {login.root}/{tmp_path.name}/{{tool}}\n"
+        f"      host-key: {password_sshd.host_key}\n"
+    )
+    go, ours = run_both(go_litestream, text, tmp_path, env=go_env)
+    assert go.started, go
+    assert_starts_like_go(go, ours, "password")
+    for tool in ("go", "ours"):
+        assert list((login.root / tmp_path.name / tool).glob("ltx/0/*.ltx")), tool
