@@ -118,7 +118,7 @@ def page_rows(text: str) -> Iterator[Row]:
             section = line[3:].strip()
         elif line.startswith("|") and not re.fullmatch(r"\|[-| :]+\|", line):
             cells = tuple(c.strip() for c in line.strip().strip("|").split("|"))
-            if cells[0] in ("command", "scope"):
+            if cells[0] in ("command", "scope", "variable"):
                 continue  # a header row
             yield Row(section, (*(c.replace("`", "") for c in cells[:-1]), cells[-1]))
 
@@ -280,6 +280,29 @@ def test_every_go_config_key_has_one_row_and_our_parser_does_what_it_says(
             assert row.notes, f"{k.scope} {k.key}: say what differs"
 
 
+def _read_by_us(name: str) -> bool:
+    """Whether our code (the core or a first-party backend) reads ``name`` by its name."""
+    sources = [*(ROOT / "litestream_core").rglob("*.py"), *ROOT.glob("plugins/*/litestream_*/*.py")]
+    literal = re.compile(rf"[\"']{re.escape(name)}[\"']")
+    return any(literal.search(path.read_text()) for path in sources)
+
+
+def test_every_go_environment_variable_has_a_row_and_our_code_does_what_it_says(
+    go_litestream: Path,
+) -> None:
+    page = {r.cells[0]: r for r in rows("Environment variables")}
+    binary = go_litestream.read_bytes()
+    for name in page:
+        assert name.encode() in binary, f"Go does not read {name}"
+    # Go's strings are not NUL-terminated: a name found in the binary may run on.
+    for found in set(re.findall(rb"LITESTREAM_[A-Z0-9_]+", binary)):
+        assert any(found.decode().startswith(name) for name in page), f"{found!r} has no row"
+    for name, row in page.items():
+        assert row.status in STATUSES, row
+        read = _read_by_us(name)
+        assert read == (row.status != "not supported"), f"{name}: page says {row.status}"
+
+
 def _readme_differences() -> str:
     text = README.read_text()
     start = text.index("## Where we differ from Go Litestream")
@@ -291,10 +314,10 @@ def test_readme_differences_name_what_the_page_does_not_support() -> None:
     section = _readme_differences()
     assert "docs/go-parity.md" in section, "the README's differences must link the page"
     missing = []
-    for section_name in ("Commands", "Flags", "Config keys"):
+    for section_name in ("Commands", "Flags", "Config keys", "Environment variables"):
         for row in rows(section_name):
             if row.status == "not supported":
-                name = row.cells[1] if section_name != "Commands" else row.cells[0]
+                name = row.cells[1] if section_name in ("Flags", "Config keys") else row.cells[0]
                 if section_name == "Flags":
                     name = "-" + name.lstrip("-")
                 if not re.search(rf"[`.]{re.escape(name)}(?![\w-])", section):
