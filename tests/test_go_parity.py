@@ -12,12 +12,15 @@ differences must name every row the page marks not supported.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import os
 import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -26,17 +29,20 @@ from litestream_core.cli import COMMANDS, DEPRECATED_ALIASES
 from litestream_core.cli.goflags import go_args
 from litestream_core.config import parse_config
 from litestream_core.errors import ConfigError
+from litestream_core.plugins import get_plugin_manager
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "go-parity.md"
 KEYS_FILE = ROOT / "docs" / "go-config-keys.txt"
 README = ROOT / "README.md"
-
 STATUSES = ("supported", "differs", "not supported")
 HIDDEN_GO_COMMANDS = {"wal"}
 """Commands Go runs but does not list in its help (``wal``: the deprecated ``ltx``)."""
 
 # -- Go's side ---------------------------------------------------------------------------
+
+
+# -- Go's side and the page ------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -112,9 +118,9 @@ def page_rows(text: str) -> Iterator[Row]:
             section = line[3:].strip()
         elif line.startswith("|") and not re.fullmatch(r"\|[-| :]+\|", line):
             cells = tuple(c.strip() for c in line.strip().strip("|").split("|"))
-            if cells[0] in ("command", "scope"):
+            if cells[0] in ("command", "scope", "variable"):
                 continue  # a header row
-            yield Row(section, tuple(c.replace("`", "") for c in cells))
+            yield Row(section, (*(c.replace("`", "") for c in cells[:-1]), cells[-1]))
 
 
 def rows(section: str) -> list[Row]:
@@ -274,6 +280,29 @@ def test_every_go_config_key_has_one_row_and_our_parser_does_what_it_says(
             assert row.notes, f"{k.scope} {k.key}: say what differs"
 
 
+def _read_by_us(name: str) -> bool:
+    """Whether our code (the core or a first-party backend) reads ``name`` by its name."""
+    sources = [*(ROOT / "litestream_core").rglob("*.py"), *ROOT.glob("plugins/*/litestream_*/*.py")]
+    literal = re.compile(rf"[\"']{re.escape(name)}[\"']")
+    return any(literal.search(path.read_text()) for path in sources)
+
+
+def test_every_go_environment_variable_has_a_row_and_our_code_does_what_it_says(
+    go_litestream: Path,
+) -> None:
+    page = {r.cells[0]: r for r in rows("Environment variables")}
+    binary = go_litestream.read_bytes()
+    for name in page:
+        assert name.encode() in binary, f"Go does not read {name}"
+    # Go's strings are not NUL-terminated: a name found in the binary may run on.
+    for found in set(re.findall(rb"LITESTREAM_[A-Z0-9_]+", binary)):
+        assert any(found.decode().startswith(name) for name in page), f"{found!r} has no row"
+    for name, row in page.items():
+        assert row.status in STATUSES, row
+        read = _read_by_us(name)
+        assert read == (row.status != "not supported"), f"{name}: page says {row.status}"
+
+
 def _readme_differences() -> str:
     text = README.read_text()
     start = text.index("## Where we differ from Go Litestream")
@@ -285,10 +314,10 @@ def test_readme_differences_name_what_the_page_does_not_support() -> None:
     section = _readme_differences()
     assert "docs/go-parity.md" in section, "the README's differences must link the page"
     missing = []
-    for section_name in ("Commands", "Flags", "Config keys"):
+    for section_name in ("Commands", "Flags", "Config keys", "Environment variables"):
         for row in rows(section_name):
             if row.status == "not supported":
-                name = row.cells[1] if section_name != "Commands" else row.cells[0]
+                name = row.cells[1] if section_name in ("Flags", "Config keys") else row.cells[0]
                 if section_name == "Flags":
                     name = "-" + name.lstrip("-")
                 if not re.search(rf"[`.]{re.escape(name)}(?![\w-])", section):
@@ -299,3 +328,168 @@ def test_readme_differences_name_what_the_page_does_not_support() -> None:
 @pytest.mark.parametrize("status", STATUSES)
 def test_the_page_explains_each_status(status: str) -> None:
     assert f"**{status}**" in PAGE.read_text()
+
+
+# -- docs/config-reference.md, generated -------------------------------------------------
+
+REFERENCE = ROOT / "docs" / "config-reference.md"
+REGENERATE = "LITESTREAM_UPDATE_DOCS=1 uv run pytest tests/test_go_parity.py -k reference"
+
+
+def _duration(seconds: float) -> str:
+    """Seconds as Go writes a duration (``5m``, ``500ms``, ``24h``)."""
+    if seconds == 0:
+        return "0s"
+    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{round(seconds * 1000)}ms"
+
+
+def _shown(info: Any, value: Any) -> str:
+    if value is None or value == "" or value == ():
+        return ""
+    if info.setting.gt is not None and value <= info.setting.gt:
+        return "(required)"  # the declared default is only a placeholder
+    if info.key == "permissions":
+        return f"`{value:04o}`"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if info.type == "duration":
+        return f"`{_duration(float(value))}`"
+    if info.type == "byte size" and value and value % (1 << 20) == 0:
+        return f"`{value >> 20}MiB`"
+    return f"`{value}`"
+
+
+def _engine_default(attr: str) -> Any:
+    """What the engine uses when the config leaves a key unset (Go's defaults)."""
+    from litestream_core.engine.dbtypes import DBSettings
+    from litestream_core.engine.replica import ReplicaSettings
+
+    for settings in (DBSettings, ReplicaSettings):
+        found = {f.name: f for f in dataclasses.fields(settings)}
+        if attr in found and found[attr].default is not dataclasses.MISSING:
+            return found[attr].default
+    return None
+
+
+def _reference_sections() -> list[tuple[str, str, Any]]:
+    from litestream_core import config as c
+    from litestream_core.plugins import FIRST_PARTY_SCHEMES, replica_client_registry
+
+    sections: list[tuple[str, str, Any]] = [
+        ("The top level", "top", c._GlobalKeys),
+        ("`socket:`", "socket", c.SocketConfig),
+        ("`logging:`", "logging", c.LoggingConfig),
+        ("`levels:` (each item: L1, L2, ...)", "levels", c._LevelKeys),
+        ("`snapshot:`", "snapshot", c._SnapshotKeys),
+        ("`validation:`", "validation", c._ValidationKeys),
+        ("`retention:`", "retention", c._RetentionKeys),
+        ("A `dbs:` entry", "db", c._DBKeys),
+        ("A `dbs:` entry's `snapshot:`", "db.snapshot", c._DBSnapshotKeys),
+        ("A replica block, whatever its backend", "replica", c._ReplicaKeys),
+    ]
+    registry = replica_client_registry(get_plugin_manager())
+    schemes: dict[Any, list[str]] = {}  # one section per settings class (webdav, webdavs)
+    for scheme in sorted(FIRST_PARTY_SCHEMES):
+        spec = registry.get(scheme)
+        if spec is not None and spec.settings is not None and len(spec.settings.keys()) > 1:
+            schemes.setdefault((spec.settings, spec.distribution), []).append(scheme)
+    for (settings, distribution), names in schemes.items():
+        title = " and ".join(f"`{n}`" for n in names)
+        sections.append((f"{title} replicas ({distribution})", names[0], settings))
+    return sections
+
+
+def render_reference() -> str:
+    go = {(k.scope, k.key): k for k in go_config_keys()}
+    page = {(r.cells[0], r.cells[1]): r for r in rows("Config keys")}
+
+    def go_cell(scope: str, key: str) -> str:
+        k = go.get((scope, key))
+        if k is None:
+            return "beyond Go"
+        return "none" + k.default[1:] if re.match(r"-( |$)", k.default) else k.default
+
+    def notes(scope: str, key: str, meaning: str) -> str:
+        row = page.get((scope, key))
+        if row is None or row.status == "supported":
+            return meaning
+        label = "Differs" if row.status == "differs" else "Not supported"
+        return f"{meaning}{'. ' if meaning else ''}**{label}:** {row.notes}"
+
+    lines = [
+        "# Configuration reference",
+        "",
+        "Every key of `litestream.yml`: its type, its default here, Go Litestream 0.5.17's",
+        "default for the same key (or *beyond Go*), and what differs. Generated from the declared",
+        "settings of the config parser (`litestream_core/config.py`) and of each first-party",
+        "backend, the engine's defaults, [`go-config-keys.txt`](go-config-keys.txt) and the",
+        "statuses of [go-parity](go-parity.md); regenerate with",
+        f"`{REGENERATE}`.",
+        "",
+        "The file is read from `-config PATH`, else `$LITESTREAM_CONFIG`, else",
+        "`/etc/litestream.yml`. `$VAR` and `${VAR}` anywhere in it are replaced by",
+        "environment variables before it is parsed (`-no-expand-env` turns that off), as in",
+        "Go. Durations are Go's (`500ms`, `1m30s`, `24h`); byte sizes take units (`64MiB`).",
+        "Any replica or backend key may also be written at the top level, as a default for",
+        "every replica (except `part-size`, `concurrency`, `host-key` and `webdav-*`, as in",
+        "Go). A key nobody knows is an error naming it, with its line and a suggestion.",
+        "How to configure each backend, with examples: [backends](backends.md).",
+    ]
+    sections = _reference_sections()
+    backends = {scope for _, scope, _ in sections[10:]}
+    for title, scope, cls in sections:
+        lines += ["", f"## {title}", ""]
+        lines += ["| key | type | default | Go's default | notes |", "|---|---|---|---|---|"]
+        declared = set()
+        for info in cls.describe():
+            if info.key == "path" and scope in backends:
+                continue  # a backend's path is the replica block's
+            declared.add(info.key)
+            default = info.default
+            if default is None:
+                default = _engine_default(info.attr)
+            meaning = info.help + (" (secret)" if info.secret else "")
+            lines.append(
+                f"| `{info.key}` | {info.type} | {_shown(info, default)} | "
+                f"{go_cell(scope, info.key)} | {notes(scope, info.key, meaning)} |"
+            )
+        for (go_scope, key), k in go.items():
+            parent, _, block = go_scope.partition(".")
+            if go_scope == scope and key not in declared:
+                block_of = k.example.startswith(("{", "[")) or k.example == "-"
+                meaning = f"the `{key}:` block" if block_of else ""
+                kind = "block" if block_of else ""
+                lines.append(
+                    f"| `{key}` | {kind} | | {go_cell(go_scope, key)} | "
+                    f"{notes(go_scope, key, meaning)} |"
+                )
+            elif parent == scope and block and block != "snapshot":
+                lines.append(
+                    f"| `{block}.{key}` | | | {go_cell(go_scope, key)} | "
+                    f"{notes(go_scope, key, '')} |"
+                )
+    return "\n".join(lines) + "\n"
+
+
+def test_config_reference_is_generated_from_the_code() -> None:
+    expected = render_reference()
+    if os.environ.get("LITESTREAM_UPDATE_DOCS"):
+        REFERENCE.write_text(expected)
+    assert REFERENCE.read_text() == expected, f"docs/config-reference.md is stale: {REGENERATE}"
+
+
+def test_config_reference_defaults_are_what_the_parser_gives(tmp_path: Path) -> None:
+    """The defaults the page shows are the ones a config without the keys gets."""
+    config = parse_config(f"dbs:\n  - path: {tmp_path / 'a.db'}\n    replica:\n"
+                          f"      path: {tmp_path / 'r'}\n", expand=False)  # fmt: skip
+    text = REFERENCE.read_text()
+    for key, value in (
+        ("l0-retention", config.l0_retention),
+        ("shutdown-sync-timeout", config.shutdown_sync_timeout),
+        ("heartbeat-interval", config.heartbeat_interval),
+    ):
+        assert f"| `{key}` | duration | `{_duration(value)}` |" in text
+    assert f"| `path` | string | `{config.socket.path}` |" in text
