@@ -48,6 +48,8 @@ if TYPE_CHECKING:
     import pluggy
 
     from litestream_core.backends import BackendSpec
+    from litestream_core.client import ReplicaClient
+    from litestream_core.encryption.keys import AgeKeys
 
 __all__ = [
     "CONFIG_ENV",
@@ -319,6 +321,22 @@ class ReplicaConfig:
     """``options`` typed by the backend's declared settings (None: it declares none,
     or it is not installed)."""
     location: str = ""
+    age: AgeKeys | None = None
+    """``age:``: the replica's files are encrypted (Go v0.3's keys, which Go 0.5 rejects)."""
+
+    def make_client(self, pm: pluggy.PluginManager | None = None) -> ReplicaClient:
+        """The replica's client from its installed backend, sealed when the block has
+        ``age:`` keys: every command that reads or writes a configured replica gets it
+        here, so none can write plain files into an encrypted replica."""
+        from litestream_core.plugins import make_replica_client
+
+        url, options = self.replica_url()
+        client = make_replica_client(url, options, pm=pm)
+        if self.age is None:
+            return client
+        from litestream_core.encryption.client import EncryptedReplicaClient
+
+        return EncryptedReplicaClient(client, self.age)
 
     def replica_url(self) -> tuple[ReplicaURL, dict[str, Any]]:
         """The URL and options a backend factory takes, as Go derives them.
@@ -493,6 +511,8 @@ class Config:
                 found += replica.settings.secrets()
             if replica.url and (password := ReplicaURL.parse(replica.url).password):
                 found.append(password)
+            if replica.age is not None:
+                found += replica.age.secrets()
         return found
 
 
@@ -654,8 +674,7 @@ class _Parser:
     def config(self, doc: object) -> Config:
         root = self.mapping(doc, "top level")
         if "age" in root:
-            raise self.fail("top level", "'age' encryption was removed in Litestream v0.5",
-                            root, "age")  # fmt: skip
+            raise self.fail("top level", "'age' belongs inside a replica block", root, "age")
         self.check_keys(
             root, "top level",
             _GlobalKeys.keys() | _TOP_BLOCKS | _ReplicaKeys.keys() | self.backend_keys,
@@ -885,10 +904,7 @@ class _Parser:
 
     def replica(self, node: object, where: str, defaults: _Node) -> ReplicaConfig:
         entry = self.mapping(node, where)
-        if "age" in entry:
-            raise self.fail(where, "'age' encryption was removed in Litestream v0.5",
-                            entry, "age")  # fmt: skip
-        self.check_keys(entry, where, _ReplicaKeys.keys() | self.backend_keys,
+        self.check_keys(entry, where, _ReplicaKeys.keys() | self.backend_keys | {"age"},
                         _OLD_REPLICA_KEYS)  # fmt: skip
         given = {k: v for k, v in entry.items() if v is not None}
         positions = {**defaults.positions, **_positions(entry)}
@@ -905,6 +921,7 @@ class _Parser:
             stall_warning=keys.stall_warning,
             compression=self.compression(keys.compression, where, positions),
             location=f"{self.source}: {where}",
+            age=self.age(entry, where),
         )
         return self.backend_options(replica, given, defaults, where, positions)
 
@@ -964,6 +981,16 @@ class _Parser:
             checked, source=self.source, where=where, positions=positions
         )
         return replace(replica, options=options, settings=settings)
+
+    def age(self, entry: _Node, where: str) -> AgeKeys | None:
+        """The replica's ``age:`` keys (an error names the block's line, never a key)."""
+        if entry.get("age") is None:
+            return None
+        from litestream_core.encryption import load_age_keys  # the age extra: only when asked
+
+        at = entry.positions.get("age")
+        source = f"{self.source}: line {at[0]}, column {at[1]}" if at else self.source
+        return load_age_keys(entry["age"], f"{source}: {where}.age")
 
 
 def _kind(value: object) -> str:

@@ -84,6 +84,16 @@ class ChecksumMismatchError(LTXError):
     """A file, page or database checksum does not match what was recorded."""
 
 
+class EncryptionError(LitestreamError):
+    """An encrypted replica cannot be read or written with the keys configured: no
+    identity opens a file, a file is not encrypted where the replica is, ... Never
+    carries key material."""
+
+
+class DamagedCiphertextError(EncryptionError, LTXError):
+    """An encrypted file fails authentication: altered or damaged, like a bad checksum."""
+
+
 class RestoreError(LitestreamError):
     """A restore cannot reach the requested state; nothing was put in place."""
 

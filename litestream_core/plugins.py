@@ -607,9 +607,14 @@ def make_replica_client(
 def replica_secrets(
     pm: pluggy.PluginManager, url: ReplicaURL, options: Mapping[str, Any]
 ) -> list[str]:
-    """The secrets of a replica: its URL's password and the option values its backend
-    declares secret (every option, if the backend declares nothing), for redaction."""
+    """The secrets of a replica: its URL's password, the option values its backend
+    declares secret (every option, if the backend declares nothing) and its age
+    identities, for redaction."""
     found = [url.password] if url.password else []
+    if isinstance(age := options.get("age"), Mapping):  # the API's encrypted replicas
+        from litestream_core.encryption import load_age_keys
+
+        found += load_age_keys(age, "options.age").secrets()
     spec = replica_client_registry(pm).get(url.scheme)
     if spec is None or spec.settings is None:
         return found + [str(v) for v in options.values() if isinstance(v, str)]

@@ -114,7 +114,7 @@ def test_file_replica_by_path(tmp_path):
         ("retention: 24h\n", "expected a mapping"),
         ("dbs: [\n", "invalid YAML at line"),
         ("snapshot:\n  interval: 0s\n", "snapshot.interval: must be greater than zero"),
-        ("age:\n  identities: [x]\n", "'age' encryption was removed"),
+        ("age:\n  identities: [x]\n", "'age' belongs inside a replica block"),
         ("dbs:\n  - path: /a.db\n  - path: /a.db\n", "listed twice"),
     ],
 )  # fmt: skip

@@ -68,7 +68,8 @@ def replicate(
 ) -> Replication:
     """A Replication to use with ``async with`` (or ``await r.start()`` / ``r.stop()``).
 
-    Keyword arguments: ``options`` (the backend's settings), ``db_settings``,
+    Keyword arguments: ``options`` (the replica block's keys: the backend's settings, and
+    ``age`` for an encrypted replica, as in YAML), ``db_settings``,
     ``replica_settings``, ``compaction``, ``shutdown_sync_timeout``, ``pm`` (whose
     ``litestream_event`` listeners get the events), ``on_event`` and ``compression``
     (the page codec, ``lz4`` by default; another makes a replica Go cannot restore).
@@ -190,11 +191,12 @@ async def restore(
     Runs in this process: it only writes a new file beside ``output`` and renames it
     into place, so no other connection's locks are involved.
     """
+    from litestream_core.encryption import client_from_options
     from litestream_core.engine.restore import restore as _restore
-    from litestream_core.plugins import get_plugin_manager, make_replica_client, page_codecs
+    from litestream_core.plugins import get_plugin_manager, page_codecs
 
     pm = pm if pm is not None else get_plugin_manager()
-    client = make_replica_client(replica_url, options, pm=pm)
+    client = client_from_options(replica_url, options, pm)
     async with client:
         return await _restore(
             client, output, txid=txid, timestamp=timestamp, overwrite=overwrite,

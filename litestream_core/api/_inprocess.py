@@ -56,8 +56,9 @@ class InProcessReplication(Replication):
         ``compression``: the page codec new LTX files are written with, as the config's
         key (any but ``lz4`` makes a replica Go cannot restore).
         """
+        from litestream_core.encryption import client_from_options
         from litestream_core.event_dispatch import EventDispatcher
-        from litestream_core.plugins import get_plugin_manager, make_replica_client, page_codecs
+        from litestream_core.plugins import get_plugin_manager, page_codecs
 
         pm = pm if pm is not None else get_plugin_manager()
         codecs = page_codecs(pm, compression)
@@ -67,7 +68,7 @@ class InProcessReplication(Replication):
         self._dispatcher = EventDispatcher(pm) if dispatch_events else None
         self._on_event = on_event
         url = replica_url if isinstance(replica_url, ReplicaURL) else ReplicaURL.parse(replica_url)
-        client = make_replica_client(url, options, pm=pm)
+        client = client_from_options(url, options, pm)
         self.db = DB(db_path, replace(db_settings or DBSettings(), page_codecs=codecs),
                      emit=self._emit)  # fmt: skip
         self.replica = Replica(

@@ -205,6 +205,10 @@ class ProcessReplication(Replication):
         from litestream_core.plugins import get_plugin_manager
 
         url = replica_url if isinstance(replica_url, ReplicaURL) else ReplicaURL.parse(replica_url)
+        if options and "age" in options:
+            from litestream_core.encryption import load_age_keys
+
+            load_age_keys(options["age"], "options.age")  # a bad key fails here, not in the child
         self._dispatcher = EventDispatcher(pm if pm is not None else get_plugin_manager())
         self._on_event = on_event
         self._spec = ChildSpec(

@@ -62,7 +62,10 @@ async def _exhausted() -> AsyncIterator[bytes]:
 
 
 def header_of(first_part: bytes) -> Header:
-    """The validated LTX header at the start of the data, or LTXFormatError."""
+    """The validated LTX header at the start of the data, or LTXFormatError.
+
+    Backends want ``timestamps.upload_timestamp`` instead: it also reads sealed files.
+    """
     if len(first_part) < HEADER_SIZE:
         raise LTXFormatError(
             f"LTX data too short for a header: {len(first_part)} of {HEADER_SIZE} bytes"

@@ -12,8 +12,9 @@ import io
 import tempfile
 from typing import IO
 
+from litestream_core.backend_support.timestamps import upload_timestamp
 from litestream_core.client import LTXData
-from litestream_core.ltx.header import HEADER_SIZE, Header
+from litestream_core.ltx.header import HEADER_SIZE
 
 SPOOL_MEMORY_LIMIT = 8 << 20
 """Bytes kept in memory before the spool moves to a temporary file."""
@@ -24,14 +25,15 @@ def new_spool() -> IO[bytes]:
     return tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_LIMIT)
 
 
-async def spool_ltx(data: LTXData) -> tuple[IO[bytes], Header, int]:
-    """The data as a readable file at offset 0, its LTX header and its size.
+async def spool_ltx(data: LTXData) -> tuple[IO[bytes], int, int]:
+    """The data as a readable file at offset 0, its LTX timestamp and its size.
 
-    Raises LTXFormatError when the data does not start with an LTX header.
+    Raises LTXFormatError when the data does not start with an LTX header (or a sealed
+    file's, see ``timestamps.upload_timestamp``).
     """
     if isinstance(data, bytes | bytearray | memoryview):
         content = bytes(data)
-        return io.BytesIO(content), Header.decode(content[:HEADER_SIZE]), len(content)
+        return io.BytesIO(content), upload_timestamp(content[:HEADER_SIZE]), len(content)
     spool = new_spool()  # closed by the caller once uploaded, or below on failure
     try:
         size = 0
@@ -39,9 +41,9 @@ async def spool_ltx(data: LTXData) -> tuple[IO[bytes], Header, int]:
             spool.write(chunk)
             size += len(chunk)
         spool.seek(0)
-        header = Header.decode(spool.read(HEADER_SIZE))
+        timestamp = upload_timestamp(spool.read(HEADER_SIZE))
         spool.seek(0)
     except BaseException:
         spool.close()
         raise
-    return spool, header, size
+    return spool, timestamp, size

@@ -1,7 +1,14 @@
-"""The LTX header time as object metadata, in the exact text Go Litestream uses.
+"""The LTX header time: read from the start of a file, and as object metadata.
 
-Go writes ``time.Format(time.RFC3339Nano)`` of a millisecond UTC time and parses it back
-with the same layout, so both tools must agree on this text for either to read the
+A backend keeps each file's LTX header timestamp as its time (metadata, mtime), so
+point-in-time restore can list times without reading files. It reads the time from
+the first bytes it is given: an LTX header, or a sealed (encrypted) file's first
+stanza, which carries the time in clear (``docs/encryption.md``). Use
+``upload_timestamp`` and ``stored_timestamp`` rather than decoding the LTX header, so
+encrypted replicas work on the backend.
+
+As metadata: Go writes ``time.Format(time.RFC3339Nano)`` of a millisecond UTC time and
+parses it back with the same layout, so both tools must agree on this text for either to read the
 other's point-in-time metadata. Each backend keeps its own metadata key (Go
 names it ``MetadataKeyTimestamp`` per client); the text is the same everywhere.
 """
@@ -10,6 +17,10 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+
+from litestream_core.encryption.layout import is_sealed, sealed_timestamp
+from litestream_core.errors import LTXFormatError
+from litestream_core.ltx.header import HEADER_SIZE, Header
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _RFC3339 = re.compile(
@@ -48,3 +59,34 @@ def parse_timestamp(text: str) -> datetime | None:
         sign = 1 if zone[0] == "+" else -1
         t -= sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
     return t
+
+
+def upload_timestamp(first: bytes) -> int:
+    """The LTX timestamp (ms) of data about to be written, from its first bytes (at
+    least ``HEADER_SIZE`` of them): a validated LTX header, or a sealed file's time.
+
+    Raises LTXFormatError for anything else, before anything is stored.
+    """
+    if is_sealed(first):
+        timestamp = sealed_timestamp(first)
+        if timestamp is None:
+            raise LTXFormatError("encrypted data without the replica layout's time stanza")
+        return timestamp
+    if len(first) < HEADER_SIZE:
+        raise LTXFormatError(
+            f"LTX data too short for a header: {len(first)} of {HEADER_SIZE} bytes"
+        )
+    header = Header.decode(first[:HEADER_SIZE])
+    header.validate()
+    return header.timestamp
+
+
+def stored_timestamp(head: bytes) -> int | None:
+    """The LTX timestamp at the start of a stored file (its first ``HEADER_SIZE``
+    bytes), LTX or sealed; None if it is neither (a file copied in by hand)."""
+    if is_sealed(head):
+        return sealed_timestamp(head)
+    try:
+        return Header.decode(head[:HEADER_SIZE]).timestamp
+    except LTXFormatError:
+        return None

@@ -30,15 +30,13 @@ async def _position(dbc: DBConfig, pm: pluggy.PluginManager) -> dict[str, Any]:
     """Replica type and per-level newest TXID; a replica that cannot be read says why."""
     from litestream_core.engine.chain import list_level, newest
     from litestream_core.errors import LitestreamError
-    from litestream_core.plugins import make_replica_client
 
     row: dict[str, Any] = {"path": str(dbc.path), "replica": "", "levels": {}, "error": None}
     if dbc.replica is None:
         row["error"] = "no replica configured"
         return row
     try:
-        url, options = dbc.replica.replica_url()
-        client = make_replica_client(url, options, pm=pm)
+        client = dbc.replica.make_client(pm)
         row["replica"] = client.type
 
         async def read() -> None:

@@ -40,8 +40,7 @@ def replica_for(source: str, config_path: str | None, expand: bool) -> ReplicaCl
         raise ConfigError(f"database not found in config {config.source}: {source}")
     if dbc.replica is None:
         raise ConfigError(f"database has no replica in config {config.source}: {source}")
-    url, options = dbc.replica.replica_url()
-    return make_replica_client(url, options, pm=pm)
+    return dbc.replica.make_client(pm)
 
 
 def rfc3339(moment: datetime) -> str:

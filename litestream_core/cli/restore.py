@@ -153,10 +153,9 @@ def _resolve(
         raise ConfigError(f"database not found in config {config.source}: {source}")
     if dbc.replica is None:
         raise ConfigError(f"database has no replica in config {config.source}: {source}")
-    url, options = dbc.replica.replica_url()
     out_path = Path(output).absolute() if output else dbc.path
     meta = Path(dbc.meta_path) if dbc.meta_path and out_path == dbc.path else None
-    return make_replica_client(url, options, pm=pm), out_path, meta
+    return dbc.replica.make_client(pm), out_path, meta
 
 
 async def _run(

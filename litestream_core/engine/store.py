@@ -483,7 +483,7 @@ def build_store(
     """Databases, clients and replicas for a config (no I/O yet)."""
     from dataclasses import replace
 
-    from litestream_core.plugins import get_plugin_manager, make_replica_client, page_codecs
+    from litestream_core.plugins import get_plugin_manager, page_codecs
 
     pm = pm if pm is not None else get_plugin_manager()
 
@@ -496,7 +496,7 @@ def build_store(
         if dbc.replica is None:
             return Entry(db, None, emit=emit)
         url, options = dbc.replica.replica_url()
-        client = make_replica_client(url, options, pm=pm)
+        client = dbc.replica.make_client(pm)
         replica = Replica(db, client, replica_settings(dbc), name=url.redacted(), emit=emit)
         compactor = Compactor(client, compaction, db=db, emit=emit, db_path=str(db.path),
                               codecs=codecs, replica_name=url.redacted())  # fmt: skip

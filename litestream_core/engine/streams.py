@@ -15,7 +15,7 @@ from typing import BinaryIO, Protocol, runtime_checkable
 from litestream_core.client import Capability, LTXData, LTXFileInfo, ReplicaClient
 from litestream_core.engine.retry import Backoff
 from litestream_core.errors import ReplicaClientError, TransientReplicaError
-from litestream_core.ltx import TRAILER_SIZE, Trailer
+from litestream_core.ltx import HEADER_SIZE, TRAILER_SIZE, Header, Trailer
 
 CHUNK = 1 << 20
 SMALL_FILE = 4 << 20
@@ -153,16 +153,21 @@ async def _transfer(
 
 
 async def read_remote_trailer(client: ReplicaClient, info: LTXFileInfo) -> Trailer:
-    """The trailer of a remote file (its post-apply checksum), with one small range read."""
-    if info.size < TRAILER_SIZE:
+    """The trailer of a remote file (its post-apply checksum), after checking with a
+    first small range read that the file starts with an LTX header: an age-encrypted
+    replica read without its keys fails here, before anything is written to it."""
+    if info.size < HEADER_SIZE + TRAILER_SIZE:
         raise ReplicaClientError(
             f"remote LTX file {info.name} at level {info.level} is too small ({info.size} bytes)",
             op="read", level=info.level, min_txid=info.min_txid, max_txid=info.max_txid,
         )  # fmt: skip
+    Header.decode(await _read_range(client, info, 0, HEADER_SIZE))
+    return Trailer.decode(await _read_range(client, info, info.size - TRAILER_SIZE, TRAILER_SIZE))
+
+
+async def _read_range(client: ReplicaClient, info: LTXFileInfo, offset: int, size: int) -> bytes:
     stream = await client.open_ltx_file(
-        info.level, info.min_txid, info.max_txid, offset=info.size - TRAILER_SIZE,
-        size=TRAILER_SIZE,
-    )  # fmt: skip
+        info.level, info.min_txid, info.max_txid, offset=offset, size=size
+    )
     async with stream:
-        data = await stream.readall()
-    return Trailer.decode(data[-TRAILER_SIZE:])
+        return await stream.readall()

@@ -150,6 +150,12 @@ class Header:
             raise LTXFormatError(f"LTX header truncated: {len(data)} of {HEADER_SIZE} bytes")
         fields = _HEADER.unpack_from(data)
         if fields[0] != MAGIC:
+            if data.startswith(b"age-encryption.org/"):
+                raise LTXFormatError(
+                    "not an LTX file: it is encrypted with age",
+                    hint="the replica is encrypted: give it `age: {identities: [...]}` in "
+                    "the config to read it",
+                )
             raise LTXFormatError(f"not an LTX file (magic {fields[0]!r})")
         (_, flags, page_size, commit, min_txid, max_txid, ts, pre, off, size, s1, s2, node, rsv) = (
             fields

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from litestream_core.backend_support.timestamps import upload_timestamp
 from litestream_core.client import (
     AsyncByteStream,
     BytesStream,
@@ -23,7 +24,7 @@ from litestream_core.client import (
     ReplicaURL,
 )
 from litestream_core.errors import LTXNotFoundError, ReplicaClientError
-from litestream_core.ltx.header import HEADER_SIZE, Header, format_filename
+from litestream_core.ltx.header import HEADER_SIZE, format_filename
 from litestream_core.testing.ltxgen import timestamp_to_datetime
 
 _Key = tuple[int, int, int]
@@ -114,13 +115,13 @@ class MemoryReplicaClient(ReplicaClient):
             # Collect everything before touching the store: a source that fails midway
             # (or a cancelled task) leaves the previous state untouched.
             content = b"".join([bytes(chunk) async for chunk in data])
-        header = Header.decode(content[:HEADER_SIZE])
+        timestamp = upload_timestamp(content[:HEADER_SIZE])
         info = LTXFileInfo(
             level=level,
             min_txid=min_txid,
             max_txid=max_txid,
             size=len(content),
-            created_at=timestamp_to_datetime(header.timestamp),
+            created_at=timestamp_to_datetime(timestamp),
         )
         self.store.files[(level, min_txid, max_txid)] = _StoredFile(content, info)
         return info

@@ -9,6 +9,7 @@ from litestream_core.testing.suite.lifecycle import LifecycleTests
 from litestream_core.testing.suite.listing import ListingTests
 from litestream_core.testing.suite.plugin_contract import PluginContractTests
 from litestream_core.testing.suite.read import ReadTests
+from litestream_core.testing.suite.sealed import SealedFileTests
 from litestream_core.testing.suite.write import WriteTests
 
 
@@ -21,6 +22,7 @@ class ReplicaClientSuite(
     ConcurrencyTests,
     LargeFileTests,
     PluginContractTests,
+    SealedFileTests,
 ):
     """Subclass as ``Test<Backend>Conformance``, set the class attributes, and define
     an async ``replica_client`` fixture yielding an initialised client on an empty prefix.
@@ -36,5 +38,6 @@ __all__ = [
     "PluginContractTests",
     "ReadTests",
     "ReplicaClientSuite",
+    "SealedFileTests",
     "WriteTests",
 ]

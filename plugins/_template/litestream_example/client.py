@@ -208,20 +208,19 @@ class ExampleReplicaClient(ReplicaClient):
     ) -> LTXFileInfo:
         # Gather the whole file first (memory, then a temporary file), checking its LTX
         # header: a source that fails or is cancelled midway never reaches the server.
-        spool, header, size = await spool_ltx(data)
-        header.validate()
+        spool, timestamp, size = await spool_ltx(data)
         try:
             await self._call(
                 "put",
                 self._file(level, min_txid, max_txid),
                 "PUT",
                 _ignore,
-                headers={"Content-Length": str(size), "X-Created-Ms": str(header.timestamp)},
+                headers={"Content-Length": str(size), "X-Created-Ms": str(timestamp)},
                 body=spool,
             )
         finally:
             spool.close()
-        return LTXFileInfo(level, min_txid, max_txid, size, ms_to_datetime(header.timestamp))
+        return LTXFileInfo(level, min_txid, max_txid, size, ms_to_datetime(timestamp))
 
     # -- Deleting -------------------------------------------------------------------------
 

@@ -31,12 +31,13 @@ from litestream_abs.errors import Where, error_code, translate
 from litestream_abs.settings import ABSSettings, settings_from
 from litestream_core.backend_support.legacy import legacy_key, legacy_prefix, legacy_relative
 from litestream_core.backend_support.listing import ltx_range, next_page
-from litestream_core.backend_support.parts import PartReader, header_of
+from litestream_core.backend_support.parts import PartReader
 from litestream_core.backend_support.sdk import LazySDK, call_in_thread
 from litestream_core.backend_support.timestamps import (
     format_timestamp,
     ms_to_datetime,
     parse_timestamp,
+    upload_timestamp,
 )
 from litestream_core.client import (
     AsyncByteStream,
@@ -209,10 +210,10 @@ class ABSReplicaClient(ReplicaClient):
         key = self.settings.key(level, min_txid, max_txid)
         reader = PartReader(data)
         first = await reader.read(BLOCK_SIZE)
-        header = header_of(first)
+        timestamp = upload_timestamp(first)
         blob = container.get_blob_client(key)
         properties: dict[str, Any] = {
-            "metadata": {METADATA_KEY: format_timestamp(header.timestamp)},
+            "metadata": {METADATA_KEY: format_timestamp(timestamp)},
             "content_settings": ContentSettings(content_type="application/octet-stream"),
             "standard_blob_tier": StandardBlobTier.HOT,
         }
@@ -224,7 +225,7 @@ class ABSReplicaClient(ReplicaClient):
             size = len(first)
         else:
             size = await self._staged(blob, key, first, reader, properties)
-        return LTXFileInfo(level, min_txid, max_txid, size, ms_to_datetime(header.timestamp))
+        return LTXFileInfo(level, min_txid, max_txid, size, ms_to_datetime(timestamp))
 
     async def _staged(
         self, blob: Any, key: str, first: bytes, reader: PartReader, properties: dict[str, Any]

@@ -27,7 +27,11 @@ from litestream_core.backend_support.legacy import LEGACY_DIR, legacy_key
 from litestream_core.backend_support.listing import ltx_range
 from litestream_core.backend_support.sdk import finish_in_thread
 from litestream_core.backend_support.tempfiles import is_stale, temp_name
-from litestream_core.backend_support.timestamps import ms_to_datetime
+from litestream_core.backend_support.timestamps import (
+    ms_to_datetime,
+    stored_timestamp,
+    upload_timestamp,
+)
 from litestream_core.client import (
     AsyncByteStream,
     LegacyFileInfo,
@@ -38,13 +42,12 @@ from litestream_core.client import (
 )
 from litestream_core.errors import (
     ConfigError,
-    LTXFormatError,
     LTXNotFoundError,
     ReplicaClientError,
     ReplicaPermissionError,
     TransientReplicaError,
 )
-from litestream_core.ltx.header import HEADER_SIZE, Header, format_filename
+from litestream_core.ltx.header import HEADER_SIZE, format_filename
 
 logger = logging.getLogger("litestream.file")
 
@@ -147,30 +150,28 @@ class FileReplicaClient(ReplicaClient):
     ) -> LTXFileInfo:
         where = {"level": level, "min_txid": min_txid, "max_txid": max_txid}
         head, rest = await _split_header(data)
-        header = Header.decode(head)  # before any file exists: non-LTX data is refused
+        timestamp = upload_timestamp(head)  # before any file exists: non-LTX data is refused
         target = self.file_path(level, min_txid, max_txid)
         tmp_path = target.parent / temp_name(target.name)
         if isinstance(rest, bytes):
             # A small file (the L0 file of every sync) in one thread hand-off.
             size = await self._run(
-                "write", _write_whole, tmp_path, target, head + rest, header.timestamp, **where
+                "write", _write_whole, tmp_path, target, head + rest, timestamp, **where
             )
-            return LTXFileInfo(level, min_txid, max_txid, size, ms_to_datetime(header.timestamp))
+            return LTXFileInfo(level, min_txid, max_txid, size, ms_to_datetime(timestamp))
         tmp: IO[bytes] | None = None
         try:
             tmp = await self._run("write", _create_temp, tmp_path, **where)
             await self._run("write", tmp.write, head, **where)
             async for chunk in rest:
                 await self._run("write", tmp.write, chunk, **where)
-            size = await self._run(
-                "write", _commit, tmp, tmp_path, target, header.timestamp, **where
-            )
+            size = await self._run("write", _commit, tmp, tmp_path, target, timestamp, **where)
         except BaseException:
             # Every failure, a cancellation included: the thread has finished (``_run``
             # waits for it), so nothing can recreate the file after it is gone.
             _discard(tmp, tmp_path)
             raise
-        return LTXFileInfo(level, min_txid, max_txid, size, ms_to_datetime(header.timestamp))
+        return LTXFileInfo(level, min_txid, max_txid, size, ms_to_datetime(timestamp))
 
     async def remove_stale_temp_files(self) -> int:
         """Temporary files a killed or failed writer left in the level directories."""
@@ -394,12 +395,11 @@ def _scan(directory: Path) -> list[os.DirEntry[str]]:
 def _header_time(path: str) -> datetime | None:
     """The LTX header's timestamp, for files whose mtime was not kept (copied by hand)."""
     with open(path, "rb") as f:
-        head = f.read(HEADER_SIZE)
-    try:
-        return ms_to_datetime(Header.decode(head).timestamp)
-    except LTXFormatError:
+        timestamp = stored_timestamp(f.read(HEADER_SIZE))
+    if timestamp is None:
         logger.warning("%s has no valid LTX header; using its mtime", path)
         return None
+    return ms_to_datetime(timestamp)
 
 
 def _from_ns(ns: int) -> datetime:

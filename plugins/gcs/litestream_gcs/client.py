@@ -26,12 +26,13 @@ from google.cloud.storage.retry import DEFAULT_RETRY  # type: ignore[import-unty
 
 from litestream_core.backend_support.legacy import legacy_key, legacy_prefix, legacy_relative
 from litestream_core.backend_support.listing import ltx_range, next_page
-from litestream_core.backend_support.parts import PartReader, header_of
+from litestream_core.backend_support.parts import PartReader
 from litestream_core.backend_support.sdk import LazySDK, call_in_thread
 from litestream_core.backend_support.timestamps import (
     format_timestamp,
     ms_to_datetime,
     parse_timestamp,
+    upload_timestamp,
 )
 from litestream_core.client import (
     AsyncByteStream,
@@ -192,9 +193,9 @@ class GCSReplicaClient(ReplicaClient):
         key = self.settings.key(level, min_txid, max_txid)
         reader = PartReader(data)
         first = await reader.read(SINGLE_UPLOAD_MAX)
-        header = header_of(first)
+        timestamp = upload_timestamp(first)
         blob = bucket.blob(key, chunk_size=UPLOAD_CHUNK)
-        blob.metadata = {METADATA_KEY: format_timestamp(header.timestamp)}
+        blob.metadata = {METADATA_KEY: format_timestamp(timestamp)}
         if len(first) < SINGLE_UPLOAD_MAX:
             await self._run(
                 "put", key, blob.upload_from_string,
@@ -204,7 +205,7 @@ class GCSReplicaClient(ReplicaClient):
             size = len(first)
         else:
             size = await self._resumable(blob, key, first, reader)
-        return LTXFileInfo(level, min_txid, max_txid, size, ms_to_datetime(header.timestamp))
+        return LTXFileInfo(level, min_txid, max_txid, size, ms_to_datetime(timestamp))
 
     async def _resumable(self, blob: Any, key: str, first: bytes, reader: PartReader) -> int:
         """Stream through a resumable upload, finalized (and so listed) only at the end.

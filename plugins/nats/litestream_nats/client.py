@@ -374,17 +374,17 @@ class NATSReplicaClient(ReplicaClient):
         self, level: int, min_txid: int, max_txid: int, data: LTXData
     ) -> LTXFileInfo:
         where = {"level": level, "min_txid": min_txid, "max_txid": max_txid}
-        source, header, size = await spool_ltx(data)
+        source, timestamp, size = await spool_ltx(data)
         try:
             store = await self._object_store()
             name = _object_name(level, min_txid, max_txid)
             meta = api.ObjectMeta(
-                name=name, headers={HEADER_KEY_TIMESTAMP: [format_timestamp(header.timestamp)]}
+                name=name, headers={HEADER_KEY_TIMESTAMP: [format_timestamp(timestamp)]}
             )
             info = await self._call("write", store.put(name, source, meta=meta), **where)  # type: ignore[arg-type]
         finally:
             source.close()
-        created_at = ms_to_datetime(header.timestamp)
+        created_at = ms_to_datetime(timestamp)
         return LTXFileInfo(level, min_txid, max_txid, info.size or size, created_at)
 
     async def _delete(self, store: ObjectStore, name: str) -> None:

@@ -28,12 +28,13 @@ from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
 from litestream_core.backend_support.legacy import legacy_key, legacy_prefix, legacy_relative
 from litestream_core.backend_support.listing import ltx_range
-from litestream_core.backend_support.parts import PartReader, header_of
+from litestream_core.backend_support.parts import PartReader
 from litestream_core.backend_support.sdk import LazySDK, call_in_thread
 from litestream_core.backend_support.timestamps import (
     format_timestamp,
     ms_to_datetime,
     parse_timestamp,
+    upload_timestamp,
 )
 from litestream_core.client import (
     AsyncByteStream,
@@ -340,14 +341,14 @@ class S3ReplicaClient(ReplicaClient):
         part_size = self.settings.part_size
         reader = PartReader(data)
         first = await reader.read(part_size)
-        header = header_of(first)
-        args = {**self._put_args(header.timestamp), "Key": key}
+        timestamp = upload_timestamp(first)
+        args = {**self._put_args(timestamp), "Key": key}
         if len(first) < part_size:
             await self._run("put", key, s3.put_object, Body=first, ContentLength=len(first), **args)
             size = len(first)
         else:
             size = await self._multipart(s3, key, args, first, reader)
-        return LTXFileInfo(level, min_txid, max_txid, size, ms_to_datetime(header.timestamp))
+        return LTXFileInfo(level, min_txid, max_txid, size, ms_to_datetime(timestamp))
 
     async def _multipart(
         self, s3: Any, key: str, args: dict[str, Any], first: bytes, reader: PartReader

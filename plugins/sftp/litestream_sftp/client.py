@@ -33,7 +33,7 @@ from litestream_core.backend_support.legacy import LEGACY_DIR, legacy_key
 from litestream_core.backend_support.listing import ltx_range
 from litestream_core.backend_support.spool import spool_ltx
 from litestream_core.backend_support.tempfiles import is_stale, is_temp_name, temp_name
-from litestream_core.backend_support.timestamps import ms_to_datetime
+from litestream_core.backend_support.timestamps import ms_to_datetime, stored_timestamp
 from litestream_core.client import (
     AsyncByteStream,
     LegacyFileInfo,
@@ -49,7 +49,7 @@ from litestream_core.errors import (
     ReplicaPermissionError,
     TransientReplicaError,
 )
-from litestream_core.ltx.header import HEADER_SIZE, Header, format_filename
+from litestream_core.ltx.header import HEADER_SIZE, format_filename
 from litestream_sftp.config import SFTPConfig, resolve_config
 from litestream_sftp.connection import Session, open_session
 
@@ -234,11 +234,13 @@ class SFTPReplicaClient(ReplicaClient):
             if use_metadata:
                 try:
                     with sftp.open(posixpath.join(directory, entry.filename), "rb") as f:
-                        created_at = ms_to_datetime(Header.decode(f.read(HEADER_SIZE)).timestamp)
+                        timestamp = stored_timestamp(f.read(HEADER_SIZE))
                 except FileNotFoundError:
                     continue  # deleted since the directory was read
-                except LTXFormatError:
+                if timestamp is None:
                     log.warning("sftp: %s/%s has no LTX header", directory, entry.filename)
+                else:
+                    created_at = ms_to_datetime(timestamp)
             infos.append(LTXFileInfo(level, min_txid, max_txid, entry.st_size or 0, created_at))
         infos.sort(key=lambda info: (info.min_txid, info.max_txid))
         return infos
@@ -307,10 +309,10 @@ class SFTPReplicaClient(ReplicaClient):
     async def write_ltx_file(
         self, level: int, min_txid: int, max_txid: int, data: LTXData
     ) -> LTXFileInfo:
-        source, header, size = await spool_ltx(data)
+        source, timestamp, size = await spool_ltx(data)
         path = self._file_path(level, min_txid, max_txid)
         tmp = posixpath.join(posixpath.dirname(path), temp_name(posixpath.basename(path)))
-        seconds = header.timestamp // 1000
+        seconds = timestamp // 1000
         cancelled = threading.Event()
 
         def upload(sftp: paramiko.SFTPClient) -> None:
@@ -333,7 +335,7 @@ class SFTPReplicaClient(ReplicaClient):
             raise
         finally:
             source.close()
-        return LTXFileInfo(level, min_txid, max_txid, size, ms_to_datetime(header.timestamp))
+        return LTXFileInfo(level, min_txid, max_txid, size, ms_to_datetime(timestamp))
 
     def _upload(self, sftp: paramiko.SFTPClient, source: IO[bytes], tmp: str, mtime: int) -> None:
         try:

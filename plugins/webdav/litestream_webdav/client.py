@@ -40,7 +40,7 @@ from litestream_core.backend_support.errors import Where, one_line, status_class
 from litestream_core.backend_support.listing import ltx_range
 from litestream_core.backend_support.spool import spool_ltx
 from litestream_core.backend_support.tempfiles import is_stale, is_temp_name, temp_name
-from litestream_core.backend_support.timestamps import ms_to_datetime
+from litestream_core.backend_support.timestamps import ms_to_datetime, stored_timestamp
 from litestream_core.client import (
     AsyncByteStream,
     BytesStream,
@@ -50,12 +50,11 @@ from litestream_core.client import (
     ReplicaURL,
 )
 from litestream_core.errors import (
-    LTXError,
     LTXNotFoundError,
     ReplicaClientError,
     TransientReplicaError,
 )
-from litestream_core.ltx.header import HEADER_SIZE, Header
+from litestream_core.ltx.header import HEADER_SIZE
 from litestream_webdav.settings import WebDAVSettings, settings_from
 
 logger = logging.getLogger("litestream.webdav")
@@ -274,17 +273,12 @@ class WebDAVReplicaClient(ReplicaClient):
                     return info  # deleted since the listing: keep its storage time
                 async with stream:
                     head = await stream.readall()
-            try:
-                header = Header.decode(head)
-            except LTXError as exc:  # not an LTX file after all: its storage time will do
-                logger.warning("webdav: cannot read the header of %s: %s", info.name, exc)
+            timestamp = stored_timestamp(head)
+            if timestamp is None:  # not an LTX file after all: its storage time will do
+                logger.warning("webdav: cannot read the header of %s", info.name)
                 return info
             return LTXFileInfo(
-                info.level,
-                info.min_txid,
-                info.max_txid,
-                info.size,
-                ms_to_datetime(header.timestamp),
+                info.level, info.min_txid, info.max_txid, info.size, ms_to_datetime(timestamp)
             )
 
         return list(await asyncio.gather(*(one(info) for info in infos)))
@@ -320,8 +314,7 @@ class WebDAVReplicaClient(ReplicaClient):
         self, level: int, min_txid: int, max_txid: int, data: LTXData
     ) -> LTXFileInfo:
         target = self.settings.file_path(level, min_txid, max_txid)
-        spool, header, size = await spool_ltx(data)
-        header.validate()
+        spool, timestamp, size = await spool_ltx(data)
         directory = dirname(target)
         temp = f"{directory}/{temp_name(target.rsplit('/', 1)[1])}"
         try:
@@ -342,7 +335,7 @@ class WebDAVReplicaClient(ReplicaClient):
             raise
         finally:
             spool.close()
-        return LTXFileInfo(level, min_txid, max_txid, size, ms_to_datetime(header.timestamp))
+        return LTXFileInfo(level, min_txid, max_txid, size, ms_to_datetime(timestamp))
 
     async def _put(self, path: str, spool: IO[bytes], size: int) -> None:
         """PUT the spooled file with a Content-Length, creating its directory if needed."""
