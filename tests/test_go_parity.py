@@ -325,6 +325,17 @@ def test_readme_differences_name_what_the_page_does_not_support() -> None:
     assert not missing, f"not supported on the page, not named in the README: {missing}"
 
 
+def test_readme_differences_name_only_flags_the_page_marks_as_differing() -> None:
+    """A Go flag the README's differences name (`-exec`, `restore -timestamp`) is one the
+    page marks as differing or not supported, so the two tell the same story."""
+    flags = rows("Flags")
+    for command, flag in re.findall(r"`(?:(\w+)\s+)?(-[a-z][\w-]*)`", _readme_differences()):
+        matching = [r for r in flags if r.cells[1] == flag and command in ("", r.cells[0])]
+        if matching:  # `-wal` names a file, not a flag
+            statuses = {r.status for r in matching}
+            assert statuses - {"supported"}, f"README names {command} {flag}; the page: {statuses}"
+
+
 @pytest.mark.parametrize("status", STATUSES)
 def test_the_page_explains_each_status(status: str) -> None:
     assert f"**{status}**" in PAGE.read_text()
