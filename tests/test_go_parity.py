@@ -13,6 +13,7 @@ differences must name every row the page marks not supported.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import os
 import re
@@ -75,6 +76,7 @@ def binary_yaml_tags(go: Path) -> set[str]:
     return {t.decode() for t in tags}
 
 
+@functools.cache
 def go_help(go: Path, *args: str) -> str:
     proc = subprocess.run([str(go), *args, "-h"], capture_output=True, text=True, timeout=30)
     return proc.stdout + proc.stderr
@@ -189,11 +191,18 @@ def config_text(k: GoKey, root: Path) -> str:
     return text + "\n    replica:\n" + "".join(f"      {r}\n" for r in replica)
 
 
+@functools.cache
+def _plugin_manager() -> Any:
+    return get_plugin_manager()
+
+
 def probe_key(k: GoKey, root: Path) -> str:
     """``accepted`` (no warning), ``warned`` or ``refused``: what our config parser does."""
     (root / "dbs").mkdir(parents=True, exist_ok=True)
     try:
-        config = parse_config(config_text(k, root), source="parity.yml", expand=False)
+        config = parse_config(
+            config_text(k, root), source="parity.yml", expand=False, pm=_plugin_manager()
+        )
     except ConfigError:
         return "refused"
     return "warned" if config.warnings else "accepted"
