@@ -219,3 +219,53 @@ def test_kubernetes_manifests_parse_and_their_commands_are_ours() -> None:
     assert sidecar["args"][0] == "replicate"
     app = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
     assert Path(app["data"]) == db.path.parent
+
+
+def test_kubernetes_init_container_restore_does_what_the_guide_says(tmp_path: Path) -> None:
+    """The init container's own arguments, with its paths moved under tmp_path: nothing
+    to restore lets the pod start, an empty volume gets the database back, and a volume
+    that holds it is left alone."""
+    docs = manifests()
+    (restore, _sidecar) = docs["StatefulSet"]["spec"]["template"]["spec"]["initContainers"]
+    text = docs["ConfigMap"]["data"]["litestream.yml"]
+    (db,) = parse_config(text, expand=False).dbs
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    replica = tmp_path / "replica"
+    config = tmp_path / "litestream.yml"
+    config.write_text(
+        f"dbs:\n  - path: {volume / db.path.name}\n    replica:\n      url: file://{replica}\n"
+    )
+    mapped = {str(db.path): str(volume / db.path.name), flag_value(restore["args"], "-config"):
+              str(config)}  # fmt: skip
+    argv = [LITESTREAM, *(mapped.get(a, a) for a in restore["args"])]
+
+    def init_container() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+
+    first = init_container()  # a first start: no backup yet
+    assert first.returncode == 0, first.stderr
+    assert not (volume / db.path.name).exists()
+
+    source = tmp_path / "source.db"
+    app = sqlite3.connect(source)
+    app.execute("PRAGMA journal_mode=WAL")
+    app.execute("CREATE TABLE t (x)")
+    app.execute("INSERT INTO t VALUES ('kept')")
+    app.commit()
+    app.close()
+    subprocess.run([LITESTREAM, "replicate", "-once", str(source), f"file://{replica}"],
+                   check=True, capture_output=True, timeout=60)  # fmt: skip
+
+    second = init_container()  # an empty volume: restored
+    assert second.returncode == 0, second.stderr
+    restored = sqlite3.connect(volume / db.path.name)
+    assert restored.execute("SELECT x FROM t").fetchall() == [("kept",)]
+    restored.execute("INSERT INTO t VALUES ('local')")
+    restored.commit()
+    restored.close()
+
+    third = init_container()  # the volume holds the database: left alone
+    assert third.returncode == 0, third.stderr
+    rows = sqlite3.connect(volume / db.path.name).execute("SELECT x FROM t").fetchall()
+    assert rows == [("kept",), ("local",)]
