@@ -28,7 +28,7 @@ import pytest
 
 from litestream_core.cli import COMMANDS, DEPRECATED_ALIASES
 from litestream_core.cli.goflags import go_args
-from litestream_core.config import parse_config
+from litestream_core.config import DEFAULT_CONFIG_PATH, parse_config
 from litestream_core.errors import ConfigError
 from litestream_core.plugins import get_plugin_manager
 
@@ -249,6 +249,53 @@ def test_every_go_flag_has_one_row_and_our_cli_does_what_it_says(go_litestream: 
             if row.status == "differs":
                 assert row.notes, f"{command} -{flag}: say how it differs"
     assert set(page) - seen == set(), "rows for flags Go does not list"
+
+
+_GO_DEFAULT = re.compile(r"(?:Defaults to |\(default: )(\d+\w*|/[\w./-]+|true|false|none)\b")
+
+
+def go_flag_defaults(go: Path, command: str) -> dict[str, str]:
+    """The default each flag's description in ``command -h`` states, where it states one."""
+    found: dict[str, str] = {}
+    flag = None
+    for line in go_help(go, command).splitlines():
+        if m := _FLAG_LINE.match(line):
+            flag = m[1]
+        elif not line.strip():
+            continue
+        elif flag and (d := _GO_DEFAULT.search(line)):
+            found[flag] = d[1]
+    return found
+
+
+def _our_default(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def test_go_flag_defaults_are_ours_unless_the_page_says_they_differ(go_litestream: Path) -> None:
+    page = {(r.cells[0], r.cells[1].lstrip("-")): r for r in rows("Flags")}
+    compared = 0
+    for command in go_commands(go_litestream):
+        ours = our_command(command)
+        assert ours is not None
+        options = {o.lstrip("-"): p for p in ours.params for o in p.opts}
+        for flag, default in go_flag_defaults(go_litestream, command).items():
+            param = options[flag]
+            if flag == "config":  # resolved at run time: $LITESTREAM_CONFIG, then this
+                assert default == DEFAULT_CONFIG_PATH
+                continue  # resolved at run time (-config: $LITESTREAM_CONFIG, then Go's path)
+            compared += 1
+            with ours.make_context(command, [], resilient_parsing=True) as ctx:
+                value = param.get_default(ctx)
+            if _our_default(value) != default:
+                assert page[(command, flag)].status == "differs", (
+                    f"{command} -{flag}: Go's default {default}, ours {value}"
+                )
+    assert compared >= 15  # the runtime commands' -socket and -timeout, restore's, ...
 
 
 def test_our_commands_and_flags_beyond_go_are_listed(go_litestream: Path) -> None:
