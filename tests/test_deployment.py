@@ -145,7 +145,9 @@ def run_entrypoint(work: Path, status: int) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-def test_container_entrypoint_restores_then_replicates_around_the_app(tmp_path: Path) -> None:
+def test_container_entrypoint_restores_then_replicates_around_the_app(
+    tmp_path: Path, go_litestream: Path
+) -> None:
     (tmp_path / "app.py").write_text(APP)
     (tmp_path / "data").mkdir()
     (tmp_path / "litestream.yml").write_text(
@@ -169,6 +171,12 @@ def test_container_entrypoint_restores_then_replicates_around_the_app(tmp_path: 
     )  # fmt: skip
     rows = sqlite3.connect(restored).execute("SELECT n FROM starts ORDER BY n").fetchall()
     assert rows == [(1,), (2,)]  # the second start's commit reached the replica
+    by_go = tmp_path / "by-go.db"  # and Go Litestream restores the same
+    subprocess.run(
+        [str(go_litestream), "restore", "-o", str(by_go), f"file://{tmp_path / 'replica'}"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert sqlite3.connect(by_go).execute("SELECT n FROM starts ORDER BY n").fetchall() == rows
 
 
 def test_container_entrypoint_needs_an_application() -> None:
