@@ -170,13 +170,13 @@ def config_text(k: GoKey, root: Path) -> str:
             db.append(line)
     elif k.scope == "db.snapshot":
         db += ["snapshot:", f"  {line}"]
+    elif k.scope == "replica.age" or (k.scope, k.key) == ("replica", "age"):
+        replica += _age_block(root)
     elif k.scope == "replica":
         if k.key == "url":
             replica = [f"url: file://{root / 'replica'}"]
         elif k.example != "-":
             replica.append(line)
-    elif k.scope == "replica.age":
-        replica += ["age:", f"  {line}"]
     else:  # a backend's key, in a replica of that backend
         replica = [f"type: {k.scope}", "path: db", line]
     text = "\n".join([*top, "dbs:", "  - " + db[0], *("    " + d for d in db[1:])])
@@ -194,6 +194,18 @@ def config_text(k: GoKey, root: Path) -> str:
 @functools.cache
 def _plugin_manager() -> Any:
     return get_plugin_manager()
+
+
+def _age_block(root: Path) -> list[str]:
+    """An ``age:`` block with a real key pair in place of Go's examples: ours reads the
+    identity files and refuses recipients that no identity opens (replicate reads its
+    files back)."""
+    from litestream_core.encryption.keys import Identity
+
+    key = Identity.generate()
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "identity.txt").write_text(key.secret_text() + "\n")
+    return ["age:", f"  recipients: [{key.recipient}]", f"  identities: [{root / 'identity.txt'}]"]
 
 
 def probe_key(k: GoKey, root: Path) -> str:
@@ -396,6 +408,7 @@ def _engine_default(attr: str) -> Any:
 
 def _reference_sections() -> list[tuple[str, str, Any]]:
     from litestream_core import config as c
+    from litestream_core.encryption.settings import AgeSettings
     from litestream_core.plugins import FIRST_PARTY_SCHEMES, replica_client_registry
 
     sections: list[tuple[str, str, Any]] = [
@@ -409,6 +422,7 @@ def _reference_sections() -> list[tuple[str, str, Any]]:
         ("A `dbs:` entry", "db", c._DBKeys),
         ("A `dbs:` entry's `snapshot:`", "db.snapshot", c._DBSnapshotKeys),
         ("A replica block, whatever its backend", "replica", c._ReplicaKeys),
+        ("A replica's `age:` block ([encryption](encryption.md))", "replica.age", AgeSettings),
     ]
     registry = replica_client_registry(get_plugin_manager())
     schemes: dict[Any, list[str]] = {}  # one section per settings class (webdav, webdavs)
@@ -459,7 +473,8 @@ def render_reference() -> str:
         "How to configure each backend, with examples: [backends](backends.md).",
     ]
     sections = _reference_sections()
-    backends = {scope for _, scope, _ in sections[10:]}
+    backends = {scope for _, scope, _ in sections[11:]}
+    own = {scope for _, scope, _ in sections}
     for title, scope, cls in sections:
         lines += ["", f"## {title}", ""]
         lines += ["| key | type | default | Go's default | notes |", "|---|---|---|---|---|"]
@@ -486,7 +501,7 @@ def render_reference() -> str:
                     f"| `{key}` | {kind} | | {go_cell(go_scope, key)} | "
                     f"{notes(go_scope, key, meaning)} |"
                 )
-            elif parent == scope and block and block != "snapshot":
+            elif parent == scope and block and go_scope not in own:
                 lines.append(
                     f"| `{block}.{key}` | | | {go_cell(go_scope, key)} | "
                     f"{notes(go_scope, key, '')} |"
