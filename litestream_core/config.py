@@ -983,14 +983,22 @@ class _Parser:
         return replace(replica, options=options, settings=settings)
 
     def age(self, entry: _Node, where: str) -> AgeKeys | None:
-        """The replica's ``age:`` keys (an error names the block's line, never a key)."""
+        """The replica's ``age:`` keys: their shape checked as a declared section, then
+        each key parsed (an error names the block's line, never a key)."""
         if entry.get("age") is None:
             return None
         from litestream_core.encryption import load_age_keys  # the age extra: only when asked
+        from litestream_core.encryption.settings import AgeSettings
 
+        block = f"{where}.age"
+        if not isinstance(entry["age"], dict):
+            raise self.fail(block, f"expected a mapping, got {_kind(entry['age'])}", entry, "age")
+        node = self.mapping(entry["age"], block)
+        self.check_keys(node, block, AgeSettings.keys(), {})
+        settings = self.section(AgeSettings, node, block)
         at = entry.positions.get("age")
         source = f"{self.source}: line {at[0]}, column {at[1]}" if at else self.source
-        return load_age_keys(entry["age"], f"{source}: {where}.age")
+        return load_age_keys(settings, f"{source}: {block}")
 
 
 def _kind(value: object) -> str:

@@ -59,33 +59,53 @@ def test_identities_alone_serve_restore_hosts():
     assert keys.recipients == () and len(keys.identities) == 1
 
 
+AT_BLOCK = "t.yml: line 5, column 7: dbs[0].replica.age"
+
 BAD_KEYS = [
-        (f"age:\n  recipients: [{A.secret_text()}]\n  identities: [{A.secret_text()}]",
-         "recipients[0] is a secret key (AGE-SECRET-KEY-1...); recipients take public keys"),
-        (f"age:\n  recipients: [{A.recipient}]\n  identities: [{B.secret_text()}]",
-         "no identity opens files written to the recipients"),
-        (f"age:\n  recipients: [{A.recipient}]", "no identity opens files"),
-        (f"age:\n  identities: [{A.secret_text()[:-3]}xyz]",
-         "identities[0] is not an age X25519 identity"),
-        ("age:\n  identities: [/no/such/key.txt]", "key file not found: /no/such/key.txt"),
-        (f"age:\n  identities: [{A.secret_text()}]\n  recipient: [x]", "unknown key 'recipient'"),
-        ("age: {}", "no recipients or identities given"),
-        ("age: yes", "expected a mapping"),
-        (f"age:\n  identities: [{A.secret_text()}]\n  recipients: 7", "expected a list"),
+    (f"age:\n  recipients: [{A.secret_text()}]\n  identities: [{A.secret_text()}]",
+     "recipients[0] is a secret key (AGE-SECRET-KEY-1...); recipients take public keys",
+     AT_BLOCK),
+    (f"age:\n  recipients: [{A.recipient}]\n  identities: [{B.secret_text()}]",
+     "no identity opens files written to the recipients", AT_BLOCK),
+    (f"age:\n  recipients: [{A.recipient}]", "no identity opens files", AT_BLOCK),
+    (f"age:\n  identities: [{A.secret_text()[:-3]}xyz]",
+     "identities[0] is not an age X25519 identity", AT_BLOCK),
+    ("age:\n  identities: [/no/such/key.txt]", "key file not found: /no/such/key.txt",
+     AT_BLOCK),
+    ("age: {}", "no recipients or identities given", AT_BLOCK),
+    ("age: yes", "expected a mapping", AT_BLOCK),
+    # The block's shape is checked as a declared settings section: the key's own line.
+    (f"age:\n  identities: [{A.secret_text()}]\n  recipient: [x]",
+     "unknown key 'recipient' (did you mean 'recipients'?)",
+     "t.yml: line 7, column 9: dbs[0].replica.age"),
+    (f"age:\n  identities: [{A.secret_text()}]\n  recipients: 7", "expected a list, got 7",
+     "t.yml: line 7, column 9: dbs[0].replica.age.recipients"),
+    (f"age:\n  identities: {A.secret_text()}", "expected a list, got '***'",
+     "t.yml: line 6, column 9: dbs[0].replica.age.identities"),
 ]  # fmt: skip
 
 
 # Named by the message: the blocks hold keys made afresh in each process, and parallel
 # test workers must collect the same test names.
-@pytest.mark.parametrize(("block", "message"), BAD_KEYS, ids=[m for _, m in BAD_KEYS])
-def test_bad_keys_are_one_line_errors_that_never_show_a_key(block, message):
+@pytest.mark.parametrize(("block", "message", "at"), BAD_KEYS, ids=[m for _, m, _ in BAD_KEYS])
+def test_bad_keys_are_one_line_errors_that_never_show_a_key(block, message, at):
     with pytest.raises(ConfigError) as info:
         parse_config(config(block), source="t.yml")
     line = info.value.one_line()
     assert message in line and "\n" not in line
-    assert "t.yml: line 5, column 7: dbs[0].replica.age" in line
+    assert at in line
     for secret in (A.secret_text(), B.secret_text(), A.secret_text()[:-3]):
         assert secret not in line and secret.lower() not in line
+
+
+def test_age_keys_are_a_declared_section():
+    from litestream_core.encryption.settings import AgeSettings
+
+    infos = {info.key: info for info in AgeSettings.describe()}
+    assert set(infos) == {"recipients", "identities"}
+    assert infos["identities"].secret and not infos["recipients"].secret
+    shown = repr(AgeSettings.from_options({"identities": [A.secret_text()]}))
+    assert A.secret_text() not in shown
 
 
 def test_too_many_recipients_for_the_fixed_header():

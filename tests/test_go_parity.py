@@ -170,28 +170,16 @@ def config_text(k: GoKey, root: Path) -> str:
             db.append(line)
     elif k.scope == "db.snapshot":
         db += ["snapshot:", f"  {line}"]
+    elif k.scope == "replica.age" or (k.scope, k.key) == ("replica", "age"):
+        replica += _age_block(root)
     elif k.scope == "replica":
         if k.key == "url":
             replica = [f"url: file://{root / 'replica'}"]
         elif k.example != "-":
             replica.append(line)
-    elif k.scope == "replica.age":
-        other = {"identities": "recipients: [AGE_RECIPIENT]", "recipients": "identities: "
-                 "[AGE_IDENTITY]"}  # fmt: skip
-        replica += ["age:", f"  {line}", f"  {other[k.key]}"]
     else:  # a backend's key, in a replica of that backend
         replica = [f"type: {k.scope}", "path: db", line]
     text = "\n".join([*top, "dbs:", "  - " + db[0], *("    " + d for d in db[1:])])
-    if "AGE_" in "".join(replica):
-        from litestream_core.encryption.keys import Identity
-
-        identity = Identity.generate()
-        replica = [
-            r.replace("AGE_RECIPIENT", str(identity.recipient)).replace(
-                "AGE_IDENTITY", identity.secret_text()
-            )
-            for r in replica
-        ]
     if k.scope == "db" and k.key == "replicas":
         return (
             text
@@ -208,9 +196,20 @@ def _plugin_manager() -> Any:
     return get_plugin_manager()
 
 
-def probe_key(k: GoKey, root: Path) -> tuple[str, str]:
-    """``accepted`` (no warning), ``warned`` or ``refused``, and what our config parser
-    said: the warnings, or the error."""
+def _age_block(root: Path) -> list[str]:
+    """An ``age:`` block with a real key pair in place of Go's examples: ours reads the
+    identity files and refuses recipients that no identity opens (replicate reads its
+    files back)."""
+    from litestream_core.encryption.keys import Identity
+
+    key = Identity.generate()
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "identity.txt").write_text(key.secret_text() + "\n")
+    return ["age:", f"  recipients: [{key.recipient}]", f"  identities: [{root / 'identity.txt'}]"]
+
+
+def probe_key(k: GoKey, root: Path) -> str:
+    """``accepted`` (no warning), ``warned`` or ``refused``: what our config parser does."""
     (root / "dbs").mkdir(parents=True, exist_ok=True)
     try:
         config = parse_config(
@@ -458,6 +457,7 @@ def _engine_default(attr: str) -> Any:
 
 def _reference_sections() -> list[tuple[str, str, Any]]:
     from litestream_core import config as c
+    from litestream_core.encryption.settings import AgeSettings
     from litestream_core.plugins import FIRST_PARTY_SCHEMES, replica_client_registry
 
     sections: list[tuple[str, str, Any]] = [
@@ -471,6 +471,7 @@ def _reference_sections() -> list[tuple[str, str, Any]]:
         ("A `dbs:` entry", "db", c._DBKeys),
         ("A `dbs:` entry's `snapshot:`", "db.snapshot", c._DBSnapshotKeys),
         ("A replica block, whatever its backend", "replica", c._ReplicaKeys),
+        ("A replica's `age:` block ([encryption](encryption.md))", "replica.age", AgeSettings),
     ]
     registry = replica_client_registry(get_plugin_manager())
     schemes: dict[Any, list[str]] = {}  # one section per settings class (webdav, webdavs)
@@ -521,7 +522,8 @@ def render_reference() -> str:
         "How to configure each backend, with examples: [backends](backends.md).",
     ]
     sections = _reference_sections()
-    backends = {scope for _, scope, _ in sections[10:]}
+    backends = {scope for _, scope, _ in sections[11:]}
+    own = {scope for _, scope, _ in sections}
     for title, scope, cls in sections:
         lines += ["", f"## {title}", ""]
         lines += ["| key | type | default | Go's default | notes |", "|---|---|---|---|---|"]
@@ -548,7 +550,7 @@ def render_reference() -> str:
                     f"| `{key}` | {kind} | | {go_cell(go_scope, key)} | "
                     f"{notes(go_scope, key, meaning)} |"
                 )
-            elif parent == scope and block and block != "snapshot":
+            elif parent == scope and block and go_scope not in own:
                 lines.append(
                     f"| `{block}.{key}` | | | {go_cell(go_scope, key)} | "
                     f"{notes(go_scope, key, '')} |"

@@ -3,7 +3,9 @@
 The replica is opened through the VFS (``litestream_core.vfs``), so only the pages the
 query touches are read. Rows print like the sqlite3 shell's list mode (``|`` between
 values, NULL as nothing, blobs as ``X'hex'``); ``-json`` prints a JSON list of objects
-keyed by column name, blobs as hex strings.
+keyed by column name, blobs as hex strings. Like ``verify``, it takes a replica URL or
+a database path found in the config; the config form carries the replica's backend
+keys and ``age:`` identities, so it is how an encrypted replica is queried.
 """
 
 from __future__ import annotations
@@ -17,22 +19,32 @@ from litestream_core.cli.common import go_flag, handle_errors
 
 
 @click.command("query")
+@click.option(*go_flag("config"), "config_path", metavar="PATH", help="Config file path.")
+@click.option(*go_flag("no-expand-env"), is_flag=True, help="Do not expand $VARS in the config.")
 @click.option(*go_flag("timestamp"), metavar="RFC3339", help="Query the state at this time.")
 @click.option(*go_flag("json"), "as_json", is_flag=True, help="Print a JSON list of rows.")
-@click.argument("url", metavar="REPLICA_URL")
+@click.argument("source", metavar="REPLICA_URL|DB_PATH")
 @click.argument("sql", metavar="SQL")
 @handle_errors
-def command(timestamp: str | None, as_json: bool, url: str, sql: str) -> None:
+def command(
+    config_path: str | None,
+    no_expand_env: bool,
+    timestamp: str | None,
+    as_json: bool,
+    source: str,
+    sql: str,
+) -> None:
     """Run one read-only SQL query against a replica, reading only the pages it needs."""
     import apsw
 
+    from litestream_core.cli.ltx import replica_for
     from litestream_core.cli.restore import _parse_timestamp
-    from litestream_core.errors import ConfigError, RestoreError
+    from litestream_core.errors import RestoreError
     from litestream_core.vfs import open_replica
 
-    if "://" not in url:
-        raise ConfigError(f"replica URL required, got {url!r} (e.g. s3://bucket/db)")
-    conn = open_replica(url, timestamp=_parse_timestamp(timestamp), poll_interval=0)
+    when = _parse_timestamp(timestamp)
+    client = replica_for(source, config_path, not no_expand_env)
+    conn = open_replica(source, timestamp=when, poll_interval=0, client=client)
     try:
         cursor = conn.execute(sql)
         rows: list[tuple[Any, ...]] = []

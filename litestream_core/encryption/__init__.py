@@ -12,6 +12,7 @@ import importlib.util
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from litestream_core.encryption.settings import AgeSettings
 from litestream_core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -25,9 +26,13 @@ AGE_MODULES = ("cryptography", "bech32")
 """What the ``age`` extra of litestream-core installs."""
 
 
-def load_age_keys(node: object, where: str) -> AgeKeys:
-    """An ``age:`` block's keys; a ConfigError naming the extra when it is not installed
-    (an encrypted replica must never be written in plain for want of a package)."""
+def load_age_keys(block: AgeSettings | Mapping[str, Any], where: str) -> AgeKeys:
+    """An ``age:`` block's keys (the config's, or a mapping of the same keys from the
+    embedding API); a ConfigError naming the extra when it is not installed (an
+    encrypted replica must never be written in plain for want of a package)."""
+    if not isinstance(block, AgeSettings | Mapping):
+        raise ConfigError(f"{where}: expected a mapping with recipients and identities")
+    settings = AgeSettings.from_options(block, where=where) if isinstance(block, Mapping) else block
     missing = [m for m in AGE_MODULES if importlib.util.find_spec(m) is None]
     if missing:
         raise ConfigError(
@@ -36,7 +41,7 @@ def load_age_keys(node: object, where: str) -> AgeKeys:
         )
     from litestream_core.encryption.keys import age_keys
 
-    return age_keys(node, where)
+    return age_keys(settings, where)
 
 
 def client_from_options(

@@ -10,16 +10,19 @@ wrong list would otherwise end up in a log.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from bech32 import bech32_decode, bech32_encode, convertbits
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from litestream_core.encryption.layout import MAX_RECIPIENTS
 from litestream_core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from litestream_core.encryption.settings import AgeSettings
 
 RECIPIENT_HRP = "age"
 IDENTITY_HRP = "age-secret-key-"
@@ -187,28 +190,16 @@ def _lines(entry: object, label: str) -> Iterable[tuple[str, str]]:
         yield (f"{source} line {n}" if len(keys) > 1 or source != label else source), line
 
 
-def age_keys(node: object, where: str) -> AgeKeys:
-    """A replica's ``age:`` block; ConfigError (never showing a key) if it is wrong.
+def age_keys(settings: AgeSettings, where: str) -> AgeKeys:
+    """A replica's ``age:`` block, its shape already checked; ConfigError (never
+    showing a key) if an entry is not a key or a readable key file.
 
     Replication reads its own files back (its position at start, compaction, the
     replica identity), so recipients without an identity for one of them are refused.
     """
-    if not isinstance(node, Mapping):
-        raise ConfigError(f"{where}: expected a mapping with recipients and identities")
-    unknown = sorted(str(k) for k in node if k not in ("recipients", "identities"))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key '{unknown[0]}' (recipients, identities)")
-    lists: dict[str, list[Any]] = {}
-    for key in ("recipients", "identities"):
-        value = node.get(key) or []
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list):
-            raise ConfigError(f"{where}.{key}: expected a list of keys or key files")
-        lists[key] = value
     keys = AgeKeys(
-        recipients=parse_recipients(lists["recipients"], where),
-        identities=parse_identities(lists["identities"], where),
+        recipients=parse_recipients(settings.recipients, where),
+        identities=parse_identities(settings.identities, where),
     )
     if not keys.recipients and not keys.identities:
         raise ConfigError(f"{where}: no recipients or identities given")

@@ -41,7 +41,8 @@ def open_replica(
         the newest; ``SELECT litestream_set_time(...)`` changes it later.
     :param cache_size: bytes of decoded pages kept in memory (Go's default, 10 MB).
     :param poll_interval: seconds between looks for new files; 0 never looks again.
-    :param options: backend options, as in a config's ``replica:`` block.
+    :param options: backend options, as in a config's ``replica:`` block, ``age``
+        (``{"identities": [...]}``) included for an encrypted replica.
     :param client: a ReplicaClient to use instead of building one from ``url``; it is
         closed with the connection.
 
@@ -55,9 +56,9 @@ def open_replica(
     from litestream_core.vfs import functions, sqlite_vfs
 
     if client is None:
-        from litestream_core.plugins import make_replica_client
+        from litestream_core.encryption import client_from_options
 
-        client = make_replica_client(url, options or {})
+        client = client_from_options(url, options)
     db = ReplicaDatabase(
         client, timestamp=timestamp, cache_size=cache_size, poll_interval=poll_interval
     )
