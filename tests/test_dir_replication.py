@@ -5,6 +5,7 @@ we do."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path, PurePosixPath
+from types import SimpleNamespace
 
 import pytest
 
@@ -31,6 +33,10 @@ def make_db(path: Path, rows: int = 3) -> list[tuple]:
     found = writer.rows()
     writer.close()
     return found
+
+
+def output_of(log: Path) -> str:
+    return log.read_text(errors="replace")
 
 
 def dir_config(text: str, source: str = "t.yml"):
@@ -234,12 +240,29 @@ def test_watched_directory_follows_new_and_removed_databases(tmp_path, go_litest
             expected[name] = writer.rows()
         for rel in expected:
             wait_for(lambda rel=rel: (replica / rel / "ltx").exists(), timeout=30)
+        # A writer that connects, commits and closes: our connection keeps the WAL in
+        # place (had the watcher opened and closed the file, SQLite's POSIX locks would
+        # be gone, the writer would take itself for the last and delete the WAL).
+        with contextlib.closing(sqlite3.connect(data / "first.db")) as conn, conn:
+            conn.execute("INSERT INTO t (v, n) VALUES (x'01', -1)")
+        assert (data / "first.db-wal").exists()
+        expected["first.db"] = rows_of(data / "first.db")
+        # A restored copy renamed over a database (its WAL and -shm removed first, as
+        # they belong to the old file): the engine replicates the new file from a
+        # fresh snapshot.
+        make_db(tmp_path / "restored.db", 9)
+        for side in ("-wal", "-shm"):
+            Path(f"{data / 'moved.db'}{side}").unlink(missing_ok=True)
+        os.rename(tmp_path / "restored.db", data / "moved.db")
+        expected["moved.db"] = rows_of(data / "moved.db")
+        wait_for(lambda: "database file replaced" in output_of(log), timeout=30)
         # A removed database is closed (after a last sync); the others go on.
         doomed = data / "later.db"
         writers.pop("later.db").close()
         for path in (doomed, Path(f"{doomed}-wal"), Path(f"{doomed}-shm")):
             path.unlink(missing_ok=True)
-        wait_for(lambda: b"removed database from replication" in log.read_bytes(), timeout=30)
+        wait_for(lambda: f"removed database from replication: {doomed}" in output_of(log),
+                 timeout=30)  # fmt: skip
         assert proc.poll() is None
         for writer in writers.values():
             writer.step(3)
@@ -285,6 +308,7 @@ class RecordingStore:
     def __init__(self) -> None:
         self.added: list[Path] = []
         self.removed: list[Path] = []
+        self.entries: list[object] = []
 
     async def add(self, dbc):
         self.added.append(dbc.path)
@@ -332,6 +356,51 @@ def test_watcher_follows_subdirectories_both_ways(tmp_path):
 
     asyncio.run(scenario())
     assert len(store.added) == 2  # the one known at start was not added again
+
+
+def test_watcher_never_opens_a_database_the_store_replicates(tmp_path, monkeypatch):
+    """Closing any descriptor of a file drops this process's POSIX locks on it, SQLite's
+    included: the watcher reads the header of new files only. A file replaced under a
+    replicated path stays with the store, whose engine follows it."""
+    import asyncio
+
+    import litestream_core.engine.dirs as dirs
+
+    data = tmp_path / "data"
+    for name in ("mine.db", "swapped.db", "elsewhere.db"):
+        make_db(data / name)
+    opened: list[Path] = []
+
+    def recording(path):
+        opened.append(Path(path))
+        return is_sqlite_database(path)
+
+    monkeypatch.setattr(dirs, "is_sqlite_database", recording)
+    entry = dir_config(f"dbs:\n  - dir: {data}\n    pattern: '*.db'\n    watch: true\n")
+    store = RecordingStore()
+    store.entries = [SimpleNamespace(db=SimpleNamespace(path=data / "elsewhere.db"))]
+    known = [data / "mine.db", data / "swapped.db"]
+
+    async def scenario() -> None:
+        watcher = dirs.DirectoryWatcher(entry, store, known=known)  # type: ignore[arg-type]
+        await watcher.start()
+        try:
+            with contextlib.closing(sqlite3.connect(data / "mine.db")) as conn, conn:
+                conn.execute("INSERT INTO t (v, n) VALUES (x'00', 999)")
+            make_db(tmp_path / "restored.db", 5)
+            os.rename(tmp_path / "restored.db", data / "swapped.db")
+            make_db(data / "new.db")  # a control: the watcher is listening
+            for _ in range(200):
+                if store.added:
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(2 * dirs.DEBOUNCE)
+        finally:
+            await watcher.close()
+
+    asyncio.run(scenario())
+    assert store.added == [data / "new.db"] and store.removed == []
+    assert set(opened).isdisjoint([*known, data / "elsewhere.db"]), opened
 
 
 def test_one_bucket_path_on_two_servers_is_two_replicas(tmp_path):

@@ -11,7 +11,9 @@ touched path is compared with what is there now, so the order events arrive in d
 not matter. A database appears when its file is created, moved in, or first written
 (SQLite writes the header when it creates the ``-wal`` or ``-journal`` file, or when
 the writer closes it); it is closed, after a last sync, when its file is deleted or
-moved away. With ``recursive: true`` a new subdirectory is watched and searched at
+moved away. A file replaced under the same path (deleted and made again, or a copy
+renamed over it) stays with its entry: the engine notices and replicates the new file
+from a fresh snapshot. With ``recursive: true`` a new subdirectory is watched and searched at
 once, so databases created in it right after it are found too (Go misses those:
 upstream #1027).
 """
@@ -22,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -71,9 +73,17 @@ def _is_meta_dir(name: str) -> bool:
     return name.startswith(".") and name.endswith(META_DIR_SUFFIX)
 
 
-def find_databases(entry: DirConfig, under: Path | None = None) -> list[Path]:
+def find_databases(
+    entry: DirConfig, under: Path | None = None, *, skip: Set[Path] = frozenset()
+) -> list[Path]:
     """The databases of ``entry`` in its directory (or in its subdirectory ``under``),
-    sorted; a directory that vanishes while it is read is skipped."""
+    sorted; a directory that vanishes while it is read is skipped.
+
+    Files in ``skip`` are neither opened nor returned: they are open in SQLite in this
+    process, and closing any descriptor of a file drops every POSIX lock the process
+    holds on it, SQLite's included (a writer closing its connection would then take
+    itself for the last one and delete the WAL under replication).
+    """
     start = under or entry.dir
     found: list[Path] = []
     for root, dirs, files in os.walk(start):
@@ -84,7 +94,7 @@ def find_databases(entry: DirConfig, under: Path | None = None) -> list[Path]:
             dirs.clear()
         for name in sorted(files):
             path = base / name
-            if entry.relative(path) is not None and is_sqlite_database(path):
+            if path not in skip and entry.relative(path) is not None and is_sqlite_database(path):
                 found.append(path)
     return found
 
@@ -193,27 +203,37 @@ class DirectoryWatcher:
 
     async def _reconcile(self, touched: set[Path]) -> None:
         """Make the store match the directory at each touched path."""
-        gone, new = await asyncio.to_thread(self._survey, touched, frozenset(self.dbs))
+        mine = frozenset(self.dbs)
+        replicated = mine | {e.db.path for e in self.store.entries}
+        gone, new = await asyncio.to_thread(self._survey, touched, mine, replicated)
         for path in gone:
             await self._remove(path)
         for path in new:
             await self._add(path)
 
-    def _survey(self, touched: set[Path], known: frozenset[Path]) -> tuple[list[Path], list[Path]]:
-        """(databases whose file is gone, databases not replicated yet) at the touched
-        paths; a worker thread's job, as it reads the disk."""
+    def _survey(
+        self, touched: set[Path], mine: frozenset[Path], replicated: frozenset[Path]
+    ) -> tuple[list[Path], list[Path]]:
+        """(this watcher's databases whose file is gone, databases not replicated yet)
+        at the touched paths; a worker thread's job, as it reads the disk. A database
+        the store replicates (``replicated``) is never opened: ``find_databases`` says
+        why."""
         gone = [
-            db for db in known
+            db for db in mine
             if any(db == t or t in db.parents for t in touched) and not os.path.isfile(db)
         ]  # fmt: skip
         new: set[Path] = set()
         for path in touched:
             if os.path.isdir(path):
                 if path == self.entry.dir or self.entry.recursive:
-                    new.update(find_databases(self.entry, path))
-            elif self.entry.relative(path) is not None and is_sqlite_database(path):
+                    new.update(find_databases(self.entry, path, skip=replicated))
+            elif (
+                path not in replicated
+                and self.entry.relative(path) is not None
+                and is_sqlite_database(path)
+            ):
                 new.add(path)
-        return sorted(gone), sorted(new - known)
+        return sorted(gone), sorted(new)
 
     async def _add(self, path: Path) -> None:
         try:
