@@ -931,7 +931,8 @@ class _Parser:
             raise self.fail(f"{where}.replicas", f"expected a list, got {_kind(nodes)}",
                             entry, "replicas")  # fmt: skip
         found = tuple(
-            self.replica(node, f"{where}.replicas[{i}]", defaults) for i, node in enumerate(nodes)
+            self.replica(node, f"{where}.replicas[{i}]", defaults, alone=len(nodes) == 1)
+            for i, node in enumerate(nodes)
         )
         names: dict[str, int] = {}
         for i, replica in enumerate(found):
@@ -953,10 +954,16 @@ class _Parser:
             )
         return found
 
-    def replica(self, node: object, where: str, defaults: _Node) -> ReplicaConfig:
+    def replica(
+        self, node: object, where: str, defaults: _Node, *, alone: bool = True
+    ) -> ReplicaConfig:
+        """One replica block; ``alone``: the database's only one (a config Go reads)."""
         entry = self.mapping(node, where)
+        # Go ignores a replica's name; a config Go reads (one replica) hears so.
+        old = _OLD_REPLICA_KEYS | ({"name": "here it names the replica (restore -replica)"}
+                                   if alone else {})  # fmt: skip
         self.check_keys(entry, where, _ReplicaKeys.keys() | self.backend_keys | {"age"},
-                        _OLD_REPLICA_KEYS)  # fmt: skip
+                        old)  # fmt: skip
         given = {k: v for k, v in entry.items() if v is not None}
         positions = {**defaults.positions, **_positions(entry)}
         core = _ReplicaKeys.keys()

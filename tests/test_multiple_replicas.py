@@ -97,7 +97,7 @@ def test_replica_list_errors_are_one_line(text, message):
 
 def test_a_top_level_name_is_a_warning():
     cfg = parse_config("name: x\ndbs:\n  - path: /a.db\n    replica:\n      path: /r\n")
-    assert any("'name' ignored" in w for w in cfg.warnings)
+    assert any("'name' (top level: it belongs inside a replica block)" in w for w in cfg.warnings)
     assert cfg.dbs[0].replica is not None and cfg.dbs[0].replica.name is None
 
 
