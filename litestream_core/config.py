@@ -446,6 +446,17 @@ class DBConfig:
         """The replica named ``name`` (see ``ReplicaConfig.display_name``), or None."""
         return next((r for r in self.replicas if r.display_name == name), None)
 
+    def replicas_named(self, name: str | None) -> tuple[ReplicaConfig, ...]:
+        """Every replica, or only the one named ``name`` (``-replica NAME``); an error
+        listing the names there are when no replica has it."""
+        if not name:
+            return self.replicas
+        found = self.find_replica(name)
+        if found is None:
+            names = ", ".join(r.display_name for r in self.replicas)
+            raise ConfigError(f"no replica named {name!r} for {self.path} (its replicas: {names})")
+        return (found,)
+
 
 @dataclass(frozen=True)
 class DirConfig:

@@ -8,7 +8,9 @@ moto S3 through a real outage is ``faults/test_multiple_replicas_outage.py``).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -264,3 +266,56 @@ def test_restore_picks_the_replica_that_gets_furthest(tmp_path):
             await choose_replica(empty)
 
     asyncio.run(scenario())
+
+
+# -- commands ----------------------------------------------------------------------------
+
+
+def test_commands_name_the_replicas_of_a_database(tmp_path):
+    from click.testing import CliRunner
+
+    from litestream_core.cli import make_cli
+
+    writer = Writer(tmp_path / "app.db")
+    writer.step(10)
+    config = tmp_path / "multi.yml"
+    config.write_text(
+        f"dbs:\n  - path: {tmp_path}/app.db\n    replicas:\n      - path: {tmp_path}/near\n"
+        f"      - name: far\n        path: {tmp_path}/far\n"
+    )
+    cli, runner = make_cli(), CliRunner()
+
+    def run(*args: str):
+        return runner.invoke(cli, [*args], catch_exceptions=False)
+
+    assert run("replicate", "-once", "-config", str(config)).exit_code == 0
+    listed = json.loads(
+        run("ltx", "-config", str(config), "-json", str(tmp_path / "app.db")).output
+    )
+    assert {r["replica"] for r in listed} == {"file", "far"}
+    only = json.loads(
+        run(
+            "ltx", "-config", str(config), "-json", "-replica", "far", str(tmp_path / "app.db")
+        ).output
+    )
+    assert only and "replica" not in only[0]
+    table = run("ltx", "-config", str(config), str(tmp_path / "app.db")).output
+    assert table.splitlines()[0].split()[:2] == ["replica", "level"]
+
+    bad = run("restore", "-config", str(config), "-replica", "nope", "-o", str(tmp_path / "x.db"),
+              str(tmp_path / "app.db"))  # fmt: skip
+    assert bad.exit_code == 1
+    assert bad.output.strip().splitlines() == [
+        f"Error: no replica named 'nope' for {tmp_path}/app.db (its replicas: file, far)"
+    ]
+    for name in ("far", "file"):
+        out = tmp_path / f"{name}.db"
+        done = run("restore", "-config", str(config), "-replica", name, "-o", str(out),
+                   str(tmp_path / "app.db"))  # fmt: skip
+        assert done.exit_code == 0 and rows_of(out) == writer.rows()
+    shutil.rmtree(tmp_path / "near")  # the first replica is gone: the other one serves
+    done = run("restore", "-config", str(config), "-o", str(tmp_path / "any.db"),
+               str(tmp_path / "app.db"))  # fmt: skip
+    assert done.exit_code == 0 and "restoring from replica far" in done.output
+    assert rows_of(tmp_path / "any.db") == writer.rows()
+    writer.close()

@@ -194,17 +194,7 @@ def _resolve(
         raise ConfigError(f"database not found in config {config.source}: {source}")
     if dbc.replica is None:
         raise ConfigError(f"database has no replica in config {config.source}: {source}")
-    chosen = dbc.replicas
-    if replica_name:
-        found = dbc.find_replica(replica_name)
-        if found is None:
-            names = ", ".join(r.display_name for r in dbc.replicas)
-            raise ConfigError(f"no replica named {replica_name!r} for {dbc.path} "
-                              f"(its replicas: {names})")  # fmt: skip
-        chosen = (found,)
-    clients = {}
-    for rc in chosen:
-        clients[rc.display_name] = rc.make_client(pm)
+    clients = {rc.display_name: rc.make_client(pm) for rc in dbc.replicas_named(replica_name)}
     out_path = Path(output).absolute() if output else dbc.path
     meta = Path(dbc.meta_path) if dbc.meta_path and out_path == dbc.path else None
     return clients, out_path, meta
