@@ -255,6 +255,16 @@ class _ReplicaKeys(Settings):
         bool | None,
         Setting("a missing or corrupt local LTX file is answered with a snapshot (always here)"),
     ] = None
+    name: Annotated[
+        str | None,
+        Setting("beyond Go 0.5: the replica's name (default: its type), unique per database",
+                inherit=False),
+    ] = None  # fmt: skip
+    catch_up_window: Annotated[
+        Duration | None,
+        Setting("beyond Go: with several replicas, how long local L0 files wait for this one "
+                "while it is behind", gt=0),
+    ] = None  # fmt: skip
 
 
 _TOP_BLOCKS = {"dbs", "levels", "snapshot", "retention", "logging", "socket", "validation"}
@@ -283,7 +293,6 @@ no settings; the others say so per key)."""
 # text says where the key's meaning went, if anywhere.
 _OLD_REPLICA_KEYS = {
     "validation-interval": "the top-level validation.interval checks",
-    "name": "deprecated",
     "retention": "v0.3; see the top-level snapshot.retention",
     "retention-check-interval": "v0.3",
     "snapshot-interval": "v0.3; see the top-level snapshot.interval",
@@ -315,6 +324,11 @@ class ReplicaConfig:
     """Beyond Go: seconds behind without progress before a warning (0: never)."""
     compression: str | None = None
     """The page codec new LTX files are written with; None is LZ4, Go's."""
+    name: str | None = None
+    """Beyond Go 0.5 (Go 0.3's key): set by the user, else None; see ``display_name``."""
+    catch_up_window: float | None = None
+    """Beyond Go: seconds local L0 files are kept for this replica while it is behind,
+    when the database has several replicas (None: the engine's default)."""
     options: Mapping[str, Any] = field(default_factory=dict, repr=False)
     """Kept out of the repr: it may hold secrets; ``settings`` shows them redacted."""
     settings: BackendSettings | None = None
@@ -389,6 +403,12 @@ class ReplicaConfig:
         return replace(self, path=path, settings=settings)
 
     @property
+    def display_name(self) -> str:
+        """The replica's name: the one given, else its type as Go 0.3 named it
+        (``file``, ``s3``): what ``restore -replica`` takes."""
+        return self.name or self.scheme
+
+    @property
     def scheme(self) -> str:
         """The backend's URL scheme: the url's, else ``type`` (``file`` by default)."""
         if self.url and "://" in self.url:
@@ -410,7 +430,32 @@ class DBConfig:
     restore_if_db_not_exists: bool = False
     max_sync_wal_bytes: int | None = None
     replica: ReplicaConfig | None = None
+    """The first (often the only) replica."""
     location: str = ""
+    replicas: tuple[ReplicaConfig, ...] = ()
+    """Every replica, in config order (beyond Go 0.5, which allows one); filled from
+    ``replica`` when only that is given."""
+
+    def __post_init__(self) -> None:
+        if not self.replicas and self.replica is not None:
+            object.__setattr__(self, "replicas", (self.replica,))
+        elif self.replicas and self.replica is None:
+            object.__setattr__(self, "replica", self.replicas[0])
+
+    def find_replica(self, name: str) -> ReplicaConfig | None:
+        """The replica named ``name`` (see ``ReplicaConfig.display_name``), or None."""
+        return next((r for r in self.replicas if r.display_name == name), None)
+
+    def replicas_named(self, name: str | None) -> tuple[ReplicaConfig, ...]:
+        """Every replica, or only the one named ``name`` (``-replica NAME``); an error
+        listing the names there are when no replica has it."""
+        if not name:
+            return self.replicas
+        found = self.find_replica(name)
+        if found is None:
+            names = ", ".join(r.display_name for r in self.replicas)
+            raise ConfigError(f"no replica named {name!r} for {self.path} (its replicas: {names})")
+        return (found,)
 
 
 @dataclass(frozen=True)
@@ -454,8 +499,9 @@ class DirConfig:
             meta = str(self.meta_dir / f"{rel}{META_SUFFIX}")
         elif meta is not None:
             meta = str(Path(meta) / rel.parent / f".{rel.name}{META_SUFFIX}")
-        replica = t.replica.below(rel) if t.replica is not None else None
-        return replace(t, path=path, meta_path=meta, replica=replica,
+        replicas = tuple(r.below(rel) for r in t.replicas)
+        return replace(t, path=path, meta_path=meta, replicas=replicas,
+                       replica=replicas[0] if replicas else None,
                        location=f"{self.location} ({rel})")  # fmt: skip
 
 
@@ -504,15 +550,13 @@ class Config:
         redacting log lines."""
         found = []
         for db in (*self.dbs, *(d.template for d in self.dirs)):
-            replica = db.replica
-            if replica is None:
-                continue
-            if replica.settings is not None:
-                found += replica.settings.secrets()
-            if replica.url and (password := ReplicaURL.parse(replica.url).password):
-                found.append(password)
-            if replica.age is not None:
-                found += replica.age.secrets()
+            for replica in db.replicas:
+                if replica.settings is not None:
+                    found += replica.settings.secrets()
+                if replica.url and (password := ReplicaURL.parse(replica.url).password):
+                    found.append(password)
+                if replica.age is not None:
+                    found += replica.age.secrets()
         return found
 
 
@@ -677,14 +721,14 @@ class _Parser:
             raise self.fail("top level", "'age' belongs inside a replica block", root, "age")
         self.check_keys(
             root, "top level",
-            _GlobalKeys.keys() | _TOP_BLOCKS | _ReplicaKeys.keys() | self.backend_keys,
+            _GlobalKeys.keys() | _TOP_BLOCKS | _ReplicaKeys.keys() - {"name"} | self.backend_keys,
             {k: v for k, v in {**_OLD_GLOBAL_KEYS, **_OLD_REPLICA_KEYS}.items()
-             if k not in _TOP_BLOCKS},
+             if k not in _TOP_BLOCKS} | {"name": "it belongs inside a replica block"},
         )  # fmt: skip
         for key in ("type", "url", "path"):
             if key in root:
                 raise self.fail("top level", f"'{key}' belongs inside a replica block", root, key)
-        inherited = (_ReplicaKeys.keys() | self.backend_keys) - {"type", "url", "path"}
+        inherited = (_ReplicaKeys.keys() | self.backend_keys) - {"type", "url", "path", "name"}
         defaults = _Node()
         defaults.update({k: v for k, v in root.items() if k in inherited})
         defaults.positions = {k: p for k, p in _positions(root).items() if k in defaults}
@@ -855,18 +899,7 @@ class _Parser:
             raise self.fail(where, "cannot specify both 'meta-path' and 'meta-dir'", entry)
         if entry.get("replica") is not None and entry.get("replicas"):
             raise self.fail(where, "cannot specify both 'replica' and 'replicas'", entry)
-        replica_node = entry.get("replica")
-        replica_where = f"{where}.replica"
-        if entry.get("replicas"):
-            replicas = entry["replicas"]
-            if not isinstance(replicas, list):
-                raise self.fail(f"{where}.replicas", f"expected a list, got {_kind(replicas)}",
-                                entry, "replicas")  # fmt: skip
-            if len(replicas) > 1:
-                raise self.fail(f"{where}.replicas",
-                                "multiple replicas per database are not supported",
-                                entry, "replicas")  # fmt: skip
-            replica_node, replica_where = replicas[0], f"{where}.replicas[0]"
+        replicas = self.replicas(entry, where, defaults)
         snapshot = _DBSnapshotKeys()
         if entry.get("snapshot") is not None:
             snap = self.mapping(entry["snapshot"], f"{where}.snapshot")
@@ -882,11 +915,8 @@ class _Parser:
             truncate_page_n=keys.truncate_page_n or None,
             restore_if_db_not_exists=keys.restore_if_db_not_exists,
             max_sync_wal_bytes=keys.max_sync_wal_bytes,
-            replica=(
-                None
-                if replica_node is None
-                else self.replica(replica_node, replica_where, defaults)
-            ),
+            replica=replicas[0] if replicas else None,
+            replicas=replicas,
             location=where,
         )
         if not keys.dir:
@@ -902,10 +932,49 @@ class _Parser:
         )
         return directory, snapshot
 
-    def replica(self, node: object, where: str, defaults: _Node) -> ReplicaConfig:
+    def replicas(self, entry: _Node, where: str, defaults: _Node) -> tuple[ReplicaConfig, ...]:
+        """``replica:`` or ``replicas:`` (any number here; Go 0.5 takes one), each
+        with a name of its own within the database."""
+        if entry.get("replica") is not None:
+            return (self.replica(entry["replica"], f"{where}.replica", defaults),)
+        nodes = entry.get("replicas") or []
+        if not isinstance(nodes, list):
+            raise self.fail(f"{where}.replicas", f"expected a list, got {_kind(nodes)}",
+                            entry, "replicas")  # fmt: skip
+        found = tuple(
+            self.replica(node, f"{where}.replicas[{i}]", defaults, alone=len(nodes) == 1)
+            for i, node in enumerate(nodes)
+        )
+        names: dict[str, int] = {}
+        for i, replica in enumerate(found):
+            name = replica.display_name
+            if (first := names.setdefault(name, i)) != i:
+                hint = "" if replica.name else "; give each its own 'name'"
+                raise self.fail(
+                    f"{where}.replicas[{i}]",
+                    f"multiple replicas named '{name}' (also replicas[{first}]){hint}",
+                    entry, "replicas",
+                )  # fmt: skip
+        if len({r.compression for r in found}) > 1:
+            raise self.fail(
+                f"{where}.replicas",
+                "replicas of one database upload the same "
+                "L0 files, so they must use one 'compression'",
+                entry,
+                "replicas",
+            )
+        return found
+
+    def replica(
+        self, node: object, where: str, defaults: _Node, *, alone: bool = True
+    ) -> ReplicaConfig:
+        """One replica block; ``alone``: the database's only one (a config Go reads)."""
         entry = self.mapping(node, where)
+        # Go ignores a replica's name; a config Go reads (one replica) hears so.
+        old = _OLD_REPLICA_KEYS | ({"name": "here it names the replica (restore -replica)"}
+                                   if alone else {})  # fmt: skip
         self.check_keys(entry, where, _ReplicaKeys.keys() | self.backend_keys | {"age"},
-                        _OLD_REPLICA_KEYS)  # fmt: skip
+                        old)  # fmt: skip
         given = {k: v for k, v in entry.items() if v is not None}
         positions = {**defaults.positions, **_positions(entry)}
         core = _ReplicaKeys.keys()
@@ -920,10 +989,27 @@ class _Parser:
             max_sync_ltx_files=keys.max_sync_ltx_files,
             stall_warning=keys.stall_warning,
             compression=self.compression(keys.compression, where, positions),
+            name=self.replica_name(keys.name, where, positions),
+            catch_up_window=keys.catch_up_window,
             location=f"{self.source}: {where}",
             age=self.age(entry, where),
         )
         return self.backend_options(replica, given, defaults, where, positions)
+
+    def replica_name(
+        self, name: str | None, where: str, positions: Mapping[str, tuple[int, int]]
+    ) -> str | None:
+        """A name usable on the command line (``restore -replica``) and in file names."""
+        if name is None:
+            return None
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
+            raise SettingError(
+                f"invalid replica name {name!r}: letters, digits, '.', '_' and '-', "
+                "up to 64, starting with a letter or digit",
+                key="name", source=self.source, where=f"{where}.name",
+                position=positions.get("name"),
+            )  # fmt: skip
+        return name
 
     def compression(
         self, name: str | None, where: str, positions: Mapping[str, tuple[int, int]]

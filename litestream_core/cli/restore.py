@@ -73,6 +73,9 @@ def _parse_timestamp(value: str | None) -> datetime | None:
               help="Follow mode: keep applying new changes until interrupted.")  # fmt: skip
 @click.option(*go_flag("follow-interval"), metavar="DURATION", default="1s", show_default=True,
               help="Polling interval of follow mode.")  # fmt: skip
+@click.option(*go_flag("replica"), "replica_name", metavar="NAME",
+              help="Restore from this replica of the database (default: the one with the "
+              "newest data).")  # fmt: skip
 @click.argument("source", metavar="DB_PATH|REPLICA_URL")
 @handle_errors
 def command(
@@ -90,6 +93,7 @@ def command(
     parallelism: int,
     follow: bool,
     follow_interval: str,
+    replica_name: str | None,
     source: str,
 ) -> None:
     """Restore a database from a replica: by path in the config, or from a replica URL."""
@@ -104,7 +108,9 @@ def command(
 
         interval = check_follow_flags(target_txid, target_time, dry_run, follow_interval)
     pm = plugin_manager(click.get_current_context())
-    client, out_path, meta_path = _resolve(source, config_path, output, not no_expand_env, pm)
+    clients, out_path, meta_path = _resolve(
+        source, config_path, output, not no_expand_env, pm, replica_name
+    )
     if out_path.is_dir():
         raise ConfigError(f"output path is a directory: {output or out_path}")
     if not dry_run:
@@ -116,6 +122,7 @@ def command(
     if if_db_not_exists and not dry_run and out_path.exists() and out_path.stat().st_size > 0:
         click.echo("database already exists, skipping", err=True)
         return
+    label, client = _pick(clients, target_txid, target_time)
     if follow:
         from litestream_core.cli.restore_follow import run_follow
 
@@ -124,27 +131,61 @@ def command(
         asyncio.run(
             _run(
                 client, pm, source, out_path, target_txid, target_time, if_replica_exists, dry_run,
-                integrity_check, as_json, force, parallelism,
+                integrity_check, as_json, force, parallelism, label,
             )
         )
     )  # fmt: skip
 
 
+def _pick(
+    clients: dict[str, ReplicaClient], txid: int | None, timestamp: datetime | None
+) -> tuple[str, ReplicaClient]:
+    """The replica to restore from (its label in the output, and its client): the only
+    one, else the one reaching the newest TXID (``engine.choose``)."""
+    if len(clients) == 1:
+        [client] = clients.values()
+        return client.type, client
+
+    async def choose() -> str:
+        from litestream_core.engine.choose import choose_replica
+        from litestream_core.engine.plan import NoBackupsError
+
+        try:
+            for client in clients.values():
+                await client.init()
+            try:
+                name, _ = await choose_replica(clients, txid=txid, timestamp=timestamp)
+            except NoBackupsError:
+                name = next(iter(clients))  # the restore says so, or finds a v0.3 backup
+        finally:
+            for client in clients.values():
+                await client.close()
+        return name
+
+    name = asyncio.run(choose())
+    click.echo(f"restoring from replica {name}", err=True)
+    return name, clients[name]
+
+
 def _resolve(
     source: str, config_path: str | None, output: str | None, expand: bool,
-    pm: pluggy.PluginManager,
-) -> tuple[ReplicaClient, Path, Path | None]:  # fmt: skip
-    """The replica client, output path and, when the config names it, the output
-    database's meta path (where a live replicator of it holds its lock)."""
+    pm: pluggy.PluginManager, replica_name: str | None = None,
+) -> tuple[dict[str, ReplicaClient], Path, Path | None]:  # fmt: skip
+    """The candidate replicas' clients by name (one with ``-replica`` or a URL), the
+    output path and, when the config names it, the output database's meta path
+    (where a live replicator of it holds its lock)."""
     from litestream_core.errors import ConfigError
     from litestream_core.plugins import make_replica_client
 
     if "://" in source:
         if config_path:
             raise ConfigError("cannot specify a replica URL and the -config flag")
+        if replica_name:
+            raise ConfigError("-replica names a replica of a database in the config, not a URL")
         if not output:
             raise ConfigError("output path required when restoring from a URL (use -o PATH)")
-        return make_replica_client(source, pm=pm), Path(output).absolute(), None
+        client = make_replica_client(source, pm=pm)
+        return {client.type: client}, Path(output).absolute(), None
     from litestream_core.config import load_config  # YAML: only when a config is read
 
     config = load_config(config_path, expand=expand, pm=pm)
@@ -153,9 +194,10 @@ def _resolve(
         raise ConfigError(f"database not found in config {config.source}: {source}")
     if dbc.replica is None:
         raise ConfigError(f"database has no replica in config {config.source}: {source}")
+    clients = {rc.display_name: rc.make_client(pm) for rc in dbc.replicas_named(replica_name)}
     out_path = Path(output).absolute() if output else dbc.path
     meta = Path(dbc.meta_path) if dbc.meta_path and out_path == dbc.path else None
-    return dbc.replica.make_client(pm), out_path, meta
+    return clients, out_path, meta
 
 
 async def _run(
@@ -171,6 +213,7 @@ async def _run(
     as_json: bool,
     force: bool,
     parallelism: int,
+    label: str,
 ) -> int:
     from litestream_core.engine.plan import NoBackupsError, build_plan
     from litestream_core.engine.restore import restore
@@ -194,7 +237,7 @@ async def _run(
                 return 0
             raise
         if dry_run:
-            _print_plan(plan, source, out_path, client.type, as_json)
+            _print_plan(plan, source, out_path, label, as_json)
             return 0
         progress = None if as_json or not sys.stderr.isatty() else _ProgressBar()
         emit = _dispatcher(pm, progress)
@@ -213,7 +256,7 @@ async def _run(
         await client.close()
     if as_json:
         _print_json({
-            "db_path": str(result.path), "replica": client.type, "txid": f"{result.txid:016x}",
+            "db_path": str(result.path), "replica": label, "txid": f"{result.txid:016x}",
             "duration_ms": int(result.duration * 1000), "integrity_check": integrity_check,
         })  # fmt: skip
     else:

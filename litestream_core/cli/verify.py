@@ -95,11 +95,17 @@ def _print_text(summary: dict[str, Any]) -> None:
 @click.option(*go_flag("config"), "config_path", metavar="PATH", help="Config file path.")
 @click.option(*go_flag("no-expand-env"), is_flag=True, help="Do not expand $VARS in the config.")
 @click.option(*go_flag("json"), "as_json", is_flag=True, help="Output the report as JSON.")
+@click.option(*go_flag("replica"), "replica_name", metavar="NAME",
+              help="The replica of a database with several (default: its first).")  # fmt: skip
 @click.argument("source", metavar="REPLICA_URL|DB_PATH")
 @handle_errors
-def command(config_path: str | None, no_expand_env: bool, as_json: bool, source: str) -> None:
+def command(
+    config_path: str | None, no_expand_env: bool, as_json: bool, replica_name: str | None,
+    source: str,
+) -> None:  # fmt: skip
     """Check every file of a replica and the chains between them; list restorable points."""
-    report = asyncio.run(_verify(replica_for(source, config_path, not no_expand_env)))
+    client = replica_for(source, config_path, not no_expand_env, replica_name)
+    report = asyncio.run(_verify(client))
     summary = _summary(report)
     if as_json:
         click.echo(json.dumps(summary, indent=2))

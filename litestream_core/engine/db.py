@@ -21,6 +21,7 @@ from typing import BinaryIO, TypeVar
 from litestream_core.client import LTXFileInfo
 from litestream_core.engine.dbtypes import DBSettings, Pos
 from litestream_core.engine.failures import FailureReporter
+from litestream_core.engine.holds import ChangeSignal
 from litestream_core.engine.meta import MetaDir, default_meta_path
 from litestream_core.engine.syncer import Syncer
 from litestream_core.engine.walwatch import WALWatcher
@@ -69,7 +70,7 @@ class DB:
         self._lock = asyncio.Lock()
         self._last_write = float("-inf")
         """Loop time of the monitor's last sync that wrote a file."""
-        self.changed = asyncio.Event()
+        self.changed = ChangeSignal()
         """Set whenever a new local LTX file exists (the replica loop clears it)."""
         self._watch: int | None = None
         self._wake_waiter: asyncio.Future[bool] | None = None

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 from litestream_core.client import SNAPSHOT_LEVEL, LTXFileInfo, ReplicaClient
 from litestream_core.engine.dbtypes import Pos
 from litestream_core.engine.failures import FailureReporter
+from litestream_core.engine.holds import DEFAULT_CATCH_UP_WINDOW
 from litestream_core.engine.retry import Backoff
 from litestream_core.engine.streams import (
     SMALL_FILE,
@@ -56,6 +57,7 @@ from litestream_core.ltx import HEADER_SIZE, TRAILER_SIZE, Header, Trailer, veri
 if TYPE_CHECKING:
     from litestream_core.compression import PageCodecs
     from litestream_core.engine.db import DB
+    from litestream_core.engine.holds import SharedL0
 
 log = logging.getLogger("litestream.replica")
 
@@ -70,6 +72,9 @@ class ReplicaSettings:
     stall_warning: float = 60.0
     """Seconds the replica may stay behind its database without advancing before a
     warning is logged (``engine.watchdog``); 0 turns the warning off."""
+    catch_up_window: float = DEFAULT_CATCH_UP_WINDOW
+    """With several replicas: seconds local L0 files wait for this replica while it is
+    behind (``engine.holds``)."""
 
 
 class Replica:
@@ -83,11 +88,18 @@ class Replica:
         *,
         name: str = "",
         emit: Callable[[Event], None] | None = None,
+        shared: SharedL0 | None = None,
     ) -> None:
+        """``shared``: the database's local files when it has several replicas (each
+        then removes only what all of them hold); None for a database's only replica."""
         self.db = db
         self.client = client
         self.settings = settings or ReplicaSettings()
         self.name = name or client.type
+        self._shared = shared
+        self._changed = (
+            db.changed if shared is None else shared.join(self.name, self.settings.catch_up_window)
+        )
         self._emit = emit
         self._reporter = FailureReporter(log, emit, db_path=str(db.path), replica=self.name)
         self._pos: Pos | None = None
@@ -188,7 +200,7 @@ class Replica:
                 # replica is current, which the heartbeat checks).
                 # Only a new local file gives this loop work (failures take the branch
                 # above): no timed wake-ups for a database with nothing new.
-                await self.db.changed.wait()
+                await self._changed.wait()
                 # The monitor already spaces files a monitor interval apart; holding
                 # uploads back a whole sync interval on top of that put commits up to
                 # two intervals behind. Only what the sync interval asks beyond it waits.
@@ -196,7 +208,7 @@ class Replica:
                 gap = hold - (time.monotonic() - last)
                 if gap > 0:
                     await asyncio.sleep(gap)
-            self.db.changed.clear()
+            self._changed.clear()
             last = time.monotonic()
             await self.try_sync()
 
@@ -263,7 +275,9 @@ class Replica:
         # be rewritten under the same TXID with more commits.
         pending = [f for f in self.db.local_ltx_files(0) if pos.txid < f.max_txid <= local.txid]
         if not pending:
-            await self._upload_snapshot(f"no local file continues the replica at TXID {pos.txid}")
+            await self._upload_snapshot(
+                self._dropped_reason() or f"no local file continues the replica at TXID {pos.txid}"
+            )
             return True
         limit = self.settings.max_sync_ltx_files or len(pending)
         uploaded = 0
@@ -278,15 +292,26 @@ class Replica:
                 return True
             if not _continues(pos, info, header):
                 await self._upload_snapshot(
-                    f"local files do not continue the replica at TXID {pos.txid}"
+                    self._dropped_reason()
+                    or f"local files do not continue the replica at TXID {pos.txid}"
                 )
                 return True
             await self._upload_file(info, data)
             pos = Pos(info.max_txid, trailer.post_apply_checksum)
             await self._advance(pos)
             uploaded += 1
-        await self.db.remove_ltx_files(0, pos.txid)
+        if self._shared is None:
+            await self.db.remove_ltx_files(0, pos.txid)
+        else:
+            await self._shared.release(self.name, pos.txid)
         return uploaded == limit and len(pending) > limit
+
+    def _dropped_reason(self) -> str | None:
+        """Why a snapshot is due if local files stopped waiting for this replica."""
+        if self._shared is None or not self._shared.dropped(self.name):
+            return None
+        return (f"replica {self.name} fell behind for longer than its catch-up window "
+                f"({self.settings.catch_up_window:g}s)")  # fmt: skip
 
     def _local_path(self, info: LTXFileInfo) -> Path:
         return self.db.ltx_path(info.level, info.min_txid, info.max_txid)
@@ -333,6 +358,8 @@ class Replica:
     async def _advance(self, pos: Pos) -> None:
         async with self._advanced:
             self._pos = pos
+            if self._shared is not None:
+                self._shared.acknowledge(self.name, pos.txid)
             self._advanced.notify_all()
 
     # -- position ----------------------------------------------------------------------

@@ -26,6 +26,7 @@ import pluggy
 from litestream_core.config import Config, DBConfig, ReplicaConfig
 from litestream_core.engine.compaction import Compactor
 from litestream_core.engine.db import DB, DBSettings
+from litestream_core.engine.holds import SharedL0
 from litestream_core.engine.levels import settings_from_config
 from litestream_core.engine.plan import NoBackupsError
 from litestream_core.engine.replica import Replica, ReplicaSettings
@@ -44,18 +45,36 @@ waits with another's work, few enough not to queue thousands of threads' work.""
 
 @dataclass
 class Entry:
-    """One database, its (optional) replica and compactor, and the tasks serving them."""
+    """One database, its replicas and their compactors, and the tasks serving them."""
 
     db: DB
     replica: Replica | None
+    """The first (often the only) replica; None for a database with none."""
     compactor: Compactor | None = None
+    """The first replica's compactor."""
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     opened: bool = False
-    """The database and replica are open (False before ``open`` and after ``stop_db``)."""
+    """The database and replicas are open (False before ``open`` and after ``stop_db``)."""
     emit: Callable[[Event], None] | None = None
     """Where the entry's watchdog sends its events (the engine's emit)."""
-    location: str | None = None
-    """The replica's URL (secrets redacted) when known: two databases must not share it."""
+    locations: tuple[str, ...] = ()
+    """Its replicas' URLs (secrets redacted) when known: two databases must not share one."""
+    replicas: list[Replica] = field(default_factory=list)
+    """Every replica, each uploading on its own (``replica`` is the first)."""
+    compactors: list[Compactor] = field(default_factory=list)
+    """One per replica that compacts (``compactor`` is the first)."""
+
+    def __post_init__(self) -> None:
+        if not self.replicas and self.replica is not None:
+            self.replicas = [self.replica]
+        if not self.compactors and self.compactor is not None:
+            self.compactors = [self.compactor]
+        self.replica = self.replicas[0] if self.replicas else None
+        self.compactor = self.compactors[0] if self.compactors else None
+
+    def replicated_txid(self) -> int:
+        """The TXID every replica holds (0 without replicas)."""
+        return min((r.pos.txid for r in self.replicas), default=0)
 
 
 EntryFactory = Callable[[DBConfig], Entry]
@@ -115,14 +134,14 @@ class Store:
         opened: list[Entry] = []
 
         async def probe(entry: Entry) -> None:
-            if entry.replica is not None:
-                await entry.replica.probe()
+            for replica in entry.replicas:
+                await replica.probe()
 
         async def open_one(entry: Entry) -> None:
             await entry.db.open(open_files)
             opened.append(entry)
-            if entry.replica is not None:
-                await entry.replica.start()
+            for replica in entry.replicas:
+                await replica.start()
             if run:
                 self._start_tasks(entry)
 
@@ -137,8 +156,8 @@ class Store:
             for entry in opened:
                 await _quietly(entry.db.close())
             for entry in self.entries:
-                if entry.replica is not None:
-                    await _quietly(entry.replica.client.close())
+                for replica in entry.replicas:
+                    await _quietly(replica.client.close())
             raise
         for entry in self.entries:
             entry.opened = True
@@ -147,16 +166,17 @@ class Store:
 
     def _start_tasks(self, entry: Entry) -> None:
         entry.tasks.append(asyncio.create_task(entry.db.monitor(), name=f"monitor {entry.db.path}"))
-        if entry.replica is not None:
+        for replica in entry.replicas:
+            entry.tasks.append(asyncio.create_task(replica.run(), name=f"replica {entry.db.path}"))
+        for compactor in entry.compactors:
             entry.tasks.append(
-                asyncio.create_task(entry.replica.run(), name=f"replica {entry.db.path}")
+                asyncio.create_task(compactor.run(), name=f"compactor {entry.db.path}")
             )
-        if entry.compactor is not None:
-            entry.tasks.append(
-                asyncio.create_task(entry.compactor.run(), name=f"compactor {entry.db.path}")
-            )
-        watchdog = Watchdog(entry.db, entry.replica, emit=entry.emit)
-        entry.tasks.append(asyncio.create_task(watchdog.run(), name=f"watch {entry.db.path}"))
+        # One watchdog per replica; only the first watches the database file too.
+        watched: list[Replica | None] = [*entry.replicas] or [None]
+        for i, one in enumerate(watched):
+            watchdog = Watchdog(entry.db, one, emit=entry.emit, watch_file=i == 0)
+            entry.tasks.append(asyncio.create_task(watchdog.run(), name=f"watch {entry.db.path}"))
 
     @staticmethod
     async def _stop_tasks(entries: Iterable[Entry]) -> None:
@@ -226,8 +246,8 @@ class Store:
             try:
                 await self._open_entry(entry)
             except BaseException:
-                if entry.replica is not None:
-                    await _quietly(entry.replica.client.close())
+                for replica in entry.replicas:
+                    await _quietly(replica.client.close())
                 raise
             self.entries.append(entry)
             return entry
@@ -249,14 +269,14 @@ class Store:
                 if entry.opened:
                     await self._close_entry(entry, timeout)
             finally:
-                if entry.replica is not None:
-                    await _quietly(entry.replica.stop())
+                for replica in entry.replicas:
+                    await _quietly(replica.stop())
             return entry
 
     async def sync_db(self, entry: Entry, *, wait: bool, timeout: float | None) -> SyncResult:
-        """Sync one database now: WAL -> L0, and with ``wait`` also L0 -> replica.
+        """Sync one database now: WAL -> L0, and with ``wait`` also L0 -> replicas.
 
-        With ``wait`` it returns once everything committed before the call is on the
+        With ``wait`` it returns once everything committed before the call is on every
         replica. Raises TimeoutError when ``timeout`` runs out first.
         """
         if not entry.opened:
@@ -265,13 +285,20 @@ class Store:
 
         async def run() -> None:
             await entry.db.sync()
-            if wait and entry.replica is not None and not await entry.replica.try_sync():
-                raise LitestreamError(f"replica sync: {entry.replica.last_error}")
+            if not wait:
+                return
+            done = await asyncio.gather(*(r.try_sync() for r in entry.replicas))
+            failed = [r for r, ok in zip(entry.replicas, done, strict=True) if not ok]
+            if len(failed) == 1 and len(entry.replicas) == 1:
+                raise LitestreamError(f"replica sync: {failed[0].last_error}")
+            if failed:
+                raise LitestreamError("replica sync: " + "; ".join(
+                    f"{r.name}: {r.last_error}" for r in failed))  # fmt: skip
 
         await asyncio.wait_for(run(), timeout)
         after = entry.db.pos().txid
-        replicated = entry.replica.pos.txid if entry.replica is not None else 0
-        return SyncResult(txid=after, replicated_txid=replicated, changed=after > before)
+        return SyncResult(txid=after, replicated_txid=entry.replicated_txid(),
+                          changed=after > before)  # fmt: skip
 
     def _check_registered(self, entry: Entry) -> None:
         """An entry unregistered while a request waited for the lock is gone for good."""
@@ -279,12 +306,12 @@ class Store:
             raise DatabaseError(f"database not found: {entry.db.path}")
 
     async def _open_entry(self, entry: Entry) -> None:
-        if entry.replica is not None:
-            await entry.replica.probe()
+        for replica in entry.replicas:
+            await replica.probe()
         await entry.db.open()
         try:
-            if entry.replica is not None:
-                await entry.replica.start()
+            for replica in entry.replicas:
+                await replica.start()
         except BaseException:
             await _quietly(entry.db.close())
             raise
@@ -305,13 +332,14 @@ class Store:
             raise LitestreamError(f"final sync of {entry.db.path} did not complete")
 
     async def sync(self, entry: Entry, timeout: float | None = None) -> int:
-        """Sync one database now (WAL -> L0 -> replica); returns the replicated TXID."""
+        """Sync one database now (WAL -> L0 -> replicas); returns the TXID every
+        replica holds."""
         await entry.db.sync()
-        if entry.replica is None:
+        if not entry.replicas:
             return entry.db.pos().txid
         target = entry.db.pos().txid
-        await asyncio.wait_for(entry.replica.sync(), timeout)
-        return max(target, entry.replica.pos.txid)
+        await asyncio.wait_for(asyncio.gather(*(r.sync() for r in entry.replicas)), timeout)
+        return max(target, entry.replicated_txid())
 
     async def run_once(
         self, *, force_snapshot: bool = False, enforce_retention: bool = False
@@ -324,12 +352,12 @@ class Store:
         from few files; a first run uploads the database once (``Compactor.run_once``).
         """
         for entry in self.entries:
-            if entry.replica is not None:  # what an earlier, killed run left
-                await sweep_temp_files(str(entry.db.path), entry.replica.client)
+            for replica in entry.replicas:  # what an earlier, killed run left
+                await sweep_temp_files(str(entry.db.path), replica.client)
             log.info("syncing database %s", entry.db.path)
             await self.sync(entry)
-            if entry.compactor is not None:
-                await entry.compactor.run_once(
+            for compactor in entry.compactors:
+                await compactor.run_once(
                     force_snapshot=force_snapshot, enforce_retention=enforce_retention
                 )
 
@@ -360,8 +388,8 @@ class Store:
                 await _quietly(entry.db.close())
 
             async def stop_replica(entry: Entry) -> None:
-                if entry.replica is not None:
-                    await _quietly(entry.replica.stop())
+                for replica in entry.replicas:
+                    await _quietly(replica.stop())
 
             await _each(opened, close_one)
             await _each(self.entries, stop_replica)
@@ -378,23 +406,26 @@ class Store:
         except Exception as exc:
             log.error("%s: final local sync failed: %s", entry.db.path, describe(exc))
             return False
-        if entry.replica is None:
-            return True
+        # Each replica on its own: one that cannot be reached does not delay the others.
+        done = await asyncio.gather(*(self._final_upload(entry, r) for r in entry.replicas))
+        return all(done)
+
+    async def _final_upload(self, entry: Entry, replica: Replica) -> bool:
         if self.shutdown_sync_timeout == 0:  # Go's meaning: one attempt, not bounded
-            return await entry.replica.try_sync()
+            return await replica.try_sync()
         deadline = time.monotonic() + self.shutdown_sync_timeout
         while True:
             try:
                 # Bounded: one upload stuck in a hung storage request must not hold
                 # the shutdown past its timeout.
                 left = max(deadline - time.monotonic(), 0.001)
-                if await asyncio.wait_for(entry.replica.try_sync(), left):
+                if await asyncio.wait_for(replica.try_sync(), left):
                     return True
             except TimeoutError:
-                log.error("%s: final sync to replica did not finish in time", entry.db.path)
+                _late(entry, replica)
                 return False
             if time.monotonic() + self.shutdown_sync_interval > deadline:
-                log.error("%s: final sync to replica did not finish in time", entry.db.path)
+                _late(entry, replica)
                 return False
             await asyncio.sleep(self.shutdown_sync_interval)
 
@@ -408,9 +439,9 @@ def _shared(entry: Entry, other: Entry) -> str | None:
     if other.db.meta_path == entry.db.meta_path:
         return (f"{entry.db.path} and {other.db.path} would share the meta directory "
                 f"{entry.db.meta_path}")  # fmt: skip
-    if entry.location is not None and entry.location == other.location:
+    if both := sorted(set(entry.locations) & set(other.locations)):
         return (f"{entry.db.path} and {other.db.path} would share the replica "
-                f"{entry.location}")  # fmt: skip
+                f"{both[0]}")  # fmt: skip
     return None
 
 
@@ -437,6 +468,11 @@ async def _each(entries: list[Entry], work: Callable[[Entry], Awaitable[None]]) 
             raise exc
 
 
+def _late(entry: Entry, replica: Replica) -> None:
+    where = "replica" if len(entry.replicas) == 1 else f"replica {replica.name}"
+    log.error("%s: final sync to %s did not finish in time", entry.db.path, where)
+
+
 async def _quietly(aw: object) -> None:
     with contextlib.suppress(Exception):
         await aw  # type: ignore[misc]
@@ -456,8 +492,9 @@ def db_settings(dbc: DBConfig) -> DBSettings:
     return DBSettings(**{k: v for k, v in values.items() if v is not None})  # type: ignore[arg-type]
 
 
-def replica_settings(dbc: DBConfig) -> ReplicaSettings:
-    rc = dbc.replica
+def replica_settings(dbc: DBConfig, rc: ReplicaConfig | None = None) -> ReplicaSettings:
+    """The engine settings of a replica block (``rc``; the database's first by default)."""
+    rc = rc if rc is not None else dbc.replica
     defaults = ReplicaSettings()
     if rc is None:
         return defaults
@@ -470,6 +507,9 @@ def replica_settings(dbc: DBConfig) -> ReplicaSettings:
             rc.max_sync_ltx_files
             if rc.max_sync_ltx_files is not None
             else defaults.max_sync_ltx_files
+        ),
+        catch_up_window=(
+            rc.catch_up_window if rc.catch_up_window is not None else defaults.catch_up_window
         ),
     )
 
@@ -495,16 +535,29 @@ def build_store(
         db = DB(dbc.path, replace(db_settings(dbc), page_codecs=codecs), emit=emit)
         if dbc.replica is None:
             return Entry(db, None, emit=emit)
-        url, options = dbc.replica.replica_url()
-        client = dbc.replica.make_client(pm)
-        replica = Replica(db, client, replica_settings(dbc), name=url.redacted(), emit=emit)
-        compactor = Compactor(client, compaction, db=db, emit=emit, db_path=str(db.path),
-                              codecs=codecs, replica_name=url.redacted())  # fmt: skip
-        # Where the replica is, as precisely as the config says: the same bucket and
-        # path on two different servers are two places.
-        server = [str(options[k]) for k in _SERVER_KEYS if options.get(k)]
-        location = " at ".join([url.redacted(), *server])
-        return Entry(db, replica, compactor, emit=emit, location=location)
+        # Each replica uploads the database's L0 files on its own; with several, a
+        # file stays until all of them hold it (engine.holds).
+        shared = SharedL0(db) if len(dbc.replicas) > 1 else None
+        replicas, compactors, locations = [], [], []
+        for rc in dbc.replicas:
+            url, options = rc.replica_url()
+            client = rc.make_client(pm)
+            # A lone replica is named by its URL in events, as before names existed.
+            name = rc.display_name if rc.name or shared else url.redacted()
+            replicas.append(Replica(db, client, replica_settings(dbc, rc), name=name, emit=emit,
+                                    shared=shared))  # fmt: skip
+            compactors.append(Compactor(client, compaction, db=db, emit=emit,
+                                        db_path=str(db.path), codecs=codecs,
+                                        replica_name=name))  # fmt: skip
+            # Where the replica is, as precisely as the config says: the same bucket
+            # and path on two different servers are two places.
+            server = [str(options[k]) for k in _SERVER_KEYS if options.get(k)]
+            location = " at ".join([url.redacted(), *server])
+            if location in locations:
+                raise ConfigError(f"{rc.location}: two replicas of {db.path} at {location}")
+            locations.append(location)
+        return Entry(db, None, emit=emit, replicas=replicas, compactors=compactors,
+                     locations=tuple(locations))  # fmt: skip
 
     from litestream_core.engine.dirs import expand
 
@@ -522,8 +575,8 @@ def build_store(
         # Two databases in one meta directory or replica would mix their files (Go
         # checks the meta directories of a directory's databases).
         other = by_meta.get(new.db.meta_path)
-        if other is None and new.location is not None:
-            other = by_replica.get(new.location)
+        for location in new.locations:
+            other = other or by_replica.get(location)
         if other is not None:
             problem = _shared(new, other) or ""
             if other.db.path == new.db.path:
@@ -531,8 +584,8 @@ def build_store(
             raise ConfigError(f"{dbc.location}: {problem}; give one of them its own "
                               "meta-path or replica path")  # fmt: skip
         by_meta[new.db.meta_path] = new
-        if new.location is not None:
-            by_replica[new.location] = new
+        for location in new.locations:
+            by_replica[location] = new
         entries.append(new)
     return Store(
         entries,
@@ -551,15 +604,21 @@ async def restore_missing(
     An empty replica is not an error: the database is new and replication starts it.
     """
     wanted = {d.path for d in config.dbs if d.restore_if_db_not_exists or force_all}
+    from litestream_core.engine.choose import choose_replica
+
     for entry in store.entries:
         if entry.db.path not in wanted or entry.replica is None or entry.db.path.exists():
             continue
-        client = entry.replica.client
-        await client.init()
+        clients = {r.name: r.client for r in entry.replicas}
+        for client in clients.values():
+            await client.init()
         try:
-            result = await restore(client, entry.db.path, integrity_check="quick", emit=emit,
+            name, plan = await choose_replica(clients)
+            result = await restore(clients[name], entry.db.path, plan=plan,
+                                   integrity_check="quick", emit=emit,
                                    codecs=entry.db.settings.page_codecs)  # fmt: skip
         except NoBackupsError:
             log.info("%s: no backup to restore; starting a new database", entry.db.path)
             continue
-        log.info("%s: restored from replica at TXID %016x", entry.db.path, result.txid)
+        where = "" if len(clients) == 1 else f" {name}"
+        log.info("%s: restored from replica%s at TXID %016x", entry.db.path, where, result.txid)

@@ -81,14 +81,17 @@ async def validate_periodically(store: Store, interval: float, max_level: int) -
     while True:
         await asyncio.sleep(interval)
         for entry in list(store.entries):
-            if entry.replica is None or not entry.opened:
+            if not entry.opened:
                 continue
-            try:
-                problems = await check_levels(entry.replica.client, range(max_level + 1))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.error("%s: validation check failed: %s", entry.db.path, describe(exc))
-                continue
-            report(problems, entry.emit, db_path=str(entry.db.path),
-                   replica=entry.replica.name, check="validation")  # fmt: skip
+            for replica in entry.replicas:
+                try:
+                    problems = await check_levels(replica.client, range(max_level + 1))
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    of = "" if len(entry.replicas) == 1 else f" of {replica.name}"
+                    log.error("%s: validation check%s failed: %s", entry.db.path, of,
+                              describe(exc))  # fmt: skip
+                    continue
+                report(problems, entry.emit, db_path=str(entry.db.path),
+                       replica=replica.name, check="validation")  # fmt: skip

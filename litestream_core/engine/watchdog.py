@@ -94,9 +94,13 @@ class Watchdog:
         emit: Callable[[Event], None] | None = None,
         check_interval: float = CHECK_INTERVAL,
         missing_repeat: float = MISSING_REPEAT,
+        watch_file: bool = True,
     ) -> None:
+        """``watch_file``: also watch the database file (False for the watchdogs of a
+        database's second and later replicas: one warning per missing file is enough)."""
         self.db = db
         self.replica = replica
+        self.watch_file = watch_file
         self._emit = emit
         self.check_interval = check_interval
         self._missing_repeat = missing_repeat
@@ -121,7 +125,8 @@ class Watchdog:
     def check(self, now: float) -> None:
         """One look at the database file and the replica's position at loop time ``now``."""
         engine_clock.check_drift()
-        self._check_file(now)
+        if self.watch_file:
+            self._check_file(now)
         if self.replica is not None:
             self._check_replica(self.replica, now)
 

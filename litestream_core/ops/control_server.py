@@ -285,8 +285,9 @@ class ControlServer:
         databases = []
         for entry in list(self.store.entries):
             row: dict[str, Any] = {"path": str(entry.db.path), "status": _state(entry, self.store)}
-            if entry.replica is not None and entry.replica.last_synced_at is not None:
-                row["last_sync_at"] = go_time(entry.replica.last_synced_at)
+            synced = [r.last_synced_at for r in entry.replicas]
+            if synced and None not in synced:  # the replica that synced longest ago
+                row["last_sync_at"] = go_time(min(t for t in synced if t is not None))
             databases.append(row)
         return _json(200, {"databases": databases})
 
@@ -323,9 +324,16 @@ def _diagnostic(entry: Entry) -> dict[str, Any]:
     with contextlib.suppress(OSError):
         if size := os.stat(f"{entry.db.path}-wal").st_size:
             row["wal_size"] = size
-    if entry.replica is not None:
-        if entry.replica.pos.txid:
-            row["replica_txid"] = entry.replica.pos.txid
-        if entry.replica.last_error:
-            row["error"] = entry.replica.last_error
+    if entry.replicas:
+        if txid := entry.replicated_txid():
+            row["replica_txid"] = txid
+        several = len(entry.replicas) > 1
+        if errors := [(r.name, r.last_error) for r in entry.replicas if r.last_error]:
+            row["error"] = "; ".join(f"{n}: {e}" if several else e for n, e in errors)
+        if several:  # beyond Go: each replica's own position
+            row["replicas"] = [
+                {"name": r.name, "replica_txid": r.pos.txid,
+                 **({"error": r.last_error} if r.last_error else {})}
+                for r in entry.replicas
+            ]  # fmt: skip
     return row

@@ -56,15 +56,19 @@ class Heartbeat:
         """``time.monotonic()`` of the last attempt, successful or not."""
 
     def healthy(self) -> bool:
-        """Every running database's replica synced within the interval (and one runs)."""
+        """Every replica of every running database synced within the interval (and one
+        database runs)."""
         since = datetime.now(UTC) - timedelta(seconds=self.interval)
         running = [e for e in self.store.entries if e.opened]
         if not running:
             return False
         for entry in running:
-            synced = entry.replica.last_synced_at if entry.replica is not None else None
-            if synced is None or synced < since:
+            if not entry.replicas:
                 return False
+            for replica in entry.replicas:
+                synced = replica.last_synced_at
+                if synced is None or synced < since:
+                    return False
         return True
 
     async def run(self) -> None:
