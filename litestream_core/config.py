@@ -348,9 +348,9 @@ class ReplicaConfig:
         client = make_replica_client(url, options, pm=pm)
         if self.age is None:
             return client
-        from litestream_core.encryption.client import EncryptedReplicaClient
+        from litestream_core.encryption.client import sealed_client
 
-        return EncryptedReplicaClient(client, self.age)
+        return sealed_client(client, self.age)
 
     def replica_url(self) -> tuple[ReplicaURL, dict[str, Any]]:
         """The URL and options a backend factory takes, as Go derives them.

@@ -56,8 +56,8 @@ def client_from_options(
 
     if not options or "age" not in options:
         return make_replica_client(url, options, pm=pm)
-    from litestream_core.encryption.client import EncryptedReplicaClient
+    from litestream_core.encryption.client import sealed_client
 
     rest = dict(options)
     keys = load_age_keys(rest.pop("age"), "options.age")
-    return EncryptedReplicaClient(make_replica_client(url, rest, pm=pm), keys)
+    return sealed_client(make_replica_client(url, rest, pm=pm), keys)

@@ -25,9 +25,11 @@ from typing import ClassVar
 from litestream_core.backend_support.parts import PartReader, header_of
 from litestream_core.client import (
     AsyncByteStream,
+    LegacyFileInfo,
     LTXData,
     LTXFileInfo,
     ReplicaClient,
+    SupportsLegacyLayout,
     SupportsTempCleanup,
 )
 from litestream_core.encryption.age import (
@@ -370,6 +372,34 @@ async def open_age_stream(
         raise
     cipher = PayloadCipher(file_key, bytes(data[header.size : payload]))
     return _PlainStream(where, stream, cipher, buffered=bytes(data[payload:]))
+
+
+class _EncryptedLegacyClient(EncryptedReplicaClient):
+    """An encrypted replica whose backend also reads Go 0.3's ``generations/`` layout.
+
+    Go 0.3 with ``age:`` compressed each snapshot and WAL segment with LZ4, then
+    encrypted the whole stream with age (headers of any size, read from the start), so
+    a v0.3 file here is opened as a stream and handed on still LZ4-framed, as the
+    ``SupportsLegacyLayout`` contract promises.
+    """
+
+    async def legacy_files(self) -> list[LegacyFileInfo]:
+        assert isinstance(self.inner, SupportsLegacyLayout)
+        return await self.inner.legacy_files()
+
+    async def open_legacy_file(self, path: str) -> AsyncByteStream:
+        assert isinstance(self.inner, SupportsLegacyLayout)
+        stream = await self.inner.open_legacy_file(path)
+        return await open_age_stream(stream, self.keys.identities, f"v0.3 file {path}")
+
+
+def sealed_client(inner: ReplicaClient, keys: AgeKeys) -> EncryptedReplicaClient:
+    """``inner`` with its files sealed, reading Go 0.3's encrypted backups too when the
+    backend reads that layout (the legacy protocol is found by ``isinstance``, so only
+    such a backend's wrapper offers it)."""
+    if isinstance(inner, SupportsLegacyLayout):
+        return _EncryptedLegacyClient(inner, keys)
+    return EncryptedReplicaClient(inner, keys)
 
 
 def _where(address: _Address) -> str:

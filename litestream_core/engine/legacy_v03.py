@@ -214,6 +214,11 @@ async def _download(client: SupportsLegacyLayout, info: LegacyFileInfo, out: Bin
             try:
                 data = decompressor.decompress(chunk)
             except RuntimeError as exc:
+                if chunk.startswith(b"age-encryption.org/") and not written:
+                    raise RestoreError(
+                        f"v0.3 file {info.path} is encrypted with age",
+                        hint="give the replica `age: {identities: [...]}` in the config to read it",
+                    ) from None
                 raise RestoreError(f"v0.3 file {info.path} is not valid LZ4: {exc}") from None
             await asyncio.to_thread(out.write, data)
             written += len(data)
