@@ -290,3 +290,47 @@ def test_snapshot_ahead_of_l0_is_adopted_when_local_files_are_gone(tmp_path):
         assert await restored(client, tmp_path, "r5.db", 5) == db_bytes(db.states[5])
 
     asyncio.run(main())
+
+
+class UnreachableAtFirst(MemoryReplicaClient):
+    """Listings fail ``failures`` times first, as storage does while the network comes up."""
+
+    def __init__(self, store, failures: int) -> None:
+        super().__init__(store)
+        self.failures = failures
+
+    async def ltx_files(self, level, *, seek=0, use_metadata=False):
+        if self.failures:
+            self.failures -= 1
+            raise TransientReplicaError("connection lost during list", op="list")
+        async for info in super().ltx_files(level, seek=seek, use_metadata=use_metadata):
+            yield info
+
+
+def test_start_retries_storage_that_fails_transiently_then_answers(tmp_path):
+    async def main():
+        settings = ReplicaSettings(backoff=Backoff(initial=0.01, maximum=0.05))
+        client = UnreachableAtFirst(MemoryStore(), failures=3)
+        remote = await Replica(ScriptedDB(tmp_path), client, settings).probe()
+        assert client.failures == 0 and remote.lower is None and remote.snapshot is None
+
+    asyncio.run(main())
+
+
+def test_start_gives_up_on_storage_that_stays_away(tmp_path, monkeypatch):
+    import litestream_core.engine.replica as replica_module
+
+    monkeypatch.setattr(replica_module, "PROBE_PATIENCE", 0.2)
+
+    async def main():
+        settings = ReplicaSettings(backoff=Backoff(initial=0.01, maximum=0.05))
+        client = UnreachableAtFirst(MemoryStore(), failures=10**6)
+        try:
+            await Replica(ScriptedDB(tmp_path), client, settings).probe()
+        except TransientReplicaError as exc:
+            assert "connection lost during list" in str(exc)
+            assert client.failures < 10**6 - 2  # it did retry before giving up
+        else:
+            raise AssertionError("storage that never answers must fail the start")
+
+    asyncio.run(main())

@@ -42,7 +42,7 @@ from litestream_core.engine.streams import (
     local_file_data,
     read_remote_trailer,
 )
-from litestream_core.errors import LTXError
+from litestream_core.errors import LTXError, TransientReplicaError
 from litestream_core.events import (
     Event,
     LTXFileUploaded,
@@ -60,6 +60,10 @@ if TYPE_CHECKING:
     from litestream_core.engine.holds import SharedL0
 
 log = logging.getLogger("litestream.replica")
+
+
+PROBE_PATIENCE = 10.0
+"""Seconds a replica may fail transiently at start before replicate gives up."""
 
 
 @dataclass(frozen=True)
@@ -164,7 +168,31 @@ class Replica:
 
         Called before the database is opened, so unreachable or unreadable storage is
         reported before anything touches the database; ``start`` reuses the answer.
+        A transient failure (a dropped connection, a 5xx) is retried for
+        ``PROBE_PATIENCE`` seconds first: one lost connection at boot must not stop
+        the daemon, while storage that stays away is still a clear error at start.
         """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + PROBE_PATIENCE
+        attempt = 0
+        while True:
+            try:
+                return await self._probe_once()
+            except TransientReplicaError as exc:
+                attempt += 1
+                delay = self.settings.backoff.delay(attempt)
+                if loop.time() + delay > deadline:
+                    raise
+                log.warning(
+                    "%s: replica %s not reachable at start (%s); retrying in %.1fs",
+                    self.db.path,
+                    self.name,
+                    exc.one_line(),
+                    delay,
+                )
+                await asyncio.sleep(delay)
+
+    async def _probe_once(self) -> RemoteState:
         await self.client.init()
         lower: LTXFileInfo | None = None
         snapshot: LTXFileInfo | None = None
