@@ -301,6 +301,9 @@ def test_commands_name_the_replicas_of_a_database(tmp_path):
     assert only and "replica" not in only[0]
     table = run("ltx", "-config", str(config), str(tmp_path / "app.db")).output
     assert table.splitlines()[0].split()[:2] == ["replica", "level"]
+    status = json.loads(run("status", "-config", str(config), "-json").output)
+    assert status[0]["replicas"] == ["file", "far"] and status[0]["status"] == "ok"
+    assert run("status", "-config", str(config)).output.splitlines()[0].split()[-1] == "replicas"
 
     bad = run("restore", "-config", str(config), "-replica", "nope", "-o", str(tmp_path / "x.db"),
               str(tmp_path / "app.db"))  # fmt: skip
