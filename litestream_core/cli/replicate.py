@@ -254,6 +254,7 @@ def _start_metrics(
             db_path=str(entry.db.path),
             meta_path=entry.db.meta_path,
             replica_type=entry.replica.client.type if entry.replica is not None else None,
+            replica_types={r.name: r.client.type for r in entry.replicas},
         )
         for entry in store.entries
     ]
