@@ -316,6 +316,13 @@ def test_commands_name_the_replicas_of_a_database(tmp_path):
         done = run("restore", "-config", str(config), "-replica", name, "-o", str(out),
                    str(tmp_path / "app.db"))  # fmt: skip
         assert done.exit_code == 0 and rows_of(out) == writer.rows()
+    # Several URLs on the command line are several replicas (file, file-2).
+    urls = [f"file://{tmp_path}/url1", f"file://{tmp_path}/url2"]
+    assert run("replicate", "-once", str(tmp_path / "app.db"), *urls).exit_code == 0
+    for url in urls:
+        out = tmp_path / f"{url[-4:]}.db"
+        assert run("restore", "-o", str(out), url).exit_code == 0
+        assert rows_of(out) == writer.rows()
     shutil.rmtree(tmp_path / "near")  # the first replica is gone: the other one serves
     done = run("restore", "-config", str(config), "-o", str(tmp_path / "any.db"),
                str(tmp_path / "app.db"))  # fmt: skip
