@@ -71,7 +71,8 @@ def check_restores(tool: Path, config: Path, db: Path, count: int, out: Path) ->
     """Every replica restores to the source's rows (by name when there are several)."""
     expected = rows_digest(db)
     for i in range(count):
-        out.unlink(missing_ok=True)
+        for stale in (out, out.with_name(out.name + "-wal"), out.with_name(out.name + "-shm")):
+            stale.unlink(missing_ok=True)
         name = ["-replica", f"r{i}"] if count > 1 else []
         proc = subprocess.run(
             [str(tool), "restore", "-config", str(config), *name, "-o", str(out), str(db)],

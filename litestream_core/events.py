@@ -58,6 +58,8 @@ class SnapshotWritten(Event):
     txid: int
     size: int
     reason: str = ""
+    replica: str = ""
+    """The replica written to (L9); empty for a local level-0 snapshot."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,6 +78,8 @@ class CompactionCompleted(Event):
     min_txid: int
     max_txid: int
     source_files: int
+    replica: str = ""
+    """The replica compacted (beyond Go: a database can have several)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,6 +87,8 @@ class RetentionEnforced(Event):
     name: ClassVar[str] = "retention_enforced"
     level: int
     deleted: int
+    replica: str = ""
+    """The replica files were deleted from."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -20,7 +20,7 @@ import socket
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +53,8 @@ from litestream_core.ltx import HEADER_SIZE, Header, format_filename
 log = logging.getLogger("litestream.metrics")
 
 _REPLICA_LAG = "litestream_replica_lag_seconds"
+_NAMED_LAG = "litestream_named_replica_lag_seconds"
+_NAMED_TXID = "litestream_named_replica_txid"
 
 # Go's metric names (db.go and internal/internal.go), with their help texts.
 _DB_GAUGES = {
@@ -88,6 +90,9 @@ class Target:
     db_path: str
     meta_path: Path
     replica_type: str | None
+    """The (first) replica's type, for the replica operation counters."""
+    replica_types: Mapping[str, str] = field(default_factory=dict)
+    """Beyond Go: each replica's type by its name, for a database with several."""
 
 
 @dataclass
@@ -97,6 +102,9 @@ class _DBValues:
     checkpoints: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     lag_seen_at: float = 0.0
     """When the last ReplicaLag arrived (monotonic): a lag keeps growing until the next."""
+    replicas: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    """Each replica's (lag, TXID, when seen) by name; the database's own lag and TXID
+    gauges are those of the replica furthest behind."""
 
 
 class MetricsListener:
@@ -130,16 +138,18 @@ class MetricsListener:
                     values.counters["litestream_sync_error_count"] += 1
                     full = any(marker in error for marker in _DISK_FULL_MARKERS)
                     values.gauges["litestream_disk_full"] = 1.0 if full else 0.0
-            case ReplicaLag(lag_seconds=lag, replica_txid=txid):
+            case ReplicaLag(replica=replica, lag_seconds=lag, replica_txid=txid):
                 with self._lock:
-                    values.gauges[_REPLICA_LAG] = lag
-                    values.gauges["litestream_replica_txid"] = float(txid)
-                    values.lag_seen_at = time.monotonic()
+                    values.replicas[replica] = (lag, float(txid), time.monotonic())
+                    worst = min(values.replicas.values(), key=lambda r: (r[1], -r[0]))
+                    values.gauges[_REPLICA_LAG] = worst[0]
+                    values.gauges["litestream_replica_txid"] = worst[1]
+                    values.lag_seen_at = worst[2]
             case CheckpointCompleted(mode=mode):
                 with self._lock:
                     values.checkpoints[mode] += 1
-            case LTXFileUploaded(size=size):
-                self._count_op(target, "PUT", 1, size)
+            case LTXFileUploaded(replica=replica, size=size):
+                self._count_op(target, "PUT", 1, size, replica)
             case CompactionCompleted():
                 self._count_op(target, "PUT", 1, 0)
             case RetentionEnforced(deleted=deleted):
@@ -164,10 +174,13 @@ class MetricsListener:
                 values.counters["litestream_total_wal_bytes"] += header.wal_size
                 values.gauges["litestream_wal_size"] = float(header.wal_offset + header.wal_size)
 
-    def _count_op(self, target: Target, operation: str, count: int, size: int) -> None:
-        if target.replica_type is None:
+    def _count_op(
+        self, target: Target, operation: str, count: int, size: int, replica: str | None = None
+    ) -> None:
+        kind = target.replica_types.get(replica or "", target.replica_type)
+        if kind is None:
             return
-        key = (target.replica_type, operation)
+        key = (kind, operation)
         with self._lock:
             self._ops[key] += count
             self._op_bytes[key] += size
@@ -187,6 +200,7 @@ class MetricsListener:
                 for path, values in self._dbs.items():
                     metric.add_sample(name, {"db": path}, self._gauge(values, name))
                 yield metric
+            yield from self._named_replicas()
             for name, help_text in _DB_COUNTERS.items():
                 metric = Metric(name, help_text, "counter")
                 for path, values in self._dbs.items():
@@ -208,6 +222,24 @@ class MetricsListener:
                 for (kind, operation), value in sorted(table.items()):
                     metric.add_sample(name, {"replica_type": kind, "operation": operation}, value)
                 yield metric
+
+    def _named_replicas(self) -> Iterator[Metric]:
+        """Beyond Go: each replica's lag and TXID, labelled by its name, for the
+        databases with several replicas (the lock is held)."""
+        lag = Metric(_NAMED_LAG, "Age in seconds of the oldest local commit this replica "
+                     "does not hold yet (databases with several replicas)", "gauge")  # fmt: skip
+        txid = Metric(_NAMED_TXID, "The newest transaction ID this replica holds "
+                      "(databases with several replicas)", "gauge")  # fmt: skip
+        now = time.monotonic()
+        for path, values in self._dbs.items():
+            if len(values.replicas) < 2:
+                continue
+            for name, (behind, held, seen) in sorted(values.replicas.items()):
+                labels = {"db": path, "replica": name}
+                lag.add_sample(_NAMED_LAG, labels, behind + (now - seen if behind > 0 else 0.0))
+                txid.add_sample(_NAMED_TXID, labels, held)
+        yield lag
+        yield txid
 
 
 def _file_size(path: str) -> int | None:

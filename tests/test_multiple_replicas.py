@@ -301,6 +301,9 @@ def test_commands_name_the_replicas_of_a_database(tmp_path):
     assert only and "replica" not in only[0]
     table = run("ltx", "-config", str(config), str(tmp_path / "app.db")).output
     assert table.splitlines()[0].split()[:2] == ["replica", "level"]
+    status = json.loads(run("status", "-config", str(config), "-json").output)
+    assert status[0]["replicas"] == ["file", "far"] and status[0]["status"] == "ok"
+    assert run("status", "-config", str(config)).output.splitlines()[0].split()[-1] == "replicas"
 
     bad = run("restore", "-config", str(config), "-replica", "nope", "-o", str(tmp_path / "x.db"),
               str(tmp_path / "app.db"))  # fmt: skip
@@ -313,9 +316,50 @@ def test_commands_name_the_replicas_of_a_database(tmp_path):
         done = run("restore", "-config", str(config), "-replica", name, "-o", str(out),
                    str(tmp_path / "app.db"))  # fmt: skip
         assert done.exit_code == 0 and rows_of(out) == writer.rows()
+    # Several URLs on the command line are several replicas (file, file-2).
+    urls = [f"file://{tmp_path}/url1", f"file://{tmp_path}/url2"]
+    assert run("replicate", "-once", str(tmp_path / "app.db"), *urls).exit_code == 0
+    for url in urls:
+        out = tmp_path / f"{url[-4:]}.db"
+        assert run("restore", "-o", str(out), url).exit_code == 0
+        assert rows_of(out) == writer.rows()
     shutil.rmtree(tmp_path / "near")  # the first replica is gone: the other one serves
     done = run("restore", "-config", str(config), "-o", str(tmp_path / "any.db"),
                str(tmp_path / "app.db"))  # fmt: skip
     assert done.exit_code == 0 and "restoring from replica far" in done.output
     assert rows_of(tmp_path / "any.db") == writer.rows()
     writer.close()
+
+
+def test_metrics_name_each_replica_and_the_database_shows_the_furthest_behind(tmp_path):
+    from prometheus_client import CollectorRegistry
+    from test_metrics import parse, value
+
+    from litestream_core.events import LTXFileUploaded, ReplicaLag
+    from litestream_core.metrics import MetricsListener, Target, render
+
+    db = str(tmp_path / "a.db")
+    several = Target(db, tmp_path / "meta", "file", replica_types={"file": "file", "far": "s3"})
+    one = Target(str(tmp_path / "b.db"), tmp_path / "meta-b", "file")
+    listener = MetricsListener([several, one])
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(listener)
+    listener.litestream_event(ReplicaLag(db_path=db, replica="file", lag_seconds=0,
+                                         replica_txid=9, db_txid=9))  # fmt: skip
+    listener.litestream_event(ReplicaLag(db_path=db, replica="far", lag_seconds=30,
+                                         replica_txid=4, db_txid=9))  # fmt: skip
+    listener.litestream_event(ReplicaLag(db_path=one.db_path, replica="file:///r", lag_seconds=0,
+                                         replica_txid=3, db_txid=3))  # fmt: skip
+    listener.litestream_event(LTXFileUploaded(db_path=db, replica="far", level=0, min_txid=5,
+                                              max_txid=5, size=100))  # fmt: skip
+    samples, _ = parse(render(registry).decode())
+    assert value(samples, "litestream_named_replica_txid", db=db, replica="file") == 9
+    assert value(samples, "litestream_named_replica_txid", db=db, replica="far") == 4
+    assert value(samples, "litestream_named_replica_lag_seconds", db=db, replica="far") >= 30
+    assert value(samples, "litestream_replica_txid", db=db) == 4  # the furthest behind
+    assert value(samples, "litestream_replica_lag_seconds", db=db) >= 30
+    assert not [k for k in samples if k[0].startswith("litestream_named") and
+                ("db", one.db_path) in k[1]]  # fmt: skip
+    assert value(samples, "litestream_replica_txid", db=one.db_path) == 3
+    assert value(samples, "litestream_replica_operation_total", replica_type="s3",
+                 operation="PUT") == 1  # fmt: skip

@@ -60,7 +60,7 @@ _LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO,
               help="trace, debug, info, warn or error.")  # fmt: skip
 @click.option(*go_flag("restore-if-db-not-exists"), is_flag=True,
               help="Restore missing databases from their replica before starting.")  # fmt: skip
-@click.argument("args", nargs=-1, metavar="[DB_PATH REPLICA_URL]")
+@click.argument("args", nargs=-1, metavar="[DB_PATH REPLICA_URL...]")
 @handle_errors
 def command(
     config_path: str | None,
@@ -122,6 +122,8 @@ class _OneShot:
 def _load(
     config_path: str | None, args: tuple[str, ...], expand: bool, pm: pluggy.PluginManager
 ) -> Config:
+    from dataclasses import replace
+
     from litestream_core.config import Config, DBConfig, ReplicaConfig, load_config
     from litestream_core.errors import ConfigError
 
@@ -131,17 +133,21 @@ def _load(
         raise ConfigError("cannot specify a replica URL and the -config flag")
     if len(args) == 1:
         raise ConfigError(f"must specify at least one replica URL for {args[0]}")
-    if len(args) > 2:
-        raise ConfigError("multiple replicas per database are not supported")
-    db_path, url = args
-    replica = (
-        ReplicaConfig(url=url, location="command line")
-        if "://" in url
-        else ReplicaConfig(path=url, location="command line")
-    )
-    replica.replica_url()  # validate now: one clear line before anything starts
+    db_path, *urls = args
+    replicas: list[ReplicaConfig] = []
+    for url in urls:  # beyond Go 0.5: several URLs are several replicas
+        replica = (
+            ReplicaConfig(url=url, location="command line")
+            if "://" in url
+            else ReplicaConfig(path=url, location="command line")
+        )
+        replica.replica_url()  # validate now: one clear line before anything starts
+        same = sum(r.scheme == replica.scheme for r in replicas)
+        if same:  # names are unique: file, file-2, ...
+            replica = replace(replica, name=f"{replica.scheme}-{same + 1}")
+        replicas.append(replica)
     path = Path(os.path.expanduser(db_path)).absolute()
-    return Config(dbs=(DBConfig(path=path, replica=replica, location="command line"),),
+    return Config(dbs=(DBConfig(path=path, replicas=tuple(replicas), location="command line"),),
                   source="command line")  # fmt: skip
 
 
@@ -254,6 +260,7 @@ def _start_metrics(
             db_path=str(entry.db.path),
             meta_path=entry.db.meta_path,
             replica_type=entry.replica.client.type if entry.replica is not None else None,
+            replica_types={r.name: r.client.type for r in entry.replicas},
         )
         for entry in store.entries
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sys
 from datetime import UTC, datetime
@@ -16,6 +17,8 @@ from litestream_core.cli.common import echo_table, go_flag, handle_errors
 from litestream_core.hookspecs import hookimpl
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import pluggy
 
     from litestream_core.client import ReplicaClient
@@ -108,7 +111,7 @@ def command(
 
         interval = check_follow_flags(target_txid, target_time, dry_run, follow_interval)
     pm = plugin_manager(click.get_current_context())
-    clients, out_path, meta_path = _resolve(
+    makers, out_path, meta_path = _resolve(
         source, config_path, output, not no_expand_env, pm, replica_name
     )
     if out_path.is_dir():
@@ -122,7 +125,7 @@ def command(
     if if_db_not_exists and not dry_run and out_path.exists() and out_path.stat().st_size > 0:
         click.echo("database already exists, skipping", err=True)
         return
-    label, client = _pick(clients, target_txid, target_time)
+    label, client = _pick(makers, target_txid, target_time)
     if follow:
         from litestream_core.cli.restore_follow import run_follow
 
@@ -138,21 +141,20 @@ def command(
 
 
 def _pick(
-    clients: dict[str, ReplicaClient], txid: int | None, timestamp: datetime | None
+    makers: dict[str, Callable[[], ReplicaClient]], txid: int | None, timestamp: datetime | None
 ) -> tuple[str, ReplicaClient]:
-    """The replica to restore from (its label in the output, and its client): the only
-    one, else the one reaching the newest TXID (``engine.choose``)."""
-    if len(clients) == 1:
-        [client] = clients.values()
+    """The replica to restore from (its label in the output, and a new client of it):
+    the only one, else the one reaching the newest TXID (``engine.choose``)."""
+    if len(makers) == 1:
+        client = next(iter(makers.values()))()
         return client.type, client
 
     async def choose() -> str:
         from litestream_core.engine.choose import choose_replica
         from litestream_core.engine.plan import NoBackupsError
 
+        clients = {name: make() for name, make in makers.items()}
         try:
-            for client in clients.values():
-                await client.init()
             try:
                 name, _ = await choose_replica(clients, txid=txid, timestamp=timestamp)
             except NoBackupsError:
@@ -162,18 +164,19 @@ def _pick(
                 await client.close()
         return name
 
+    # The restore runs on an event loop of its own: a client of its own, too.
     name = asyncio.run(choose())
     click.echo(f"restoring from replica {name}", err=True)
-    return name, clients[name]
+    return name, makers[name]()
 
 
 def _resolve(
     source: str, config_path: str | None, output: str | None, expand: bool,
     pm: pluggy.PluginManager, replica_name: str | None = None,
-) -> tuple[dict[str, ReplicaClient], Path, Path | None]:  # fmt: skip
-    """The candidate replicas' clients by name (one with ``-replica`` or a URL), the
-    output path and, when the config names it, the output database's meta path
-    (where a live replicator of it holds its lock)."""
+) -> tuple[dict[str, Callable[[], ReplicaClient]], Path, Path | None]:  # fmt: skip
+    """How to make a client of each candidate replica, by name (one with ``-replica`` or
+    a URL), the output path and, when the config names it, the output database's meta
+    path (where a live replicator of it holds its lock)."""
     from litestream_core.errors import ConfigError
     from litestream_core.plugins import make_replica_client
 
@@ -185,7 +188,7 @@ def _resolve(
         if not output:
             raise ConfigError("output path required when restoring from a URL (use -o PATH)")
         client = make_replica_client(source, pm=pm)
-        return {client.type: client}, Path(output).absolute(), None
+        return {client.type: lambda: client}, Path(output).absolute(), None
     from litestream_core.config import load_config  # YAML: only when a config is read
 
     config = load_config(config_path, expand=expand, pm=pm)
@@ -194,10 +197,13 @@ def _resolve(
         raise ConfigError(f"database not found in config {config.source}: {source}")
     if dbc.replica is None:
         raise ConfigError(f"database has no replica in config {config.source}: {source}")
-    clients = {rc.display_name: rc.make_client(pm) for rc in dbc.replicas_named(replica_name)}
+    makers: dict[str, Callable[[], ReplicaClient]] = {
+        rc.display_name: functools.partial(rc.make_client, pm)
+        for rc in dbc.replicas_named(replica_name)
+    }
     out_path = Path(output).absolute() if output else dbc.path
     meta = Path(dbc.meta_path) if dbc.meta_path and out_path == dbc.path else None
-    return clients, out_path, meta
+    return makers, out_path, meta
 
 
 async def _run(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +36,17 @@ class DBStatus:
     status: str
     local_txid: str = "-"
     wal_size: str = "-"
+    replicas: tuple[str, ...] = ()
+    """Beyond Go: the names of a database's replicas when it has several (they share
+    its local files); not in the JSON of a database with one."""
+
+    def as_dict(self) -> dict[str, object]:
+        row = asdict(self)
+        if len(self.replicas) > 1:
+            row["replicas"] = list(self.replicas)
+        else:
+            del row["replicas"]
+        return row
 
 
 @click.command("status")
@@ -63,10 +74,14 @@ def command(
         dbs = [db for db in config.dbs if db_path is None or _matches(db, db_path)]
     statuses = [db_status(db) for db in dbs]
     if as_json:
-        click.echo(json.dumps([asdict(s) for s in statuses], indent=2))
+        click.echo(json.dumps([s.as_dict() for s in statuses], indent=2))
         return
-    rows: list[tuple[str, ...]] = [("database", "status", "local txid", "wal size")]
-    rows += [(s.database, s.status, s.local_txid, s.wal_size) for s in statuses]
+    several = any(len(s.replicas) > 1 for s in statuses)
+    extra = ("replicas",) if several else ()
+    rows: list[tuple[str, ...]] = [("database", "status", "local txid", "wal size", *extra)]
+    for s in statuses:
+        names = (", ".join(s.replicas) if len(s.replicas) > 1 else "-",) if several else ()
+        rows.append((s.database, s.status, s.local_txid, s.wal_size, *names))
     for line in _table(rows):
         click.echo(line)
 
@@ -78,6 +93,11 @@ def _matches(db: DBConfig, wanted: str) -> bool:
 
 def db_status(db: DBConfig) -> DBStatus:
     """The state of one database from its files, the way Go's ``status`` judges it."""
+    names = tuple(r.display_name for r in db.replicas)
+    return replace(_local_status(db), replicas=names)
+
+
+def _local_status(db: DBConfig) -> DBStatus:
     from litestream_core.engine.meta import default_meta_path
 
     path = str(db.path)

@@ -27,12 +27,13 @@ async def choose_replica(
     timestamp: datetime | None = None,
 ) -> tuple[str, RestorePlan]:
     """The name of the replica to restore from (in ``clients``, in config order) and its
-    plan. Raises the first replica's error when none can serve the target
-    (NoBackupsError when none holds a backup)."""
+    plan; each client is initialised here. Raises the first replica's error when none
+    can serve the target (NoBackupsError when none holds a backup)."""
     best: tuple[str, RestorePlan] | None = None
     errors: list[Exception] = []
     for name, client in clients.items():
         try:
+            await client.init()  # idempotent; a replica that cannot connect is skipped
             plan = await build_plan(client, txid=txid, timestamp=timestamp)
         except (LitestreamError, OSError) as exc:
             if len(clients) > 1 and not isinstance(exc, NoBackupsError):

@@ -175,6 +175,7 @@ class Compactor:
                         min_txid=dst.min_txid,
                         max_txid=dst.max_txid,
                         source_files=len(sources),
+                        replica=self._replica_name or "",
                     )
                 )
             if written and self.settings.verify_compaction:
@@ -454,7 +455,8 @@ class Compactor:
                 continue
             await self.client.delete_ltx_files(files)
             log.info("retention deleted %d level-%d files", len(files), level)
-            self._send(RetentionEnforced(db_path=self._db_path, level=level, deleted=len(files)))
+            self._send(RetentionEnforced(db_path=self._db_path, level=level, deleted=len(files),
+                                         replica=self._replica_name or ""))  # fmt: skip
 
     def _spool(self) -> tempfile.TemporaryDirectory[str]:
         """Scratch space: the database's meta directory by default, not a RAM-backed /tmp,
@@ -475,6 +477,7 @@ class Compactor:
                 txid=info.max_txid,
                 size=info.size,
                 reason=reason,
+                replica=self._replica_name or "",
             )
         )
 

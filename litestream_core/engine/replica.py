@@ -374,6 +374,7 @@ class Replica:
                 tmp.unlink()
         path = str(self.db.path)
         self.emit(SnapshotWritten(db_path=path, level=SNAPSHOT_LEVEL, txid=header.max_txid,
+                                  replica=self.name,
                                   size=stored.size, reason=reason))  # fmt: skip
         self.emit(
             LTXFileUploaded(

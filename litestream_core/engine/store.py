@@ -338,7 +338,13 @@ class Store:
         if not entry.replicas:
             return entry.db.pos().txid
         target = entry.db.pos().txid
-        await asyncio.wait_for(asyncio.gather(*(r.sync() for r in entry.replicas)), timeout)
+        # Every replica gets its pass even when another fails; then the first failure.
+        done = await asyncio.wait_for(
+            asyncio.gather(*(r.sync() for r in entry.replicas), return_exceptions=True), timeout
+        )
+        for outcome in done:
+            if isinstance(outcome, BaseException):
+                raise outcome
         return max(target, entry.replicated_txid())
 
     async def run_once(
@@ -610,8 +616,6 @@ async def restore_missing(
         if entry.db.path not in wanted or entry.replica is None or entry.db.path.exists():
             continue
         clients = {r.name: r.client for r in entry.replicas}
-        for client in clients.values():
-            await client.init()
         try:
             name, plan = await choose_replica(clients)
             result = await restore(clients[name], entry.db.path, plan=plan,
