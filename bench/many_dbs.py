@@ -1,9 +1,11 @@
 """Many databases in one replicator process: ours against Go Litestream 0.5.17.
 
-For ``--dbs`` databases (default 1,000; each a small WAL database with one row and a
-file replica of its own), both tools are started with the same YAML config, one
-``dbs:`` entry per database, in turn (A, B, A, B, ... ``--repeat`` rounds). Measured
-per run:
+For ``--dbs`` databases (default 1,000; each a small WAL database with one row, in one
+directory, and a file replica of its own at ``replica/<name>``), both tools are started
+with the same YAML config, one ``dbs:`` entry per database (or with ``--dir`` one
+``dir:`` entry, ``pattern: "*.db"``, ``watch: true``, whose replica base puts each
+database at the same place: Go's layout), in turn (A, B, A, B, ... ``--repeat``
+rounds). Measured per run:
 
 - ``startup_s``: launch until every replica holds an L0 file (each database's first
   snapshot is on its replica);
@@ -11,7 +13,8 @@ per run:
   no writes, after a few seconds of settling;
 - ``rss_mb``: its resident memory at the end of that idle period;
 - ``lag_p50_ms``/``lag_p99_ms``: commit to replica for ``--lag-rate`` commits a second
-  spread round-robin over the databases for ``--lag-seconds`` (lag as in
+  spread round-robin over the databases (the first ``--writers`` of them, if given)
+  for ``--lag-seconds`` (lag as in
   ``replication.py``: the first replica L0 file whose LTX header covers the commit's
   WAL frames, polled every 5 ms);
 - ``stop_s``: SIGTERM to exit (a run that does not exit within ``--stop-timeout`` is
@@ -20,7 +23,8 @@ per run:
 Run: ``uv run python bench/many_dbs.py [--dbs 1000] [--repeat 3] [--before PATH]``
 (``--before`` adds another build of ours, e.g. main's venv, to the same rounds). For
 10,000 databases: ``--dbs 10000 --repeat 1 --nofile 200000`` (as root: both tools need
-some 5 to 9 descriptors per database).
+some 5 to 9 descriptors per database). A watched directory with light writes to 10 of
+its databases: ``--dir --writers 10 --lag-rate 10 --lag-seconds 30``.
 """
 
 from __future__ import annotations
@@ -57,8 +61,9 @@ from replication import LTX_HEADER, Position, WalTracker
 
 def make_databases(work: Path, n: int) -> list[Path]:
     paths = []
+    (work / "data").mkdir()
     for i in range(n):
-        path = work / f"db-{i:05d}.db"
+        path = work / "data" / f"db-{i:05d}.db"
         conn = sqlite3.connect(path, isolation_level=None)
         conn.execute("PRAGMA journal_mode=wal")
         conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)")
@@ -68,9 +73,12 @@ def make_databases(work: Path, n: int) -> list[Path]:
     return paths
 
 
-def write_config(work: Path, dbs: list[Path], timeout: float) -> Path:
+def write_config(work: Path, dbs: list[Path], timeout: float, directory: bool) -> Path:
     lines = [f"shutdown-sync-timeout: {timeout:g}s", "dbs:"]
-    for db in dbs:
+    if directory:
+        lines += [f"  - dir: {work / 'data'}", "    pattern: '*.db'", "    watch: true",
+                  "    replica:", f"      url: file://{work / 'replica'}"]  # fmt: skip
+    for db in [] if directory else dbs:
         lines += [f"  - path: {db}", "    replica:", f"      url: file://{replica_of(db)}"]
     config = work / "litestream.yml"
     config.write_text("\n".join(lines) + "\n")
@@ -78,7 +86,8 @@ def write_config(work: Path, dbs: list[Path], timeout: float) -> Path:
 
 
 def replica_of(db: Path) -> Path:
-    return db.with_name(db.stem + "-replica")
+    """Base + name, as a ``dir:`` entry's replica puts each database."""
+    return db.parent.with_name("replica") / db.name
 
 
 def l0_headers(replica: Path) -> list[Position]:
@@ -143,7 +152,7 @@ def run_once(tool: Tool, args: argparse.Namespace, base: Path) -> dict[str, floa
     with tempfile.TemporaryDirectory(dir=base) as tmp:
         work = Path(tmp)
         dbs = make_databases(work, args.dbs)
-        config = write_config(work, dbs, args.shutdown_timeout)
+        config = write_config(work, dbs, args.shutdown_timeout, args.dir)
         proc = subprocess.Popen(
             [*tool.argv, "replicate", "-config", str(config)],
             stdout=subprocess.DEVNULL,
@@ -158,7 +167,7 @@ def run_once(tool: Tool, args: argparse.Namespace, base: Path) -> dict[str, floa
             time.sleep(args.idle)
             idle_cpu = (cpu_seconds(proc.pid) - cpu0) / (time.monotonic() - t0) * 100
             rss, _ = memory_mb(proc.pid)
-            lag = lag_run(dbs, args.lag_rate, args.lag_seconds)
+            lag = lag_run(dbs[: args.writers or None], args.lag_rate, args.lag_seconds)
             t_stop = time.monotonic()
             proc.send_signal(signal.SIGTERM)
             try:
@@ -229,10 +238,12 @@ def main() -> None:
     parser.add_argument("--startup-limit", type=float, default=600.0)
     parser.add_argument("--work", default=tempfile.gettempdir(), help="where databases go")
     parser.add_argument("--nofile", type=int, default=0, help="open-files limit for the tools")
+    parser.add_argument("--dir", action="store_true", help="one watched dir: entry")
+    parser.add_argument("--writers", type=int, default=0, help="databases written (0: all)")
     add_tool_options(parser)
     args = parser.parse_args()
     contenders = chosen_tools(args)
-    print(f"{args.dbs} databases", flush=True)
+    print(f"{args.dbs} databases{' in a watched dir: entry' if args.dir else ''}", flush=True)
     results = interleave(args.repeat, contenders, lambda t, _: run_once(t, args, Path(args.work)))
     measures = ["startup_s", "idle_cpu_pct", "rss_mb", "lag_p50_ms", "lag_p99_ms", "stop_s"]
     print(table(results, measures))
