@@ -76,3 +76,44 @@ def test_vfs_without_an_identity_says_the_replica_is_encrypted(tmp_path):
     make_history(tmp_path, [f"url: {url}", *age_block([key], [key])], None, 1)
     with pytest.raises(LTXFormatError, match="it is encrypted with age"):
         open_replica(url).close()
+
+
+def test_one_database_with_a_plain_and_an_encrypted_replica(tmp_path):
+    """Each replica of a database keeps its own keys: only the one with ``age:`` is
+    sealed, and each restores by name, the encrypted one only with its identity."""
+    from litestream_core.testing.e2e import App, rows
+
+    key = AgeKey.make(tmp_path / "k.key")
+    db, local, offsite = tmp_path / "app.db", tmp_path / "local", tmp_path / "offsite"
+    config = tmp_path / "litestream.yml"
+    age = "".join(f"        {line}\n" for line in age_block([key], [key]))
+    config.write_text(
+        f"dbs:\n  - path: {db}\n    replicas:\n      - url: file://{local}\n"
+        f"      - name: offsite\n        url: file://{offsite}\n{age}"
+    )
+    app = App(db)
+    app.write(20)
+    app.close()
+    once = subprocess.run(
+        [str(OUR_LITESTREAM), "replicate", "-once", "-config", str(config)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert once.returncode == 0, once.stderr
+    sealed = [p.read_bytes()[:22] for p in offsite.rglob("*.ltx")]
+    plain = [p.read_bytes()[:4] for p in local.rglob("*.ltx")]
+    assert sealed and set(sealed) == {b"age-encryption.org/v1\n"}
+    assert plain and set(plain) == {b"LTX1"}
+    for name in ("file", "offsite"):
+        out = tmp_path / f"{name}.db"
+        done = subprocess.run(
+            [str(OUR_LITESTREAM), "restore", "-config", str(config), "-replica", name,
+             "-o", str(out), str(db)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert rows(out) == rows(db)
+    failed = subprocess.run(
+        [str(OUR_LITESTREAM), "restore", "-o", str(tmp_path / "bare.db"), f"file://{offsite}"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert failed.returncode == 1 and "it is encrypted with age" in failed.stderr

@@ -54,6 +54,7 @@ dbs:
         shown += [run("databases", "-config", str(config), "-positions")]
         shown += [run("ltx", "-config", str(config), str(db))]
         shown += [run("verify", "-config", str(config), str(db))]
+        shown += [run("query", "-config", str(config), str(db), "PRAGMA litestream_txid")]
     finally:
         replicate.stop()
         app.close()
