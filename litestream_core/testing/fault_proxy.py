@@ -19,6 +19,7 @@ Threads only, so it serves blocking and asyncio clients in the same test.
 from __future__ import annotations
 
 import contextlib
+import errno
 import socket
 import struct
 import threading
@@ -116,12 +117,30 @@ class FaultProxy:
         with self._lock:
             if self._listener is not None or self._closed:
                 return
-            listener = socket.socket()
-            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            listener.bind((HOST, self.port))
-            listener.listen(128)
+        listener = self._bind()
+        with self._lock:
+            if self._listener is not None or self._closed:
+                listener.close()
+                return
             self._listener = listener
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def _bind(self) -> socket.socket:
+        """A listening socket on our port. After ``refuse`` the port was free for
+        anyone; whoever took it meanwhile (a short-lived connection) is waited out."""
+        for attempt in range(50):
+            listener = socket.socket()
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                listener.bind((HOST, self.port))
+                listener.listen(128)
+                return listener
+            except OSError as exc:
+                listener.close()
+                if exc.errno != errno.EADDRINUSE or attempt == 49:
+                    raise
+                time.sleep(0.1)
+        raise AssertionError("unreachable")
 
     def _accept(self, listener: socket.socket) -> None:
         while True:

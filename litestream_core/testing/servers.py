@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import ssl
 import subprocess
@@ -18,8 +19,22 @@ import pytest
 HOST = "127.0.0.1"
 
 
+_SERVER_PORTS = range(20000, 32768)
+"""Below Linux's ephemeral range (32768-60999): a port handed out here is never taken
+by an outgoing connection of another process between the check and the server's own
+bind (or a fault proxy's re-bind after ``refuse``), which happened under load."""
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    for _ in range(100):
+        port = random.choice(_SERVER_PORTS)
+        with socket.socket() as s:
+            try:
+                s.bind((HOST, port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind((HOST, 0))
         return int(s.getsockname()[1])
