@@ -2,10 +2,11 @@
 
 Builds a SQLite database of about ``--mib`` MiB (a table of text rows with an index, so
 both checks have b-trees to walk), replicates it once with our ``replicate -once`` to a
-file replica, then restores it with ``litestream restore`` and each
-``-integrity-check`` mode, and with the Go binary for scale. The cost of a check is the
-difference of medians against ``-integrity-check none``. The result decides the default
-(``quick`` if it costs under a tenth of the restore).
+file replica, then, ``--repeat`` times, restores it with ``litestream restore
+-integrity-check none`` and times ``PRAGMA quick_check`` and ``integrity_check`` on the
+result exactly as restore runs them, and restores with the Go binary for scale. The
+ratio of check to restore decides the default (``quick`` if it costs under a tenth of
+the restore).
 
 Run: ``uv run python bench/integrity_check.py [--mib 1024] [--repeat 3]``
 """
@@ -73,39 +74,39 @@ def main() -> None:
             check=True, capture_output=True,
         )  # fmt: skip
         url = f"file://{replica}"
-        cells: dict[str, list[float]] = {}
+        # Each round restores with our tool (no check), then times SQLite's checks on
+        # that very output, as restore runs them (just written, so in the page cache).
+        # Ratios are taken per round: on a shared machine the load drifts, and a ratio
+        # of two timings taken seconds apart drifts far less than either timing.
+        rows: list[tuple[float, float, float, float]] = []
         for i in range(args.repeat):
-            for name, cmd in (
-                ("ours, none", [str(OURS), "restore", "-integrity-check", "none"]),
-                ("ours, quick", [str(OURS), "restore", "-integrity-check", "quick"]),
-                ("ours, full", [str(OURS), "restore", "-integrity-check", "full"]),
-                ("Go 0.5.17, none", [str(GO), "restore"]),
-            ):
-                out = work / f"out-{i}.db"
-                cells.setdefault(name, []).append(timed(*cmd, "-o", str(out), url))
-                out.unlink()
-        print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}")
-        print("| restore | median s | min-max s |")
-        print("|---|---|---|")
-        for name, runs in cells.items():
-            print(f"| {name} | {statistics.median(runs):.2f} | {min(runs):.2f}-{max(runs):.2f} |")
-        base = statistics.median(cells["ours, none"])
-        for mode in ("quick", "full"):
-            cost = statistics.median(cells[f"ours, {mode}"]) - base
+            out = work / f"out-{i}.db"
+            restore_s = timed(str(OURS), "restore", "-integrity-check", "none", "-o", str(out), url)
+            quick_s = _time_pragma(out, "quick_check")
+            full_s = _time_pragma(out, "integrity_check")
+            out.unlink()
+            go_s = timed(str(GO), "restore", "-o", str(out), url)
+            out.unlink()
+            rows.append((restore_s, quick_s, full_s, go_s))
             print(
-                f"{mode}: +{cost:.2f} s, {cost / base:.1%} of the restore (difference of medians)"
+                f"round {i + 1}: restore {restore_s:.2f} s, quick_check {quick_s:.2f} s, "
+                f"integrity_check {full_s:.2f} s, Go restore {go_s:.2f} s",
+                flush=True,
             )
-        # The difference of two noisy medians can mislead on a shared machine: time the
-        # check itself too, on a restored copy, as restore runs it (read-only, immutable).
-        out = work / "checked.db"
-        subprocess.run([str(OURS), "restore", "-o", str(out), url], check=True, capture_output=True)
-        for pragma in ("quick_check", "integrity_check"):
-            runs = [_time_pragma(out, pragma) for _ in range(args.repeat)]
-            med = statistics.median(runs)
-            print(
-                f"PRAGMA {pragma} alone: median {med:.2f} s ({min(runs):.2f}-{max(runs):.2f}), "
-                f"{med / base:.1%} of the restore"
-            )
+        print(
+            f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
+            f"load average {os.getloadavg()[0]:.1f} at the end"
+        )
+        med = [statistics.median(col) for col in zip(*rows, strict=True)]
+        quick = statistics.median(q / r for r, q, _, _ in rows)
+        full = statistics.median(f / r for r, _, f, _ in rows)
+        print("| measure | median s |")
+        print("|---|---|")
+        for name, value in zip(("restore, ours (no check)", "PRAGMA quick_check",
+                                "PRAGMA integrity_check", "restore, Go 0.5.17"), med,
+                               strict=True):  # fmt: skip
+            print(f"| {name} | {value:.2f} |")
+        print(f"quick_check / restore: median {quick:.1%}; integrity_check / restore: {full:.1%}")
 
 
 def _time_pragma(path: Path, pragma: str) -> float:

@@ -38,6 +38,7 @@ from litestream_core.engine.identity import (
     read_identity,
     record_database_id,
 )
+from litestream_core.engine.integrity import INTEGRITY_CHECKS
 from litestream_core.engine.meta import default_meta_path
 from litestream_core.engine.plan import RestorePlan, build_plan
 from litestream_core.engine.replication_lock import refuse_if_replicated
@@ -72,7 +73,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("litestream.restore")
 
 SIDECARS = ("-wal", "-shm", "-journal")
-INTEGRITY_CHECKS = ("none", "quick", "full")
 SMALL_FILE = 2 << 20
 """LTX files up to this size are read whole into memory; larger ones are streamed."""
 _PROGRESS_EVERY = 4 << 20
