@@ -38,7 +38,7 @@ from litestream_core.engine.identity import (
     read_identity,
     record_database_id,
 )
-from litestream_core.engine.integrity import INTEGRITY_CHECKS
+from litestream_core.engine.integrity import DEFAULT_INTEGRITY_CHECK, INTEGRITY_CHECKS
 from litestream_core.engine.meta import default_meta_path
 from litestream_core.engine.plan import RestorePlan, build_plan
 from litestream_core.engine.replication_lock import refuse_if_replicated
@@ -112,7 +112,7 @@ async def restore(
     timestamp: datetime | None = None,
     plan: RestorePlan | None = None,
     overwrite: bool = False,
-    integrity_check: str = "none",
+    integrity_check: str = DEFAULT_INTEGRITY_CHECK,
     parallelism: int = 4,
     emit: Callable[[Event], None] | None = None,
     meta_path: str | os.PathLike[str] | None = None,

@@ -200,13 +200,14 @@ async def verify_replica(client: ReplicaClient, codecs: PageCodecs | None = None
             report.problems.append(f"L{info.level} {info.name} is unreadable: {exc.one_line()}")
     report.unchecksummed_files = sum(1 for s in summaries if not s.claims)
     if len(summaries) == len(every):
-        _check_wal_continuity(summaries, report)
+        _check_l0_neighbours(summaries, report)
         await asyncio.to_thread(_walk, summaries, report)
     return report
 
 
-def _check_wal_continuity(summaries: list[_Summary], report: VerifyReport) -> None:
-    """Every L0 file must be able to follow the L0 file ending right before it."""
+def _check_l0_neighbours(summaries: list[_Summary], report: VerifyReport) -> None:
+    """Every L0 file must be able to follow the L0 file ending right before it; one
+    stamped earlier than that file is worth a warning."""
     level0 = sorted(
         (s for s in summaries if s.info.level == 0),
         key=lambda s: (s.info.min_txid, s.info.max_txid),
@@ -220,6 +221,13 @@ def _check_wal_continuity(summaries: list[_Summary], report: VerifyReport) -> No
             report.problems.append(
                 f"{cur.label} cannot follow {prev.label}: {why}; the replica holds files "
                 "of another database"
+            )
+        elif (back := prev.header.timestamp - hdr.timestamp) > 0:
+            # Not a refusal: a wall clock stepped back writes exactly this. But a restore
+            # by time near it cannot tell which of the two came first.
+            report.warnings.append(
+                f"{cur.label} is stamped {back / 1000:g} s before {prev.label}, which it "
+                "follows (a clock stepped back?): -timestamp restores near it are ambiguous"
             )
 
 

@@ -36,7 +36,7 @@ class Source:
 
     name: str
     replica: Path
-    states: dict[int, bytes] = field(default_factory=dict)
+    states: dict[int, bytes] = field(default_factory=dict, repr=False)
 
     @property
     def newest(self) -> int:
