@@ -31,7 +31,6 @@ import secrets
 import socket
 import time
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +48,7 @@ from litestream_core.ltx import (
     Trailer,
     decode_file,
     encode_file,
+    format_filename,
 )
 
 log = logging.getLogger("litestream.identity")
@@ -74,10 +74,7 @@ class FileMark:
 
     @property
     def name(self) -> str:
-        return LTXFileInfo(self.level, self.min_txid, self.max_txid, 0, _EPOCH).name
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+        return format_filename(self.min_txid, self.max_txid)
 
 
 @dataclass(frozen=True)
@@ -93,10 +90,6 @@ class ReplicaIdentity:
 
     def describe(self) -> str:
         return f"{self.database} on host {self.host} (database ID {self.database_id[:12]})"
-
-    @property
-    def created(self) -> datetime:
-        return datetime.fromtimestamp(self.created_ms / 1000, UTC)
 
     def to_json(self) -> dict[str, Any]:
         body = asdict(self)
@@ -228,7 +221,8 @@ async def claim_replica(
 
 _HOW_TO_PROCEED = (
     "use a new replica path for this database, or, if this database should own the "
-    "replica from now on, run `litestream reset -takeover` on it"
+    "replica from now on, stop it and run `litestream reset -takeover -config PATH DB` "
+    "(or `-replica URL` instead of -config)"
 )
 
 

@@ -222,10 +222,12 @@ async def boundary_headers(client: ReplicaClient, plan: RestorePlan) -> dict[int
     for prev, cur in zip((None, *plan.files), plan.files, strict=False):
         if cur.level != 0 or cur.min_txid <= 1 or (prev is not None and prev.level == 0):
             continue
-        before = None
-        async for info in client.ltx_files(0, seek=cur.min_txid - 1):
-            before = info
-            break
+        listing = client.ltx_files(0, seek=cur.min_txid - 1)
+        try:
+            before = await anext(aiter(listing), None)
+        finally:
+            if (aclose := getattr(listing, "aclose", None)) is not None:
+                await aclose()  # the rest of the listing is not needed
         if before is None or before.max_txid != cur.min_txid - 1 or before.size < HEADER_SIZE:
             continue
         stream = await client.open_ltx_file(
