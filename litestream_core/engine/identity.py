@@ -135,9 +135,15 @@ async def read_identity(client: ReplicaClient) -> ReplicaIdentity | None:
         stream = await client.open_ltx_file(IDENTITY_LEVEL, IDENTITY_TXID, IDENTITY_TXID)
     except LTXNotFoundError:
         return None
-    async with stream:
-        data = await stream.read(_MAX_SIZE)
-    return ReplicaIdentity.decode(data)
+    parts: list[bytes] = []
+    size = 0
+    async with stream:  # a read may return part of what is left: read to the end
+        while size <= _MAX_SIZE and (chunk := await stream.read(_MAX_SIZE + 1 - size)):
+            parts.append(chunk)
+            size += len(chunk)
+    if size > _MAX_SIZE:
+        raise IdentityError(f"replica identity object is larger than {_MAX_SIZE} bytes")
+    return ReplicaIdentity.decode(b"".join(parts))
 
 
 async def write_identity(client: ReplicaClient, identity: ReplicaIdentity) -> None:
@@ -182,12 +188,15 @@ def new_identity(
 
 
 async def claim_replica(
-    client: ReplicaClient, db_path: Path, meta_path: Path, where: str
-) -> ReplicaIdentity:
+    client: ReplicaClient, db_path: Path, meta_path: Path, where: str, *, write: bool = True
+) -> ReplicaIdentity | None:
     """At replicator start: the replica's identity if it names this database, written
     first if the replica has none; ReplicaOwnedError if it names another database.
 
     ``where`` is the replica as the user knows it (its redacted URL), for the message.
+    Without ``write`` nothing is written, neither to the replica nor to the meta
+    directory (a check before the database is known to be one): None then means the
+    replica has no identity yet.
     """
     try:
         found = await read_identity(client)
@@ -198,6 +207,8 @@ async def claim_replica(
         ) from None
     local = local_database_id(meta_path)
     if found is None:
+        if not write:
+            return None
         identity = new_identity(db_path, local)
         await write_identity(client, identity)
         if local != identity.database_id:
@@ -209,7 +220,8 @@ async def claim_replica(
     if local is None and found.database == str(db_path) and found.host == socket.gethostname():
         # The meta directory was lost (or the database restored in place by a tool that
         # does not record the ID): same path, same host, so the same database.
-        record_database_id(meta_path, found.database_id)
+        if write:
+            record_database_id(meta_path, found.database_id)
         return found
     ours = f"database ID {local[:12]}" if local else "no database ID recorded"
     raise ReplicaOwnedError(

@@ -124,7 +124,8 @@ class Replica:
         self._lock = asyncio.Lock()
         self._advanced = asyncio.Condition()
         self.identity: ReplicaIdentity | None = None
-        """The replica's identity, naming this database (set by ``probe``)."""
+        """The replica's identity, naming this database (claimed by ``start``)."""
+        self._started = False
         self._identity_read_at = float("-inf")
 
     @property
@@ -171,7 +172,12 @@ class Replica:
         before it writes its first L0 file, or that file would repeat remote TXIDs.
         """
         async with self._lock:
-            await self._reconcile(self._probed or await self.probe())
+            state = self._probed or await self.probe()
+            self._started = True
+            self.identity = await claim_replica(
+                self.client, self.db.path, self.db.meta_path, self.name
+            )
+            await self._reconcile(state)
             self._probed = None
         self.emit(ReplicaStarted(db_path=str(self.db.path), replica=self.name))
 
@@ -206,7 +212,11 @@ class Replica:
 
     async def _probe_once(self) -> RemoteState:
         await self.client.init()
-        self.identity = await claim_replica(self.client, self.db.path, self.db.meta_path, self.name)
+        # Before start (the database not opened yet) only a check: a bad database must
+        # not claim the replica. Once started, the claim is written as needed.
+        self.identity = await claim_replica(
+            self.client, self.db.path, self.db.meta_path, self.name, write=self._started
+        )
         self._identity_read_at = time.monotonic()
         lower: LTXFileInfo | None = None
         snapshot: LTXFileInfo | None = None
