@@ -15,12 +15,12 @@ XOR of page checksums) in memory proportional to the page count, not the data:
 4. every file the walk did not take (a compacted file beside its sources, a second
    snapshot) is applied to the walk's state where it can start, and its result must
    equal what the walk computes where it ends: compacted levels and snapshots are
-   proven to hold the same database as the chain they replace.
-
+   proven to hold the same database as the chain they replace;
 5. every restorable state has every page up to its commit size written by some file
    since the last whole-database file, and consecutive L0 files continue each other's
    WAL (``continuity.py``): the checks restore makes, so whatever restore refuses,
-   verify reports first;
+   verify reports first (an L0 file stamped before the one it follows is a warning:
+   a clock stepped back, which makes restores by time near it ambiguous);
 6. the replica identity, if any, is readable and names the replica's own files.
 
 The replica is broken if a file is unreadable, a checksum disagrees, a check of 5 or
