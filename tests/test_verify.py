@@ -234,3 +234,17 @@ def test_verify_stops_quietly_when_its_reader_goes_away(tmp_path):
     finally:
         os.close(write_end)
     assert proc.returncode == 141 and proc.stderr == b""
+
+
+@pytest.mark.anyio
+async def test_l0_file_stamped_before_its_predecessor_is_a_warning(client):
+    """A wall clock stepped back writes this: the replica restores, but not by time."""
+    from litestream_core.testing.ltxgen import make_ltx_bytes
+
+    await client.write_ltx_file(0, 1, 1, make_ltx_bytes(1, 1, pages=2, timestamp_ms=5_000_000))
+    await client.write_ltx_file(
+        0, 2, 2, make_ltx_bytes(2, 2, pages=2, seed=1, timestamp_ms=4_000_000, no_checksum=True)
+    )
+    report = await verify_replica(client)
+    assert report.ok, report.problems
+    assert [w for w in report.warnings if "stamped 1000 s before" in w]

@@ -5,7 +5,11 @@ stdlib ``sqlite3`` connection in another process, our checkpoints restart the WA
 the way), recording the database image at every TXID. ``CASES`` then damages copies of
 the first one's file replica in the ways a replica goes bad: truncation, flipped bytes
 in header, pages and trailer, a lost file, the other database's files in the middle or
-appended, files with wrong or garbage names, a damaged or foreign identity object.
+appended, files with wrong or garbage names, a damaged or foreign identity object. A
+whole database of another database is not in ``CASES``: nothing in the files tells it
+from the snapshot a replicator writes after losing its position, so a restore that ends
+on it gives that database (docs/restore-safety.md; the replica identity keeps one from
+being written); ``as_txid`` makes one for the test that pins this down.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import asyncio
 import shutil
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from litestream_file.client import FileReplicaClient
@@ -23,6 +27,7 @@ from litestream_core.engine.compaction import Compactor
 from litestream_core.engine.db import DB, DBSettings
 from litestream_core.engine.identity import IDENTITY_LEVEL
 from litestream_core.engine.replica import Replica
+from litestream_core.ltx import decode_file, encode_file
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
 from test_engine_db_support import AppProcess, write_mixed
@@ -118,6 +123,14 @@ def _middle(a: Source) -> int:
 
 def _l0(replica: Path, txid: int) -> Path:
     return replica / "ltx" / "0" / f"{txid:016x}-{txid:016x}.ltx"
+
+
+def as_txid(src: Path, dst: Path, txid: int) -> None:
+    """``src`` (a valid LTX file) re-encoded under another TXID, valid in every byte: a
+    whole database written by another database's replicator after it lost its position."""
+    header, pages, trailer = decode_file(src.read_bytes())
+    moved = replace(header, min_txid=txid, max_txid=txid)
+    dst.write_bytes(encode_file(moved, pages, trailer.post_apply_checksum))
 
 
 def _to_header(path: Path) -> None:

@@ -26,7 +26,7 @@ from litestream_core.engine.verify import VerifyReport, verify_replica
 from litestream_core.errors import LitestreamError
 
 sys.path.insert(0, str(Path(__file__).parent))
-from corrupt_replica_corpus import CASES, HEALTHY, Source, build_sources, compact_copy
+from corrupt_replica_corpus import CASES, HEALTHY, Source, as_txid, build_sources, compact_copy
 
 OURS = Path(sys.executable).with_name("litestream")
 
@@ -127,6 +127,31 @@ def test_foreign_file_after_a_compacted_chain_is_refused(
     assert error is not None and "cannot follow" in str(error)
     assert_right_or_failed(tmp_path / "after.db", error, a.states)
     assert any("cannot follow" in p for p in verify(replica).problems)
+
+
+def test_foreign_whole_database_in_the_middle(
+    sources: tuple[Source, Source], tmp_path: Path
+) -> None:
+    """The one mix no check can see where it ends: a whole database at TXID k looks like
+    the snapshot a replicator writes after losing its position. Every restore past it is
+    refused (the next file cannot follow it), verify flags the replica, and states
+    before it are right; a restore to exactly TXID k gives the other database, a state
+    it did commit (documented in docs/restore-safety.md)."""
+    a, b = sources
+    k = a.newest // 2 + 1
+    replica = tmp_path / "replica"
+    shutil.copytree(a.replica, replica)
+    as_txid(b.l0(1), replica / a.l0(k).relative_to(a.replica), k)
+    assert any("cannot follow" in p for p in verify(replica).problems)
+    for txid in sorted(a.states):
+        out = tmp_path / f"out-{txid}.db"
+        error = restore_to(replica, out, txid)
+        if txid < k:
+            assert assert_right_or_failed(out, error, a.states, txid)
+        elif txid == k:
+            assert assert_right_or_failed(out, error, b.states, 1)
+        else:
+            assert not assert_right_or_failed(out, error, a.states)
 
 
 @settings(
