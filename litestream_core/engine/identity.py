@@ -79,6 +79,9 @@ class FileMark:
 
 @dataclass(frozen=True)
 class ReplicaIdentity:
+    """What the identity object says. The path and host are for people (messages, and
+    telling a lost meta directory from another machine's database); the ID decides."""
+
     database_id: str
     database: str
     host: str
@@ -122,7 +125,7 @@ class ReplicaIdentity:
                 host=str(body["host"]),
                 created_ms=int(body["created_ms"]),
                 first_file=FileMark(**mark) if mark else None,
-                previous=body.get("previous"),
+                previous=str(body["previous"]) if body.get("previous") else None,
             )
         except (LTXError, ValueError, KeyError, TypeError, AttributeError) as exc:
             detail = exc.one_line() if isinstance(exc, LTXError) else str(exc)
