@@ -262,20 +262,13 @@ async def note_first_upload(
 ) -> ReplicaIdentity:
     """Record the first L0 file uploaded as the identity's fingerprint of its files.
 
-    Read again first: if another database took the replica over meanwhile, its identity
-    is not overwritten, and writing stops with the reason.
+    Written over the identity this replicator claimed at start, without reading it
+    again: a download in the upload path would be one more request to cancel at every
+    shutdown, and a takeover since the start is found by the periodic read
+    (``Replica._check_identity``), which stops this replicator.
     """
-    current = await read_identity(client)
-    if current is None or current.database_id != identity.database_id:
-        raise ReplicaOwnedError(
-            f"replica identity changed while replicating: it now names "
-            f"{current.describe() if current else 'no database'}",
-            hint=_HOW_TO_PROCEED,
-        )
-    if current.first_file is not None:
-        return current
     mark = FileMark(info.level, info.min_txid, info.max_txid, info.size, trailer.file_checksum)
-    updated = replace(current, first_file=mark)
+    updated = replace(identity, first_file=mark)
     await write_identity(client, updated)
     return updated
 
