@@ -341,3 +341,23 @@ def test_start_gives_up_on_storage_that_stays_away(tmp_path, monkeypatch):
             raise AssertionError("storage that never answers must fail the start")
 
     asyncio.run(main())
+
+
+def test_run_stops_when_cancelled_as_a_file_arrives(tmp_path):
+    """A Store closing its replicas cancels ``run`` while the database may be announcing
+    a new file at that very moment; the loop must end all the same (on Python 3.11,
+    ``asyncio.wait_for`` swallowed that cancellation and a shutdown hung)."""
+
+    async def main():
+        db = ScriptedDB(tmp_path)
+        replica = Replica(db, MemoryReplicaClient(), ReplicaSettings(sync_interval=3600))
+        await replica.start()
+        db.changed.clear()
+        task = asyncio.create_task(replica.run())
+        await asyncio.sleep(0.01)  # waiting for a new file
+        db.changed.set()
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=5)
+        assert task in done and task.cancelled()
+
+    asyncio.run(main())
