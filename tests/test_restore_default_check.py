@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from litestream_core import api
-from litestream_core.engine.restore import DEFAULT_INTEGRITY_CHECK
+from litestream_core.engine.integrity import DEFAULT_INTEGRITY_CHECK
 from litestream_core.errors import RestoreError
 from litestream_core.ltx import HEADER_FLAG_NO_CHECKSUM, Header, encode_file
 
