@@ -15,6 +15,7 @@ from litestream_core.engine import replica as replica_module
 from litestream_core.engine.identity import (
     IDENTITY_LEVEL,
     IDENTITY_TXID,
+    check_replica,
     claim_replica,
     local_database_id,
     read_identity,
@@ -22,7 +23,7 @@ from litestream_core.engine.identity import (
     write_identity,
 )
 from litestream_core.engine.replica import Replica
-from litestream_core.errors import IdentityError, ReplicaOwnedError
+from litestream_core.errors import IdentityError, ReplicaOwnedError, TransientReplicaError
 from litestream_core.events import SyncFailed
 from litestream_core.testing.memory import MemoryReplicaClient, MemoryStore
 
@@ -36,8 +37,11 @@ async def opened(store: MemoryStore | None = None) -> MemoryReplicaClient:
     return client
 
 
-def claim(client: MemoryReplicaClient, root: Path, name: str = "app.db"):
-    return claim_replica(client, root / name, root / f".{name}-litestream", "mem://r")
+async def claim(client: MemoryReplicaClient, root: Path, name: str = "app.db"):
+    """What a replicator does at start: check, then claim."""
+    db, meta = root / name, root / f".{name}-litestream"
+    found = await check_replica(client, db, meta, "mem://r")
+    return await claim_replica(client, db, meta, "mem://r", found)
 
 
 def test_first_claim_writes_the_identity_and_records_the_id(tmp_path):
@@ -127,5 +131,34 @@ def test_identity_round_trips_through_its_ltx_encoding(tmp_path):
         long = replace(identity, database="/" + "x" * 5000)  # JSON over two pages
         await write_identity(client, long)
         assert await read_identity(client) == long
+
+    asyncio.run(main())
+
+
+def test_a_storage_failure_at_start_defers_the_claim_not_the_replicator(tmp_path):
+    """Seen under load with 1 s storage deadlines: the identity write at start timed out
+    and the whole replicator exited. Now the claim is made by the next pass, before any
+    upload."""
+
+    class FirstClaimFails(MemoryReplicaClient):
+        failed = False
+
+        async def write_ltx_file(self, level, min_txid, max_txid, data):
+            if level == IDENTITY_LEVEL and not self.failed:
+                self.failed = True
+                raise TransientReplicaError("write timed out", op="write")
+            return await super().write_ltx_file(level, min_txid, max_txid, data)
+
+    async def main():
+        store = MemoryStore()
+        db = ScriptedDB(tmp_path)
+        replica = Replica(db, FirstClaimFails(store))
+        await replica.start()
+        assert replica.identity is None and not store.files
+        db.commit({1: page("a")})
+        assert await replica.try_sync()
+        assert replica.identity is not None
+        assert await read_identity(await opened(store)) == replica.identity
+        assert (0, 1, 1) in store.files
 
     asyncio.run(main())

@@ -190,16 +190,13 @@ def new_identity(
     )
 
 
-async def claim_replica(
-    client: ReplicaClient, db_path: Path, meta_path: Path, where: str, *, write: bool = True
+async def check_replica(
+    client: ReplicaClient, db_path: Path, meta_path: Path, where: str
 ) -> ReplicaIdentity | None:
-    """At replicator start: the replica's identity if it names this database, written
-    first if the replica has none; ReplicaOwnedError if it names another database.
+    """The replica's identity if it names this database, None if it has none; raises
+    ReplicaOwnedError if it names another database or cannot be read. Writes nothing.
 
     ``where`` is the replica as the user knows it (its redacted URL), for the message.
-    Without ``write`` nothing is written, neither to the replica nor to the meta
-    directory (a check before the database is known to be one): None then means the
-    replica has no identity yet.
     """
     try:
         found = await read_identity(client)
@@ -208,23 +205,14 @@ async def claim_replica(
             f"replica {where}: {exc}; cannot tell which database it belongs to",
             hint=_HOW_TO_PROCEED,
         ) from None
-    local = local_database_id(meta_path)
     if found is None:
-        if not write:
-            return None
-        identity = new_identity(db_path, local)
-        await write_identity(client, identity)
-        if local != identity.database_id:
-            record_database_id(meta_path, identity.database_id)
-        log.info("replica %s now names %s as its database", where, identity.describe())
-        return identity
+        return None
+    local = local_database_id(meta_path)
     if found.database_id == local:
         return found
     if local is None and found.database == str(db_path) and found.host == socket.gethostname():
         # The meta directory was lost (or the database restored in place by a tool that
         # does not record the ID): same path, same host, so the same database.
-        if write:
-            record_database_id(meta_path, found.database_id)
         return found
     ours = f"database ID {local[:12]}" if local else "no database ID recorded"
     raise ReplicaOwnedError(
@@ -232,6 +220,26 @@ async def claim_replica(
         f"on host {socket.gethostname()} ({ours}); refusing to write to it",
         hint=_HOW_TO_PROCEED,
     )
+
+
+async def claim_replica(
+    client: ReplicaClient,
+    db_path: Path,
+    meta_path: Path,
+    where: str,
+    found: ReplicaIdentity | None,
+) -> ReplicaIdentity:
+    """Make ``found`` (what ``check_replica`` returned) this database's claim: write an
+    identity if the replica has none, and record the database ID in the meta directory.
+    """
+    local = local_database_id(meta_path)
+    if found is None:
+        found = new_identity(db_path, local)
+        await write_identity(client, found)
+        log.info("replica %s now names %s as its database", where, found.describe())
+    if local != found.database_id:
+        record_database_id(meta_path, found.database_id)
+    return found
 
 
 _HOW_TO_PROCEED = (

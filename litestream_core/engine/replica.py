@@ -37,6 +37,7 @@ from litestream_core.engine.failures import FailureReporter
 from litestream_core.engine.holds import DEFAULT_CATCH_UP_WINDOW
 from litestream_core.engine.identity import (
     ReplicaIdentity,
+    check_replica,
     claim_replica,
     note_first_upload,
     read_identity,
@@ -48,7 +49,12 @@ from litestream_core.engine.streams import (
     local_file_data,
     read_remote_trailer,
 )
-from litestream_core.errors import LTXError, ReplicaOwnedError, TransientReplicaError
+from litestream_core.errors import (
+    LTXError,
+    ReplicaClientError,
+    ReplicaOwnedError,
+    TransientReplicaError,
+)
 from litestream_core.events import (
     Event,
     LTXFileUploaded,
@@ -126,6 +132,8 @@ class Replica:
         self.identity: ReplicaIdentity | None = None
         """The replica's identity, naming this database (claimed by ``start``)."""
         self._started = False
+        self._seen: ReplicaIdentity | None = None
+        """What the last probe found (None: no identity yet)."""
         self._identity_read_at = float("-inf")
 
     @property
@@ -174,9 +182,12 @@ class Replica:
         async with self._lock:
             state = self._probed or await self.probe()
             self._started = True
-            self.identity = await claim_replica(
-                self.client, self.db.path, self.db.meta_path, self.name
-            )
+            try:
+                await self._claim(self._seen)
+            except ReplicaClientError as exc:
+                # Storage hiccups at start must not stop the replicator: nothing is
+                # uploaded before the claim, which the next pass makes (sync).
+                log.warning("replica %s: claim deferred: %s", self.name, exc.one_line())
             await self._reconcile(state)
             self._probed = None
         self.emit(ReplicaStarted(db_path=str(self.db.path), replica=self.name))
@@ -214,10 +225,10 @@ class Replica:
         await self.client.init()
         # Before start (the database not opened yet) only a check: a bad database must
         # not claim the replica. Once started, the claim is written as needed.
-        self.identity = await claim_replica(
-            self.client, self.db.path, self.db.meta_path, self.name, write=self._started
-        )
+        self._seen = await check_replica(self.client, self.db.path, self.db.meta_path, self.name)
         self._identity_read_at = time.monotonic()
+        if self._started:
+            await self._claim(self._seen)
         lower: LTXFileInfo | None = None
         snapshot: LTXFileInfo | None = None
         for level in range(SNAPSHOT_LEVEL + 1):
@@ -310,6 +321,10 @@ class Replica:
                 self._probed = None
             elif time.monotonic() - self._identity_read_at >= IDENTITY_RECHECK:
                 await self._check_identity()
+            if self.identity is None:  # the claim at start failed: never upload without
+                await self._claim(
+                    await check_replica(self.client, self.db.path, self.db.meta_path, self.name)
+                )
             while await self._upload_batch():
                 pass
 
@@ -368,6 +383,11 @@ class Replica:
             return None
         return (f"replica {self.name} fell behind for longer than its catch-up window "
                 f"({self.settings.catch_up_window:g}s)")  # fmt: skip
+
+    async def _claim(self, found: ReplicaIdentity | None) -> None:
+        self.identity = await claim_replica(
+            self.client, self.db.path, self.db.meta_path, self.name, found
+        )
 
     async def _check_identity(self) -> None:
         """Stop writing if the replica no longer names this database."""
