@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn, ParamSpec, TypeVar
@@ -43,8 +41,6 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
-        except BrokenPipeError:
-            _quiet_broken_pipe()
         except LitestreamError as exc:
             fail(exc.one_line())
         except BrokenPipeError:
@@ -71,19 +67,6 @@ def no_config_given(config_path: str | None) -> bool:
     if config_path is not None or os.environ.get(CONFIG_ENV):
         return False
     return not os.path.exists(DEFAULT_CONFIG_PATH)
-
-
-def _quiet_broken_pipe() -> None:
-    """The reader of our output went away (``litestream verify | head``): stop quietly,
-    as a program killed by SIGPIPE does, instead of printing an error about it.
-
-    Standard output is pointed at /dev/null first, so flushing it at exit cannot fail
-    again.
-    """
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
-    sys.exit(128 + signal.SIGPIPE)
 
 
 def go_flag(name: str, *more: str) -> tuple[str, ...]:
