@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from litestream_core.client import LTXFileInfo, ReplicaClient
+from litestream_core.encryption.layout import is_sealed
 from litestream_core.errors import (
     IdentityError,
     LTXError,
@@ -128,6 +129,8 @@ class ReplicaIdentity:
                 previous=str(body["previous"]) if body.get("previous") else None,
             )
         except (LTXError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            if is_sealed(data[:12]):
+                raise  # an encrypted replica read without its keys: that error says so
             detail = exc.one_line() if isinstance(exc, LTXError) else str(exc)
             raise IdentityError(f"replica identity object is unreadable: {detail}") from None
 

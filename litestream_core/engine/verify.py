@@ -185,7 +185,7 @@ async def verify_replica(client: ReplicaClient, codecs: PageCodecs | None = None
         return report
     try:
         report.identity = await read_identity(client)
-    except IdentityError as exc:
+    except (IdentityError, LTXError) as exc:
         report.problems.append(exc.one_line())
     if report.identity is not None and (
         problem := await fingerprint_problem(client, report.identity)
