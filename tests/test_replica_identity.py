@@ -141,3 +141,59 @@ def test_go_replica_is_adopted_and_go_still_uses_it(go_litestream, go_env, tmp_p
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         conn.close()
     assert run("verify", f"file://{replica}").returncode == 0
+
+
+def two_replica_config(tmp_path: Path, db: Path, one: Path, two: Path) -> Path:
+    cfg = tmp_path / f"{db.stem}.yml"
+    cfg.write_text(
+        f"dbs:\n  - path: {db}\n    replicas:\n"
+        f"      - name: one\n        url: file://{one}\n"
+        f"      - name: two\n        url: file://{two}\n"
+    )
+    return cfg
+
+
+def identity_ids(*replicas: Path) -> list[str]:
+    import asyncio
+
+    from litestream_file.client import FileReplicaClient
+
+    from litestream_core.engine.identity import read_identity
+
+    async def ids() -> list[str]:
+        found = [await read_identity(FileReplicaClient(r)) for r in replicas]
+        return [i.database_id if i else "" for i in found]
+
+    return asyncio.run(ids())
+
+
+def test_replicas_of_one_database_name_one_id_and_are_taken_over_by_name(tmp_path):
+    """A database's replicas claimed at once name the same database ID; `-takeover`
+    with a config takes over the replica named, or every one."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    a = tmp_path / "a.db"
+    insert_rows(a, range(10), wal=True)
+    config_a = two_replica_config(tmp_path, a, one, two)
+    assert run("replicate", "-once", "-config", config_a).returncode == 0
+    first = identity_ids(one, two)
+    assert first[0] and first[0] == first[1]
+
+    b = tmp_path / "b.db"
+    insert_rows(b, range(100, 105), wal=True)
+    config_b = two_replica_config(tmp_path, b, one, two)
+    assert run("replicate", "-once", "-config", config_b).returncode == 1
+    taken = run("reset", "-takeover", "-config", config_b, "-replica", "one", b)
+    assert taken.returncode == 0, taken.stderr
+    after_one = identity_ids(one, two)
+    assert after_one[0] != first[0] and after_one[1] == first[0]
+    taken = run("reset", "-takeover", "-config", config_b, b)
+    assert taken.returncode == 0, taken.stderr
+    assert "Replica one taken over" in taken.stdout and "Replica two taken over" in taken.stdout
+    after_both = identity_ids(one, two)
+    assert after_both[0] == after_both[1] == after_one[0]
+    result = run("replicate", "-once", "-config", config_b)
+    assert result.returncode == 0, result.stderr
+    for replica in (one, two):
+        out = tmp_path / f"out-{replica.name}.db"
+        assert run("restore", "-o", out, f"file://{replica}").returncode == 0
+        assert rows(out) == rows(b)

@@ -50,9 +50,9 @@ if TYPE_CHECKING:
 )
 @click.option(
     *go_flag("replica"),
-    "replica_url",
-    metavar="URL",
-    help="The replica to take over (default: the database's replica in -config).",
+    metavar="NAME|URL",
+    help="The replica to take over: a replica URL, or the name of one of the database's "
+    "replicas in -config (default: all of them).",
 )
 @click.argument("args", nargs=-1, metavar="DB_PATH")
 @handle_errors
@@ -61,7 +61,7 @@ def command(
     no_expand_env: bool,
     dry_run: bool,
     takeover: bool,
-    replica_url: str | None,
+    replica: str | None,
     args: tuple[str, ...],
 ) -> None:  # fmt: skip
     """Remove a database's local LTX files; the next sync takes a fresh snapshot.
@@ -72,13 +72,11 @@ def command(
         raise click.UsageError("database path required (usage: litestream reset /path/to/db)")
     if len(args) > 1:
         raise click.UsageError("too many arguments")
-    if replica_url and not takeover:
+    if replica and not takeover:
         raise click.UsageError("-replica is only used with -takeover")
     db_path = Path(os.path.expanduser(args[0])).absolute()
     meta_path = _meta_path(db_path, config_path, expand=not no_expand_env)
-    client = (
-        _replica_client(db_path, config_path, replica_url, not no_expand_env) if takeover else None
-    )
+    clients = _replica_clients(db_path, config_path, replica, not no_expand_env) if takeover else {}
     try:
         os.stat(db_path)
     except FileNotFoundError:
@@ -90,8 +88,8 @@ def command(
 
     if not dry_run and meta_path.exists():
         refuse_if_replicated(db_path, meta_path, "reset")
-    if client is not None:
-        asyncio.run(_take_over(client, db_path, meta_path, dry_run))
+    if clients:
+        asyncio.run(_take_over(clients, db_path, meta_path, dry_run))
     if not meta_path.exists():
         click.echo(f"No local state to reset for {db_path}")
         click.echo(f"Meta directory does not exist: {meta_path}")
@@ -117,42 +115,50 @@ def command(
     click.echo("Reset complete. Next replication sync will create a fresh snapshot.")
 
 
-def _replica_client(
-    db_path: Path, config_path: str | None, url: str | None, expand: bool
-) -> ReplicaClient:
+def _replica_clients(
+    db_path: Path, config_path: str | None, replica: str | None, expand: bool
+) -> dict[str, ReplicaClient]:
+    """The replicas to take over by name: the one a URL gives, else the database's in the
+    config (only the one named, or every one: they all belong to this database)."""
     from litestream_core.plugins import make_replica_client
 
-    if url:
-        return make_replica_client(url)
+    pm = plugin_manager(click.get_current_context())
+    if replica and "://" in replica:
+        client = make_replica_client(replica, pm=pm)
+        return {client.type: client}
     if not config_path:
         raise click.UsageError("-takeover needs the replica: give -replica URL or -config PATH")
     from litestream_core.config import load_config
 
-    config = load_config(config_path, expand=expand)
+    config = load_config(config_path, expand=expand, pm=pm)
     entry = config.find_db(db_path)
-    if entry is None or entry.replica is None:
+    if entry is None or not entry.replicas:
         raise ConfigError(f"no replica for {db_path} in config {config.source}")
-    replica_url, options = entry.replica.replica_url()
-    return make_replica_client(replica_url, options)
+    return {rc.display_name: rc.make_client(pm) for rc in entry.replicas_named(replica)}
 
 
-async def _take_over(client: ReplicaClient, db_path: Path, meta_path: Path, dry_run: bool) -> None:
+async def _take_over(
+    clients: dict[str, ReplicaClient], db_path: Path, meta_path: Path, dry_run: bool
+) -> None:
     from litestream_core.engine.identity import read_identity, take_over
     from litestream_core.errors import IdentityError
 
-    async with client:
-        if dry_run:
-            try:
-                current = await read_identity(client)
-            except IdentityError as exc:
-                click.echo(f"Would take over the replica ({exc.one_line()})")
-                return
-            owner = current.describe() if current else "no database"
-            click.echo(f"Would take over the replica (it names {owner}) for {db_path}")
-            return
-        previous, _ = await take_over(client, db_path, meta_path)
-        owner = previous.describe() if previous else "no database"
-        click.echo(f"Replica taken over for {db_path} (it named {owner}); no file was deleted.")
+    for name, client in clients.items():
+        label = f"replica {name}" if len(clients) > 1 else "replica"
+        async with client:
+            if dry_run:
+                try:
+                    current = await read_identity(client)
+                except IdentityError as exc:
+                    click.echo(f"Would take over the {label} ({exc.one_line()})")
+                    continue
+                owner = current.describe() if current else "no database"
+                click.echo(f"Would take over the {label} (it names {owner}) for {db_path}")
+                continue
+            previous, _ = await take_over(client, db_path, meta_path)
+            owner = previous.describe() if previous else "no database"
+            click.echo(f"{label[0].upper()}{label[1:]} taken over for {db_path} (it named "
+                       f"{owner}); no file was deleted.")  # fmt: skip
 
 
 def _meta_path(db_path: Path, config_path: str | None, *, expand: bool) -> Path:

@@ -237,6 +237,11 @@ async def claim_replica(
     """
     local = local_database_id(meta_path)
     if found is None:
+        if local is None:
+            # Recorded before the first await: the other replicas of this database,
+            # claiming at the same time on this loop, then name the same ID.
+            local = secrets.token_hex(16)
+            record_database_id(meta_path, local)
         found = new_identity(db_path, local)
         await write_identity(client, found)
         log.info("replica %s now names %s as its database", where, found.describe())
