@@ -142,3 +142,11 @@ class LeaseExistsError(LeaseError):
 
 class LeaseNotHeldError(LeaseError):
     """The lease expired or belongs to someone else."""
+
+
+class IdentityError(LitestreamError):
+    """A replica's identity object exists but cannot be read."""
+
+
+class ReplicaOwnedError(LitestreamError):
+    """The replica belongs to another database; writing to it would mix two histories."""

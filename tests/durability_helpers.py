@@ -172,7 +172,7 @@ def ltx_wal_end(path: Path) -> WalEnd:
 
 def max_txid(directory: Path) -> int:
     """Newest TXID among the LTX files of a replica or meta directory, from their names."""
-    return max((int(p.name[17:33], 16) for p in directory.glob("ltx/*/*.ltx")), default=0)
+    return max((int(p.name[17:33], 16) for p in directory.glob("ltx/[0-9]/*.ltx")), default=0)
 
 
 def caught_up(db: Path, meta: Path) -> bool:

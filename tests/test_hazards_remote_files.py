@@ -9,6 +9,7 @@ module in another process; restores run our CLI.
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -119,6 +120,7 @@ def test_corrupt_file_covered_by_a_compacted_file_is_avoided(tmp_path, replica) 
     assert code == 0, lines
     assert out.read_bytes() == images[COMMITS]
     out.unlink()
+    shutil.rmtree(out.parent / ".restored.db-litestream")  # the restored database's ID
     # TXID 4 lies inside the L1 file, so only the damaged L0 chain could reach it.
     assert_fails_cleanly(out, root, "-txid", "4")
 

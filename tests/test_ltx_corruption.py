@@ -172,7 +172,7 @@ def test_flipped_file_checksum_and_header_are_checksum_errors() -> None:
     with pytest.raises(ChecksumMismatchError, match="file checksum mismatch"):
         decode_file(bytes(flipped))
     flipped = bytearray(GOOD)
-    flipped[33] ^= 0x10  # timestamp
+    flipped[38] ^= 0x10  # timestamp (a low byte: the time stays a valid one)
     with pytest.raises(ChecksumMismatchError):
         decode_file(bytes(flipped))
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import shutil
 from pathlib import Path
 
 from litestream_core.client import LTXFileInfo
 from litestream_core.engine.dbtypes import DBSettings, Pos
+from litestream_core.engine.identity import IDENTITY_LEVEL
 from litestream_core.engine.replica import Replica, ReplicaSettings
 from litestream_core.engine.restore import restore
 from litestream_core.engine.retry import Backoff
@@ -25,6 +27,11 @@ PAGE = 512
 
 def page(seed: str) -> bytes:
     return (hashlib.sha256(seed.encode()).digest() * (PAGE // 32))[:PAGE]
+
+
+def ltx_keys(store: MemoryStore) -> list[tuple[int, int, int]]:
+    """The LTX files of a memory replica, without its identity object."""
+    return sorted(k for k in store.files if k[0] != IDENTITY_LEVEL)
 
 
 class ScriptedDB:
@@ -149,7 +156,7 @@ def test_wiped_replica_gets_a_snapshot_then_continues(tmp_path):
         assert any(isinstance(e, SnapshotWritten) and e.txid == 5 for e in events)
         db.commit({3: page("d")})
         await replica.sync()
-        assert sorted(store.files) == [(0, 6, 6), (9, 1, 5)]
+        assert ltx_keys(store) == [(0, 6, 6), (9, 1, 5)]
         client = MemoryReplicaClient(store)
         await client.init()
         assert await restored(client, tmp_path, "r.db") == db_bytes(db.states[6])
@@ -168,8 +175,8 @@ def test_replica_ahead_rebases_the_database(tmp_path):
             old.commit({1: page(f"o{i}")})
         await replica.sync()
 
-        (tmp_path / "new").mkdir()
-        db = ScriptedDB(tmp_path / "new")  # e.g. the meta directory was deleted
+        shutil.rmtree(old.meta_path)  # the meta directory was deleted (or a restore)
+        db = ScriptedDB(tmp_path / "old")
         replica = Replica(db, MemoryReplicaClient(store))
         await replica.start()
         assert db.rebased == [old.pos()]
@@ -189,7 +196,7 @@ class FlakyClient(MemoryReplicaClient):
         self.failures = failures
 
     async def write_ltx_file(self, level, min_txid, max_txid, data):
-        if self.failures:
+        if self.failures and level != IDENTITY_LEVEL:
             self.failures -= 1
             raise TransientReplicaError("503 slow down", op="write")
         return await super().write_ltx_file(level, min_txid, max_txid, data)
@@ -210,7 +217,7 @@ def test_transient_errors_are_retried_without_gaps(tmp_path):
         task.cancel()
         kinds = [type(e) for e in events if isinstance(e, SyncFailed | SyncRecovered)]
         assert kinds == [SyncFailed] * 3 + [SyncRecovered]
-        assert sorted(k[1] for k in store.files) == [1, 2, 3, 4, 5]
+        assert sorted(k[1] for k in ltx_keys(store)) == [1, 2, 3, 4, 5]
         client = MemoryReplicaClient(store)
         await client.init()
         assert await restored(client, tmp_path, "r.db") == db_bytes(db.pages)
@@ -332,5 +339,25 @@ def test_start_gives_up_on_storage_that_stays_away(tmp_path, monkeypatch):
             assert client.failures < 10**6 - 2  # it did retry before giving up
         else:
             raise AssertionError("storage that never answers must fail the start")
+
+    asyncio.run(main())
+
+
+def test_run_stops_when_cancelled_as_a_file_arrives(tmp_path):
+    """A Store closing its replicas cancels ``run`` while the database may be announcing
+    a new file at that very moment; the loop must end all the same (on Python 3.11,
+    ``asyncio.wait_for`` swallowed that cancellation and a shutdown hung)."""
+
+    async def main():
+        db = ScriptedDB(tmp_path)
+        replica = Replica(db, MemoryReplicaClient(), ReplicaSettings(sync_interval=3600))
+        await replica.start()
+        db.changed.clear()
+        task = asyncio.create_task(replica.run())
+        await asyncio.sleep(0.01)  # waiting for a new file
+        db.changed.set()
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=5)
+        assert task in done and task.cancelled()
 
     asyncio.run(main())

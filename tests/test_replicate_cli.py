@@ -41,7 +41,7 @@ def test_signal_syncs_pending_changes_then_exits_0(tmp_path, sig):
                                                                   "sync-interval: 1h")  # fmt: skip
     (tmp_path / "litestream.yml").write_text(cfg)
     proc = run_replicate("-config", str(tmp_path / "litestream.yml"))
-    wait_for(lambda: (replica / "ltx").exists(), timeout=30)  # the first sync is immediate
+    wait_for(lambda: (replica / "ltx" / "0").exists(), timeout=30)  # the first sync is immediate
     writer.step(20)
     time.sleep(0.3)  # let the monitor see the WAL (commits after the signal are not promised)
     assert stop_process(proc, sig) == 0, proc.stderr.read().decode()
@@ -55,7 +55,7 @@ def test_short_form_and_double_dash(tmp_path):
     writer.step(10)
     proc = run_replicate(str(db), f"file://{replica}")
     try:
-        wait_for(lambda: any((replica / "ltx").glob("*/*.ltx")), timeout=30)
+        wait_for(lambda: any((replica / "ltx").glob("[0-9]/*.ltx")), timeout=30)
     finally:
         assert stop_process(proc) == 0
     assert restore_rows(tmp_path, replica) == writer.rows()
@@ -85,7 +85,8 @@ def test_exec_forwards_signals(tmp_path):
         'sys.exit(3))); time.sleep(60)"'
     )
     proc = run_replicate("-config", str(write_config(tmp_path, db, replica)), "-exec", app)
-    wait_for(lambda: (replica / "ltx").exists(), timeout=30)
+    # An L0 file, not just ltx/: the replica identity is written before the app starts.
+    wait_for(lambda: (replica / "ltx" / "0").exists(), timeout=30)
     time.sleep(0.3)
     assert stop_process(proc, signal.SIGTERM) == 3
     assert marker.exists()
@@ -207,7 +208,7 @@ def test_storage_down_at_shutdown_retries_until_a_second_signal(tmp_path):
     writer = Writer(db)
     writer.step(3)
     proc = run_replicate("-config", str(write_config(tmp_path, db, replica)))
-    wait_for(lambda: (replica / "ltx").exists(), timeout=30)
+    wait_for(lambda: (replica / "ltx" / "0").exists(), timeout=30)
     time.sleep(0.3)
     shutil.move(replica, tmp_path / "moved")
     replica.write_text("storage is gone")  # every upload now fails

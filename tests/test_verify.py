@@ -192,3 +192,59 @@ async def test_a_compacted_file_carries_the_chain_over_a_missing_l0_file(client,
     assert report.ok, report.problems
     assert [p.txid for p in report.points] == [1, 2, 3, 4, 5, 8, 9, 10]
     assert report.unreachable_files == 2  # L0 7 and 8 start from states nothing reaches
+
+
+@pytest.mark.anyio
+async def test_snapshot_inside_a_compacted_range_is_a_point_not_a_warning(client, history):
+    """Retention and compaction leave snapshots that no chain stops at and files older
+    than any snapshot: a healthy replica, so no warnings (the issue counted 16)."""
+    clock = [datetime(2030, 1, 1, tzinfo=UTC)]
+    comp = Compactor(client, SETTINGS, clock=lambda: clock[0])
+    await history.upload(client, history.write(10))
+    await comp.compact(1)  # L1 1-10
+    await history.upload(client, history.write(10))
+    await comp.snapshot()  # L9 1-20
+    await history.upload(client, history.write(10))
+    await comp.compact(1)  # L1 11-30: the walk steps from 10 to 30, past the snapshot
+    # L0 retention, as Go's would leave it: the files L1 holds are gone.
+    await client.delete_ltx_files([f async for f in client.ltx_files(0)])
+    report = await verify_replica(client)
+    assert report.ok and report.warnings == [], (report.problems, report.warnings)
+    assert [p.txid for p in report.points] == [10, 20, 30]
+    assert [(a.txid, b.txid) for a, b in report.ranges] == [(10, 30), (20, 20)]
+
+
+def test_verify_stops_quietly_when_its_reader_goes_away(tmp_path):
+    """``litestream verify | head``: no "Broken pipe" error (status 1, as every command)."""
+    import os
+    import subprocess
+
+    from litestream_core.testing.e2e import insert_rows
+
+    db, replica = tmp_path / "app.db", tmp_path / "replica"
+    insert_rows(db, range(20), wal=True)
+    ours = Path(sys.executable).with_name("litestream")
+    subprocess.run([str(ours), "replicate", "-once", str(db), f"file://{replica}"], check=True)
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before verify writes a line
+    try:
+        proc = subprocess.run(
+            [str(ours), "verify", f"file://{replica}"], stdout=write_end, stderr=subprocess.PIPE
+        )
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 1 and proc.stderr == b""
+
+
+@pytest.mark.anyio
+async def test_l0_file_stamped_before_its_predecessor_is_a_warning(client):
+    """A wall clock stepped back writes this: the replica restores, but not by time."""
+    from litestream_core.testing.ltxgen import make_ltx_bytes
+
+    await client.write_ltx_file(0, 1, 1, make_ltx_bytes(1, 1, pages=2, timestamp_ms=5_000_000))
+    await client.write_ltx_file(
+        0, 2, 2, make_ltx_bytes(2, 2, pages=2, seed=1, timestamp_ms=4_000_000, no_checksum=True)
+    )
+    report = await verify_replica(client)
+    assert report.ok, report.problems
+    assert [w for w in report.warnings if "stamped 1000 s before" in w]

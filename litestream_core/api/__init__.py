@@ -36,6 +36,7 @@ from litestream_core.api._base import Replication
 from litestream_core.api._process import ProcessReplication
 from litestream_core.api._protocol import ReplicationStatus
 from litestream_core.client import ReplicaURL
+from litestream_core.engine.integrity import DEFAULT_INTEGRITY_CHECK
 
 if TYPE_CHECKING:
     import pluggy
@@ -181,7 +182,7 @@ async def restore(
     txid: int | None = None,
     timestamp: datetime | None = None,
     overwrite: bool = False,
-    integrity_check: str = "quick",
+    integrity_check: str = DEFAULT_INTEGRITY_CHECK,
     parallelism: int = 4,
     pm: pluggy.PluginManager | None = None,
     on_event: Callable[[Event], None] | None = None,

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 from litestream_core.encryption.layout import is_sealed, sealed_timestamp
 from litestream_core.errors import LTXFormatError
-from litestream_core.ltx.header import HEADER_SIZE, Header
+from litestream_core.ltx.header import HEADER_SIZE, MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, Header
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _RFC3339 = re.compile(
@@ -29,7 +29,13 @@ _RFC3339 = re.compile(
 
 
 def ms_to_datetime(timestamp_ms: int) -> datetime:
-    """An LTX header timestamp as an aware UTC datetime, without float rounding."""
+    """An LTX header timestamp as an aware UTC datetime, without float rounding.
+
+    A time no datetime can hold (a damaged header read before its checksum is checked)
+    is an LTXFormatError, which listings answer by falling back to the storage's time.
+    """
+    if not MIN_TIMESTAMP_MS <= timestamp_ms <= MAX_TIMESTAMP_MS:
+        raise LTXFormatError(f"LTX header timestamp out of range: {timestamp_ms}")
     return _EPOCH + timedelta(milliseconds=timestamp_ms)
 
 

@@ -11,19 +11,31 @@ temporary files), nothing is removed, so a mistaken ``meta-path`` cannot cost da
 
 A live replicator of the database holds a lock in the meta directory; reset refuses
 while it is held.
+
+``-takeover`` also makes the database's replica name this database as its owner (the
+replica identity, see ``engine/identity.py``): the way forward when a replicator
+refuses a replica that belongs to another database and this one should own it from now
+on. No replica file is deleted; the next sync writes a whole-database file at the
+replica's next TXID, so every older point stays restorable (as the other database's
+states, where it was another database).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from litestream_core.cli import plugin_manager
 from litestream_core.cli.common import go_flag, handle_errors
-from litestream_core.errors import DatabaseError
+from litestream_core.errors import ConfigError, DatabaseError
+
+if TYPE_CHECKING:
+    from litestream_core.client import ReplicaClient
 
 
 @click.command("reset")
@@ -31,11 +43,27 @@ from litestream_core.errors import DatabaseError
               help="Config file to find the database's meta-path in.")  # fmt: skip
 @click.option(*go_flag("no-expand-env"), is_flag=True, help="Do not expand $VARS in the config.")
 @click.option(*go_flag("dry-run"), is_flag=True, help="List what would be removed; remove nothing.")
+@click.option(
+    *go_flag("takeover"),
+    is_flag=True,
+    help="Also make the replica belong to this database (no replica file is deleted).",
+)
+@click.option(
+    *go_flag("replica"),
+    metavar="NAME|URL",
+    help="The replica to take over: a replica URL, or the name of one of the database's "
+    "replicas in -config (default: all of them).",
+)
 @click.argument("args", nargs=-1, metavar="DB_PATH")
 @handle_errors
 def command(
-    config_path: str | None, no_expand_env: bool, dry_run: bool, args: tuple[str, ...]
-) -> None:
+    config_path: str | None,
+    no_expand_env: bool,
+    dry_run: bool,
+    takeover: bool,
+    replica: str | None,
+    args: tuple[str, ...],
+) -> None:  # fmt: skip
     """Remove a database's local LTX files; the next sync takes a fresh snapshot.
 
     The database itself is not modified. Stop replication of this database first.
@@ -44,8 +72,11 @@ def command(
         raise click.UsageError("database path required (usage: litestream reset /path/to/db)")
     if len(args) > 1:
         raise click.UsageError("too many arguments")
+    if replica and not takeover:
+        raise click.UsageError("-replica is only used with -takeover")
     db_path = Path(os.path.expanduser(args[0])).absolute()
     meta_path = _meta_path(db_path, config_path, expand=not no_expand_env)
+    clients = _replica_clients(db_path, config_path, replica, not no_expand_env) if takeover else {}
     try:
         os.stat(db_path)
     except FileNotFoundError:
@@ -53,14 +84,16 @@ def command(
     except OSError as exc:
         raise DatabaseError(f"cannot access database: {exc.strerror or exc}: {db_path}") from None
 
+    from litestream_core.engine.replication_lock import refuse_if_replicated
+
+    if not dry_run and meta_path.exists():
+        refuse_if_replicated(db_path, meta_path, "reset")
+    if clients:
+        asyncio.run(_take_over(clients, db_path, meta_path, dry_run))
     if not meta_path.exists():
         click.echo(f"No local state to reset for {db_path}")
         click.echo(f"Meta directory does not exist: {meta_path}")
         return
-    from litestream_core.engine.replication_lock import refuse_if_replicated
-
-    if not dry_run:
-        refuse_if_replicated(db_path, meta_path, "reset")
     ltx_dir = meta_path / "ltx"
     files = ltx_files(ltx_dir)
     if dry_run:
@@ -80,6 +113,52 @@ def command(
     if ltx_dir.exists():
         shutil.rmtree(ltx_dir)
     click.echo("Reset complete. Next replication sync will create a fresh snapshot.")
+
+
+def _replica_clients(
+    db_path: Path, config_path: str | None, replica: str | None, expand: bool
+) -> dict[str, ReplicaClient]:
+    """The replicas to take over by name: the one a URL gives, else the database's in the
+    config (only the one named, or every one: they all belong to this database)."""
+    from litestream_core.plugins import make_replica_client
+
+    pm = plugin_manager(click.get_current_context())
+    if replica and "://" in replica:
+        client = make_replica_client(replica, pm=pm)
+        return {client.type: client}
+    if not config_path:
+        raise click.UsageError("-takeover needs the replica: give -replica URL or -config PATH")
+    from litestream_core.config import load_config
+
+    config = load_config(config_path, expand=expand, pm=pm)
+    entry = config.find_db(db_path)
+    if entry is None or not entry.replicas:
+        raise ConfigError(f"no replica for {db_path} in config {config.source}")
+    return {rc.display_name: rc.make_client(pm) for rc in entry.replicas_named(replica)}
+
+
+async def _take_over(
+    clients: dict[str, ReplicaClient], db_path: Path, meta_path: Path, dry_run: bool
+) -> None:
+    from litestream_core.engine.identity import read_identity, take_over
+    from litestream_core.errors import IdentityError
+
+    for name, client in clients.items():
+        label = f"replica {name}" if len(clients) > 1 else "replica"
+        async with client:
+            if dry_run:
+                try:
+                    current = await read_identity(client)
+                except IdentityError as exc:
+                    click.echo(f"Would take over the {label} ({exc.one_line()})")
+                    continue
+                owner = current.describe() if current else "no database"
+                click.echo(f"Would take over the {label} (it names {owner}) for {db_path}")
+                continue
+            previous, _ = await take_over(client, db_path, meta_path)
+            owner = previous.describe() if previous else "no database"
+            click.echo(f"{label[0].upper()}{label[1:]} taken over for {db_path} (it named "
+                       f"{owner}); no file was deleted.")  # fmt: skip
 
 
 def _meta_path(db_path: Path, config_path: str | None, *, expand: bool) -> Path:

@@ -14,6 +14,7 @@ import click
 
 from litestream_core.cli import plugin_manager
 from litestream_core.cli.common import echo_table, go_flag, handle_errors
+from litestream_core.engine.integrity import DEFAULT_INTEGRITY_CHECK, INTEGRITY_CHECKS
 from litestream_core.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -63,8 +64,8 @@ def _parse_timestamp(value: str | None) -> datetime | None:
 @click.option(*go_flag("dry-run"), is_flag=True, help="Print the plan; change nothing.")
 @click.option(
     *go_flag("integrity-check"),
-    type=click.Choice(["none", "quick", "full"]),
-    default="none",
+    type=click.Choice(INTEGRITY_CHECKS),
+    default=DEFAULT_INTEGRITY_CHECK,
     show_default=True,
     help="Check the result with SQLite before putting it in place.",
 )

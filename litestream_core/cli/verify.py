@@ -46,8 +46,13 @@ def _summary(report: VerifyReport) -> dict[str, Any]:
             for level, files in sorted(report.files.items())
             if files
         },
+        "identity": report.identity.to_json() if report.identity else None,
         "restorable": {
             "points": len(points),
+            "ranges": [
+                {"min_txid": f"{a.txid:016x}", "max_txid": f"{b.txid:016x}"}
+                for a, b in report.ranges
+            ],
             "min_txid": f"{points[0].txid:016x}" if points else None,
             "max_txid": f"{points[-1].txid:016x}" if points else None,
             "min_timestamp": rfc3339(points[0].timestamp) if points else None,
@@ -67,10 +72,18 @@ def _print_text(summary: dict[str, Any]) -> None:
             f"level {level}: {info['files']} files, {info['bytes']} bytes, "
             f"TXID {info['min_txid']}-{info['max_txid']}"
         )
+    if (identity := summary["identity"]) is not None:
+        click.echo(
+            f"replica of {identity['database']} on host {identity['host']} "
+            f"(database ID {identity['database_id']})"
+        )
     r = summary["restorable"]
     if r["points"]:
+        runs = len(r["ranges"])
         click.echo(
-            f"restorable: {r['points']} points, TXID {r['min_txid']} to {r['max_txid']}, "
+            f"restorable: {r['points']} points"
+            + (f" in {runs} ranges" if runs > 1 else "")
+            + f", TXID {r['min_txid']} to {r['max_txid']}, "
             f"{r['min_timestamp']} to {r['max_timestamp']}"
         )
     if summary["files_without_checksums"]:
@@ -81,7 +94,7 @@ def _print_text(summary: dict[str, Any]) -> None:
     if summary["unreachable_files"]:
         click.echo(
             f"{summary['unreachable_files']} files are on no chain from a snapshot "
-            "(their states cannot be restored)"
+            "(older than the oldest snapshot, left for retention: not restorable)"
         )
     for warning in summary["warnings"]:
         click.echo(f"warning: {warning}")

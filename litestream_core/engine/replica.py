@@ -35,6 +35,13 @@ from litestream_core.client import SNAPSHOT_LEVEL, LTXFileInfo, ReplicaClient
 from litestream_core.engine.dbtypes import Pos
 from litestream_core.engine.failures import FailureReporter
 from litestream_core.engine.holds import DEFAULT_CATCH_UP_WINDOW
+from litestream_core.engine.identity import (
+    ReplicaIdentity,
+    check_replica,
+    claim_replica,
+    note_first_upload,
+    read_identity,
+)
 from litestream_core.engine.retry import Backoff
 from litestream_core.engine.streams import (
     SMALL_FILE,
@@ -42,7 +49,12 @@ from litestream_core.engine.streams import (
     local_file_data,
     read_remote_trailer,
 )
-from litestream_core.errors import LTXError, TransientReplicaError
+from litestream_core.errors import (
+    LTXError,
+    ReplicaClientError,
+    ReplicaOwnedError,
+    TransientReplicaError,
+)
 from litestream_core.events import (
     Event,
     LTXFileUploaded,
@@ -61,6 +73,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("litestream.replica")
 
+IDENTITY_RECHECK = 60.0
+"""Seconds between reads of the replica identity while replicating: a replica taken
+over by another database (``reset -takeover``) stops this one within about a minute."""
 
 PROBE_PATIENCE = 10.0
 """Seconds a replica may fail transiently at start before replicate gives up."""
@@ -114,6 +129,12 @@ class Replica:
         """Why the latest pass failed; None once one succeeds."""
         self._lock = asyncio.Lock()
         self._advanced = asyncio.Condition()
+        self.identity: ReplicaIdentity | None = None
+        """The replica's identity, naming this database (claimed by ``start``)."""
+        self._started = False
+        self._seen: ReplicaIdentity | None = None
+        """What the last probe found (None: no identity yet)."""
+        self._identity_read_at = float("-inf")
 
     @property
     def pos(self) -> Pos:
@@ -159,7 +180,15 @@ class Replica:
         before it writes its first L0 file, or that file would repeat remote TXIDs.
         """
         async with self._lock:
-            await self._reconcile(self._probed or await self.probe())
+            state = self._probed or await self.probe()
+            self._started = True
+            try:
+                await self._claim(self._seen)
+            except ReplicaClientError as exc:
+                # Storage hiccups at start must not stop the replicator: nothing is
+                # uploaded before the claim, which the next pass makes (sync).
+                log.warning("replica %s: claim deferred: %s", self.name, exc.one_line())
+            await self._reconcile(state)
             self._probed = None
         self.emit(ReplicaStarted(db_path=str(self.db.path), replica=self.name))
 
@@ -194,6 +223,12 @@ class Replica:
 
     async def _probe_once(self) -> RemoteState:
         await self.client.init()
+        # Before start (the database not opened yet) only a check: a bad database must
+        # not claim the replica. Once started, the claim is written as needed.
+        self._seen = await check_replica(self.client, self.db.path, self.db.meta_path, self.name)
+        self._identity_read_at = time.monotonic()
+        if self._started:
+            await self._claim(self._seen)
         lower: LTXFileInfo | None = None
         snapshot: LTXFileInfo | None = None
         for level in range(SNAPSHOT_LEVEL + 1):
@@ -284,6 +319,12 @@ class Replica:
             if self._pos is None:
                 await self._reconcile(await self.probe())
                 self._probed = None
+            elif time.monotonic() - self._identity_read_at >= IDENTITY_RECHECK:
+                await self._check_identity()
+            if self.identity is None:  # the claim at start failed: never upload without
+                await self._claim(
+                    await check_replica(self.client, self.db.path, self.db.meta_path, self.name)
+                )
             while await self._upload_batch():
                 pass
 
@@ -325,6 +366,8 @@ class Replica:
                 )
                 return True
             await self._upload_file(info, data)
+            if self.identity is not None and self.identity.first_file is None:
+                self.identity = await note_first_upload(self.client, self.identity, info, trailer)
             pos = Pos(info.max_txid, trailer.post_apply_checksum)
             await self._advance(pos)
             uploaded += 1
@@ -340,6 +383,25 @@ class Replica:
             return None
         return (f"replica {self.name} fell behind for longer than its catch-up window "
                 f"({self.settings.catch_up_window:g}s)")  # fmt: skip
+
+    async def _claim(self, found: ReplicaIdentity | None) -> None:
+        self.identity = await claim_replica(
+            self.client, self.db.path, self.db.meta_path, self.name, found
+        )
+
+    async def _check_identity(self) -> None:
+        """Stop writing if the replica no longer names this database."""
+        current = await read_identity(self.client)
+        self._identity_read_at = time.monotonic()
+        if self.identity is not None and (
+            current is None or current.database_id != self.identity.database_id
+        ):
+            self._pos = None  # look again (and claim or refuse) on the next pass
+            raise ReplicaOwnedError(
+                f"replica {self.name} no longer names this database: it names "
+                f"{current.describe() if current else 'no database'}",
+                hint="another replicator took it over; use a new replica path",
+            )
 
     def _local_path(self, info: LTXFileInfo) -> Path:
         return self.db.ltx_path(info.level, info.min_txid, info.max_txid)

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import functools
 import io
+import logging
 import os
 import tempfile
 import threading
@@ -29,6 +30,15 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from litestream_core.client import LTXFileInfo, ReplicaClient
 from litestream_core.compression import PageCodecs
+from litestream_core.engine.continuity import PageCoverage, wal_break, whole_database_pages
+from litestream_core.engine.identity import (
+    DATABASE_ID_FILE,
+    ReplicaIdentity,
+    fingerprint_problem,
+    read_identity,
+    record_database_id,
+)
+from litestream_core.engine.integrity import DEFAULT_INTEGRITY_CHECK, INTEGRITY_CHECKS
 from litestream_core.engine.meta import default_meta_path
 from litestream_core.engine.plan import RestorePlan, build_plan
 from litestream_core.engine.replication_lock import refuse_if_replicated
@@ -40,20 +50,29 @@ from litestream_core.engine.streams import (
 )
 from litestream_core.errors import (
     ChecksumMismatchError,
+    IdentityError,
+    LTXError,
     LTXNotFoundError,
     ReplicaClientError,
     ReplicaPermissionError,
     RestoreError,
 )
-from litestream_core.ltx import DatabaseChecksum, Decoder, checksum_database_file
+from litestream_core.ltx import (
+    HEADER_SIZE,
+    DatabaseChecksum,
+    Decoder,
+    Header,
+    checksum_database_file,
+)
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
     from litestream_core.events import Event, RestoreProgress
 
+log = logging.getLogger("litestream.restore")
+
 SIDECARS = ("-wal", "-shm", "-journal")
-INTEGRITY_CHECKS = ("none", "quick", "full")
 SMALL_FILE = 2 << 20
 """LTX files up to this size are read whole into memory; larger ones are streamed."""
 _PROGRESS_EVERY = 4 << 20
@@ -93,7 +112,7 @@ async def restore(
     timestamp: datetime | None = None,
     plan: RestorePlan | None = None,
     overwrite: bool = False,
-    integrity_check: str = "none",
+    integrity_check: str = DEFAULT_INTEGRITY_CHECK,
     parallelism: int = 4,
     emit: Callable[[Event], None] | None = None,
     meta_path: str | os.PathLike[str] | None = None,
@@ -105,7 +124,9 @@ async def restore(
     anything is wrong; replaces an existing database only with ``overwrite``, and never
     one that a live replicator holds (its lock is in ``meta_path``, by default Go's
     directory beside the database). ``codecs`` are the page codecs files may name (LZ4
-    only when None).
+    only when None). When the replica has an identity, that meta directory records the
+    restored database's ID, so replicating the restored database to the same replica is
+    the same database again.
     """
     if integrity_check not in INTEGRITY_CHECKS:
         raise RestoreError(f"invalid integrity check {integrity_check!r} (none, quick, full)")
@@ -117,6 +138,7 @@ async def restore(
     refuse_if_replicated(target, meta, "restoring over it")
     if not overwrite and (reason := output_in_use(target)):
         raise RestoreError(reason, hint="use -force to replace it")
+    identity = await checked_identity(client)
     if plan is None:
         plan = await build_plan(client, txid=txid, timestamp=timestamp)
 
@@ -126,6 +148,7 @@ async def restore(
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # as a newly created file, not mkstemp's 0600
         applier = _Applier(fd, target, plan.total_bytes, emit, asyncio.get_running_loop(), codecs)
+        applier.l0_before = await boundary_headers(client, plan)
         if (local := as_local_replica(client)) is not None:
             await _in_worker(applier, lambda: _apply_local(local, plan, applier))
         else:
@@ -134,6 +157,7 @@ async def restore(
             raise RestoreError(
                 f"restore ended at TXID {applier.txid:016x}, expected {plan.txid:016x}"
             )
+        applier.check_complete()
         await asyncio.to_thread(os.fsync, fd)
         os.close(fd)
         fd = -1
@@ -142,6 +166,7 @@ async def restore(
         if integrity_check != "none":
             await asyncio.to_thread(_integrity_check, tmp, integrity_check)
         await asyncio.to_thread(_put_in_place, tmp, target, overwrite)
+        await asyncio.to_thread(_record_origin, meta, identity)
     except BaseException:
         if fd >= 0:
             os.close(fd)
@@ -156,6 +181,65 @@ async def restore(
     return RestoreResult(
         path=target, txid=plan.txid, plan=plan, duration=duration, integrity_check=integrity_check
     )
+
+
+async def checked_identity(client: ReplicaClient) -> ReplicaIdentity | None:
+    """The replica's identity, after checking it names this replica's files.
+
+    A damaged identity object is only reported: the chain checks decide whether the
+    files restore, and the object can be rewritten (``reset -takeover``).
+    """
+    try:
+        identity = await read_identity(client)
+    except IdentityError as exc:
+        log.warning("%s; restoring without it", exc.one_line())
+        return None
+    if identity is not None and (problem := await fingerprint_problem(client, identity)):
+        raise RestoreError(problem, hint="run litestream verify on the replica")
+    return identity
+
+
+def _record_origin(meta_path: Path, identity: ReplicaIdentity | None) -> None:
+    """Note which database the restored file is (or forget a stale note)."""
+    try:
+        if identity is not None:
+            record_database_id(meta_path, identity.database_id)
+        else:
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                (meta_path / DATABASE_ID_FILE).unlink()
+    except OSError as exc:
+        log.warning("restored database's ID not recorded in %s: %s", meta_path, exc)
+
+
+async def boundary_headers(client: ReplicaClient, plan: RestorePlan) -> dict[int, Header]:
+    """Headers of the L0 files that end right before each L0 file the plan reaches from
+    a compacted file or snapshot, so its WAL continuity is checked there too.
+
+    Only their 100-byte headers are read, and only where such an L0 file is still on the
+    replica (usually one boundary per restore; retention removes older L0 files).
+    """
+    found: dict[int, Header] = {}
+    for prev, cur in zip((None, *plan.files), plan.files, strict=False):
+        if cur.level != 0 or cur.min_txid <= 1 or (prev is not None and prev.level == 0):
+            continue
+        listing = client.ltx_files(0, seek=cur.min_txid - 1)
+        try:
+            before = await anext(aiter(listing), None)
+        finally:
+            if (aclose := getattr(listing, "aclose", None)) is not None:
+                await aclose()  # the rest of the listing is not needed
+        if before is None or before.max_txid != cur.min_txid - 1 or before.size < HEADER_SIZE:
+            continue
+        stream = await client.open_ltx_file(
+            0, before.min_txid, before.max_txid, offset=0, size=HEADER_SIZE
+        )
+        async with stream:
+            head = await stream.readall()
+        try:
+            found[cur.min_txid] = Header.decode(head[:HEADER_SIZE])
+        except LTXError:
+            continue  # a damaged neighbour the plan does not use: nothing to compare with
+    return found
 
 
 async def _in_worker(
@@ -372,6 +456,12 @@ class _Applier:
         self.checksum: DatabaseChecksum | None = None
         self.done = 0
         self.reported = 0
+        self.coverage = PageCoverage()
+        self.last_l0: Header | None = None
+        """Header of the last file applied if it was an L0 file (its WAL position)."""
+        self.l0_before: dict[int, Header] = {}
+        """Headers of L0 files ending right before a file the plan reaches from a
+        compacted file or snapshot, by that file's min TXID (see boundary_headers)."""
 
     def apply(self, src: BinaryIO, info: LTXFileInfo) -> None:
         if self.stop.is_set():
@@ -394,9 +484,10 @@ class _Applier:
             self.checksum = None
         else:
             self._check_pre_apply(hdr.min_txid, hdr.pre_apply_checksum, info)
-        checksum, commit, stop = self.checksum, self.commit, self.stop
+        checksum, commit, stop, coverage = self.checksum, self.commit, self.stop, self.coverage
+        coverage.start_file(hdr.commit, hdr.is_snapshot)
         run: list[bytes] = []  # consecutive pages, written with one system call
-        first = 0
+        first = written = 0
         for written, (pgno, data) in enumerate(dec.pages(), start=1):
             if checksum is not None:
                 if pgno <= commit:  # pages only ascend in a file: not in ``run`` yet
@@ -406,6 +497,7 @@ class _Applier:
                 checksum.add(pgno, data)
             if run and (pgno != first + len(run) or len(run) == _WRITE_RUN):
                 _write_pages(fd, run, (first - 1) * size)
+                coverage.mark(first, len(run))
                 run = []
             if not run:
                 first = pgno
@@ -416,7 +508,10 @@ class _Applier:
                 self._progress(src.tell())
         if run:
             _write_pages(fd, run, (first - 1) * size)
+            coverage.mark(first, len(run))
         trailer = dec.trailer
+        coverage.end_file(hdr.commit)
+        self._check_continuity(info, hdr, written)
         if checksum is not None:
             for pgno in range(hdr.commit + 1, commit + 1):
                 old = os.pread(fd, size, (pgno - 1) * size)
@@ -435,6 +530,31 @@ class _Applier:
             )
         self.done += src.tell()
         self._progress(0)
+
+    def _check_continuity(self, info: LTXFileInfo, hdr: Header, pages: int) -> None:
+        """Refuse an L0 file that cannot follow the L0 file before it (continuity.py)."""
+        prev = self.last_l0 if hdr.min_txid == self.txid + 1 else None
+        if prev is None and info.level == 0:
+            prev = self.l0_before.get(hdr.min_txid)
+        whole = pages == whole_database_pages(hdr.commit, hdr.page_size)
+        if info.level == 0 and prev is not None and (why := wal_break(prev, hdr, whole)):
+            raise RestoreError(
+                f"{_where(info)} cannot follow TXID {hdr.min_txid - 1:016x}: {why}; the "
+                "replica holds files of another database",
+                hint="run litestream verify on the replica",
+            )
+        self.last_l0 = hdr if info.level == 0 else None
+
+    def check_complete(self) -> None:
+        """Every page up to the commit size must have come from the chain (Go checks too)."""
+        missing = self.coverage.first_missing(self.page_size)
+        if missing is not None:
+            raise RestoreError(
+                f"page {missing} of the database at TXID {self.txid:016x} is in no file of "
+                f"the chain (commit size {self.commit} pages): its files do not belong to "
+                "one database",
+                hint="run litestream verify on the replica",
+            )
 
     def _check_pre_apply(self, min_txid: int, pre_apply: int, info: LTXFileInfo) -> None:
         """A checksummed file must start from exactly the database built so far.

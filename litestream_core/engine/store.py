@@ -618,9 +618,11 @@ async def restore_missing(
         clients = {r.name: r.client for r in entry.replicas}
         try:
             name, plan = await choose_replica(clients)
-            result = await restore(clients[name], entry.db.path, plan=plan,
-                                   integrity_check="quick", emit=emit,
-                                   codecs=entry.db.settings.page_codecs)  # fmt: skip
+            result = await restore(
+                clients[name], entry.db.path, plan=plan, integrity_check="quick", emit=emit,
+                codecs=entry.db.settings.page_codecs,
+                meta_path=entry.db.meta_path,  # its lock, and where its database ID goes
+            )  # fmt: skip
         except NoBackupsError:
             log.info("%s: no backup to restore; starting a new database", entry.db.path)
             continue

@@ -15,11 +15,20 @@ XOR of page checksums) in memory proportional to the page count, not the data:
 4. every file the walk did not take (a compacted file beside its sources, a second
    snapshot) is applied to the walk's state where it can start, and its result must
    equal what the walk computes where it ends: compacted levels and snapshots are
-   proven to hold the same database as the chain they replace.
+   proven to hold the same database as the chain they replace;
+5. every restorable state has every page up to its commit size written by some file
+   since the last whole-database file, and consecutive L0 files continue each other's
+   WAL (``continuity.py``): the checks restore makes, so whatever restore refuses,
+   verify reports first (an L0 file stamped before the one it follows is a warning:
+   a clock stepped back, which makes restores by time near it ambiguous);
+6. the replica identity, if any, is readable and names the replica's own files.
 
-The replica is broken if a file is unreadable, a checksum disagrees, or the newest
-TXID cannot be reached. Gaps inside a level that a snapshot bridges are warnings:
-the engine creates them on purpose after a lost position.
+The replica is broken if a file is unreadable, a checksum disagrees, a check of 5 or
+6 fails, or the newest TXID cannot be reached. Gaps inside a level that a snapshot
+bridges are warnings: the engine creates them on purpose after a lost position. A
+healthy replica has stretches no chain joins (retention leaves old snapshots alone,
+and files older than the oldest snapshot until they expire): those are counted, not
+warned about; every snapshot is a restorable point of its own.
 """
 
 from __future__ import annotations
@@ -37,9 +46,11 @@ from typing import BinaryIO
 from litestream_core.client import SNAPSHOT_LEVEL, LTXFileInfo, ReplicaClient
 from litestream_core.compression import PageCodecs
 from litestream_core.engine.chain import list_levels
+from litestream_core.engine.continuity import wal_break, whole_database_pages
+from litestream_core.engine.identity import ReplicaIdentity, fingerprint_problem, read_identity
 from litestream_core.engine.streams import download
-from litestream_core.errors import LTXError
-from litestream_core.ltx import CHECKSUM_FLAG, Decoder, Header, Trailer, page_checksum
+from litestream_core.errors import IdentityError, LTXError
+from litestream_core.ltx import CHECKSUM_FLAG, Decoder, Header, Trailer, lock_pgno, page_checksum
 
 _MASK = ~CHECKSUM_FLAG
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -65,6 +76,10 @@ class VerifyReport:
     warnings: list[str] = field(default_factory=list)
     unchecksummed_files: int = 0
     unreachable_files: int = 0
+    identity: ReplicaIdentity | None = None
+    ranges: list[tuple[RestorablePoint, RestorablePoint]] = field(default_factory=list)
+    """First and last point of each run of states one chain joins (a snapshot no
+    chain reaches is a run of its own), in TXID order."""
 
     @property
     def ok(self) -> bool:
@@ -117,6 +132,19 @@ class _State:
         self.pages, self.acc = array("Q", [0]), 0
         self.apply(summary)
 
+    def first_missing(self, page_size: int) -> int | None:
+        """The lowest page up to the commit size no file wrote (as restore checks)."""
+        pages, lock = self.pages, lock_pgno(page_size)
+        start = 1
+        while True:
+            try:
+                pgno = pages.index(0, start)
+            except ValueError:
+                return None
+            if pgno != lock:
+                return pgno
+            start = pgno + 1
+
     def apply(self, summary: _Summary) -> None:
         commit = summary.header.commit
         pages, acc = self.pages, self.acc
@@ -155,6 +183,14 @@ async def verify_replica(client: ReplicaClient, codecs: PageCodecs | None = None
     if not every:
         report.problems.append("replica has no LTX files")
         return report
+    try:
+        report.identity = await read_identity(client)
+    except (IdentityError, LTXError) as exc:
+        report.problems.append(exc.one_line())
+    if report.identity is not None and (
+        problem := await fingerprint_problem(client, report.identity)
+    ):
+        report.problems.append(problem)
     _check_levels(report)
     summaries: list[_Summary] = []
     for info in every:
@@ -163,9 +199,36 @@ async def verify_replica(client: ReplicaClient, codecs: PageCodecs | None = None
         except LTXError as exc:
             report.problems.append(f"L{info.level} {info.name} is unreadable: {exc.one_line()}")
     report.unchecksummed_files = sum(1 for s in summaries if not s.claims)
-    if not report.problems:
+    if len(summaries) == len(every):
+        _check_l0_neighbours(summaries, report)
         await asyncio.to_thread(_walk, summaries, report)
     return report
+
+
+def _check_l0_neighbours(summaries: list[_Summary], report: VerifyReport) -> None:
+    """Every L0 file must be able to follow the L0 file ending right before it; one
+    stamped earlier than that file is worth a warning."""
+    level0 = sorted(
+        (s for s in summaries if s.info.level == 0),
+        key=lambda s: (s.info.min_txid, s.info.max_txid),
+    )
+    for prev, cur in itertools.pairwise(level0):
+        if cur.info.min_txid != prev.info.max_txid + 1:
+            continue
+        hdr = cur.header
+        whole = len(cur.pgnos) == whole_database_pages(hdr.commit, hdr.page_size)
+        if why := wal_break(prev.header, hdr, whole):
+            report.problems.append(
+                f"{cur.label} cannot follow {prev.label}: {why}; the replica holds files "
+                "of another database"
+            )
+        elif (back := prev.header.timestamp - hdr.timestamp) > 0:
+            # Not a refusal: a wall clock stepped back writes exactly this. But a restore
+            # by time near it cannot tell which of the two came first.
+            report.warnings.append(
+                f"{cur.label} is stamped {back / 1000:g} s before {prev.label}, which it "
+                "follows (a clock stepped back?): -timestamp restores near it are ambiguous"
+            )
 
 
 def _check_levels(report: VerifyReport) -> None:
@@ -234,9 +297,31 @@ def _walk(summaries: list[_Summary], report: VerifyReport) -> None:
     state.reset(bases[0])
     applied.add(id(bases[0]))
     pos, nxt_index = bases[0].info.max_txid, 0
+    page_size = bases[0].header.page_size
+    runs: list[tuple[RestorablePoint, RestorablePoint]] = []
+    restarted = False
     while step is not None:
         computed = state.checksum
-        report.points.append(RestorablePoint(pos, _timestamp(step.header)))
+        if step.header.is_snapshot:
+            page_size = step.header.page_size
+        elif step.header.page_size != page_size:
+            report.problems.append(
+                f"{step.label} has page size {step.header.page_size}, the database before "
+                f"it {page_size}"
+            )
+        if (missing := state.first_missing(page_size)) is not None:
+            report.problems.append(
+                f"state at TXID {pos:x} lacks page {missing}: no file since the last "
+                "whole database wrote it, so its files do not belong to one database"
+            )
+        else:
+            point = RestorablePoint(pos, _timestamp(step.header))
+            report.points.append(point)
+            if runs and not restarted:
+                runs[-1] = (runs[-1][0], point)
+            else:
+                runs.append((point, point))
+        restarted = False
         _check_claims(pos, computed, ends.get(pos, ()), starts.get(pos + 1, ()), report)
         for other in ends.get(pos, ()):  # another snapshot of this very state
             if other.header.is_snapshot and id(other) not in applied and id(other) not in checked:
@@ -262,31 +347,38 @@ def _walk(summaries: list[_Summary], report: VerifyReport) -> None:
                     (other, state.predict(other))
                 )
         if nxt is None:
+            # Nothing leads on (retention, or a lost position the engine bridged with a
+            # snapshot): restorable again from the next snapshot; ``ranges`` shows it.
             nxt = next((b for b in bases if b.info.max_txid > pos), None)
             if nxt is None:
                 break
-            report.warnings.append(
-                f"no files lead on from TXID {pos:x}; restorable again from the snapshot "
-                f"at TXID {nxt.info.max_txid:x}"
-            )
             state.reset(nxt)
+            restarted = True
         else:
             state.apply(nxt)
         applied.add(id(nxt))
         pos, step = nxt.info.max_txid, nxt
     for txid, waiting in sorted(predictions.items()):
         for other, _ in waiting:
-            report.warnings.append(f"{other.label} leads to TXID {txid:x}, which no chain reaches")
+            if other.header.is_snapshot:
+                # A snapshot is a whole database: restorable by itself (restore -txid
+                # starts from it), though no chain reaches its TXID to compare with.
+                point = RestorablePoint(txid, _timestamp(other.header))
+                report.points.append(point)
+                runs.append((point, point))
+            else:
+                report.warnings.append(
+                    f"{other.label} leads to TXID {txid:x}, which no chain reaches"
+                )
+    report.points.sort(key=lambda p: p.txid)
+    report.ranges = sorted(runs, key=lambda r: r[0].txid)
     used = applied | checked
-    unreachable = [s for s in summaries if id(s) not in used]
-    report.unreachable_files = len(unreachable)
-    for level, group in itertools.groupby(unreachable, key=lambda s: s.info.level):
-        files = list(group)
-        report.warnings.append(
-            f"level {level}: {len(files)} files (TXID {files[0].info.min_txid:x} to "
-            f"{files[-1].info.max_txid:x}) are on no chain from a snapshot; their states "
-            "cannot be restored"
-        )
+    # Files on no chain from a snapshot (older than the oldest one, left for retention
+    # to remove, or past a break already reported as a problem) are only counted.
+    report.unreachable_files = sum(1 for s in summaries if id(s) not in used)
+    if not report.points:
+        report.problems.append("no state of the replica can be restored")
+        return
     newest = report.max_txid
     if report.points[-1].txid != newest:
         report.problems.append(

@@ -31,6 +31,11 @@ CODEC_NAME_SIZE = 20
 PAGE_FLAG_SIZE = 1 << 0
 MAX_PAGE_SIZE = 65536
 
+MIN_TIMESTAMP_MS = -62_135_596_800_000
+"""0001-01-01T00:00:00Z in milliseconds since the Unix epoch (datetime.min)."""
+MAX_TIMESTAMP_MS = 253_402_300_799_999
+"""9999-12-31T23:59:59.999Z (datetime.max, to the millisecond)."""
+
 # magic, flags, page size, commit, min, max, timestamp, pre-apply, wal offset,
 # wal size, salt1, salt2, node id, then 20 reserved bytes (zero, or a codec name).
 _HEADER = struct.Struct(">4sIIIQQqQqqIIQ20s")
@@ -112,6 +117,10 @@ class Header:
             raise LTXFormatError(
                 f"LTX transaction ids out of order: {self.min_txid} > {self.max_txid}"
             )
+        if not MIN_TIMESTAMP_MS <= self.timestamp <= MAX_TIMESTAMP_MS:
+            # Go would take any int64, but no file is written outside years 1-9999, and
+            # Python's datetime cannot hold such a time (a point-in-time restore would crash).
+            raise LTXFormatError(f"LTX header timestamp out of range: {self.timestamp}")
         if self.wal_offset < 0 or self.wal_size < 0:
             raise LTXFormatError("LTX WAL offset and size cannot be negative")
         if (self.wal_salt1 or self.wal_salt2) and self.wal_offset == 0:

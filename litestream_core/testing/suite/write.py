@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import anyio
 import pytest
 
 from litestream_core.client import Capability, ReplicaClient
+from litestream_core.engine.identity import (
+    IDENTITY_LEVEL,
+    new_identity,
+    read_identity,
+    write_identity,
+)
 from litestream_core.errors import LTXFormatError, LTXNotFoundError
 from litestream_core.testing.suite._base import (
     SuiteBase,
@@ -123,6 +130,24 @@ async def write_cancelled_at(
 
 
 class WriteTests(SuiteBase):
+    async def test_replica_identity_is_kept_apart_from_the_levels(
+        self, replica_client: ReplicaClient
+    ) -> None:
+        """The core writes a replica's identity as an LTX file at level 10 (above Go's
+        snapshot level 9); a backend must store, replace and read it like any file,
+        and never list it among levels 0-9."""
+        assert await read_identity(replica_client) is None
+        first = new_identity(Path("/data/a.db"), None)
+        await write_identity(replica_client, first)
+        await replica_client.write_ltx_file(0, 1, 1, ltx(1, 1))
+        assert await read_identity(replica_client) == first
+        second = new_identity(Path("/data/b.db"), None, previous=first.describe())
+        await write_identity(replica_client, second)
+        assert await read_identity(replica_client) == second
+        for level in range(IDENTITY_LEVEL):
+            assert all(i.level == level for i in await listed(replica_client, level))
+        assert keys(await listed(replica_client, 0)) == [(0, 1, 1)]
+
     async def test_write_returns_info_matching_listing(self, replica_client: ReplicaClient) -> None:
         data = ltx(5, 8, pages=3)
         info = await replica_client.write_ltx_file(2, 5, 8, data)

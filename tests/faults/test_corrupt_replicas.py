@@ -1,0 +1,196 @@
+"""Damaged replicas: a restore is right or fails cleanly, and ``verify`` flags every one.
+
+Right means byte for byte the database as it was at a committed TXID (and so passing
+``PRAGMA integrity_check``); failing means a one-line error of the product's own
+hierarchy and nothing at the output path. Restores here run without SQLite's integrity
+check, so the chain checks alone must catch every damaged replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from litestream_file.client import FileReplicaClient
+
+from litestream_core.engine.restore import restore
+from litestream_core.engine.verify import VerifyReport, verify_replica
+from litestream_core.errors import LitestreamError
+
+sys.path.insert(0, str(Path(__file__).parent))
+from corrupt_replica_corpus import CASES, HEALTHY, Source, as_txid, build_sources, compact_copy
+
+OURS = Path(sys.executable).with_name("litestream")
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory: pytest.TempPathFactory) -> tuple[Source, Source]:
+    return build_sources(tmp_path_factory.mktemp("sources"))
+
+
+def damaged(case: str, sources: tuple[Source, Source], where: Path) -> Path:
+    a, b = sources
+    replica = where / "replica"
+    shutil.copytree(a.replica, replica)
+    (CASES | HEALTHY)[case](replica, a, b)
+    return replica
+
+
+def restore_to(replica: Path, out: Path, txid: int | None = None) -> LitestreamError | None:
+    try:
+        asyncio.run(restore(FileReplicaClient(replica), out, txid=txid, integrity_check="none"))
+    except LitestreamError as exc:
+        return exc
+    return None
+
+
+def verify(replica: Path) -> VerifyReport:
+    return asyncio.run(verify_replica(FileReplicaClient(replica)))
+
+
+def assert_right_or_failed(
+    out: Path, error: LitestreamError | None, states: dict[int, bytes], txid: int | None = None
+) -> bool:
+    """True if the restore succeeded (with a committed state), False if it failed cleanly."""
+    if error is not None:
+        assert "\n" not in error.one_line()
+        assert (
+            sorted(p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.")) == []
+        )
+        assert not out.exists()
+        return False
+    data = out.read_bytes()
+    if txid is None:
+        assert data in states.values(), "restored a database that was never committed"
+    else:
+        assert data == states[txid]
+    conn = sqlite3.connect(out)
+    assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    conn.close()
+    return True
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_damaged_replica_restores_right_or_fails_and_verify_flags_it(
+    case: str, sources: tuple[Source, Source], tmp_path: Path
+) -> None:
+    a = sources[0]
+    replica = damaged(case, sources, tmp_path)
+    report = verify(replica)
+    assert not report.ok, f"verify found nothing wrong with {case!r}"
+    outcomes = []
+    for txid in [None, *sorted(a.states)]:
+        out = tmp_path / f"out-{txid}.db"
+        error = restore_to(replica, out, txid)
+        outcomes.append(assert_right_or_failed(out, error, a.states))
+    if case not in ("damaged identity",):
+        assert not outcomes[0], f"the newest state of {case!r} restored"
+
+
+@pytest.mark.parametrize("case", sorted(HEALTHY))
+def test_healthy_replica_restores_every_state_and_verifies(
+    case: str, sources: tuple[Source, Source], tmp_path: Path
+) -> None:
+    a = sources[0]
+    replica = damaged(case, sources, tmp_path)
+    report = verify(replica)
+    assert report.ok and not report.warnings, (report.problems, report.warnings)
+    assert [p.txid for p in report.points] == sorted(a.states)
+    for txid in [None, *sorted(a.states)]:
+        out = tmp_path / f"out-{txid}.db"
+        assert assert_right_or_failed(
+            out, restore_to(replica, out, txid), a.states, txid or a.newest
+        )
+
+
+def test_foreign_file_after_a_compacted_chain_is_refused(
+    sources: tuple[Source, Source], tmp_path: Path
+) -> None:
+    """The plan reaches the foreign file from an L1 file or snapshot, which records no WAL
+    position: the L0 file still beside them is compared instead."""
+    a, b = sources
+    replica = tmp_path / "compacted"
+    compact_copy(a.replica, replica)
+    out = tmp_path / "before.db"
+    assert assert_right_or_failed(out, restore_to(replica, out), a.states, a.newest)
+    assert verify(replica).ok
+    shutil.copy(b.l0(a.newest + 1), replica / a.l0(a.newest + 1).relative_to(a.replica))
+    error = restore_to(replica, tmp_path / "after.db")
+    assert error is not None and "cannot follow" in str(error)
+    assert_right_or_failed(tmp_path / "after.db", error, a.states)
+    assert any("cannot follow" in p for p in verify(replica).problems)
+
+
+def test_foreign_whole_database_in_the_middle(
+    sources: tuple[Source, Source], tmp_path: Path
+) -> None:
+    """The one mix no check can see where it ends: a whole database at TXID k looks like
+    the snapshot a replicator writes after losing its position. Every restore past it is
+    refused (the next file cannot follow it), verify flags the replica, and states
+    before it are right; a restore to exactly TXID k gives the other database, a state
+    it did commit (documented in docs/restore-safety.md)."""
+    a, b = sources
+    k = a.newest // 2 + 1
+    replica = tmp_path / "replica"
+    shutil.copytree(a.replica, replica)
+    as_txid(b.l0(1), replica / a.l0(k).relative_to(a.replica), k)
+    assert any("cannot follow" in p for p in verify(replica).problems)
+    for txid in sorted(a.states):
+        out = tmp_path / f"out-{txid}.db"
+        error = restore_to(replica, out, txid)
+        if txid < k:
+            assert assert_right_or_failed(out, error, a.states, txid)
+        elif txid == k:
+            assert assert_right_or_failed(out, error, b.states, 1)
+        else:
+            assert not assert_right_or_failed(out, error, a.states)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(pick=st.integers(min_value=0), offset=st.integers(min_value=0), bit=st.integers(0, 7))
+def test_any_flipped_bit_is_caught_or_harmless(
+    sources: tuple[Source, Source], pick: int, offset: int, bit: int
+) -> None:
+    a = sources[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        replica = Path(tmp) / "replica"
+        shutil.copytree(a.replica, replica)
+        files = sorted(p for p in replica.rglob("*.ltx"))
+        victim = files[pick % len(files)]
+        data = bytearray(victim.read_bytes())
+        data[offset % len(data)] ^= 1 << bit
+        victim.write_bytes(bytes(data))
+        out = Path(tmp) / "out.db"
+        restored = assert_right_or_failed(out, restore_to(replica, out), a.states)
+        if verify(replica).ok:  # a flip that changes nothing decoded (an LZ4 match offset)
+            assert restored and out.read_bytes() == a.states[a.newest]
+
+
+@pytest.mark.parametrize(
+    "case", ["foreign file in the middle", "foreign file at the next TXID", "truncated newest file"]
+)
+def test_cli_says_why_in_one_line(
+    case: str, sources: tuple[Source, Source], tmp_path: Path
+) -> None:
+    replica = damaged(case, sources, tmp_path)
+    out = tmp_path / "out.db"
+    result = subprocess.run(
+        [str(OURS), "restore", "-o", str(out), f"file://{replica}"], capture_output=True, text=True
+    )
+    assert result.returncode == 1 and result.stderr.startswith("Error: ")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert not out.exists()
+    result = subprocess.run(
+        [str(OURS), "verify", f"file://{replica}"], capture_output=True, text=True
+    )
+    assert result.returncode == 1 and "Error: replica is broken" in result.stderr
