@@ -89,10 +89,16 @@ def upload_timestamp(first: bytes) -> int:
 
 def stored_timestamp(head: bytes) -> int | None:
     """The LTX timestamp at the start of a stored file (its first ``HEADER_SIZE``
-    bytes), LTX or sealed; None if it is neither (a file copied in by hand)."""
+    bytes), LTX or sealed; None if it is neither (a file copied in by hand) or the
+    time is one no file is written at (a damaged header: callers use the storage's
+    time, and the file's checksum fails it when it is read)."""
     if is_sealed(head):
-        return sealed_timestamp(head)
-    try:
-        return Header.decode(head[:HEADER_SIZE]).timestamp
-    except LTXFormatError:
+        timestamp = sealed_timestamp(head)
+    else:
+        try:
+            timestamp = Header.decode(head[:HEADER_SIZE]).timestamp
+        except LTXFormatError:
+            return None
+    if timestamp is None or not MIN_TIMESTAMP_MS <= timestamp <= MAX_TIMESTAMP_MS:
         return None
+    return timestamp

@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,9 +22,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from litestream_file.client import FileReplicaClient
 
+from litestream_core.backend_support.timestamps import stored_timestamp
 from litestream_core.engine.restore import restore
 from litestream_core.engine.verify import VerifyReport, verify_replica
 from litestream_core.errors import LitestreamError
+from litestream_core.ltx.header import MAX_TIMESTAMP_MS, Header
 
 sys.path.insert(0, str(Path(__file__).parent))
 from corrupt_replica_corpus import CASES, HEALTHY, Source, as_txid, build_sources, compact_copy
@@ -194,3 +197,12 @@ def test_cli_says_why_in_one_line(
         [str(OURS), "verify", f"file://{replica}"], capture_output=True, text=True
     )
     assert result.returncode == 1 and "Error: replica is broken" in result.stderr
+
+
+@pytest.mark.parametrize("timestamp", [MAX_TIMESTAMP_MS + 1, 72059390581315305])
+def test_a_header_time_no_file_is_written_at_is_no_stored_time(timestamp: int) -> None:
+    """A flipped bit in a header's time: listings use the storage's time instead of
+    failing the whole listing (verify then reports the file by its checksum)."""
+    good = Header(page_size=4096, commit=1, min_txid=1, max_txid=1, timestamp=1_700_000_000_000)
+    assert stored_timestamp(good.encode()) == 1_700_000_000_000
+    assert stored_timestamp(replace(good, timestamp=timestamp).encode()) is None
