@@ -163,8 +163,8 @@ class Capability(enum.Enum):
     """``client.file_path(level, min_txid, max_txid)`` names a local file holding exactly
     the stored bytes, so restore may read it directly from a worker thread."""
     CONDITIONAL_WRITES = "conditional-writes"
-    """The storage can refuse a write whose target changed (create-only or compare and
-    swap): what a lease needs (``SupportsLease``)."""
+    """``create_exclusive`` is atomic: of two writers of one name exactly one succeeds
+    (``SupportsExclusiveCreate``); what the replica lease needs."""
 
 
 class ReplicaClient(abc.ABC):
@@ -248,14 +248,19 @@ class ClientFactory(Protocol):
 
 
 @runtime_checkable
-class SupportsLease(Protocol):
-    """Optional: a replica that can arbitrate which process may write to it."""
+class SupportsExclusiveCreate(Protocol):
+    """Optional: create a small file only if no file has its name, atomically.
 
-    async def acquire_lease(self, owner: str, ttl_seconds: float) -> None: ...
+    The one primitive the replica lease (``engine.lease``) needs: every backend has it
+    (``If-None-Match: *`` on S3, generation 0 on GCS, ``If-None-Match`` on Azure, a
+    rename that refuses an existing target on file and SFTP, a revision check on NATS).
+    A backend declares ``Capability.CONDITIONAL_WRITES`` when it implements it.
+    """
 
-    async def renew_lease(self, owner: str, ttl_seconds: float) -> None: ...
-
-    async def release_lease(self, owner: str) -> None: ...
+    async def create_exclusive(self, level: int, min_txid: int, max_txid: int, data: bytes) -> None:
+        """Store ``data`` (a whole, small LTX file) under the name, or raise
+        ``ObjectExistsError`` if a file of that name exists; no reader sees part of it."""
+        ...
 
 
 @runtime_checkable

@@ -132,16 +132,20 @@ class TransientReplicaError(ReplicaClientError):
     """Throttling, timeouts, 5xx, dropped connections: the engine retries with backoff."""
 
 
-class LeaseError(ReplicaClientError):
-    """Base for lease failures (optional capability)."""
+class ObjectExistsError(ReplicaClientError, FileExistsError):
+    """``create_exclusive`` found a file under that name already (someone else won)."""
+
+
+class LeaseError(LitestreamError):
+    """Base for failures of the replica lease (``engine.lease``)."""
 
 
 class LeaseExistsError(LeaseError):
-    """Another process holds the lease."""
+    """Another live replicator holds the replica's lease (``replicate -lease-fail``)."""
 
 
 class LeaseNotHeldError(LeaseError):
-    """The lease expired or belongs to someone else."""
+    """This replicator cannot prove it holds the lease, so it must not write."""
 
 
 class IdentityError(LitestreamError):

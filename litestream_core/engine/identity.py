@@ -102,21 +102,12 @@ class ReplicaIdentity:
 
     def encode(self) -> bytes:
         """The identity as a valid LTX file: JSON in its pages, padded with zeros."""
-        data = json.dumps(self.to_json(), sort_keys=True).encode()
-        count = max(1, -(-len(data) // _PAGE_SIZE))
-        data = data.ljust(count * _PAGE_SIZE, b"\0")
-        pages = [(i + 1, data[i * _PAGE_SIZE : (i + 1) * _PAGE_SIZE]) for i in range(count)]
-        header = Header(
-            page_size=_PAGE_SIZE, commit=count, min_txid=IDENTITY_TXID, max_txid=IDENTITY_TXID,
-            timestamp=self.created_ms, flags=HEADER_FLAG_NO_CHECKSUM,
-        )  # fmt: skip
-        return encode_file(header, pages, 0)
+        return json_ltx(self.to_json(), IDENTITY_TXID, self.created_ms)
 
     @classmethod
     def decode(cls, data: bytes) -> ReplicaIdentity:
         try:
-            _, pages, _ = decode_file(data)
-            body = json.loads(b"".join(p for _, p in pages).rstrip(b"\0"))
+            body = json_of_ltx(data)
             if body.get("litestream_replica_identity") != _FORMAT:
                 raise ValueError("unknown identity format")
             mark = body.get("first_file")
@@ -135,10 +126,30 @@ class ReplicaIdentity:
             raise IdentityError(f"replica identity object is unreadable: {detail}") from None
 
 
-async def read_identity(client: ReplicaClient) -> ReplicaIdentity | None:
-    """The replica's identity, or None if it has none (new, or written by Go)."""
+def json_ltx(body: dict[str, Any], txid: int, timestamp_ms: int) -> bytes:
+    """A small JSON object as a valid LTX file at ``txid`` (its pages hold the text):
+    replica objects of ours that Go must be able to list past or delete with the rest."""
+    data = json.dumps(body, sort_keys=True).encode()
+    count = max(1, -(-len(data) // _PAGE_SIZE))
+    data = data.ljust(count * _PAGE_SIZE, b"\0")
+    pages = [(i + 1, data[i * _PAGE_SIZE : (i + 1) * _PAGE_SIZE]) for i in range(count)]
+    header = Header(
+        page_size=_PAGE_SIZE, commit=count, min_txid=txid, max_txid=txid,
+        timestamp=timestamp_ms, flags=HEADER_FLAG_NO_CHECKSUM,
+    )  # fmt: skip
+    return encode_file(header, pages, 0)
+
+
+def json_of_ltx(data: bytes) -> Any:
+    """The JSON ``json_ltx`` stored (LTXError or ValueError if it is not one)."""
+    _, pages, _ = decode_file(data)
+    return json.loads(b"".join(p for _, p in pages).rstrip(b"\0"))
+
+
+async def read_small(client: ReplicaClient, level: int, txid: int) -> bytes | None:
+    """A small replica object's bytes (None if absent); larger than 1 MiB is an error."""
     try:
-        stream = await client.open_ltx_file(IDENTITY_LEVEL, IDENTITY_TXID, IDENTITY_TXID)
+        stream = await client.open_ltx_file(level, txid, txid)
     except LTXNotFoundError:
         return None
     parts: list[bytes] = []
@@ -148,8 +159,14 @@ async def read_identity(client: ReplicaClient) -> ReplicaIdentity | None:
             parts.append(chunk)
             size += len(chunk)
     if size > _MAX_SIZE:
-        raise IdentityError(f"replica identity object is larger than {_MAX_SIZE} bytes")
-    return ReplicaIdentity.decode(b"".join(parts))
+        raise IdentityError(f"replica object at level {level} is larger than {_MAX_SIZE} bytes")
+    return b"".join(parts)
+
+
+async def read_identity(client: ReplicaClient) -> ReplicaIdentity | None:
+    """The replica's identity, or None if it has none (new, or written by Go)."""
+    data = await read_small(client, IDENTITY_LEVEL, IDENTITY_TXID)
+    return None if data is None else ReplicaIdentity.decode(data)
 
 
 async def write_identity(client: ReplicaClient, identity: ReplicaIdentity) -> None:
