@@ -161,6 +161,15 @@ class SocketConfig(Settings):
     permissions: Annotated[int, Setting("its file mode (0600, 0o660)")] = 0o600
 
 
+class LeaseConfig(Settings):
+    """``lease:`` (beyond Go): one replicator per replica path (``engine.lease``)."""
+
+    enabled: Annotated[bool, Setting("take a lease on each replica before writing to it")] = True
+    ttl: Annotated[Duration, Setting("a lease not renewed for this long is taken over", gt=0)] = (
+        30.0
+    )
+
+
 class _SnapshotKeys(Settings):
     interval: Annotated[Duration, Setting("how often a full snapshot is taken", gt=0)] = 86400.0
     retention: Annotated[Duration, Setting("how long snapshots are kept", gt=0)] = 86400.0
@@ -267,7 +276,9 @@ class _ReplicaKeys(Settings):
     ] = None  # fmt: skip
 
 
-_TOP_BLOCKS = {"dbs", "levels", "snapshot", "retention", "logging", "socket", "validation"}
+_TOP_BLOCKS = {
+    "dbs", "levels", "snapshot", "retention", "logging", "socket", "validation", "lease",
+}  # fmt: skip
 _DB_BLOCKS = {"replica", "replicas", "snapshot"}
 
 GO_BACKEND_KEYS = frozenset({
@@ -523,6 +534,7 @@ class Config:
     shutdown_sync_timeout: float = 30.0
     shutdown_sync_interval: float = 0.5
     socket: SocketConfig = field(default_factory=SocketConfig)
+    lease: LeaseConfig = field(default_factory=LeaseConfig)
     mcp_addr: str | None = None
     heartbeat_url: str | None = None
     heartbeat_interval: float = 300.0
@@ -787,6 +799,7 @@ class _Parser:
             shutdown_sync_timeout=top.shutdown_sync_timeout,
             shutdown_sync_interval=top.shutdown_sync_interval,
             socket=self.socket(root.get("socket")),
+            lease=self.block(LeaseConfig, root.get("lease"), "lease"),
             mcp_addr=top.mcp_addr or None,
             verify_compaction=top.verify_compaction,
             validation_interval=validation.interval,
@@ -810,6 +823,14 @@ class _Parser:
             f"'{key}' ({at(places)}: {became})" for key, (became, places) in self.ignored.items()
         )
         return [f"{self.source}: keys of earlier Go releases ignored, as Go 0.5.17 does: {keys}"]
+
+    def block(self, cls: type[_S], node: object, name: str) -> _S:
+        """A top-level block of plain declared keys (absent: the defaults)."""
+        if node is None:
+            return cls()
+        keys = self.mapping(node, name)
+        self.check_keys(keys, name, cls.keys(), {})
+        return self.section(cls, keys, name)
 
     def socket(self, node: object) -> SocketConfig:
         if node is None:

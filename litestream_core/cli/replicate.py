@@ -60,6 +60,9 @@ _LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO,
               help="trace, debug, info, warn or error.")  # fmt: skip
 @click.option(*go_flag("restore-if-db-not-exists"), is_flag=True,
               help="Restore missing databases from their replica before starting.")  # fmt: skip
+@click.option(*go_flag("lease-fail"), is_flag=True,
+              help="Beyond Go: exit with an error if another replicator holds a replica's "
+                   "lease, instead of waiting for it.")  # fmt: skip
 @click.argument("args", nargs=-1, metavar="[DB_PATH REPLICA_URL...]")
 @handle_errors
 def command(
@@ -71,6 +74,7 @@ def command(
     enforce_retention: bool,
     log_level: str | None,
     restore_if_db_not_exists: bool,
+    lease_fail: bool,
     args: tuple[str, ...],
 ) -> None:
     """Replicate SQLite databases continuously."""
@@ -105,7 +109,9 @@ def command(
     raise_open_files_limit()
     executor = _NoWaitExecutor()
     code = asyncio.run(
-        _run(config, pm, argv, one_shot, restore_if_db_not_exists, executor, config_path)
+        _run(
+            config, pm, argv, one_shot, restore_if_db_not_exists, executor, config_path, lease_fail
+        )
     )
     _exit_now_if_requests_hang(executor, code)
     sys.exit(code)
@@ -185,6 +191,7 @@ async def _run(
     restore_missing_dbs: bool,
     executor: ThreadPoolExecutor,
     config_path: str | None = None,
+    lease_fail: bool = False,
 ) -> int:
     from litestream_core.engine.eventlog import logged
     from litestream_core.engine.store import build_store, restore_missing
@@ -193,7 +200,8 @@ async def _run(
     asyncio.get_running_loop().set_default_executor(executor)
     dispatcher = EventDispatcher(pm)
     emit = logged(dispatcher.emit_nowait)
-    store = build_store(config, pm=pm, emit=emit)
+    # -once cannot wait for another replicator's lease: it says so instead.
+    store = build_store(config, pm=pm, emit=emit, lease_fail=lease_fail or once is not None)
     log = logging.getLogger("litestream")
     if not config.retention_enabled:
         log.warning(

@@ -105,6 +105,15 @@ class SnapshotSource(Protocol):
     async def write_snapshot(self, out: BinaryIO) -> Header: ...
 
 
+class WriteGuard(Protocol):
+    """What the compactor asks of a lease (``engine.lease.Lease``)."""
+
+    @property
+    def held(self) -> bool: ...
+
+    def check(self) -> None: ...
+
+
 class Compactor:
     """Compacts, snapshots and prunes one replica; ``run()`` does it on a schedule.
 
@@ -126,10 +135,13 @@ class Compactor:
         tmp_dir: str | Path | None = None,
         codecs: PageCodecs | None = None,
         replica_name: str | None = None,
+        lease: WriteGuard | None = None,
     ) -> None:
         """``codecs``: what the replica's files may be read with, and the codec merged
         files are written with (the replica's ``compression``; LZ4 when None).
-        ``replica_name`` names the replica in failure events."""
+        ``replica_name`` names the replica in failure events. ``lease``: the replica's
+        lease (``engine.lease``); while it is not held nothing is written or deleted."""
+        self.lease = lease
         self.client = client
         self._reporter = FailureReporter(log, emit, db_path=db_path, replica=replica_name)
         self._failures: dict[str, int] = {}
@@ -293,7 +305,7 @@ class Compactor:
         while True:
             now = self._clock()
             try:
-                if ready:
+                if ready and (self.lease is None or self.lease.held):
                     async with _scheduled_gate():
                         await self._scheduled_pass(level, now)
                 ready = True
@@ -323,8 +335,9 @@ class Compactor:
         while True:
             await asyncio.sleep(self.settings.l0_retention_check_interval)
             try:
-                async with _scheduled_gate():
-                    await self.enforce_l0_retention()
+                if self.lease is None or self.lease.held:
+                    async with _scheduled_gate():
+                        await self.enforce_l0_retention()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -384,6 +397,7 @@ class Compactor:
             with path.open("w+b") as out:
                 header = await self.db.write_snapshot(out)
                 await asyncio.to_thread(out.flush)
+            self._check_lease()
             info = await self.client.write_ltx_file(
                 SNAPSHOT_LEVEL, header.min_txid, header.max_txid, await local_file_data(path)
             )
@@ -427,6 +441,7 @@ class Compactor:
             else:
                 out_path = Path(tmp) / "out.ltx.tmp"
                 header = await asyncio.to_thread(_compact_files, paths, out_path, self.codecs)
+            self._check_lease()
             return await self.client.write_ltx_file(
                 level, header.min_txid, header.max_txid, await local_file_data(out_path)
             )
@@ -453,10 +468,15 @@ class Compactor:
             if not self.settings.retention_enabled:
                 log.debug("retention disabled: keeping %d level-%d files", len(files), level)
                 continue
+            self._check_lease()
             await self.client.delete_ltx_files(files)
             log.info("retention deleted %d level-%d files", len(files), level)
             self._send(RetentionEnforced(db_path=self._db_path, level=level, deleted=len(files),
                                          replica=self._replica_name or ""))  # fmt: skip
+
+    def _check_lease(self) -> None:
+        if self.lease is not None:
+            self.lease.check()
 
     def _spool(self) -> tempfile.TemporaryDirectory[str]:
         """Scratch space: the database's meta directory by default, not a RAM-backed /tmp,

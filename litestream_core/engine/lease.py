@@ -26,6 +26,7 @@ that still writes, as long as clocks run at about the same rate.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -153,8 +154,12 @@ class Lease:
         self._renewed_at = float("-inf")
         self._seen: _Seen | None = None
         self._logged_at = float("-inf")
+        self._contended: LeaseRecord | None = None
         self.previous: LeaseRecord | None = None
-        """The record this process took the lease over from (None: the lease was new)."""
+        """The holder this process saw holding the lease (unreleased, alive or not)
+        before it took it; None if it found the lease new or released. Only then may it
+        take over a replica whose identity names another database."""
+        self._lock = asyncio.Lock()
         self.acquired = 0
         """How many times this process took the lease (a new take means look again)."""
 
@@ -166,6 +171,11 @@ class Lease:
         return self._mine is not None and (
             self._clock() - self._renewed_at < self.ttl * VALID_FRACTION
         )
+
+    @property
+    def owned(self) -> bool:
+        """Whether this process took the lease and has not lost or released it."""
+        return self._mine is not None
 
     def check(self) -> None:
         """Raise LeaseNotHeldError unless ``held``: called before every write."""
@@ -186,6 +196,10 @@ class Lease:
 
         Raises LeaseExistsError with ``fail_fast`` when a live replicator holds it.
         """
+        async with self._lock:
+            return await self._attempt()
+
+    async def _attempt(self) -> bool:
         if self._mine is not None:
             if self._clock() - self._renewed_at >= self.renew_interval:
                 await self._renew()
@@ -193,19 +207,32 @@ class Lease:
                 return self.held
         newest = await self._newest()
         if newest is None:
-            return await self._take(1, None)
+            return await self._take(1)
         seq, record = newest
         now = self._clock()
         if self._seen is None or self._seen.seq != seq:
             self._seen = _Seen(seq, now)
+        if record is not None and not record.released:
+            self._contended = record
         if record is None or record.released or _dead_here(record):
-            return await self._take(seq + 1, record)
+            return await self._take(seq + 1)
         if now - self._seen.at >= self.ttl:
             log.warning("replica %s: the lease of %s was not renewed for %.0f s; taking it over",
                         self.where, record.describe(), self.ttl)  # fmt: skip
-            return await self._take(seq + 1, record)
+            return await self._take(seq + 1)
         self._waiting(record)
         return False
+
+    async def contended(self) -> bool:
+        """Whether another replicator holds the lease or left it unreleased (read only)."""
+        if self._mine is not None:
+            return False
+        newest = await self._newest()
+        record = newest[1] if newest is not None else None
+        if record is None or record.released:
+            return False
+        self._contended = record
+        return True
 
     def _waiting(self, holder: LeaseRecord) -> None:
         fresh = time.time() * 1000 - holder.renewed_ms < holder.ttl * 1000
@@ -244,7 +271,7 @@ class Lease:
                     self.where)  # fmt: skip
         return seq, None
 
-    async def _take(self, seq: int, previous: LeaseRecord | None) -> bool:
+    async def _take(self, seq: int) -> bool:
         now_ms = int(time.time() * 1000)
         record = LeaseRecord(
             token=secrets.token_hex(8), host=socket.gethostname(), pid=os.getpid(),
@@ -264,7 +291,7 @@ class Lease:
                 await self.client.delete_ltx_files([_info(seq)])
             return False
         self._mine, self._seq, self._renewed_at = record, seq, started
-        self.previous = previous
+        self.previous, self._contended = self._contended, None
         self.acquired += 1
         log.info("replica %s: lease taken (%s)", self.where, record.describe())
         return True

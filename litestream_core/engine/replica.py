@@ -41,7 +41,9 @@ from litestream_core.engine.identity import (
     claim_replica,
     note_first_upload,
     read_identity,
+    take_over,
 )
+from litestream_core.engine.lease import Lease
 from litestream_core.engine.retry import Backoff
 from litestream_core.engine.streams import (
     SMALL_FILE,
@@ -108,10 +110,20 @@ class Replica:
         name: str = "",
         emit: Callable[[Event], None] | None = None,
         shared: SharedL0 | None = None,
+        lease: Lease | None = None,
     ) -> None:
         """``shared``: the database's local files when it has several replicas (each
         then removes only what all of them hold); None for a database's only replica."""
         self.db = db
+        self.lease = lease
+        """The replica's lease (``engine.lease``); None: not leased (disabled, or the
+        backend has no atomic create)."""
+        self._lease_epoch = 0
+        """``lease.acquired`` when the position was last read: a new take reads again."""
+        self._foreign = False
+        """The lease was taken over from another database's replicator: its identity
+        is taken over too, and the replica continues from a fresh snapshot."""
+        self._fresh = False
         self.client = client
         self.settings = settings or ReplicaSettings()
         self.name = name or client.type
@@ -182,6 +194,10 @@ class Replica:
         async with self._lock:
             state = self._probed or await self.probe()
             self._started = True
+            if self.lease is not None and not self.lease.held:
+                self._probed = None  # waiting for the lease: the sync loop takes it
+                self.emit(ReplicaStarted(db_path=str(self.db.path), replica=self.name))
+                return
             try:
                 await self._claim(self._seen)
             except ReplicaClientError as exc:
@@ -225,7 +241,32 @@ class Replica:
         await self.client.init()
         # Before start (the database not opened yet) only a check: a bad database must
         # not claim the replica. Once started, the claim is written as needed.
-        self._seen = await check_replica(self.client, self.db.path, self.db.meta_path, self.name)
+        try:
+            self._seen = await check_replica(
+                self.client, self.db.path, self.db.meta_path, self.name
+            )
+            self._foreign = False
+        except ReplicaOwnedError:
+            # Another database's replica: refused as before, unless that database's
+            # replicator holds (or held, unreleased) the lease, which this one then waits
+            # for, and takes over with the replica once it is released or stale.
+            lease = self.lease
+            if lease is None or not (
+                (lease.owned and lease.previous is not None) or await lease.contended()
+            ):
+                raise
+            self._seen, self._foreign = None, True
+        if self.lease is not None:
+            if not await self.lease.attempt():
+                self._probed = RemoteState(lower=None, snapshot=None)
+                return self._probed  # another replicator writes here: nothing to read yet
+            self._lease_epoch = self.lease.acquired
+            if self._foreign and self.lease.previous is None:
+                await self.lease.release()
+                self._seen = await check_replica(  # raises: the other database's again
+                    self.client, self.db.path, self.db.meta_path, self.name
+                )
+                self._foreign = False
         self._identity_read_at = time.monotonic()
         if self._started:
             await self._claim(self._seen)
@@ -252,6 +293,22 @@ class Replica:
 
     async def run(self) -> None:
         """Upload whenever the database writes a file, until cancelled; never raises."""
+        if self.lease is None:
+            await self._upload_loop()
+            return
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._keep_lease(self.lease), name=f"lease {self.db.path}")
+            group.create_task(self._upload_loop(), name=f"uploads {self.db.path}")
+
+    async def _keep_lease(self, lease: Lease) -> None:
+        """Renew the lease on time even while one upload outlasts its TTL."""
+        while True:
+            await asyncio.sleep(lease.renew_interval)
+            if lease.owned:
+                with contextlib.suppress(Exception):  # renewal failures are logged
+                    await lease.attempt()
+
+    async def _upload_loop(self) -> None:
         last = float("-inf")
         while True:
             if self._failures:
@@ -300,6 +357,8 @@ class Replica:
 
     async def stop(self) -> None:
         self.emit(ReplicaStopped(db_path=str(self.db.path), replica=self.name))
+        if self.lease is not None:
+            await self.lease.release()
         await self.client.close()
 
     async def wait_for_txid(self, txid: int, timeout: float | None = None) -> None:
@@ -316,8 +375,17 @@ class Replica:
     async def sync(self) -> None:
         """Upload every local L0 file the replica lacks (raises on failure)."""
         async with self._lock:
+            if self.lease is not None:
+                if not await self.lease.attempt():
+                    self._pos = None  # another replicator writes here: read again once ours
+                    return
+                if self.lease.acquired != self._lease_epoch:
+                    self._pos = None  # taken (again): the replica may have moved meanwhile
             if self._pos is None:
-                await self._reconcile(await self.probe())
+                state = await self.probe()
+                if self.lease is not None and not self.lease.held:
+                    return
+                await self._reconcile(state)
                 self._probed = None
             elif time.monotonic() - self._identity_read_at >= IDENTITY_RECHECK:
                 await self._check_identity()
@@ -385,9 +453,25 @@ class Replica:
                 f"({self.settings.catch_up_window:g}s)")  # fmt: skip
 
     async def _claim(self, found: ReplicaIdentity | None) -> None:
-        self.identity = await claim_replica(
-            self.client, self.db.path, self.db.meta_path, self.name, found
-        )
+        self._check_lease()
+        if self._foreign:
+            previous, self.identity = await take_over(self.client, self.db.path, self.db.meta_path)
+            log.warning(
+                "replica %s: taken over from %s (its lease is gone); it continues with "
+                "this database from a fresh snapshot", self.name,
+                previous.describe() if previous else "an unreadable identity",
+            )  # fmt: skip
+            self._foreign, self._fresh = False, True
+        else:
+            self.identity = await claim_replica(
+                self.client, self.db.path, self.db.meta_path, self.name, found
+            )
+        if self.lease is not None:
+            self.lease.database_id = self.identity.database_id
+
+    def _check_lease(self) -> None:
+        if self.lease is not None:
+            self.lease.check()
 
     async def _check_identity(self) -> None:
         """Stop writing if the replica no longer names this database."""
@@ -408,6 +492,9 @@ class Replica:
 
     async def _upload_file(self, info: LTXFileInfo, data: bytes | None) -> None:
         """Upload a local file; ``data`` is its content if already read (small files)."""
+        if self.lease is not None:
+            await self.lease.attempt()  # renew when due: a long batch outlasts the TTL
+            self.lease.check()
         body = data if data is not None else await local_file_data(self._local_path(info))
         stored = await self.client.write_ltx_file(0, info.min_txid, info.max_txid, body)
         self.emit(
@@ -427,6 +514,7 @@ class Replica:
                 header = await self.db.write_snapshot(out)
                 out.flush()
             _, trailer = await asyncio.to_thread(_read_frame, tmp)
+            self._check_lease()
             data = await local_file_data(tmp)
             stored = await self.client.write_ltx_file(
                 SNAPSHOT_LEVEL, header.min_txid, header.max_txid, data
@@ -457,6 +545,15 @@ class Replica:
 
     async def _reconcile(self, state: RemoteState) -> None:
         """Adopt the remote position; rebase the database if the replica is ahead."""
+        if self._fresh:
+            # Taken over from another database: a whole-database file of ours past the
+            # newest TXID there, so a restore gives this database and never a mix.
+            self._fresh = False
+            top = max((s[1].txid for s in (state.lower, state.snapshot) if s), default=0)
+            await self._rebase(Pos(max(top, self.db.pos().txid), 0),
+                               "the replica was taken over from another database")  # fmt: skip
+            await self._advance(Pos(top, 0))
+            return
         remote_state = self._position_file(state)
         if remote_state is None:
             await self._advance(Pos(0, 0))

@@ -23,10 +23,12 @@ from pathlib import Path
 
 import pluggy
 
+from litestream_core.client import ReplicaClient
 from litestream_core.config import Config, DBConfig, ReplicaConfig
 from litestream_core.engine.compaction import Compactor
 from litestream_core.engine.db import DB, DBSettings
 from litestream_core.engine.holds import SharedL0
+from litestream_core.engine.lease import Lease, supports_lease
 from litestream_core.engine.levels import settings_from_config
 from litestream_core.engine.plan import NoBackupsError
 from litestream_core.engine.replica import Replica, ReplicaSettings
@@ -525,8 +527,13 @@ def build_store(
     *,
     pm: pluggy.PluginManager | None = None,
     emit: Callable[[Event], None] | None = None,
+    lease_fail: bool = False,
 ) -> Store:
-    """Databases, clients and replicas for a config (no I/O yet)."""
+    """Databases, clients and replicas for a config (no I/O yet).
+
+    ``lease_fail`` (``replicate -lease-fail``): a replica leased by another live
+    replicator is an error at start instead of a wait.
+    """
     from dataclasses import replace
 
     from litestream_core.plugins import get_plugin_manager, page_codecs
@@ -550,11 +557,12 @@ def build_store(
             client = rc.make_client(pm)
             # A lone replica is named by its URL in events, as before names existed.
             name = rc.display_name if rc.name or shared else url.redacted()
+            lease = _lease(config, client, db, name, lease_fail)
             replicas.append(Replica(db, client, replica_settings(dbc, rc), name=name, emit=emit,
-                                    shared=shared))  # fmt: skip
+                                    shared=shared, lease=lease))  # fmt: skip
             compactors.append(Compactor(client, compaction, db=db, emit=emit,
                                         db_path=str(db.path), codecs=codecs,
-                                        replica_name=name))  # fmt: skip
+                                        replica_name=name, lease=lease))  # fmt: skip
             # Where the replica is, as precisely as the config says: the same bucket
             # and path on two different servers are two places.
             server = [str(options[k]) for k in _SERVER_KEYS if options.get(k)]
@@ -599,6 +607,25 @@ def build_store(
         shutdown_sync_interval=config.shutdown_sync_interval,
         make_entry=entry,
     )
+
+
+_UNLEASED: set[str] = set()
+"""Backends already warned about: one warning per backend and process."""
+
+
+def _lease(config: Config, client: ReplicaClient, db: DB, where: str, fail: bool) -> Lease | None:
+    if not config.lease.enabled:
+        return None
+    if not supports_lease(client):
+        if client.type not in _UNLEASED:
+            _UNLEASED.add(client.type)
+            log.warning(
+                "%s replicas cannot be leased (the backend declares no atomic create): "
+                "two replicators on one replica path are not kept apart", client.type,
+            )  # fmt: skip
+        return None
+    return Lease(client, database=str(db.path), where=where, ttl=config.lease.ttl,
+                 fail_fast=fail)  # fmt: skip
 
 
 async def restore_missing(

@@ -43,6 +43,7 @@ from litestream_core.client import (
 from litestream_core.errors import (
     ConfigError,
     LTXNotFoundError,
+    ObjectExistsError,
     ReplicaClientError,
     ReplicaPermissionError,
     TransientReplicaError,
@@ -172,6 +173,34 @@ class FileReplicaClient(ReplicaClient):
             _discard(tmp, tmp_path)
             raise
         return LTXFileInfo(level, min_txid, max_txid, size, ms_to_datetime(timestamp))
+
+    async def create_exclusive(self, level: int, min_txid: int, max_txid: int, data: bytes) -> None:
+        """``SupportsExclusiveCreate``: a whole temporary file hard-linked to the name,
+        which the filesystem refuses atomically if the name exists (NFS too)."""
+        target = self.file_path(level, min_txid, max_txid)
+        tmp_path = target.parent / temp_name(target.name)
+
+        def create() -> None:
+            tmp = _create_temp(tmp_path)
+            try:
+                tmp.write(data)
+                tmp.flush()
+                os.fsync(tmp.fileno())
+                tmp.close()
+                os.link(tmp_path, target)
+            finally:
+                _discard(tmp, tmp_path)
+            _fsync_dir(target.parent)
+
+        try:
+            await self._run("create", create, level=level, min_txid=min_txid, max_txid=max_txid)
+        except ReplicaClientError as exc:
+            if isinstance(exc.__cause__, FileExistsError):
+                raise ObjectExistsError(
+                    f"{target} exists already", op="create", url=str(self.path), level=level,
+                    min_txid=min_txid, max_txid=max_txid,
+                ) from None  # fmt: skip
+            raise
 
     async def remove_stale_temp_files(self) -> int:
         """Temporary files a killed or failed writer left in the level directories."""

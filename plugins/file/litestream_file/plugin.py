@@ -33,6 +33,7 @@ def litestream_register_replica_clients(register: ReplicaClientRegistrar) -> Non
             Capability.LOCAL_FILESYSTEM,
             Capability.ACCURATE_METADATA_TIMESTAMPS,
             Capability.RANGE_READS,
+            Capability.CONDITIONAL_WRITES,
         },
         description="Local or mounted filesystem directory (file:///path or a plain path)",
     )
