@@ -47,6 +47,7 @@ from litestream_core.client import (
 )
 from litestream_core.errors import (
     LTXNotFoundError,
+    ObjectExistsError,
     ReplicaClientError,
     ReplicaPermissionError,
 )
@@ -349,6 +350,31 @@ class S3ReplicaClient(ReplicaClient):
         else:
             size = await self._multipart(s3, key, args, first, reader)
         return LTXFileInfo(level, min_txid, max_txid, size, ms_to_datetime(timestamp))
+
+    async def create_exclusive(self, level: int, min_txid: int, max_txid: int, data: bytes) -> None:
+        """``SupportsExclusiveCreate``: ``If-None-Match: *``, which S3 (since 2024), moto,
+        MinIO, R2 and Tigris refuse with 412 when the key exists (409 while another
+        conditional write of it is in flight: someone else is winning, the same)."""
+        s3 = await self._client()
+        key = self._key(level, min_txid, max_txid)
+        args = {**self._put_args(header_of(data).timestamp), "Key": key}
+        try:
+            await asyncio.to_thread(
+                s3.put_object, Body=data, ContentLength=len(data), IfNoneMatch="*", **args
+            )
+        except ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            code = exc.response.get("Error", {}).get("Code")
+            if status in (409, 412) or code in ("PreconditionFailed", "ConditionalRequestConflict"):
+                raise ObjectExistsError(
+                    f"s3: {key} exists already", op="create", level=level, min_txid=min_txid,
+                    max_txid=max_txid,
+                ) from None  # fmt: skip
+            raise translate(exc, self._where, "create", key, level=level, min_txid=min_txid,
+                            max_txid=max_txid) from exc  # fmt: skip
+        except Exception as exc:
+            raise translate(exc, self._where, "create", key, level=level, min_txid=min_txid,
+                            max_txid=max_txid) from exc  # fmt: skip
 
     async def _multipart(
         self, s3: Any, key: str, args: dict[str, Any], first: bytes, reader: PartReader

@@ -64,6 +64,10 @@ def litestream_register_replica_clients(register: ReplicaClientRegistrar) -> Non
         "s3",
         _make_client,
         settings=S3Keys,
-        capabilities={Capability.ACCURATE_METADATA_TIMESTAMPS, Capability.RANGE_READS},
+        capabilities={
+            Capability.ACCURATE_METADATA_TIMESTAMPS,
+            Capability.RANGE_READS,
+            Capability.CONDITIONAL_WRITES,
+        },
         description="Amazon S3 and S3-compatible stores (s3://bucket/path)",
     )
