@@ -67,12 +67,12 @@ def two_databases_one_replica(
     try:
         wait_for(lambda: restored_rows(restored, restore_source, env) == rows(a),
                  "the first database never reached the replica")  # fmt: skip
-        second = Replicate(
+        second = waiting = Replicate(
             write_config(tmp_path / "b.yml", b, replica, top=top), tmp_path / "b.log", env=env
         )
         held_by = f"pid {first.proc.pid}"
-        wait_for(lambda: "waiting for the lease held by" in second.output()
-                 and held_by in second.output() and str(a) in second.output(),
+        wait_for(lambda: "waiting for the lease held by" in waiting.output()
+                 and held_by in waiting.output() and str(a) in waiting.output(),
                  "the second replicator did not say who holds the lease")  # fmt: skip
         insert_rows(a, range(10, 20), wal=True)
         insert_rows(b, range(1010, 1020), wal=True)
@@ -80,7 +80,7 @@ def two_databases_one_replica(
                  "the first database's new rows never reached the replica")  # fmt: skip
         time.sleep(TTL)  # the second keeps waiting while the first renews
         assert restored_rows(restored, restore_source, env) == rows(a)
-        second.assert_running("while waiting for the lease")
+        waiting.assert_running("while waiting for the lease")
         first.assert_running()
         if kill_first:
             first.proc.send_signal(signal.SIGKILL)
@@ -89,11 +89,11 @@ def two_databases_one_replica(
             first.stop()
         wait_for(lambda: restored_rows(restored, restore_source, env) == rows(b),
                  "the second database did not take the replica over", timeout=TTL * 5)  # fmt: skip
-        assert "taken over from" in second.output()
+        assert "taken over from" in waiting.output()
         insert_rows(b, range(1020, 1030), wal=True)
         wait_for(lambda: restored_rows(restored, restore_source, env) == rows(b),
                  "the second database's new rows never reached the replica")  # fmt: skip
-        second.stop()
+        waiting.stop()
         second = None
     finally:
         for proc in (first, second):
