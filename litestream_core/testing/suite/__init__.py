@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestream_core.testing.suite.concurrency import ConcurrencyTests
 from litestream_core.testing.suite.delete import DeleteTests
+from litestream_core.testing.suite.exclusive import ExclusiveCreateTests
 from litestream_core.testing.suite.large import LargeFileTests
 from litestream_core.testing.suite.lifecycle import LifecycleTests
 from litestream_core.testing.suite.listing import ListingTests
@@ -21,6 +22,7 @@ class ReplicaClientSuite(
     LifecycleTests,
     ConcurrencyTests,
     LargeFileTests,
+    ExclusiveCreateTests,
     PluginContractTests,
     SealedFileTests,
 ):
@@ -32,6 +34,7 @@ class ReplicaClientSuite(
 __all__ = [
     "ConcurrencyTests",
     "DeleteTests",
+    "ExclusiveCreateTests",
     "LargeFileTests",
     "LifecycleTests",
     "ListingTests",
