@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 
+from litestream_core.engine.lease import Lease
+from litestream_core.errors import LeaseExistsError, LeaseNotHeldError, TransientReplicaError
+from litestream_core.testing.e2e import (
+    OUR_LITESTREAM,
+    Replicate,
+    insert_rows,
+    wait_for,
+    write_config,
+)
 from litestream_core.testing.lease_e2e import two_databases_one_replica
+from litestream_core.testing.memory import MemoryReplicaClient, MemoryStore
 
 
 @pytest.mark.parametrize("kill_first", [False, True], ids=["stopped", "killed"])
@@ -15,3 +26,118 @@ def test_second_database_waits_then_takes_the_replica_over(tmp_path: Path, kill_
     two_databases_one_replica(
         tmp_path, [f"url: file://{replica}"], [f"file://{replica}"], kill_first=kill_first
     )
+
+
+# -- the lease itself, on an in-memory replica with clocks the test moves ------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FailingCreates(MemoryReplicaClient):
+    """A replica whose atomic creates fail (storage unreachable for this holder)."""
+
+    failing = False
+
+    async def create_exclusive(self, level: int, min_txid: int, max_txid: int, data: bytes) -> None:
+        if self.failing:
+            raise TransientReplicaError("storage unreachable", op="create")
+        await super().create_exclusive(level, min_txid, max_txid, data)
+
+
+async def leases(**kw: object) -> tuple[Lease, Clock, Lease, Clock, FailingCreates]:
+    store = MemoryStore()
+    a_client, b_client = FailingCreates(store), MemoryReplicaClient(store)
+    await a_client.init()
+    await b_client.init()
+    a_clock, b_clock = Clock(), Clock()
+    a = Lease(a_client, database="/a.db", where="mem", ttl=TTL, clock=a_clock)
+    b = Lease(b_client, database="/b.db", where="mem", ttl=TTL, clock=b_clock, **kw)  # type: ignore[arg-type]
+    assert await a.attempt() and a.held
+    return a, a_clock, b, b_clock, a_client
+
+
+TTL = 10.0
+
+
+@pytest.mark.anyio
+async def test_a_renewed_lease_is_never_taken_over():
+    a, a_clock, b, b_clock, _ = await leases()
+    for _ in range(12):  # three TTLs
+        assert not await b.attempt()
+        a_clock.now += TTL / 4
+        b_clock.now += TTL / 4
+        assert await a.attempt() and a.held
+    assert not b.owned
+
+
+@pytest.mark.anyio
+async def test_a_lease_not_renewed_for_the_ttl_is_taken_over_and_its_holder_stops():
+    a, a_clock, b, b_clock, _ = await leases()
+    assert not await b.attempt()  # first sight: the TTL counts from here
+    b_clock.now += TTL - 0.1
+    assert not await b.attempt()
+    a_clock.now += TTL
+    assert not a.held  # it stopped writing long before: 0.6 TTL after its last renewal
+    with pytest.raises(LeaseNotHeldError):
+        a.check()
+    b_clock.now += 0.1
+    assert await b.attempt() and b.held
+    assert b.previous is not None and b.previous.database == "/a.db"
+    assert not await a.attempt()  # its renewal loses to the new holder's number
+    assert not a.owned and not a.held
+
+
+@pytest.mark.anyio
+async def test_renewal_failure_stops_writes_and_a_later_renewal_resumes():
+    a, a_clock, _, _, a_client = await leases()
+    a_client.failing = True
+    a_clock.now += TTL * 0.3
+    assert await a.attempt()  # renewal failed, logged; still inside its validity
+    a_clock.now += TTL * 0.3
+    assert not await a.attempt() and not a.held
+    with pytest.raises(LeaseNotHeldError):
+        a.check()
+    a_client.failing = False
+    assert await a.attempt() and a.held  # nobody took it: renewing works again
+
+
+@pytest.mark.anyio
+async def test_released_lease_is_taken_at_once_without_taking_over():
+    a, _, b, _, _ = await leases()
+    await a.release()
+    assert not a.owned
+    assert await b.attempt() and b.previous is None  # nobody was waited for
+
+
+@pytest.mark.anyio
+async def test_fail_fast_names_the_holder():
+    _, _, b, _, _ = await leases(fail_fast=True)
+    with pytest.raises(LeaseExistsError, match=r"leased by /a\.db on host .*, pid \d+, since"):
+        await b.attempt()
+
+
+def test_lease_fail_flag_exits_with_one_line(tmp_path: Path):
+    a, b, replica = tmp_path / "a.db", tmp_path / "b.db", tmp_path / "replica"
+    insert_rows(a, range(3), wal=True)
+    insert_rows(b, range(3), wal=True)
+    first = Replicate(write_config(tmp_path / "a.yml", a, [f"url: file://{replica}"]),
+                      tmp_path / "a.log")  # fmt: skip
+    try:
+        wait_for(lambda: "lease taken" in first.output(), "the first never took the lease")
+        result = subprocess.run(
+            [str(OUR_LITESTREAM), "replicate", "-lease-fail", str(b), f"file://{replica}"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert result.returncode == 1, result.stdout + result.stderr
+        line = result.stderr.strip()
+        assert line.count("\n") == 0 and line.startswith("Error: "), line
+        assert f"leased by {a}" in line and f"pid {first.proc.pid}" in line
+        first.assert_running()
+    finally:
+        first.stop()

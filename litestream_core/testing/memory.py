@@ -23,7 +23,7 @@ from litestream_core.client import (
     ReplicaClient,
     ReplicaURL,
 )
-from litestream_core.errors import LTXNotFoundError, ReplicaClientError
+from litestream_core.errors import LTXNotFoundError, ObjectExistsError, ReplicaClientError
 from litestream_core.ltx.header import HEADER_SIZE, format_filename
 from litestream_core.testing.ltxgen import timestamp_to_datetime
 
@@ -48,7 +48,11 @@ class MemoryReplicaClient(ReplicaClient):
 
     type: ClassVar[str] = "memory"
     capabilities: frozenset[Capability] = frozenset(
-        {Capability.ACCURATE_METADATA_TIMESTAMPS, Capability.RANGE_READS}
+        {
+            Capability.ACCURATE_METADATA_TIMESTAMPS,
+            Capability.RANGE_READS,
+            Capability.CONDITIONAL_WRITES,
+        }
     )
 
     def __init__(self, store: MemoryStore | None = None) -> None:
@@ -104,6 +108,15 @@ class MemoryReplicaClient(ReplicaClient):
             )
         end = len(stored.data) if size <= 0 else offset + size
         return BytesStream(stored.data[offset:end])
+
+    async def create_exclusive(self, level: int, min_txid: int, max_txid: int, data: bytes) -> None:
+        """``SupportsExclusiveCreate``: one event loop, so check and store are atomic."""
+        self._check_open("create_exclusive")
+        if (level, min_txid, max_txid) in self.store.files:
+            raise ObjectExistsError(
+                f"level {level}, {format_filename(min_txid, max_txid)} exists", op="create"
+            )
+        await self.write_ltx_file(level, min_txid, max_txid, data)
 
     async def write_ltx_file(
         self, level: int, min_txid: int, max_txid: int, data: LTXData
