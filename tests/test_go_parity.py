@@ -468,6 +468,7 @@ def _reference_sections() -> list[tuple[str, str, Any]]:
         ("`snapshot:`", "snapshot", c._SnapshotKeys),
         ("`validation:`", "validation", c._ValidationKeys),
         ("`retention:`", "retention", c._RetentionKeys),
+        ("`lease:` (beyond Go: [one writer per replica path](lease.md))", "lease", c.LeaseConfig),
         ("A `dbs:` entry", "db", c._DBKeys),
         ("A `dbs:` entry's `snapshot:`", "db.snapshot", c._DBSnapshotKeys),
         ("A replica block, whatever its backend", "replica", c._ReplicaKeys),
@@ -522,7 +523,7 @@ def render_reference() -> str:
         "How to configure each backend, with examples: [backends](backends.md).",
     ]
     sections = _reference_sections()
-    backends = {scope for _, scope, _ in sections[11:]}
+    backends = {scope for _, scope, _ in sections[12:]}
     own = {scope for _, scope, _ in sections}
     for title, scope, cls in sections:
         lines += ["", f"## {title}", ""]

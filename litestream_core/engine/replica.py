@@ -301,12 +301,16 @@ class Replica:
             group.create_task(self._upload_loop(), name=f"uploads {self.db.path}")
 
     async def _keep_lease(self, lease: Lease) -> None:
-        """Renew the lease on time even while one upload outlasts its TTL."""
+        """Renew the lease on time even while one upload outlasts its TTL or the
+        database is idle (the upload loop wakes only for new local files), and wake
+        the upload loop regularly while another replicator holds it."""
         while True:
             await asyncio.sleep(lease.renew_interval)
             if lease.owned:
                 with contextlib.suppress(Exception):  # renewal failures are logged
                     await lease.attempt()
+            else:
+                self._changed.set()  # a pass tries to take it (and says who holds it)
 
     async def _upload_loop(self) -> None:
         last = float("-inf")

@@ -357,7 +357,7 @@ class S3ReplicaClient(ReplicaClient):
         conditional write of it is in flight: someone else is winning, the same)."""
         s3 = await self._client()
         key = self._key(level, min_txid, max_txid)
-        args = {**self._put_args(header_of(data).timestamp), "Key": key}
+        args = {**self._put_args(upload_timestamp(data)), "Key": key}
         try:
             await asyncio.to_thread(
                 s3.put_object, Body=data, ContentLength=len(data), IfNoneMatch="*", **args
