@@ -42,7 +42,7 @@ from litestream_core.client import (
     ReplicaClient,
     ReplicaURL,
 )
-from litestream_core.errors import ReplicaClientError
+from litestream_core.errors import ObjectExistsError, ReplicaClientError
 from litestream_gcs.errors import Where, translate
 from litestream_gcs.settings import GCSSettings, settings_from
 
@@ -206,6 +206,26 @@ class GCSReplicaClient(ReplicaClient):
         else:
             size = await self._resumable(blob, key, first, reader)
         return LTXFileInfo(level, min_txid, max_txid, size, ms_to_datetime(timestamp))
+
+    async def create_exclusive(self, level: int, min_txid: int, max_txid: int, data: bytes) -> None:
+        """``SupportsExclusiveCreate``: a generation-0 precondition (``ifGenerationMatch=0``),
+        which GCS (and fake-gcs-server) refuse with 412 when the object exists."""
+        bucket = await self._get_bucket()
+        key = self.settings.key(level, min_txid, max_txid)
+        blob = bucket.blob(key)
+        blob.metadata = {METADATA_KEY: format_timestamp(upload_timestamp(data))}
+        try:
+            await asyncio.to_thread(
+                blob.upload_from_string, data=data, content_type=CONTENT_TYPE,
+                if_generation_match=0, timeout=self.settings.timeout,
+            )  # fmt: skip
+        except gx.PreconditionFailed:
+            raise ObjectExistsError(
+                f"gs: {key} exists already", op="create", level=level, min_txid=min_txid,
+                max_txid=max_txid,
+            ) from None  # fmt: skip
+        except Exception as exc:
+            raise translate(exc, self._where, "create", key) from exc
 
     async def _resumable(self, blob: Any, key: str, first: bytes, reader: PartReader) -> int:
         """Stream through a resumable upload, finalized (and so listed) only at the end.

@@ -34,6 +34,10 @@ def litestream_register_replica_clients(register: ReplicaClientRegistrar) -> Non
         "gs",
         _make_client,
         settings=GCSKeys,
-        capabilities={Capability.ACCURATE_METADATA_TIMESTAMPS, Capability.RANGE_READS},
+        capabilities={
+            Capability.ACCURATE_METADATA_TIMESTAMPS,
+            Capability.RANGE_READS,
+            Capability.CONDITIONAL_WRITES,
+        },
         description="Google Cloud Storage (gs://bucket/path)",
     )
