@@ -18,7 +18,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import (
     BlobBlock,
     ContainerClient,
@@ -48,6 +48,7 @@ from litestream_core.client import (
     ReplicaClient,
     ReplicaURL,
 )
+from litestream_core.errors import ObjectExistsError
 
 METADATA_KEY = "litestreamtimestamp"
 """Go's ``abs.MetadataKeyTimestamp``: Azure metadata names are C# identifiers (no hyphen)."""
@@ -226,6 +227,34 @@ class ABSReplicaClient(ReplicaClient):
         else:
             size = await self._staged(blob, key, first, reader, properties)
         return LTXFileInfo(level, min_txid, max_txid, size, ms_to_datetime(timestamp))
+
+    async def create_exclusive(self, level: int, min_txid: int, max_txid: int, data: bytes) -> None:
+        """``SupportsExclusiveCreate``: ``overwrite=False`` sends ``If-None-Match: *``,
+        which Azure (and Azurite) refuse with 409 BlobAlreadyExists."""
+        container = await self._get_container()
+        key = self.settings.key(level, min_txid, max_txid)
+        blob = container.get_blob_client(key)
+        metadata = {METADATA_KEY: format_timestamp(upload_timestamp(data))}
+        try:
+            await asyncio.to_thread(
+                blob.upload_blob, data=data, length=len(data), overwrite=False,
+                metadata=metadata,
+                content_settings=ContentSettings(content_type="application/octet-stream"),
+            )  # fmt: skip
+        except ResourceExistsError:
+            raise ObjectExistsError(
+                f"abs: {key} exists already", op="create", level=level, min_txid=min_txid,
+                max_txid=max_txid,
+            ) from None  # fmt: skip
+        except HttpResponseError as exc:
+            if exc.status_code in (409, 412):
+                raise ObjectExistsError(
+                    f"abs: {key} exists already", op="create", level=level, min_txid=min_txid,
+                    max_txid=max_txid,
+                ) from None  # fmt: skip
+            raise translate(exc, self._where, "create", key) from exc
+        except Exception as exc:
+            raise translate(exc, self._where, "create", key) from exc
 
     async def _staged(
         self, blob: Any, key: str, first: bytes, reader: PartReader, properties: dict[str, Any]

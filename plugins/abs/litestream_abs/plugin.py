@@ -41,6 +41,10 @@ def litestream_register_replica_clients(register: ReplicaClientRegistrar) -> Non
         "abs",
         _make_client,
         settings=ABSKeys,
-        capabilities={Capability.ACCURATE_METADATA_TIMESTAMPS, Capability.RANGE_READS},
+        capabilities={
+            Capability.ACCURATE_METADATA_TIMESTAMPS,
+            Capability.RANGE_READS,
+            Capability.CONDITIONAL_WRITES,
+        },
         description="Azure Blob Storage (abs://[account@]container/path)",
     )
