@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import functools
+import io
 import logging
 import posixpath
 import stat
@@ -33,7 +34,11 @@ from litestream_core.backend_support.legacy import LEGACY_DIR, legacy_key
 from litestream_core.backend_support.listing import ltx_range
 from litestream_core.backend_support.spool import spool_ltx
 from litestream_core.backend_support.tempfiles import is_stale, is_temp_name, temp_name
-from litestream_core.backend_support.timestamps import ms_to_datetime, stored_timestamp
+from litestream_core.backend_support.timestamps import (
+    ms_to_datetime,
+    stored_timestamp,
+    upload_timestamp,
+)
 from litestream_core.client import (
     AsyncByteStream,
     LegacyFileInfo,
@@ -45,6 +50,7 @@ from litestream_core.client import (
 from litestream_core.errors import (
     LTXFormatError,
     LTXNotFoundError,
+    ObjectExistsError,
     ReplicaClientError,
     ReplicaPermissionError,
     TransientReplicaError,
@@ -336,6 +342,31 @@ class SFTPReplicaClient(ReplicaClient):
         finally:
             source.close()
         return LTXFileInfo(level, min_txid, max_txid, size, ms_to_datetime(timestamp))
+
+    async def create_exclusive(self, level: int, min_txid: int, max_txid: int, data: bytes) -> None:
+        """``SupportsExclusiveCreate``: a whole temporary file renamed with the plain SFTP
+        rename, which OpenSSH's server does with link(2) and so refuses an existing
+        target atomically (``posix-rename``, used for LTX files, would replace it)."""
+        path = self._file_path(level, min_txid, max_txid)
+        tmp = posixpath.join(posixpath.dirname(path), temp_name(posixpath.basename(path)))
+
+        def create(sftp: paramiko.SFTPClient) -> bool:
+            self._upload(sftp, io.BytesIO(data), tmp, upload_timestamp(data) // 1000)
+            try:
+                sftp.rename(tmp, path)
+                return True
+            except OSError:
+                self._remove_quietly(sftp, tmp)
+                sftp.stat(path)  # FileNotFoundError: the rename failed for another reason
+                return False
+
+        where = {"level": level, "min_txid": min_txid, "max_txid": max_txid}
+        try:
+            created = await self._run("create", create, **where)
+        except LTXNotFoundError as exc:
+            raise ReplicaClientError(f"sftp: cannot create {path}", op="create", **where) from exc
+        if not created:
+            raise ObjectExistsError(f"sftp: {path} exists already", op="create", **where)
 
     def _upload(self, sftp: paramiko.SFTPClient, source: IO[bytes], tmp: str, mtime: int) -> None:
         try:

@@ -46,6 +46,10 @@ def litestream_register_replica_clients(register: ReplicaClientRegistrar) -> Non
         "sftp",
         make_client,
         settings=SFTPKeys,
-        capabilities={Capability.ACCURATE_METADATA_TIMESTAMPS, Capability.RANGE_READS},
+        capabilities={
+            Capability.ACCURATE_METADATA_TIMESTAMPS,
+            Capability.RANGE_READS,
+            Capability.CONDITIONAL_WRITES,
+        },
         description="SFTP server (paramiko)",
     )
