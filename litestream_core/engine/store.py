@@ -610,18 +610,19 @@ def build_store(
 
 
 _UNLEASED: set[str] = set()
-"""Backends already warned about: one warning per backend and process."""
+"""Client kinds already warned about: one warning per kind and process."""
 
 
 def _lease(config: Config, client: ReplicaClient, db: DB, where: str, fail: bool) -> Lease | None:
     if not config.lease.enabled:
         return None
     if not supports_lease(client):
-        if client.type not in _UNLEASED:
-            _UNLEASED.add(client.type)
+        kind = f"{type(client).__name__} ({client.type})"
+        if kind not in _UNLEASED:
+            _UNLEASED.add(kind)
             log.warning(
-                "%s replicas cannot be leased (the backend declares no atomic create): "
-                "two replicators on one replica path are not kept apart", client.type,
+                "%s replicas cannot be leased (no atomic create): two replicators on one "
+                "replica path are not kept apart", kind,
             )  # fmt: skip
         return None
     return Lease(client, database=str(db.path), where=where, ttl=config.lease.ttl,

@@ -13,6 +13,9 @@ while it does is a TransientReplicaError for the engine to retry.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import json
 import logging
 import ssl
 import time
@@ -25,7 +28,12 @@ import nats.errors
 import nats.js.errors
 from nats.aio.client import Client, RawCredentials
 from nats.js import api
-from nats.js.object_store import ObjectStore
+from nats.js.object_store import (
+    OBJ_CHUNKS_PRE_TEMPLATE,
+    OBJ_DEFAULT_CHUNK_SIZE,
+    OBJ_META_PRE_TEMPLATE,
+    ObjectStore,
+)
 
 from litestream_core.backend_support.listing import ltx_range
 from litestream_core.backend_support.spool import new_spool, spool_ltx
@@ -33,6 +41,7 @@ from litestream_core.backend_support.timestamps import (
     format_timestamp,
     ms_to_datetime,
     parse_timestamp,
+    upload_timestamp,
 )
 from litestream_core.client import (
     AsyncByteStream,
@@ -44,6 +53,7 @@ from litestream_core.client import (
 from litestream_core.errors import (
     ConfigError,
     LTXNotFoundError,
+    ObjectExistsError,
     ReplicaClientError,
     ReplicaPermissionError,
     TransientReplicaError,
@@ -90,6 +100,45 @@ def _object_time(info: api.ObjectInfo) -> datetime:
 
 def _level_prefix(level: int) -> str:
     return f"ltx/{level}/"
+
+
+_WRONG_LAST_SEQUENCE = 10071
+"""JetStream's error code for a failed ``Expected-Last-Subject-Sequence`` check."""
+
+
+async def _create_object(
+    store: ObjectStore, name: str, data: bytes, headers: dict[str, list[str]]
+) -> bool:
+    """Publish an object as the object store does (ADR-20: chunks on ``$O.<bucket>.C.<nuid>``,
+    then the meta message on ``$O.<bucket>.M.<name>``), the meta only if none exists.
+    False if one did; the chunks published are purged again."""
+    js, bucket = store._js, store._name
+    nuid = js._nc._nuid.next().decode()
+    chunks = OBJ_CHUNKS_PRE_TEMPLATE.format(bucket=bucket, obj=nuid)
+    size = OBJ_DEFAULT_CHUNK_SIZE
+    parts = [data[i : i + size] for i in range(0, len(data), size)] or [b""]
+    for part in parts:
+        await js.publish(chunks, part)
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).decode()
+    info = api.ObjectInfo(
+        name=name, bucket=bucket, nuid=nuid, size=len(data), chunks=len(parts),
+        headers=headers, options=api.ObjectMetaOptions(max_chunk_size=size),
+        mtime=datetime.now(UTC).isoformat(), digest=f"SHA-256={digest}",
+    )  # fmt: skip
+    meta = OBJ_META_PRE_TEMPLATE.format(
+        bucket=bucket, obj=base64.urlsafe_b64encode(name.encode()).decode()
+    )
+    try:
+        await js.publish(
+            meta, json.dumps(info.as_dict()).encode(),
+            headers={api.Header.ROLLUP: "sub", api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE: "0"},
+        )  # fmt: skip
+    except nats.js.errors.APIError as exc:
+        await js.purge_stream(store._stream, subject=chunks)
+        if exc.err_code == _WRONG_LAST_SEQUENCE:
+            return False
+        raise
+    return True
 
 
 def _object_name(level: int, min_txid: int, max_txid: int) -> str:
@@ -386,6 +435,17 @@ class NATSReplicaClient(ReplicaClient):
             source.close()
         created_at = ms_to_datetime(timestamp)
         return LTXFileInfo(level, min_txid, max_txid, info.size or size, created_at)
+
+    async def create_exclusive(self, level: int, min_txid: int, max_txid: int, data: bytes) -> None:
+        """``SupportsExclusiveCreate``: the object's meta message is published with a
+        revision check (``Nats-Expected-Last-Subject-Sequence: 0``), which JetStream
+        refuses if the name has any meta message yet; the chunks then go again."""
+        where = {"level": level, "min_txid": min_txid, "max_txid": max_txid}
+        store = await self._object_store()
+        name = _object_name(level, min_txid, max_txid)
+        headers = {HEADER_KEY_TIMESTAMP: [format_timestamp(upload_timestamp(data))]}
+        if not await self._call("create", _create_object(store, name, data, headers), **where):
+            raise ObjectExistsError(f"nats: {name} exists already", op="create", **where)
 
     async def _delete(self, store: ObjectStore, name: str) -> None:
         try:

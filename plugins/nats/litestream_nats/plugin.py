@@ -47,6 +47,6 @@ def litestream_register_replica_clients(register: ReplicaClientRegistrar) -> Non
         "nats",
         make_client,
         settings=NATSKeys,
-        capabilities={Capability.ACCURATE_METADATA_TIMESTAMPS},
+        capabilities={Capability.ACCURATE_METADATA_TIMESTAMPS, Capability.CONDITIONAL_WRITES},
         description="NATS JetStream object store (nats-py)",
     )
