@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from litestream_core.engine.lease import Lease
+from litestream_core.engine.lease import LEASE_LEVEL, Lease, LeaseRecord
 from litestream_core.errors import LeaseExistsError, LeaseNotHeldError, TransientReplicaError
 from litestream_core.testing.e2e import (
     OUR_LITESTREAM,
     Replicate,
     insert_rows,
+    rows,
     wait_for,
     write_config,
 )
@@ -141,3 +142,26 @@ def test_lease_fail_flag_exits_with_one_line(tmp_path: Path):
         first.assert_running()
     finally:
         first.stop()
+
+
+def test_go_restores_a_leased_replica_and_its_replica_is_leased_by_ours(
+    go_litestream, go_env, tmp_path: Path
+):
+    """The lease objects live at level 11, which Go never lists: a replica Go wrote (no
+    lease) is leased by ours, and Go still replicates to it and restores it."""
+    db, replica = tmp_path / "g.db", tmp_path / "replica"
+    url = f"file://{replica}"
+    go = [str(go_litestream), "replicate", "-once", str(db), url]
+    ours = [str(OUR_LITESTREAM), "replicate", "-once", str(db), url]
+    for step, argv in enumerate((go, ours, go)):
+        insert_rows(db, range(step * 10, step * 10 + 10), wal=True)
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=go_env)
+        assert result.returncode == 0, result.stderr
+    leases = sorted((replica / "ltx" / str(LEASE_LEVEL)).glob("*.ltx"))
+    assert leases, "ours took no lease"
+    assert LeaseRecord.decode(leases[-1].read_bytes()).released  # -once released it
+    out = tmp_path / "out.db"
+    result = subprocess.run([str(go_litestream), "restore", "-o", str(out), url],
+                            capture_output=True, text=True, timeout=60, env=go_env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert rows(out) == rows(db)
