@@ -361,3 +361,42 @@ def test_run_stops_when_cancelled_as_a_file_arrives(tmp_path):
         assert task in done and task.cancelled()
 
     asyncio.run(main())
+
+
+def test_uploads_stop_while_the_lease_cannot_be_renewed(tmp_path):
+    """Renewals failing (storage unreachable for the lease) stop uploads once the lease
+    can no longer be proven, as a reported failure; renewing again resumes them."""
+    from litestream_core.engine.lease import LEASE_LEVEL, Lease
+
+    class Unrenewable(MemoryReplicaClient):
+        failing = False
+
+        async def create_exclusive(self, level, min_txid, max_txid, data):
+            if self.failing:
+                raise TransientReplicaError("unreachable", op="create")
+            await super().create_exclusive(level, min_txid, max_txid, data)
+
+    async def main():
+        db = ScriptedDB(tmp_path)
+        store = MemoryStore()
+        client = Unrenewable(store)
+        now = [100.0]
+        lease = Lease(client, database=str(db.path), where="mem", ttl=10, clock=lambda: now[0])
+        events = []
+        replica = Replica(db, client, emit=events.append, lease=lease)
+        await replica.start()
+        db.commit({1: page("a")})
+        assert await replica.try_sync() and replica.pos.txid == 1
+        client.failing = True
+        now[0] += 7  # past 0.6 TTL since the last renewal
+        db.commit({2: page("b")})
+        assert not await replica.try_sync()
+        failed = [e for e in events if isinstance(e, SyncFailed)]
+        assert failed and "cannot prove it still holds the lease" in failed[-1].error
+        assert [k for k in ltx_keys(store) if k[0] == 0] == [(0, 1, 1)]  # nothing uploaded
+        client.failing = False
+        assert await replica.try_sync() and replica.pos.txid == 2
+        assert [k for k in ltx_keys(store) if k[0] == 0] == [(0, 1, 1), (0, 2, 2)]
+        assert any(k[0] == LEASE_LEVEL for k in store.files)
+
+    asyncio.run(main())

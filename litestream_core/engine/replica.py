@@ -381,8 +381,10 @@ class Replica:
         async with self._lock:
             if self.lease is not None:
                 if not await self.lease.attempt():
-                    self._pos = None  # another replicator writes here: read again once ours
-                    return
+                    self._pos = None  # read the position again once the lease is ours
+                    if self.lease.owned:
+                        self.lease.check()  # ours, but renewals fail: a failed pass
+                    return  # another replicator writes here: wait
                 if self.lease.acquired != self._lease_epoch:
                     self._pos = None  # taken (again): the replica may have moved meanwhile
             if self._pos is None:
