@@ -165,3 +165,14 @@ def test_go_restores_a_leased_replica_and_its_replica_is_leased_by_ours(
                             capture_output=True, text=True, timeout=60, env=go_env)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert rows(out) == rows(db)
+
+
+@pytest.mark.anyio
+async def test_a_holder_with_a_longer_ttl_is_waited_for_as_long():
+    _, _, b, b_clock, _ = await leases()
+    b.ttl = TTL / 2  # configured shorter than the holder's
+    assert not await b.attempt()
+    b_clock.now += TTL - 0.1
+    assert not await b.attempt()
+    b_clock.now += 0.1
+    assert await b.attempt()

@@ -216,9 +216,10 @@ class Lease:
             self._contended = record
         if record is None or record.released or _dead_here(record):
             return await self._take(seq + 1)
-        if now - self._seen.at >= self.ttl:
+        ttl = max(self.ttl, record.ttl)  # the holder's own TTL if longer (it writes on)
+        if now - self._seen.at >= ttl:
             log.warning("replica %s: the lease of %s was not renewed for %.0f s; taking it over",
-                        self.where, record.describe(), self.ttl)  # fmt: skip
+                        self.where, record.describe(), ttl)  # fmt: skip
             return await self._take(seq + 1)
         self._waiting(record)
         return False
