@@ -34,7 +34,7 @@ from litestream_core.backend_support.listing import ltx_range
 from litestream_core.backend_support.paths import go_join
 from litestream_core.backend_support.spool import spool_ltx
 from litestream_core.backend_support.timeouts import timeout_option
-from litestream_core.backend_support.timestamps import ms_to_datetime
+from litestream_core.backend_support.timestamps import ms_to_datetime, upload_timestamp
 from litestream_core.client import (
     AsyncByteStream,
     BytesStream,
@@ -43,7 +43,12 @@ from litestream_core.client import (
     ReplicaClient,
     ReplicaURL,
 )
-from litestream_core.errors import ConfigError, ReplicaClientError, TransientReplicaError
+from litestream_core.errors import (
+    ConfigError,
+    ObjectExistsError,
+    ReplicaClientError,
+    TransientReplicaError,
+)
 from litestream_core.ltx.header import format_filename
 
 logger = logging.getLogger("litestream.example")  # never log the token
@@ -221,6 +226,23 @@ class ExampleReplicaClient(ReplicaClient):
         finally:
             spool.close()
         return LTXFileInfo(level, min_txid, max_txid, size, ms_to_datetime(timestamp))
+
+    async def create_exclusive(self, level: int, min_txid: int, max_txid: int, data: bytes) -> None:
+        """``SupportsExclusiveCreate`` (the replica lease's one primitive): a PUT with
+        ``If-None-Match: *``, which this server refuses with 412 if the name exists."""
+        headers = {
+            "Content-Length": str(len(data)),
+            "X-Created-Ms": str(upload_timestamp(data)),
+            "If-None-Match": "*",
+        }
+        path = self._file(level, min_txid, max_txid)
+        try:
+            await self._call("create", path, "PUT", _ignore, headers=headers, body=data)
+        except ReplicaClientError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, urllib.error.HTTPError) and cause.code == 412:
+                raise ObjectExistsError(f"{path} exists already", op="create") from None
+            raise
 
     # -- Deleting -------------------------------------------------------------------------
 

@@ -43,6 +43,10 @@ def litestream_register_replica_clients(register: ReplicaClientRegistrar) -> Non
         make_client,
         settings=ExampleKeys,
         # What the conformance suite checks this backend for, and the core relies on.
-        capabilities={Capability.ACCURATE_METADATA_TIMESTAMPS, Capability.RANGE_READS},
+        capabilities={
+            Capability.ACCURATE_METADATA_TIMESTAMPS,
+            Capability.RANGE_READS,
+            Capability.CONDITIONAL_WRITES,
+        },
         description="Example storage (example://host:port/path)",
     )

@@ -73,7 +73,14 @@ class Handler(BaseHTTPRequestHandler):
                 return
             created_ns = int(self.headers.get("X-Created-Ms", "0")) * 1_000_000
             os.utime(temp, ns=(created_ns, created_ns))
-            os.replace(temp, target)
+            if self.headers.get("If-None-Match") == "*":
+                try:
+                    os.link(temp, target)  # refuses an existing name, atomically
+                except FileExistsError:
+                    self._reply(412)
+                    return
+            else:
+                os.replace(temp, target)
         finally:
             temp.unlink(missing_ok=True)
         self._reply(201)
