@@ -253,19 +253,10 @@ def _start_metrics(
     """Serve Prometheus metrics when ``addr`` is set (prometheus_client is imported only then)."""
     if not config.addr:
         return None
-    from litestream_core.metrics import Target, start_metrics
+    from litestream_core.metrics import start_metrics
 
-    targets = [
-        Target(
-            db_path=str(entry.db.path),
-            meta_path=entry.db.meta_path,
-            replica_type=entry.replica.client.type if entry.replica is not None else None,
-            replica_types={r.name: r.client.type for r in entry.replicas},
-        )
-        for entry in store.entries
-    ]
-    listener, server = start_metrics(config.addr, targets)
-    dispatcher.add_listener(listener)
+    collector, server = start_metrics(store, config.addr)
+    dispatcher.add_listener(collector)
     return server
 
 

@@ -46,9 +46,11 @@ from litestream_core.engine.levels import (
 from litestream_core.engine.meta import SCRATCH_PREFIX
 from litestream_core.engine.retention import (
     RetentionPlan,
+    l0_retention_status,
     plan_l0_retention,
     plan_snapshot_retention,
 )
+from litestream_core.engine.stats import DBStats
 from litestream_core.engine.streams import download, local_file_data
 from litestream_core.errors import LTXError, describe
 from litestream_core.events import (
@@ -126,10 +128,13 @@ class Compactor:
         tmp_dir: str | Path | None = None,
         codecs: PageCodecs | None = None,
         replica_name: str | None = None,
+        stats: DBStats | None = None,
     ) -> None:
         """``codecs``: what the replica's files may be read with, and the codec merged
         files are written with (the replica's ``compression``; LZ4 when None).
-        ``replica_name`` names the replica in failure events."""
+        ``replica_name`` names the replica in failure events; ``stats`` gets the L0
+        retention counts (the database's, for the metrics)."""
+        self.stats = stats
         self.client = client
         self._reporter = FailureReporter(log, emit, db_path=db_path, replica=replica_name)
         self._failures: dict[str, int] = {}
@@ -241,12 +246,13 @@ class Compactor:
         if self.settings.l0_retention <= 0 or self.settings.max_level < 1:
             return []
         async with self._lock:
-            doomed = plan_l0_retention(
-                await list_level(self.client, 0),
-                await list_level(self.client, 1),
-                now=self._clock(),
-                retention=self.settings.l0_retention,
-            )
+            l0, l1 = await list_level(self.client, 0), await list_level(self.client, 1)
+            now, retention = self._clock(), self.settings.l0_retention
+            doomed = plan_l0_retention(l0, l1, now=now, retention=retention)
+            if self.stats is not None:
+                self.stats.set_l0_retention(
+                    l0_retention_status(l0, l1, doomed, now=now, retention=retention)
+                )
             await self._delete({0: doomed} if doomed else {})
         return doomed
 

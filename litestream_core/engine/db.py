@@ -23,6 +23,7 @@ from litestream_core.engine.dbtypes import DBSettings, Pos
 from litestream_core.engine.failures import FailureReporter
 from litestream_core.engine.holds import ChangeSignal
 from litestream_core.engine.meta import MetaDir, default_meta_path
+from litestream_core.engine.stats import DBStats
 from litestream_core.engine.syncer import Syncer
 from litestream_core.engine.walwatch import WALWatcher
 from litestream_core.errors import describe
@@ -83,6 +84,15 @@ class DB:
 
     def pos(self) -> Pos:
         return self._syncer.pos
+
+    @property
+    def stats(self) -> DBStats:
+        """Counters of syncs, checkpoints and WAL bytes (read by the metrics)."""
+        return self._syncer.stats
+
+    @property
+    def synced_wal_offset(self) -> int:
+        return self._syncer.synced_wal_offset
 
     def local_ltx_files(self, level: int = 0) -> list[LTXFileInfo]:
         return self._meta.files(level)
@@ -193,6 +203,7 @@ class DB:
                     first = False
                     token = self._syncer.change_token()
                     if not failures and self._syncer.is_idle(token):
+                        self.stats.count_idle_sync()  # Go counts every tick's sync
                         continue
                     try:
                         info = await self._run(self._syncer.sync, token)

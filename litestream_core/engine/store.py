@@ -27,11 +27,13 @@ from litestream_core.config import Config, DBConfig, ReplicaConfig
 from litestream_core.engine.compaction import Compactor
 from litestream_core.engine.db import DB, DBSettings
 from litestream_core.engine.holds import SharedL0
+from litestream_core.engine.instrumented import InstrumentedClient
 from litestream_core.engine.levels import settings_from_config
 from litestream_core.engine.plan import NoBackupsError
 from litestream_core.engine.replica import Replica, ReplicaSettings
 from litestream_core.engine.restore import restore
 from litestream_core.engine.sqlite import files_open_in_process
+from litestream_core.engine.stats import OperationStats
 from litestream_core.engine.watchdog import Watchdog, sweep_temp_files
 from litestream_core.errors import ConfigError, DatabaseError, LitestreamError, describe
 from litestream_core.events import Event
@@ -107,8 +109,11 @@ class Store:
         shutdown_sync_timeout: float = 30.0,
         shutdown_sync_interval: float = 0.5,
         make_entry: EntryFactory | None = None,
+        operations: OperationStats | None = None,
     ) -> None:
         self.entries = list(entries)
+        self.operations = operations or OperationStats()
+        """Replica operations of every entry's client (``build_store`` counts them)."""
         self.shutdown_sync_timeout = shutdown_sync_timeout
         self.shutdown_sync_interval = shutdown_sync_interval
         self.make_entry = make_entry
@@ -532,6 +537,7 @@ def build_store(
     from litestream_core.plugins import get_plugin_manager, page_codecs
 
     pm = pm if pm is not None else get_plugin_manager()
+    operations = OperationStats()
 
     compaction = settings_from_config(config)
 
@@ -547,14 +553,14 @@ def build_store(
         replicas, compactors, locations = [], [], []
         for rc in dbc.replicas:
             url, options = rc.replica_url()
-            client = rc.make_client(pm)
+            client = InstrumentedClient(rc.make_client(pm), operations)
             # A lone replica is named by its URL in events, as before names existed.
             name = rc.display_name if rc.name or shared else url.redacted()
             replicas.append(Replica(db, client, replica_settings(dbc, rc), name=name, emit=emit,
                                     shared=shared))  # fmt: skip
             compactors.append(Compactor(client, compaction, db=db, emit=emit,
                                         db_path=str(db.path), codecs=codecs,
-                                        replica_name=name))  # fmt: skip
+                                        replica_name=name, stats=db.stats))  # fmt: skip
             # Where the replica is, as precisely as the config says: the same bucket
             # and path on two different servers are two places.
             server = [str(options[k]) for k in _SERVER_KEYS if options.get(k)]
@@ -598,6 +604,7 @@ def build_store(
         shutdown_sync_timeout=config.shutdown_sync_timeout,
         shutdown_sync_interval=config.shutdown_sync_interval,
         make_entry=entry,
+        operations=operations,
     )
 
 

@@ -74,6 +74,7 @@ from litestream_core.engine.sqlite import (
     shm_used_by_other_process,
     wal_path,
 )
+from litestream_core.engine.stats import DBStats, counts_checkpoint, counts_sync
 from litestream_core.engine.wal import (
     WAL_HEADER_SIZE,
     WALHeader,
@@ -147,6 +148,7 @@ class Syncer:
         so the loop can publish it before the checkpoint ends: that file is uploaded
         while the checkpoint runs (otherwise its commits wait for it)."""
         self._checkpointing = False
+        self.stats = DBStats()
         self.page_size = 0
         self.pos = Pos(0, 0)
         self._conns: Connections | None = None
@@ -381,6 +383,12 @@ class Syncer:
         if self._checkpointing and self.on_event is not None:
             self.on_event()
 
+    @property
+    def synced_wal_offset(self) -> int:
+        """How far into the WAL file the L0 files reach (Go's ``litestream_wal_size``)."""
+        cur = self._cursor
+        return cur.offset if cur is not None else 0
+
     def change_token(self) -> ChangeToken:
         """Cheap to take from any thread: a few syscalls on held descriptors."""
         now = time.time()
@@ -412,6 +420,7 @@ class Syncer:
 
     # -- syncing ---------------------------------------------------------------------
 
+    @counts_sync
     def sync(self, token: ChangeToken | None = None) -> LTXFileInfo | None:
         """One step: copy at most ``max_sync_wal_bytes`` of new commits into an L0 file
         (None if there were none). ``limited`` tells whether more is pending; no
@@ -637,6 +646,7 @@ class Syncer:
             self._sums = None
             raise
         self.pos = Pos(txid, trailer.post_apply_checksum)
+        self.stats.add_wal_bytes(header.wal_size)
         self._last_header = header
         self._last_path = self.meta.ltx_path(0, txid, txid)
         self._synced_since_checkpoint = True
@@ -741,6 +751,7 @@ class Syncer:
         if mode is not None:
             self._checkpoint(mode, synced=True)
 
+    @counts_checkpoint
     def _checkpoint(self, mode: str, *, synced: bool = False) -> bool:
         """Checkpoint, then continue on the restarted WAL; True if the WAL restarted.
 
