@@ -371,8 +371,9 @@ def start_metrics(store: Store, addr: str) -> tuple[MetricsCollector, MetricsSer
     try:
         server = MetricsServer(addr, registry)
     except OSError as exc:
-        log.error("cannot start metrics server on %s: %s", addr, exc.strerror or exc)
+        log.error("cannot start metrics server; replication goes on without it",
+                  extra={"addr": addr, "error": exc.strerror or str(exc)})  # fmt: skip
         return collector, None
     shown = addr if not addr.startswith(":") else f"localhost{addr}"
-    log.info("serving metrics on http://%s/metrics", shown)
+    log.info("serving metrics", extra={"url": f"http://{shown}/metrics"})
     return collector, server

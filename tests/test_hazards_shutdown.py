@@ -83,7 +83,7 @@ def test_sigterm_during_a_hung_upload_ends_after_the_shutdown_timeout(
     proxy = FaultProxy(moto_port)
     try:
         rep = start(tmp_path, db, proxy.endpoint)
-        wait_for(lambda: "replicating to" in rep.output(), "replicate did not start")
+        wait_for(lambda: "replicating database" in rep.output(), "replicate did not start")
         time.sleep(0.5)
         proxy.stall()
         for _ in range(20):  # uploads of these now hang

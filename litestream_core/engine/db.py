@@ -28,6 +28,7 @@ from litestream_core.engine.syncer import Syncer
 from litestream_core.engine.walwatch import WALWatcher
 from litestream_core.errors import describe
 from litestream_core.events import Event, LTXFileWritten, SyncFailed, SyncRecovered
+from litestream_core.logs import format_seconds
 from litestream_core.ltx import Header
 
 __all__ = ["DB", "DBSettings", "Pos"]
@@ -176,7 +177,7 @@ class DB:
         try:
             self._emit(event)
         except Exception:  # a listener must never stop replication
-            log.exception("event listener failed on %s", type(event).__name__)
+            log.exception("event listener failed", extra={"event": event.name})
 
     # -- monitor ---------------------------------------------------------------------
 
@@ -218,12 +219,11 @@ class DB:
                         backoff = interval if backoff == 0 else min(backoff * 2, BACKOFF_MAX)
                         if loop.time() - last_log >= ERROR_LOG_INTERVAL:
                             log.error(
-                                "%s: sync error (%d in a row, retry in %.1fs): %s",
-                                self.path,
-                                failures,
-                                interval + backoff,
-                                describe(exc),
-                            )
+                                "could not copy new commits from the database; retrying",
+                                extra={"db": str(self.path), "failures": failures,
+                                       "retry_in": format_seconds(interval + backoff),
+                                       "error": describe(exc)},
+                            )  # fmt: skip
                             last_log = loop.time()
                         self._failures.report(
                             exc, operation="sync", attempt=failures, event=SyncFailed

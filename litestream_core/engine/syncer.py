@@ -85,11 +85,13 @@ from litestream_core.engine.wal import (
 )
 from litestream_core.errors import DatabaseError, LTXError
 from litestream_core.events import (
+    CHECKPOINT_SNAPSHOT,
     CheckpointCompleted,
     Event,
     LTXFileWritten,
     SnapshotWritten,
 )
+from litestream_core.logs import format_txid
 from litestream_core.ltx import (
     HEADER_FLAG_NO_CHECKSUM,
     HEADER_SIZE,
@@ -194,7 +196,8 @@ class Syncer:
                 try:
                     self._init()
                 except DatabaseBusyError as exc:
-                    log.warning("%s; will retry", exc.one_line())
+                    log.warning("database is busy; retrying at the next sync",
+                                extra={"db": str(self.path), "error": exc.one_line()})  # fmt: skip
             except BaseException:
                 self.lock.abandon()
                 raise
@@ -214,10 +217,8 @@ class Syncer:
                 trailer = dec.verify()
         except (LTXError, OSError) as exc:
             log.warning(
-                "%s: local LTX file %s unusable (%s); next sync is a snapshot",
-                self.path,
-                path.name,
-                exc,
+                "local LTX file is damaged; the next sync takes a full snapshot instead",
+                extra={"db": str(self.path), "file": path.name, "error": str(exc)},
             )
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
@@ -237,10 +238,10 @@ class Syncer:
         open_files, self.open_files = self.open_files, None
         if open_elsewhere_in_process(self.path, open_files):
             log.warning(
-                "%s is already open in this process, probably through another SQLite "
+                "database is already open in this process, probably through another SQLite "
                 "library: its locks and ours do not see each other, so replication is "
                 "not safe; run the application and the replicator in separate processes",
-                self.path,
+                extra={"db": str(self.path)},
             )
         conns = Connections(self.path, self.settings.busy_timeout)
         try:
@@ -605,6 +606,10 @@ class Syncer:
         """All pages at the WAL's last commit, as the next TXID (Go's full L0 sync)."""
         assert self._db_file is not None
         txid = self.pos.txid + 1
+        started = time.monotonic()
+        log.log(logging.DEBUG if reason == CHECKPOINT_SNAPSHOT else logging.INFO,
+                "snapshot started", extra={"db": str(self.path), "txid": format_txid(txid),
+                                           "reason": reason})  # fmt: skip
         commit = scan.commit or os.fstat(self._db_file.fileno()).st_size // self.page_size
         sums: PageSums | None = None
         pre: int | None = None
@@ -620,7 +625,12 @@ class Syncer:
         self._snapshot_reason = None
         self._record(
             SnapshotWritten(
-                db_path=str(self.path), level=0, txid=txid, size=info.size, reason=reason
+                db_path=str(self.path),
+                level=0,
+                txid=txid,
+                size=info.size,
+                reason=reason,
+                duration_seconds=time.monotonic() - started,
             )
         )
         return info
@@ -744,9 +754,8 @@ class Syncer:
             ):
                 return
             log.info(
-                "%s: WAL reached %d pages, forcing a TRUNCATE checkpoint",
-                self.path,
-                self.settings.truncate_page_n,
+                "WAL is too large: forcing a TRUNCATE checkpoint, which waits for writers",
+                extra={"db": str(self.path), "wal_pages": self.settings.truncate_page_n},
             )
         if mode is not None:
             self._checkpoint(mode, synced=True)
@@ -795,7 +804,8 @@ class Syncer:
         except Exception as exc:
             if not is_busy(exc):
                 raise
-            log.debug("%s: %s checkpoint skipped: database busy", self.path, mode)
+            log.debug("checkpoint skipped: the database is busy",
+                      extra={"db": str(self.path), "mode": mode})  # fmt: skip
             return False
         cur = self._cursor
         # A restart to the next generation is lossless after PASSIVE (nobody could
@@ -815,12 +825,13 @@ class Syncer:
             CheckpointCompleted(db_path=str(self.path), mode=mode, wal_pages_before=max(frames, 0))
         )
         if busy:
-            log.debug("%s: %s checkpoint could not finish: database busy", self.path, mode)
+            log.debug("checkpoint could not finish: the database is busy",
+                      extra={"db": str(self.path), "mode": mode})  # fmt: skip
         self._synced_since_checkpoint = False
         if self._wal_header() == before:
             return False
         if cur is None or not cur.restart_ok:
-            self._snapshot_reason = "checkpoint boundary snapshot"
+            self._snapshot_reason = CHECKPOINT_SNAPSHOT
         self._sync_step()
         self._synced_since_checkpoint = False
         return True

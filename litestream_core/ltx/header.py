@@ -110,7 +110,7 @@ class Header:
             raise LTXFormatError("LTX header has a zero transaction id")
         if self.min_txid > self.max_txid:
             raise LTXFormatError(
-                f"LTX transaction ids out of order: {self.min_txid} > {self.max_txid}"
+                f"LTX transaction ids out of order: {self.min_txid:016x} > {self.max_txid:016x}"
             )
         if self.wal_offset < 0 or self.wal_size < 0:
             raise LTXFormatError("LTX WAL offset and size cannot be negative")
