@@ -79,10 +79,10 @@ def configure(
     out = stream if stream is not None else (sys.stderr if stderr else sys.stdout)
     redact = RedactSecrets(secrets)
     chain: list[Any] = [
+        structlog.stdlib.ExtraAdder(),
+        structlog.processors.EventRenamer("msg"),  # after the fields: msg is the message
         _time,
         _level,
-        structlog.stdlib.ExtraAdder(),
-        structlog.processors.EventRenamer("msg"),
     ]
     if source:
         chain.append(_source)

@@ -171,7 +171,7 @@ class Compactor:
                 if dst and sources[0].min_txid != dst.max_txid + 1:
                     log.warning(
                         "level below has a gap: compaction continues after it in a new file",
-                        extra=self._fields(level=level, after_txid=format_txid(dst.max_txid),
+                        extra=self._fields(ltx_level=level, after_txid=format_txid(dst.max_txid),
                                            txid=format_txid(sources[0].min_txid)),
                     )  # fmt: skip
                 dst = await self._merge_and_upload(level, sources)
@@ -227,7 +227,7 @@ class Compactor:
                 )  # fmt: skip
             if not force and last and last.max_txid >= chain[-1].max_txid:
                 return None
-            started = self._snapshot_started(chain[-1].max_txid, "compacted from replica")
+            started = self._snapshot_started("compacted from replica", chain[-1].max_txid)
             info = await self._merge_and_upload(SNAPSHOT_LEVEL, chain)
         self._send_snapshot(info, "compacted from replica", started)
         return info
@@ -313,7 +313,7 @@ class Compactor:
             except Exception as exc:
                 what = "snapshot" if level == SNAPSHOT_LEVEL else "compaction"
                 log.error(f"{what} failed; the next scheduled one retries",
-                          extra=self._fields(level=level, error=describe(exc)))  # fmt: skip
+                          extra=self._fields(ltx_level=level, error=describe(exc)))  # fmt: skip
                 self._failed(exc, "snapshot" if level == SNAPSHOT_LEVEL else "compact")
             else:
                 self._failures.pop("snapshot" if level == SNAPSHOT_LEVEL else "compact", None)
@@ -392,7 +392,7 @@ class Compactor:
         if txid == 0 or (not force and last and last.max_txid >= txid):
             return None  # nothing synced yet, or no change since the newest snapshot
         reason = "forced" if force else "scheduled"
-        started = self._snapshot_started(txid, reason)
+        started = self._snapshot_started(reason)  # its TXID is known once written
         with self._spool() as tmp:
             path = Path(tmp) / "snapshot.ltx.tmp"
             with path.open("w+b") as out:
@@ -418,7 +418,7 @@ class Compactor:
                 raise
             log.warning(
                 "a local copy of a file to compact is damaged; using the replica's copies",
-                extra=self._fields(level=level, error=exc.one_line()),
+                extra=self._fields(ltx_level=level, error=exc.one_line()),
             )  # fmt: skip
             return await self._merge_from(level, sources, local=False)
 
@@ -466,7 +466,7 @@ class Compactor:
                 continue
             if not self.settings.retention_enabled:
                 log.debug("retention is disabled: keeping old files on the replica",
-                          extra=self._fields(level=level, files=len(files)))  # fmt: skip
+                          extra=self._fields(ltx_level=level, files=len(files)))  # fmt: skip
                 continue
             await self.client.delete_ltx_files(files)
             self._send(RetentionEnforced(db_path=self._db_path, level=level, deleted=len(files),
@@ -486,8 +486,9 @@ class Compactor:
         """The fields naming this compactor's database and replica in a log line."""
         return {"db": self._db_path, "replica": replica_type(self._replica_name), **more}
 
-    def _snapshot_started(self, txid: int, reason: str) -> float:
-        log.info("snapshot started", extra=self._fields(txid=format_txid(txid), reason=reason))
+    def _snapshot_started(self, reason: str, txid: int | None = None) -> float:
+        at = {} if txid is None else {"txid": format_txid(txid)}
+        log.info("snapshot started", extra=self._fields(**at, reason=reason))
         return time.monotonic()
 
     def _send_snapshot(self, info: LTXFileInfo, reason: str, started: float) -> None:

@@ -84,12 +84,12 @@ class EventLog:
                         "reason": written.reason,
                     }  # fmt: skip
                 return logging.DEBUG, "uploaded changes to the replica", {
-                    **db, "replica": replica_type(replica), "level": level,
+                    **db, "replica": replica_type(replica), "ltx_level": level,
                     "txid.min": format_txid(lo), "txid.max": format_txid(hi), "size": size,
                 }  # fmt: skip
             case LTXFileWritten(level=level, min_txid=lo, max_txid=hi, size=size):
                 return logging.DEBUG, "copied new commits to a local LTX file", {
-                    **db, "level": level, "txid.min": format_txid(lo),
+                    **db, "ltx_level": level, "txid.min": format_txid(lo),
                     "txid.max": format_txid(hi), "size": size,
                 }  # fmt: skip
             case CheckpointCompleted(mode=mode, wal_pages_before=pages):
@@ -97,12 +97,12 @@ class EventLog:
                     **db, "mode": mode, "wal_pages": pages}  # fmt: skip
             case CompactionCompleted(level=level, min_txid=lo, max_txid=hi, source_files=n):
                 return logging.DEBUG, "compaction complete", {
-                    **db, "level": level, "txid.min": format_txid(lo),
+                    **db, "ltx_level": level, "txid.min": format_txid(lo),
                     "txid.max": format_txid(hi), "files": n,
                 }  # fmt: skip
             case RetentionEnforced(level=level, deleted=deleted):
                 return logging.INFO, "deleted files past their retention from the replica", {
-                    **db, "level": level, "files": deleted}  # fmt: skip
+                    **db, "ltx_level": level, "files": deleted}  # fmt: skip
             case SyncFailed(operation="sync"):
                 return None  # the database's monitor logs these, rate-limited
             case SyncFailed(replica=replica, error=error, attempt=attempt, will_retry=retry):

@@ -364,8 +364,8 @@ class Replica:
 
     async def _upload_snapshot(self, reason: str) -> None:
         """A full L9 snapshot at the local position; the replica continues from it."""
-        txid = format_txid(self.db.pos().txid)
-        log.info("snapshot started", extra=self._fields(txid=txid, reason=reason))
+        # Its TXID is known once written: the database syncs first.
+        log.info("snapshot started", extra=self._fields(reason=reason))
         started = time.monotonic()
         meta = self.db.meta_path
         await asyncio.to_thread(meta.mkdir, parents=True, exist_ok=True)
