@@ -84,22 +84,17 @@ class EventLog:
                         "reason": written.reason,
                     }  # fmt: skip
                 return logging.DEBUG, "uploaded changes to the replica", {
-                    **db, "replica": replica_type(replica), "ltx_level": level,
-                    "txid.min": format_txid(lo), "txid.max": format_txid(hi), "size": size,
+                    **db, "replica": replica_type(replica), **_span(level, lo, hi), "size": size,
                 }  # fmt: skip
             case LTXFileWritten(level=level, min_txid=lo, max_txid=hi, size=size):
                 return logging.DEBUG, "copied new commits to a local LTX file", {
-                    **db, "ltx_level": level, "txid.min": format_txid(lo),
-                    "txid.max": format_txid(hi), "size": size,
-                }  # fmt: skip
+                    **db, **_span(level, lo, hi), "size": size}  # fmt: skip
             case CheckpointCompleted(mode=mode, wal_pages_before=pages):
                 return logging.DEBUG, "checkpointed the WAL into the database", {
                     **db, "mode": mode, "wal_pages": pages}  # fmt: skip
             case CompactionCompleted(level=level, min_txid=lo, max_txid=hi, source_files=n):
                 return logging.DEBUG, "compaction complete", {
-                    **db, "ltx_level": level, "txid.min": format_txid(lo),
-                    "txid.max": format_txid(hi), "files": n,
-                }  # fmt: skip
+                    **db, **_span(level, lo, hi), "files": n}  # fmt: skip
             case RetentionEnforced(level=level, deleted=deleted):
                 return logging.INFO, "deleted files past their retention from the replica", {
                     **db, "ltx_level": level, "files": deleted}  # fmt: skip
@@ -171,6 +166,12 @@ class EventLog:
                 return None
             del self._snapshots[db]
             return pending
+
+
+def _span(level: int, min_txid: int, max_txid: int) -> dict[str, Any]:
+    """The fields naming one LTX file: its level and TXID range."""
+    return {"ltx_level": level, "txid.min": format_txid(min_txid),
+            "txid.max": format_txid(max_txid)}  # fmt: skip
 
 
 def logged(emit: Callable[[Event], None]) -> Callable[[Event], None]:
