@@ -8,6 +8,7 @@ txid in Go's 16 hex digits.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import itertools
 import json
@@ -34,7 +35,9 @@ from e2e_helpers import (
     wait_for_upload,
 )
 
-from litestream_core.logs import configure, resolve_level
+from litestream_core import events
+from litestream_core.engine.eventlog import LogListener
+from litestream_core.logs import TRACE, configure, resolve_level
 
 TXID = re.compile(r"^[0-9a-f]{16}$")
 
@@ -287,3 +290,58 @@ def test_start_up_names_the_s3_replica_but_never_its_secret(tmp_path: Path, moto
     assert start["path"] == "backups/app" and start["region"] == "us-east-1"
     assert start["endpoint"] == f"http://127.0.0.1:{moto_port}"
     assert "secret-access-key" not in start
+
+
+# -- every event's line ----------------------------------------------------------------
+
+
+def _every_event_class() -> list[type[events.Event]]:
+    """The core's own event classes (plugins and tests may subclass Event too)."""
+    found = [
+        c for c in vars(events).values() if isinstance(c, type) and issubclass(c, events.Event)
+    ]
+    return sorted((c for c in found if c is not events.Event), key=lambda c: c.__name__)
+
+
+def _example(cls: type[events.Event]) -> events.Event:
+    """An instance with a plausible value in every field (by its declared type)."""
+    values: dict[str, object] = {"db_path": "/data/my app.db"}
+    for f in dataclasses.fields(cls):
+        if f.name in values or f.name == "created_at":
+            continue
+        kind = str(f.type)
+        if kind.startswith("int"):
+            values[f.name] = 1234
+        elif kind.startswith("float"):
+            values[f.name] = 61.5
+        elif kind.startswith("bool"):
+            values[f.name] = True
+        elif f.name in ("replica", "output_path"):
+            values[f.name] = "s3://bucket/app" if f.name == "replica" else "/data/restored.db"
+        else:
+            values[f.name] = f"some {f.name}"
+    return cls(**values)  # type: ignore[arg-type]
+
+
+SILENT = {events.OperationFailed, events.CompactionFailed, events.ReplicaLag,
+          events.RestoreProgress}  # fmt: skip
+"""Events with no line of their own: the compactor logs its failures where they happen
+(one line, not two); lag and progress are for metrics and progress bars."""
+
+
+@pytest.mark.parametrize("cls", _every_event_class(), ids=lambda c: c.__name__)
+def test_every_event_line_is_strict_logfmt_with_go_txids(cls: type[events.Event]) -> None:
+    out = io.StringIO()
+    configure(stream=out, level=TRACE)
+    LogListener().litestream_event(_example(cls))
+    lines = out.getvalue().splitlines()
+    assert len(lines) == (cls not in SILENT), lines
+    for line in lines:
+        fields = parse_line(line)
+        assert fields["level"] in {"TRACE", "DEBUG", "INFO", "WARN", "ERROR"}, line
+        assert fields["msg"] and "%" not in fields["msg"], line
+        assert fields.get("db", "/data/my app.db") in ("/data/my app.db", "/data/restored.db")
+        for key, text in fields.items():
+            if "txid" in key:
+                assert TXID.match(text), line
+            assert "s3://bucket" not in text or key == "url", line  # replica= is the type

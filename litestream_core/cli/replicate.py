@@ -93,7 +93,7 @@ def command(
     if not config.dbs and not config.dirs:
         # As Go: logged, not fatal; databases can still be registered at run time.
         logging.getLogger("litestream").error(
-            "no databases specified in configuration %s", config.source
+            "no databases specified in configuration", extra={"config": config.source}
         )
     command_line = exec_cmd or config.exec
     argv = shlex.split(command_line) if command_line else None
@@ -347,7 +347,8 @@ def _exit_now_if_requests_hang(executor: _NoWaitExecutor, code: int) -> None:
     if not (stuck := executor.running):
         return
     logging.getLogger("litestream").warning(
-        "exiting without waiting for %d storage request(s) still running", stuck
+        "exiting without waiting for storage requests still running",
+        extra={"requests": stuck},
     )
     logging.shutdown()
     sys.stdout.flush()
