@@ -17,7 +17,7 @@ import os
 import re
 import subprocess
 import sys
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import logfmtkv
@@ -36,7 +36,7 @@ from e2e_helpers import (
 )
 
 from litestream_core import events
-from litestream_core.engine.eventlog import LogListener
+from litestream_core.engine.eventlog import EventLog, LogListener
 from litestream_core.logs import TRACE, configure, resolve_level
 
 TXID = re.compile(r"^[0-9a-f]{16}$")
@@ -345,3 +345,24 @@ def test_every_event_line_is_strict_logfmt_with_go_txids(cls: type[events.Event]
             if "txid" in key:
                 assert TXID.match(text), line
             assert "s3://bucket" not in text or key == "url", line  # replica= is the type
+
+
+def test_the_same_upload_error_warns_again_only_after_a_while() -> None:
+    lines = EventLog()
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def failed(seconds: float, error: str = "timed out", retry: bool = True) -> int:
+        event = events.SyncFailed(db_path="/a.db", operation="upload", replica="s3://b/a",
+                                  error=error, error_class="X", attempt=1, will_retry=retry,
+                                  created_at=start + timedelta(seconds=seconds))  # fmt: skip
+        line = lines.line(event)
+        assert line is not None
+        return line[0]
+
+    assert failed(0) == logging.WARNING
+    assert failed(0.5) == failed(10) == logging.DEBUG  # retries of the same error
+    assert failed(11, "access denied") == logging.WARNING  # a new error warns at once
+    assert failed(12, "access denied", retry=False) == logging.WARNING  # giving up
+    assert failed(45, "access denied") == logging.WARNING  # a while later: again
+    lines.line(events.SyncRecovered(db_path="/a.db", replica="s3://b/a", failures=3))
+    assert failed(46, "access denied") == logging.WARNING  # a new outage

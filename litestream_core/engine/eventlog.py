@@ -46,6 +46,11 @@ log = logging.getLogger("litestream")
 Line = tuple[int, str, dict[str, Any]]
 """Level, message and fields of one log line."""
 
+REPEAT_INTERVAL = 30.0
+"""Seconds during which the same upload error again is a DEBUG line, not a warning (the
+database monitor's own errors are rate-limited alike): retries every half second at
+shutdown, or with a short backoff, would otherwise fill the log with one message."""
+
 
 class EventLog:
     """Turns events into lines, remembering level-0 snapshots until they are uploaded."""
@@ -54,6 +59,8 @@ class EventLog:
         self._lock = threading.Lock()
         self._snapshots: dict[str, tuple[SnapshotWritten, datetime]] = {}
         """Database -> its level-0 snapshot not uploaded yet, and when it started."""
+        self._warned: dict[tuple[str, str], tuple[str, datetime]] = {}
+        """(database, replica) -> the upload error last warned about, and when."""
 
     def line(self, event: Event) -> Line | None:
         """The line for an event, or None for events not worth one."""
@@ -102,11 +109,15 @@ class EventLog:
                 return None  # the database's monitor logs these, rate-limited
             case SyncFailed(replica=replica, error=error, attempt=attempt, will_retry=retry):
                 what = "; retrying" if retry else ""
-                return logging.WARNING, f"could not upload to the replica{what}", {
+                rank = self._upload_failure_level(event) if retry else logging.WARNING
+                return rank, f"could not upload to the replica{what}", {
                     **db, "replica": replica_type(replica or ""), "attempt": attempt,
                     "error": error,
                 }  # fmt: skip
             case SyncRecovered(replica=replica, failures=failures):
+                with self._lock:
+                    for key in [k for k in self._warned if k[0] == event.db_path]:
+                        del self._warned[key]
                 where = {"replica": replica_type(replica)} if replica else {}
                 return logging.INFO, "replication works again", {
                     **db, **where, "failures": failures}  # fmt: skip
@@ -153,6 +164,20 @@ class EventLog:
                     "db": path, "txid": format_txid(txid), "duration": format_seconds(seconds),
                 }  # fmt: skip
         return None
+
+    def _upload_failure_level(self, event: SyncFailed) -> int:
+        """WARNING for a new error, DEBUG for the same one repeated within the interval."""
+        key = (event.db_path, event.replica or "")
+        with self._lock:
+            last = self._warned.get(key)
+            if (
+                last is not None
+                and last[0] == event.error
+                and ((event.created_at - last[1]).total_seconds() < REPEAT_INTERVAL)
+            ):
+                return logging.DEBUG
+            self._warned[key] = (event.error, event.created_at)
+        return logging.WARNING
 
     def _uploaded(
         self, db: str, level: int, max_txid: int
