@@ -36,7 +36,7 @@ from e2e_helpers import (
 )
 
 from litestream_core import events
-from litestream_core.engine.eventlog import EventLog, LogListener
+from litestream_core.engine.eventlog import EventLog, logged
 from litestream_core.logs import TRACE, configure, resolve_level
 
 TXID = re.compile(r"^[0-9a-f]{16}$")
@@ -333,7 +333,7 @@ SILENT = {events.OperationFailed, events.CompactionFailed, events.ReplicaLag,
 def test_every_event_line_is_strict_logfmt_with_go_txids(cls: type[events.Event]) -> None:
     out = io.StringIO()
     configure(stream=out, level=TRACE)
-    LogListener().litestream_event(_example(cls))
+    logged(lambda _: None)(_example(cls))
     lines = out.getvalue().splitlines()
     assert len(lines) == (cls not in SILENT), lines
     for line in lines:

@@ -262,10 +262,8 @@ class Syncer:
         self._conns = conns
         self.page_size = conns.page_size
         if self._gone is not None:
-            log.warning(
-                "%s: a database is at the path again; replicating it from a snapshot",
-                self.path,
-            )
+            log.warning("a database is at the path again; replicating it from a snapshot",
+                        extra={"db": str(self.path)})  # fmt: skip
             self._gone = None
         return True
 
@@ -301,10 +299,9 @@ class Syncer:
         """
         assert self._conns is not None and self._wal_file is not None
         log.warning(
-            "%s: the database file was %s; its replication stops here, and a database "
+            f"the database file was {what}; its replication stops here, and a database "
             "that appears at the path is replicated from a new snapshot",
-            self.path,
-            what,
+            extra={"db": str(self.path)},
         )
         with self._fd_lock:
             old_wal, self._wal_file = self._wal_file, None
@@ -320,9 +317,9 @@ class Syncer:
         self._stale = [f for f in candidates if _still_there(f, self.path)]
         if self._stale:
             log.warning(
-                "%s: the old database's -wal/-shm are still in use by another process; "
+                "the old database's -wal/-shm are still in use by another process; "
                 "the new database is replicated once they are gone",
-                self.path,
+                extra={"db": str(self.path)},
             )
         self._gone = what
         self._cursor = None
@@ -349,7 +346,7 @@ class Syncer:
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(f"{self.path}{suffix}")
             f.close()
-        log.warning("%s: removed the replaced database's -wal and -shm", self.path)
+        log.warning("removed the replaced database's -wal and -shm", extra={"db": str(self.path)})
         self._stale = []
         return False
 
