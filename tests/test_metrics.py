@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -421,6 +422,9 @@ def test_gauges_show_the_database_from_start_up(tmp_path: Path) -> None:
     proc, db, replica, _ = _start(tmp_path, f"127.0.0.1:{first}")
     wait_for_upload(replica, 0)
     txid = replica_max_txid(replica)
+    # The application stays connected (without writing): the WAL outlives the replicator.
+    app = sqlite3.connect(db)
+    app.execute("SELECT count(*) FROM t").fetchall()
     assert stop_process(proc) == 0
     second = free_port()
     cfg = write_config(tmp_path, db, replica, extra=f"addr: 127.0.0.1:{second}\n")
@@ -434,6 +438,7 @@ def test_gauges_show_the_database_from_start_up(tmp_path: Path) -> None:
         assert value(samples, "litestream_wal_size", db=str(db)) > 0
     finally:
         assert stop_process(proc) == 0
+        app.close()
 
 
 def _answers(port: int) -> bool:
