@@ -47,6 +47,10 @@ EventDict = MutableMapping[str, Any]
 
 _STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
+RESERVED_FIELDS = _STANDARD_ATTRS | {"time", "level", "msg", "source", "db", "replica"}
+"""Keys a field may not take: ``logging`` refuses a record attribute's name as an
+``extra`` key, and the others lead every line or name the database and replica."""
+
 
 def record_fields(record: logging.LogRecord) -> dict[str, Any]:
     """The structured fields a record carries (what the call passed as ``extra``)."""

@@ -38,6 +38,7 @@ from litestream_core.errors import (
     PluginLoadError,
     describe,
 )
+from litestream_core.logs import RESERVED_FIELDS
 
 if TYPE_CHECKING:
     import click
@@ -638,8 +639,9 @@ def replica_description(
     if spec is None or spec.settings is None:
         return shown
     public = {i.key for i in spec.settings.describe() if not i.secret}
+    public -= {"bucket", "path", *RESERVED_FIELDS}
     for key, value in options.items():
-        if key in public and key not in ("bucket", "path") and value not in (None, ""):
+        if key in public and value not in (None, ""):
             shown[key] = str(value)
     return shown
 

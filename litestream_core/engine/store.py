@@ -587,7 +587,9 @@ def build_store(
             shown = replica_description(pm, url, options)
             shown["sync-interval"] = f"{replicas[-1].settings.sync_interval:g}s"
             if rc.name or shared:
-                shown = {"name": rc.display_name, **shown}
+                # One of several: named as in every other line, with its type beside.
+                shown = {"replica": rc.display_name, "type": shown["replica"],
+                         **{k: v for k, v in shown.items() if k != "replica"}}  # fmt: skip
             descriptions.append(shown)
         return Entry(db, None, emit=emit, replicas=replicas, compactors=compactors,
                      locations=tuple(locations), descriptions=descriptions)  # fmt: skip
