@@ -101,10 +101,12 @@ class EventLog:
                     **db, "mode": mode, "wal_pages": pages}  # fmt: skip
             case CompactionCompleted(level=level, min_txid=lo, max_txid=hi, source_files=n):
                 return logging.DEBUG, "compaction complete", {
-                    **db, **_span(level, lo, hi), "files": n}  # fmt: skip
+                    **db, "replica": replica_type(event.replica), **_span(level, lo, hi),
+                    "files": n}  # fmt: skip
             case RetentionEnforced(level=level, deleted=deleted):
                 return logging.INFO, "deleted files past their retention from the replica", {
-                    **db, "ltx_level": level, "files": deleted}  # fmt: skip
+                    **db, "replica": replica_type(event.replica), "ltx_level": level,
+                    "files": deleted}  # fmt: skip
             case SyncFailed(operation="sync"):
                 return None  # the database's monitor logs these, rate-limited
             case SyncFailed(replica=replica, error=error, attempt=attempt, will_retry=retry):

@@ -52,7 +52,7 @@ from litestream_core.events import (
     SyncFailed,
     SyncRecovered,
 )
-from litestream_core.logs import format_txid, replica_type
+from litestream_core.logs import format_seconds, format_txid, replica_type
 from litestream_core.ltx import HEADER_SIZE, TRAILER_SIZE, Header, Trailer, verify_file
 
 if TYPE_CHECKING:
@@ -189,11 +189,8 @@ class Replica:
                 if loop.time() + delay > deadline:
                     raise
                 log.warning(
-                    "%s: replica %s not reachable at start (%s); retrying in %.1fs",
-                    self.db.path,
-                    self.name,
-                    exc.one_line(),
-                    delay,
+                    "the replica is not reachable at start; retrying",
+                    extra=self._fields(error=exc.one_line(), retry_in=format_seconds(delay)),
                 )
                 await asyncio.sleep(delay)
 
