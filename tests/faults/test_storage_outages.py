@@ -31,6 +31,8 @@ def stall_and_heal(run: Run, seconds: float) -> None:
     assert took <= STALL_WARNING + SLACK
     warning = next(line for line in run.since(mark).splitlines() if "has not advanced" in line)
     assert "behind=" in warning and "replica_txid=" in warning, warning
+    # Listeners hear events on their own thread: the gauge may trail the log line.
+    run.wait(lambda: run.metrics()["litestream_replica_lag_seconds"] > 0, "lag not exported", 10)
     first = run.metrics()
     time.sleep(max(0.0, seconds - (time.monotonic() - stalled_at)) + 1.2)
     second = run.metrics()
