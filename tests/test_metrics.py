@@ -435,7 +435,9 @@ def test_gauges_show_the_database_from_start_up(tmp_path: Path) -> None:
         samples, _ = parse(scrape(second))
         assert value(samples, "litestream_txid", db=str(db)) >= txid
         assert value(samples, "litestream_db_size", db=str(db)) == db.stat().st_size
-        assert value(samples, "litestream_wal_size", db=str(db)) > 0
+        # The WAL offset is known once the first sync (right at start) has read the WAL.
+        wait_for(lambda: value(parse(scrape(second))[0], "litestream_wal_size", db=str(db)) > 0,
+                 timeout=10)  # fmt: skip
     finally:
         assert stop_process(proc) == 0
         app.close()
