@@ -67,7 +67,7 @@ class _RateLimitedLog:
                 return
             self._last[key] = now
             held = self._held.pop(key, 0)
-        _log.warning("%s%s", message, f" ({held} similar suppressed)" if held else "")
+        _log.warning(message, extra={"suppressed": held} if held else None)
 
 
 class _Thread:

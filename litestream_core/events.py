@@ -49,6 +49,10 @@ class LTXFileUploaded(Event):
     size: int
 
 
+CHECKPOINT_SNAPSHOT = "checkpoint boundary snapshot"
+"""``SnapshotWritten.reason`` of the routine snapshot that follows a TRUNCATE checkpoint."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SnapshotWritten(Event):
     """A full snapshot was written (local L0 after a lost position, or replica L9)."""
@@ -58,6 +62,8 @@ class SnapshotWritten(Event):
     txid: int
     size: int
     reason: str = ""
+    duration_seconds: float = 0.0
+    """From the start of the snapshot until it was written (to the replica for L9)."""
     replica: str = ""
     """The replica written to (L9); empty for a local level-0 snapshot."""
 

@@ -1,9 +1,12 @@
-"""Prometheus metrics for ``litestream replicate``: an event listener and ``/metrics``.
+"""Prometheus metrics for ``litestream replicate``: Go's families, and ``/metrics``.
 
-The names, types and labels are Go Litestream's, so dashboards and alerts written for
-the Go binary keep working. The values come from engine events only: the engine knows
-nothing about Prometheus. Where an event lacks a number, the listener finds it itself
-(the database size by ``stat``, the synced WAL range from the new L0 file's header).
+The names, types, labels and buckets are Go Litestream's, so dashboards and alerts
+written for the Go binary keep working; ours (replica lag, replica TXID, unexpected
+errors) sit beside them. The engine knows nothing about Prometheus: it keeps plain
+counters (``engine.stats``) and emits events, and the collector here reads the
+store's databases at every scrape. So gauges show the real state from start-up
+(size, TXID, WAL offset: read when scraped), and a database added at run time
+through the control socket's ``register`` is there at the next scrape.
 
 Only ``/metrics`` is served. Go's listener also exposes ``/debug/pprof`` on the same
 port, which lets anyone who reaches it profile the process; we leave that out.
@@ -20,9 +23,9 @@ import socket
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -32,230 +35,250 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
-from prometheus_client.metrics_core import Metric
+from prometheus_client.metrics_core import HistogramMetricFamily, Metric
 
-from litestream_core.errors import ConfigError, LitestreamError
-from litestream_core.events import (
-    CheckpointCompleted,
-    CompactionCompleted,
-    Event,
-    LevelCheckFailed,
-    LTXFileUploaded,
-    LTXFileWritten,
-    OperationFailed,
-    ReplicaLag,
-    RetentionEnforced,
-    SyncFailed,
-)
+from litestream_core.engine.stats import L0_RETENTION_STATUSES, OPERATION_BUCKETS
+from litestream_core.errors import ConfigError
+from litestream_core.events import Event, LevelCheckFailed, OperationFailed, ReplicaLag
 from litestream_core.hookspecs import hookimpl
-from litestream_core.ltx import HEADER_SIZE, Header, format_filename
+
+if TYPE_CHECKING:
+    from litestream_core.engine.store import Entry, Store
 
 log = logging.getLogger("litestream.metrics")
 
-_REPLICA_LAG = "litestream_replica_lag_seconds"
-_NAMED_LAG = "litestream_named_replica_lag_seconds"
-_NAMED_TXID = "litestream_named_replica_txid"
-
-# Go's metric names (db.go and internal/internal.go), with their help texts.
+# Go's families (db.go, internal/internal.go) with their help texts, then ours.
 _DB_GAUGES = {
     "litestream_db_size": "The current size of the real DB",
     "litestream_wal_size": "The current size of the real WAL",
     "litestream_txid": "The current transaction ID",
     "litestream_disk_full": "Whether replication is paused because the local disk is full",
-    # Beyond Go: how far the replica is behind (engine.watchdog's ReplicaLag events).
-    _REPLICA_LAG: "Age in seconds of the oldest local commit the replica does not hold yet",
-    "litestream_replica_txid": "The newest transaction ID the replica holds",
 }
 _DB_COUNTERS = {
     "litestream_total_wal_bytes": "Total number of bytes written to shadow WAL",
     "litestream_sync_count": "Number of sync operations performed",
     "litestream_sync_error_count": "Number of sync errors that have occurred",
-    "litestream_unexpected_error_count": "Unexpected exceptions (bugs) in replication loops",
+    "litestream_sync_seconds": "Time spent syncing shadow WAL, in seconds",
     "litestream_compaction_verify_error_count": "Number of post-compaction verification failures",
-    # Beyond Go: problems found by the periodic level check (validation.interval).
-    "litestream_validation_error_count": "Number of replica level problems found by validation",
 }
-_CHECKPOINT_COUNT = "litestream_checkpoint_count"
-_REPLICA_OPS = "litestream_replica_operation_total"
-_REPLICA_BYTES = "litestream_replica_operation_bytes"
-_COUNTERS = frozenset({*_DB_COUNTERS, _CHECKPOINT_COUNT, _REPLICA_OPS, _REPLICA_BYTES})
+_CHECKPOINT_COUNTERS = {
+    "litestream_checkpoint_count": "Number of checkpoint operations performed",
+    "litestream_checkpoint_error_count": "Number of checkpoint errors that have occurred",
+    "litestream_checkpoint_seconds": "Time spent checkpointing WAL, in seconds",
+}
+_POSITION = frozenset({"litestream_txid", "litestream_wal_size"})
+"""Gauges known only once the database was opened (its position read from disk)."""
+_OP_TOTAL = "litestream_replica_operation_total"
+_OP_BYTES = "litestream_replica_operation_bytes"
+_OP_DURATION = "litestream_replica_operation_duration_seconds"
+_OP_ERRORS = "litestream_replica_operation_errors_total"
+_L0_RETENTION = "litestream_l0_retention_files_total"
+# Beyond Go.
+_REPLICA_LAG = "litestream_replica_lag_seconds"
+_REPLICA_TXID = "litestream_replica_txid"
+_NAMED_LAG = "litestream_named_replica_lag_seconds"
+_NAMED_TXID = "litestream_named_replica_txid"
+_UNEXPECTED = "litestream_unexpected_error_count"
+_VALIDATION_ERRORS = "litestream_validation_error_count"
+_VERIFY_ERRORS = "litestream_compaction_verify_error_count"
 
-_DISK_FULL_MARKERS = ("No space left on device", "disk is full", "ENOSPC")
+_COUNTERS = frozenset(
+    {
+        *_DB_COUNTERS,
+        *_CHECKPOINT_COUNTERS,
+        _OP_TOTAL,
+        _OP_BYTES,
+        _OP_ERRORS,
+        _UNEXPECTED,
+        _VALIDATION_ERRORS,
+    }
+)
+"""Every counter family: ``render`` names their HELP/TYPE lines after their samples."""
 
 
-@dataclass(frozen=True)
-class Target:
-    """What the listener needs to know about one replicated database."""
-
-    db_path: str
-    meta_path: Path
-    replica_type: str | None
-    """The (first) replica's type, for the replica operation counters."""
-    replica_types: Mapping[str, str] = field(default_factory=dict)
-    """Beyond Go: each replica's type by its name, for a database with several."""
+def _le(bound: float) -> str:
+    """A bucket bound as Go prints it (``1``, not ``1.0``)."""
+    return f"{bound:g}"
 
 
 @dataclass
-class _DBValues:
-    gauges: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_DB_GAUGES, 0.0))
-    counters: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_DB_COUNTERS, 0.0))
-    checkpoints: dict[str, float] = field(default_factory=lambda: defaultdict(float))
-    lag_seen_at: float = 0.0
+class _Lag:
+    seconds: float = 0.0
+    replica_txid: int = 0
+    seen_at: float = 0.0
     """When the last ReplicaLag arrived (monotonic): a lag keeps growing until the next."""
-    replicas: dict[str, tuple[float, float, float]] = field(default_factory=dict)
-    """Each replica's (lag, TXID, when seen) by name; the database's own lag and TXID
-    gauges are those of the replica furthest behind."""
 
 
-class MetricsListener:
-    """Turns engine events into Go's metrics; register it with the plugin manager.
+class MetricsCollector:
+    """Go's metrics for a store's databases, read at each scrape.
 
-    It is also a prometheus_client collector: each scrape reads the current values.
+    It is also an event listener (add it to the run's dispatcher): the replica lag
+    and unexpected errors come from events.
     """
 
-    def __init__(self, targets: Iterable[Target]) -> None:
-        self._targets = {t.db_path: t for t in targets}
+    def __init__(self, store: Store) -> None:
+        self._store = store
         self._lock = threading.Lock()
-        self._dbs = {path: _DBValues() for path in self._targets}
-        self._ops: dict[tuple[str, str], float] = defaultdict(float)
-        self._op_bytes: dict[tuple[str, str], float] = defaultdict(float)
+        self._lags: dict[tuple[str, str], _Lag] = {}
+        """By (database, replica): with several replicas the gauges show the one furthest
+        behind, since a commit is safe only once every replica holds it."""
+        self._unexpected: dict[str, int] = defaultdict(int)
+        self._level_checks: dict[tuple[str, str], int] = defaultdict(int)
+        """Problems found by ``verify-compaction`` and ``validation``, by (db, family)."""
 
     @hookimpl
     def litestream_event(self, event: Event) -> None:
-        values = self._dbs.get(event.db_path)
-        target = self._targets.get(event.db_path)
-        if values is None or target is None:
-            return
-        if isinstance(event, OperationFailed) and event.unexpected:
-            with self._lock:
-                values.counters["litestream_unexpected_error_count"] += 1
         match event:
-            case LTXFileWritten(level=0, max_txid=txid):
-                self._on_sync(target, values, txid)
-            case SyncFailed(replica=None, operation="sync", error=error):
+            case OperationFailed(unexpected=True):
                 with self._lock:
-                    values.counters["litestream_sync_count"] += 1
-                    values.counters["litestream_sync_error_count"] += 1
-                    full = any(marker in error for marker in _DISK_FULL_MARKERS)
-                    values.gauges["litestream_disk_full"] = 1.0 if full else 0.0
-            case ReplicaLag(replica=replica, lag_seconds=lag, replica_txid=txid):
+                    self._unexpected[event.db_path] += 1
+            case ReplicaLag(lag_seconds=lag, replica_txid=txid):
                 with self._lock:
-                    values.replicas[replica] = (lag, float(txid), time.monotonic())
-                    worst = min(values.replicas.values(), key=lambda r: (r[1], -r[0]))
-                    values.gauges[_REPLICA_LAG] = worst[0]
-                    values.gauges["litestream_replica_txid"] = worst[1]
-                    values.lag_seen_at = worst[2]
-            case CheckpointCompleted(mode=mode):
-                with self._lock:
-                    values.checkpoints[mode] += 1
-            case LTXFileUploaded(replica=replica, size=size):
-                self._count_op(target, "PUT", 1, size, replica)
-            case CompactionCompleted():
-                self._count_op(target, "PUT", 1, 0)
-            case RetentionEnforced(deleted=deleted):
-                self._count_op(target, "DELETE", deleted, 0)
+                    self._lags[(event.db_path, event.replica)] = _Lag(lag, txid, time.monotonic())
             case LevelCheckFailed(check=check):
-                name = ("litestream_compaction_verify_error_count" if check == "compaction"
-                        else "litestream_validation_error_count")  # fmt: skip
+                name = _VERIFY_ERRORS if check == "compaction" else _VALIDATION_ERRORS
                 with self._lock:
-                    values.counters[name] += 1
+                    self._level_checks[(event.db_path, name)] += 1
 
-    def _on_sync(self, target: Target, values: _DBValues, txid: int) -> None:
-        """A sync wrote an L0 file: the synced WAL range is in that file's header."""
-        db_size = _file_size(target.db_path)
-        header = _read_header(target.meta_path / "ltx" / "0" / format_filename(txid, txid))
-        with self._lock:
-            values.counters["litestream_sync_count"] += 1
-            values.gauges["litestream_txid"] = float(txid)
-            values.gauges["litestream_disk_full"] = 0.0
-            if db_size is not None:
-                values.gauges["litestream_db_size"] = float(db_size)
-            if header is not None:
-                values.counters["litestream_total_wal_bytes"] += header.wal_size
-                values.gauges["litestream_wal_size"] = float(header.wal_offset + header.wal_size)
-
-    def _count_op(
-        self, target: Target, operation: str, count: int, size: int, replica: str | None = None
-    ) -> None:
-        kind = target.replica_types.get(replica or "", target.replica_type)
-        if kind is None:
-            return
-        key = (kind, operation)
-        with self._lock:
-            self._ops[key] += count
-            self._op_bytes[key] += size
-
-    @staticmethod
-    def _gauge(values: _DBValues, name: str) -> float:
-        value = values.gauges[name]
-        if name == _REPLICA_LAG and value > 0:
+    def _lag(self, path: str) -> _Lag:
+        now = time.monotonic()
+        lags = [
             # Still behind as of the last event: the oldest missing commit aged since.
-            value += time.monotonic() - values.lag_seen_at
-        return value
+            _Lag(lag.seconds + now - lag.seen_at, lag.replica_txid) if lag.seconds > 0 else lag
+            for (db, _), lag in self._lags.items()
+            if db == path
+        ]
+        if not lags:
+            return _Lag()
+        return _Lag(max(lag.seconds for lag in lags), min(lag.replica_txid for lag in lags))
 
     def collect(self) -> Iterator[Metric]:
-        with self._lock:
-            for name, help_text in _DB_GAUGES.items():
-                metric = Metric(name, help_text, "gauge")
-                for path, values in self._dbs.items():
-                    metric.add_sample(name, {"db": path}, self._gauge(values, name))
-                yield metric
-            yield from self._named_replicas()
-            for name, help_text in _DB_COUNTERS.items():
-                metric = Metric(name, help_text, "counter")
-                for path, values in self._dbs.items():
-                    metric.add_sample(name, {"db": path}, values.counters[name])
-                yield metric
-            checkpoints = Metric(
-                _CHECKPOINT_COUNT, "Number of checkpoint operations performed", "counter"
-            )
-            for path, values in self._dbs.items():
-                for mode, count in sorted(values.checkpoints.items()):
-                    checkpoints.add_sample(_CHECKPOINT_COUNT, {"db": path, "mode": mode}, count)
-            yield checkpoints
-            for name, help_text, table in (
-                (_REPLICA_OPS, "The number of replica operations performed", self._ops),
-                (_REPLICA_BYTES, "The number of bytes used by replica operations",
-                 self._op_bytes),
-            ):  # fmt: skip
-                metric = Metric(name, help_text, "counter")
-                for (kind, operation), value in sorted(table.items()):
-                    metric.add_sample(name, {"replica_type": kind, "operation": operation}, value)
-                yield metric
+        entries = sorted(self._store.entries, key=lambda e: e.db.path)
+        yield from self._database_families(entries)
+        yield from self._operation_families()
+        yield from self._our_families(entries)
 
-    def _named_replicas(self) -> Iterator[Metric]:
+    def _database_families(self, entries: list[Entry]) -> Iterator[Metric]:
+        gauges = {name: Metric(name, text, "gauge") for name, text in _DB_GAUGES.items()}
+        counters = {name: Metric(name, text, "counter") for name, text in _DB_COUNTERS.items()}
+        checkpoints = {
+            name: Metric(name, text, "counter") for name, text in _CHECKPOINT_COUNTERS.items()
+        }
+        l0 = Metric(_L0_RETENTION, "Number of L0 files by status during retention enforcement",
+                    "gauge")  # fmt: skip
+        for entry in entries:
+            db, path = entry.db, str(entry.db.path)
+            labels = {"db": path}
+            stats = db.stats
+            with stats.lock:
+                values = {
+                    "litestream_wal_size": db.synced_wal_offset,
+                    "litestream_txid": db.pos().txid,
+                    "litestream_disk_full": int(stats.disk_full),
+                    "litestream_total_wal_bytes": stats.total_wal_bytes,
+                    "litestream_sync_count": stats.sync_count,
+                    "litestream_sync_error_count": stats.sync_error_count,
+                    "litestream_sync_seconds": stats.sync_seconds,
+                }
+                modes = {
+                    mode: (c.count, c.errors, c.seconds) for mode, c in stats.checkpoints.items()
+                }
+                retention = dict(stats.l0_retention)
+            values["litestream_db_size"] = _file_size(path)
+            with self._lock:
+                values[_VERIFY_ERRORS] = self._level_checks.get((path, _VERIFY_ERRORS), 0)
+            for name, metric in (*gauges.items(), *counters.items()):
+                if name in _POSITION and not entry.opened and not values[name]:
+                    continue  # not read from disk yet: absent, not a false 0
+                metric.add_sample(name, labels, float(values[name]))
+            for mode, numbers in sorted(modes.items()):
+                for metric, number in zip(checkpoints.values(), numbers, strict=True):
+                    metric.add_sample(metric.name, {"db": path, "mode": mode}, float(number))
+            # Go labels this family with the database's file name, not its path.
+            for status in L0_RETENTION_STATUSES if retention else ():
+                l0.add_sample(_L0_RETENTION, {"db": os.path.basename(path), "status": status},
+                              float(retention[status]))  # fmt: skip
+        yield from gauges.values()
+        yield from counters.values()
+        yield from checkpoints.values()
+        yield l0
+
+    def _operation_families(self) -> Iterator[Metric]:
+        ops = sorted(self._store.operations.snapshot().items())
+        total = Metric(_OP_TOTAL, "The number of replica operations performed", "counter")
+        size = Metric(_OP_BYTES, "The number of bytes used by replica operations", "counter")
+        errors = Metric(
+            _OP_ERRORS, "Number of replica operation errors by type, operation, and error code",
+            "counter",
+        )  # fmt: skip
+        duration = HistogramMetricFamily(
+            _OP_DURATION, "Duration of replica operations by type and operation",
+            labels=("replica_type", "operation"),
+        )  # fmt: skip
+        for (kind, operation), counts in ops:
+            labels = {"replica_type": kind, "operation": operation}
+            total.add_sample(_OP_TOTAL, labels, float(counts.total))
+            if operation in ("GET", "PUT"):  # the operations that move bytes, as in Go
+                size.add_sample(_OP_BYTES, labels, float(counts.bytes))
+            for code, count in sorted(counts.errors.items()):
+                errors.add_sample(_OP_ERRORS, {**labels, "code": code}, float(count))
+            cumulative, buckets = 0, []
+            for bound, count in zip(OPERATION_BUCKETS, counts.buckets, strict=True):
+                cumulative += count
+                buckets.append((_le(bound), float(cumulative)))
+            buckets.append(("+Inf", float(counts.observed)))
+            duration.add_metric([kind, operation], buckets, counts.seconds)
+        yield from (total, size, duration, errors)
+
+    def _our_families(self, entries: list[Entry]) -> Iterator[Metric]:
+        lag = Metric(_REPLICA_LAG, "Age in seconds of the oldest local commit the replica "
+                     "does not hold yet", "gauge")  # fmt: skip
+        txid = Metric(_REPLICA_TXID, "The newest transaction ID the replica holds", "gauge")
+        unexpected = Metric(_UNEXPECTED, "Unexpected exceptions (bugs) in replication loops",
+                            "counter")  # fmt: skip
+        validation = Metric(_VALIDATION_ERRORS, "Number of replica level problems found by "
+                            "validation", "counter")  # fmt: skip
+        with self._lock:
+            for entry in entries:
+                path = str(entry.db.path)
+                labels = {"db": path}
+                behind = self._lag(path)
+                lag.add_sample(_REPLICA_LAG, labels, behind.seconds)
+                txid.add_sample(_REPLICA_TXID, labels, float(behind.replica_txid))
+                unexpected.add_sample(_UNEXPECTED, labels, float(self._unexpected.get(path, 0)))
+                problems = self._level_checks.get((path, _VALIDATION_ERRORS), 0)
+                validation.add_sample(_VALIDATION_ERRORS, labels, float(problems))
+        yield from (lag, txid, unexpected, validation)
+        yield from self._named_replicas(entries)
+
+    def _named_replicas(self, entries: list[Entry]) -> Iterator[Metric]:
         """Beyond Go: each replica's lag and TXID, labelled by its name, for the
-        databases with several replicas (the lock is held)."""
+        databases with several replicas."""
         lag = Metric(_NAMED_LAG, "Age in seconds of the oldest local commit this replica "
                      "does not hold yet (databases with several replicas)", "gauge")  # fmt: skip
         txid = Metric(_NAMED_TXID, "The newest transaction ID this replica holds "
                       "(databases with several replicas)", "gauge")  # fmt: skip
         now = time.monotonic()
-        for path, values in self._dbs.items():
-            if len(values.replicas) < 2:
-                continue
-            for name, (behind, held, seen) in sorted(values.replicas.items()):
-                labels = {"db": path, "replica": name}
-                lag.add_sample(_NAMED_LAG, labels, behind + (now - seen if behind > 0 else 0.0))
-                txid.add_sample(_NAMED_TXID, labels, held)
+        with self._lock:
+            for entry in entries:
+                if len(entry.replicas) < 2:
+                    continue
+                path = str(entry.db.path)
+                for replica in sorted(entry.replicas, key=lambda r: r.name):
+                    seen = self._lags.get((path, replica.name), _Lag())
+                    labels = {"db": path, "replica": replica.name}
+                    behind = seen.seconds + (now - seen.seen_at if seen.seconds > 0 else 0.0)
+                    lag.add_sample(_NAMED_LAG, labels, behind)
+                    txid.add_sample(_NAMED_TXID, labels, float(seen.replica_txid))
         yield lag
         yield txid
 
 
-def _file_size(path: str) -> int | None:
+def _file_size(path: str) -> int:
     try:
         return os.stat(path).st_size
     except OSError:
-        return None
-
-
-def _read_header(path: Path) -> Header | None:
-    """The header of a local LTX file, or None if it is gone (L0 retention) or unreadable."""
-    try:
-        with path.open("rb") as f:
-            return Header.decode(f.read(HEADER_SIZE))
-    except (OSError, LitestreamError):
-        return None
+        return 0
 
 
 def render(registry: CollectorRegistry) -> bytes:
@@ -332,26 +355,25 @@ class MetricsServer:
         self._thread.join()
 
 
-def start_metrics(
-    addr: str, targets: Iterable[Target]
-) -> tuple[MetricsListener, MetricsServer | None]:
-    """The listener for ``targets`` and, if ``addr`` can be bound, its HTTP server.
+def start_metrics(store: Store, addr: str) -> tuple[MetricsCollector, MetricsServer | None]:
+    """The collector of ``store``'s metrics and, if ``addr`` can be bound, its HTTP server.
 
     As in Go, a listener that cannot bind (port in use) is logged and replication runs
     on without metrics: a monitoring problem must not stop disaster recovery. A
     malformed ``addr`` is a configuration error.
     """
-    listener = MetricsListener(targets)
+    collector = MetricsCollector(store)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(listener)
+    registry.register(collector)
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
     try:
         server = MetricsServer(addr, registry)
     except OSError as exc:
-        log.error("cannot start metrics server on %s: %s", addr, exc.strerror or exc)
-        return listener, None
+        log.error("cannot start metrics server; replication goes on without it",
+                  extra={"addr": addr, "error": exc.strerror or str(exc)})  # fmt: skip
+        return collector, None
     shown = addr if not addr.startswith(":") else f"localhost{addr}"
-    log.info("serving metrics on http://%s/metrics", shown)
-    return listener, server
+    log.info("serving metrics", extra={"url": f"http://{shown}/metrics"})
+    return collector, server

@@ -38,6 +38,7 @@ from litestream_core.errors import (
     PluginLoadError,
     describe,
 )
+from litestream_core.logs import RESERVED_FIELDS
 
 if TYPE_CHECKING:
     import click
@@ -620,6 +621,29 @@ def replica_secrets(
         return found + [str(v) for v in options.values() if isinstance(v, str)]
     secret = {i.key for i in spec.settings.describe() if i.secret}
     return found + [str(v) for k, v in options.items() if k in secret and v]
+
+
+def replica_description(
+    pm: pluggy.PluginManager, url: ReplicaURL, options: Mapping[str, Any]
+) -> dict[str, str]:
+    """What a log line may show of a replica: its type, bucket (or host) and path, and
+    every option its backend declares and does not call secret (endpoint, region, ...).
+    A backend that declares no settings gets none of its options shown: which are
+    secret is unknown."""
+    shown = {"replica": url.scheme}
+    if url.host:
+        shown["bucket"] = url.host
+    if url.path:
+        shown["path"] = url.path
+    spec = replica_client_registry(pm).get(url.scheme)
+    if spec is None or spec.settings is None:
+        return shown
+    public = {i.key for i in spec.settings.describe() if not i.secret}
+    public -= {"bucket", "path", *RESERVED_FIELDS}
+    for key, value in options.items():
+        if key in public and value not in (None, ""):
+            shown[key] = str(value)
+    return shown
 
 
 def _unknown_scheme(pm: pluggy.PluginManager, scheme: str) -> ConfigError:

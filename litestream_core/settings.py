@@ -234,6 +234,11 @@ class RedactSecrets(logging.Filter):
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
             record.exc_text = self.redact(record.exc_text)
+        from litestream_core.logs import record_fields
+
+        for key, value in record_fields(record).items():
+            if isinstance(value, str):
+                setattr(record, key, self.redact(value))
         return True
 
 

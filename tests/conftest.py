@@ -12,12 +12,15 @@ entry-point import are the real code paths.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from litestream_core.testing.servers import answers_http, free_port, start_server, stop_server
 
 Site = Callable[..., None]
 
@@ -57,3 +60,31 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
     yield install
     for module in modules:
         sys.modules.pop(module, None)
+
+
+@pytest.fixture
+def small_volume(tmp_path: Path) -> Iterator[Path]:
+    """A 512 KiB tmpfs (mounting needs root, which CI has), for a disk that fills up."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount)],
+                          capture_output=True, text=True)  # fmt: skip
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {proc.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+@pytest.fixture
+def moto_port(tmp_path: Path) -> Iterator[int]:
+    """A moto S3 server on a free port (``make_bucket`` adds buckets)."""
+    port = free_port()
+    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    proc = start_server(argv, answers_http(f"http://127.0.0.1:{port}/moto-api/"),
+                        name="moto_server", port=port, log=tmp_path / "moto.log")  # fmt: skip
+    try:
+        yield port
+    finally:
+        stop_server(proc)

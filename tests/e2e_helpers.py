@@ -198,3 +198,17 @@ def replica_max_txid(replica: Path) -> int:
 def wait_for_upload(replica: Path, above: int, timeout: float = 30.0) -> None:
     """Wait until the replicator has uploaded a TXID beyond ``above`` (so it is running)."""
     wait_for(lambda: replica_max_txid(replica) > above, timeout)
+
+
+def s3_env() -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return base | {"LITESTREAM_ACCESS_KEY_ID": "test", "LITESTREAM_SECRET_ACCESS_KEY": "test"}
+
+
+def make_bucket(port: int, name: str) -> None:
+    import boto3
+
+    boto3.client(
+        "s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+        aws_access_key_id="test", aws_secret_access_key="test",
+    ).create_bucket(Bucket=name)  # fmt: skip

@@ -164,5 +164,7 @@ def test_verify_fails_with_one_line_on_a_broken_replica(replica, tmp_path):
     code, out, err = _run("verify", f"file://{broken}")
     assert code == 1
     assert err.count("\n") == 1
-    assert err.startswith("Error: replica is broken: newest TXID e cannot be restored")
+    assert err.startswith(
+        "Error: replica is broken: newest TXID 000000000000000e cannot be restored"
+    )
     assert "problem:" in out

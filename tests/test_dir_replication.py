@@ -261,7 +261,7 @@ def test_watched_directory_follows_new_and_removed_databases(tmp_path, go_litest
         writers.pop("later.db").close()
         for path in (doomed, Path(f"{doomed}-wal"), Path(f"{doomed}-shm")):
             path.unlink(missing_ok=True)
-        wait_for(lambda: f"removed database from replication: {doomed}" in output_of(log),
+        wait_for(lambda: f'stopped replicating it" db={doomed}' in output_of(log),
                  timeout=30)  # fmt: skip
         assert proc.poll() is None
         for writer in writers.values():

@@ -77,10 +77,13 @@ def test_the_child_process_forwards_tracebacks():
     except ValueError:
         record = logging.LogRecord("litestream.db", logging.ERROR, __file__, 1, "boom", (),
                                    __import__("sys").exc_info())  # fmt: skip
+    record.db, record.txid, record.client = "/a.db", "0000000000000001", object()
     handler.emit(record)
-    [(_, name, level, text)] = outbox.messages
+    [(_, name, level, text, fields)] = outbox.messages
     assert (name, level) == ("litestream.db", logging.ERROR)
     assert text.startswith("boom\nTraceback") and "ValueError: deep inside" in text
+    # Its fields go along; one that cannot cross to the application stays behind.
+    assert fields == {"db": "/a.db", "txid": "0000000000000001"}
 
 
 def test_the_status_table_in_the_docs_is_the_codes():

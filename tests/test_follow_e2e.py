@@ -183,7 +183,7 @@ def test_killed_follower_resumes_from_its_sidecar(tmp_path):
     except BaseException:
         print(log.read_text())
         raise
-    assert "resuming follow mode at TXID" in log.read_text()
+    assert 'msg="resuming following the replica"' in log.read_text()
     assert killed_at is not None and killed_at < last
     assert rows(out) == writer.rows()
 

@@ -9,49 +9,24 @@ behind a proxy that can stop forwarding without closing anything.
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).parent))
+from e2e_helpers import make_bucket, s3_env
+
 from litestream_core.testing.e2e import Replicate, rows, wait_for, write_config
 from litestream_core.testing.fault_proxy import FaultProxy
-from litestream_core.testing.servers import answers_http, free_port, start_server, stop_server
+from litestream_core.testing.servers import free_port
 
 STOP_WITHIN = 20.0
 """Seconds a SIGTERM may take; the SDK's own timeouts alone would take minutes."""
-
-
-@pytest.fixture
-def moto_port(tmp_path: Path) -> Iterator[int]:
-    port = free_port()
-    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-    proc = start_server(argv, answers_http(f"http://127.0.0.1:{port}/moto-api/"),
-                        name="moto_server", port=port, log=tmp_path / "moto.log")  # fmt: skip
-    try:
-        yield port
-    finally:
-        stop_server(proc)
-
-
-def s3_env() -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return base | {"LITESTREAM_ACCESS_KEY_ID": "test", "LITESTREAM_SECRET_ACCESS_KEY": "test"}
-
-
-def make_bucket(port: int, name: str) -> None:
-    import boto3
-
-    boto3.client(
-        "s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
-        aws_access_key_id="test", aws_secret_access_key="test",
-    ).create_bucket(Bucket=name)  # fmt: skip
 
 
 def app_db(path: Path) -> sqlite3.Connection:
@@ -108,7 +83,7 @@ def test_sigterm_during_a_hung_upload_ends_after_the_shutdown_timeout(
     proxy = FaultProxy(moto_port)
     try:
         rep = start(tmp_path, db, proxy.endpoint)
-        wait_for(lambda: "replicating to" in rep.output(), "replicate did not start")
+        wait_for(lambda: "replicating database" in rep.output(), "replicate did not start")
         time.sleep(0.5)
         proxy.stall()
         for _ in range(20):  # uploads of these now hang

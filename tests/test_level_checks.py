@@ -24,7 +24,7 @@ from litestream_core.engine.replica import Replica
 from litestream_core.engine.store import Entry, Store
 from litestream_core.engine.validation import level_problems, validate_periodically
 from litestream_core.events import LevelCheckFailed
-from litestream_core.metrics import MetricsListener, Target
+from litestream_core.metrics import MetricsCollector
 
 
 @pytest.fixture
@@ -66,17 +66,19 @@ async def test_verify_compaction_reports_a_gap_it_wrote(tmp_path, verify):
     client = await gapped_replica(tmp_path)
     events = []
     settings = CompactionSettings(level_intervals=(1.0,), verify_compaction=verify)
-    comp = Compactor(client, settings, emit=events.append, db_path="/app.db", replica_name="mem")
+    db = DB(tmp_path / "app.db")
+    comp = Compactor(client, settings, emit=events.append, db_path=str(db.path), replica_name="mem")
     assert await comp.compact(1)
     checks = [e for e in events if isinstance(e, LevelCheckFailed)]
     if not verify:
         assert checks == []
         return
     assert [(e.check, e.level, e.kind) for e in checks] == [("compaction", 1, "gap")]
-    listener = MetricsListener([Target("/app.db", tmp_path, "mem")])
-    listener.litestream_event(checks[0])
-    samples = {m.name: m.samples for m in listener.collect()}
+    collector = MetricsCollector(Store([Entry(db, None, opened=True)]))
+    collector.litestream_event(checks[0])
+    samples = {m.name: m.samples for m in collector.collect()}
     assert samples["litestream_compaction_verify_error_count"][0].value == 1
+    assert samples["litestream_validation_error_count"][0].value == 0
 
 
 @pytest.mark.anyio

@@ -40,10 +40,15 @@ def test_servers_without_extras_are_logged_and_skipped(monkeypatch, caplog, tmp_
 
     with caplog.at_level(logging.WARNING, logger="litestream.server"):
         asyncio.run(scenario())
-    messages = [r.getMessage() for r in caplog.records]
+    lines = [
+        (r.getMessage(), getattr(r, "error", ""), getattr(r, "addr", "")) for r in caplog.records
+    ]
     assert any(
-        m.startswith("failed to start control server: ") and "litestream-core[socket]" in m
-        for m in messages
-    ), messages
-    assert any("MCP server on 127.0.0.1:0" in m and "litestream-core[mcp]" in m for m in messages)
+        m == "control socket not started" and "litestream-core[socket]" in error
+        for m, error, _ in lines
+    ), lines
+    assert any(
+        m == "MCP server not started" and addr == "127.0.0.1:0" and "litestream-core[mcp]" in error
+        for m, error, addr in lines
+    ), lines
     assert not (tmp_path / "ls.sock").exists()

@@ -114,7 +114,7 @@ async def test_missing_file_makes_the_newest_state_unreachable(client, history):
     await history.upload(client, [t for t in txids if t != 4])
     report = await verify_replica(client)
     assert not report.ok
-    assert "newest TXID 8 cannot be restored" in report.problems[-1]
+    assert "newest TXID 0000000000000008 cannot be restored" in report.problems[-1]
     assert [p.txid for p in report.points] == [1, 2, 3]
     assert any("gap" in w for w in report.warnings)
 

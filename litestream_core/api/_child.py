@@ -36,6 +36,7 @@ from litestream_core.api._protocol import (
     portable_error,
 )
 from litestream_core.errors import LitestreamError
+from litestream_core.logs import record_fields
 
 if TYPE_CHECKING:
     import pluggy
@@ -82,8 +83,16 @@ class _ForwardLogs(logging.Handler):
             if record.exc_info:
                 # The traceback of an unexpected error is what the application's log
                 # needs most: it cannot be recovered once the child process is gone.
-                text += "\n" + logging.Formatter().formatException(record.exc_info)
-            self._outbox.put((LOG, record.name, record.levelno, text))
+                # (exc_text: the one the redaction filter already cleaned.)
+                trace = record.exc_text or logging.Formatter().formatException(record.exc_info)
+                text += "\n" + trace
+            fields = {k: v for k, v in record_fields(record).items() if _plain(v)}
+            self._outbox.put((LOG, record.name, record.levelno, text, fields))
+
+
+def _plain(value: object) -> bool:
+    """Whether a field can cross to the application as it is (pickled)."""
+    return isinstance(value, str | int | float | bool) or value is None
 
 
 def main(argv: list[str]) -> int:

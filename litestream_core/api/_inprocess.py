@@ -63,8 +63,8 @@ class InProcessReplication(Replication):
         pm = pm if pm is not None else get_plugin_manager()
         codecs = page_codecs(pm, compression)
         if compression != "lz4":
-            log.warning("%s: compression %r: Go Litestream cannot restore this replica",
-                        db_path, compression)  # fmt: skip
+            log.warning("this compression makes a replica Go Litestream cannot restore",
+                        extra={"db": os.fspath(db_path), "compression": compression})  # fmt: skip
         self._dispatcher = EventDispatcher(pm) if dispatch_events else None
         self._on_event = on_event
         url = replica_url if isinstance(replica_url, ReplicaURL) else ReplicaURL.parse(replica_url)

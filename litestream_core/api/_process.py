@@ -149,8 +149,8 @@ class ChildProcess:
             elif kind == EVENT:
                 self._deliver(message[1])
             elif kind == LOG:
-                _, name, level, text = message
-                logging.getLogger(name).log(level, "%s", text)
+                _, name, level, text, fields = message
+                logging.getLogger(name).log(level, "%s", text, extra=fields)
         self._conn.close()
         code = self.wait(self._spec.shutdown_sync_timeout + EXIT_GRACE)
         gone = LitestreamError(
@@ -160,7 +160,8 @@ class ChildProcess:
             self._gone = gone
             pending, self._pending = self._pending, {}
         if not self._stopping:
-            log.error("%s: %s; the database is no longer replicated", self._spec.db_path, gone)
+            log.error("replication process is gone: the database is no longer replicated",
+                      extra={"db": self._spec.db_path, "error": str(gone)})  # fmt: skip
         for future in pending.values():
             with contextlib.suppress(concurrent.futures.InvalidStateError):
                 future.set_exception(gone)
@@ -171,7 +172,8 @@ class ChildProcess:
         try:
             return self._proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            log.error("replication process %d did not exit; killing it", self._proc.pid)
+            log.error("replication process did not exit; killing it",
+                      extra={"pid": self._proc.pid})  # fmt: skip
             self._proc.kill()
             return self._proc.wait()
 
@@ -259,7 +261,8 @@ class ProcessReplication(Replication):
         try:
             ok: bool = await asyncio.wait_for(asyncio.wrap_future(child.request(STOP)), timeout)
         except TimeoutError:
-            log.error("replication process %s did not stop in time; killing it", child.pid)
+            log.error("replication process did not stop in time; killing it",
+                      extra={"pid": child.pid})  # fmt: skip
             await asyncio.to_thread(child.kill)
             ok = False
         except LitestreamError:  # it had stopped already (SIGTERM): its exit code says how
@@ -309,7 +312,7 @@ class ProcessReplication(Replication):
         try:
             self._on_event(event)
         except Exception:  # a listener must never stop replication
-            log.exception("on_event failed on %s", type(event).__name__)
+            log.exception("on_event failed", extra={"event": event.name})
 
 
 def _entry_point_plugins(pm: pluggy.PluginManager, scheme: str) -> tuple[str, ...]:

@@ -10,7 +10,6 @@ Different on purpose: with ``-exec`` we exit with the application's own exit cod
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import shlex
@@ -27,6 +26,7 @@ import click
 
 from litestream_core.cli import plugin_manager
 from litestream_core.cli.common import go_flag, handle_errors
+from litestream_core.logs import LEVELS
 
 if TYPE_CHECKING:
     import pluggy
@@ -41,9 +41,6 @@ T = TypeVar("T")
 IO_THREADS = 32
 """Worker threads of the replicator's event loop."""
 
-_LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO,
-           "warn": logging.WARNING, "warning": logging.WARNING, "error": logging.ERROR}  # fmt: skip
-
 
 @click.command("replicate")
 @click.option(*go_flag("config"), "config_path", metavar="PATH", help="Config file path.")
@@ -56,7 +53,7 @@ _LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO,
               help="With -once: take a snapshot of every database.")  # fmt: skip
 @click.option(*go_flag("enforce-retention"), is_flag=True,
               help="With -once: delete snapshots and files past their retention.")  # fmt: skip
-@click.option(*go_flag("log-level"), type=click.Choice(sorted(_LEVELS), case_sensitive=False),
+@click.option(*go_flag("log-level"), type=click.Choice(sorted(LEVELS), case_sensitive=False),
               help="trace, debug, info, warn or error.")  # fmt: skip
 @click.option(*go_flag("restore-if-db-not-exists"), is_flag=True,
               help="Restore missing databases from their replica before starting.")  # fmt: skip
@@ -90,13 +87,17 @@ def command(
     config = _load(config_path, args, not no_expand_env, pm)
     if once and config.exec:
         raise ConfigError("cannot specify -once flag with -exec")
+    if config.addr:  # a malformed addr is one error line, before any log line
+        from litestream_core.metrics import parse_addr
+
+        parse_addr(config.addr)
     _setup_logging(config, log_level)
     for warning in config.warnings:
         logging.getLogger("litestream").warning(warning)
     if not config.dbs and not config.dirs:
         # As Go: logged, not fatal; databases can still be registered at run time.
         logging.getLogger("litestream").error(
-            "no databases specified in configuration %s", config.source
+            "no databases specified in configuration", extra={"config": config.source}
         )
     command_line = exec_cmd or config.exec
     argv = shlex.split(command_line) if command_line else None
@@ -158,29 +159,19 @@ def _load(
 
 
 def _setup_logging(config: Config, flag: str | None) -> None:
-    from litestream_core.settings import RedactSecrets
+    """``logging:`` as Go reads it; ``-log-level``, then ``LOG_LEVEL``, beat the config."""
+    from litestream_core._version import __version__
+    from litestream_core.logs import configure, resolve_level
 
-    name = (flag or os.environ.get("LOG_LEVEL") or config.logging.level).lower()
-    level = _LEVELS.get(name, logging.INFO)
-    handler = logging.StreamHandler(sys.stderr if config.logging.stderr else sys.stdout)
-    handler.addFilter(RedactSecrets(config.secrets()))
-    if config.logging.type == "json":
-        handler.setFormatter(_JSONFormatter())
-    else:
-        handler.setFormatter(
-            logging.Formatter("time=%(asctime)s level=%(levelname)s msg=%(message)s")
-        )
-    root = logging.getLogger("litestream")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
-
-
-class _JSONFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(
-            {"time": self.formatTime(record), "level": record.levelname, "msg": record.getMessage()}
-        )
+    settings = config.logging
+    configure(
+        level=resolve_level(flag, settings.level),
+        kind=settings.type,
+        stderr=settings.stderr,
+        source=settings.source,
+        secrets=config.secrets(),
+    )
+    logging.getLogger("litestream").info("litestream starting", extra={"version": __version__})
 
 
 async def _run(
@@ -242,7 +233,7 @@ async def _run(
             await store.close(final_sync=False)
             raise
         await services.close()
-        log.info("stopping: syncing pending changes")
+        log.info("stopping: uploading the last changes")
         ok = await store.close(final_sync=not stopping.hard)
         if not ok:
             click.echo("Error: final sync did not complete; pending changes remain local",
@@ -261,19 +252,10 @@ def _start_metrics(
     """Serve Prometheus metrics when ``addr`` is set (prometheus_client is imported only then)."""
     if not config.addr:
         return None
-    from litestream_core.metrics import Target, start_metrics
+    from litestream_core.metrics import start_metrics
 
-    targets = [
-        Target(
-            db_path=str(entry.db.path),
-            meta_path=entry.db.meta_path,
-            replica_type=entry.replica.client.type if entry.replica is not None else None,
-            replica_types={r.name: r.client.type for r in entry.replicas},
-        )
-        for entry in store.entries
-    ]
-    listener, server = start_metrics(config.addr, targets)
-    dispatcher.add_listener(listener)
+    collector, server = start_metrics(store, config.addr)
+    dispatcher.add_listener(collector)
     return server
 
 
@@ -373,7 +355,8 @@ def _exit_now_if_requests_hang(executor: _NoWaitExecutor, code: int) -> None:
     if not (stuck := executor.running):
         return
     logging.getLogger("litestream").warning(
-        "exiting without waiting for %d storage request(s) still running", stuck
+        "exiting without waiting for storage requests still running",
+        extra={"requests": stuck},
     )
     logging.shutdown()
     sys.stdout.flush()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 
     from litestream_core.client import ReplicaClient
     from litestream_core.engine.plan import RestorePlan
+
+log = logging.getLogger("litestream.restore")
 
 
 def _parse_txid(value: str | None) -> int | None:
@@ -102,6 +105,10 @@ def command(
 ) -> None:
     """Restore a database from a replica: by path in the config, or from a replica URL."""
     from litestream_core.errors import ConfigError
+    from litestream_core.logs import configure, resolve_level
+
+    # As Go: log lines on stdout, on stderr when stdout carries -json output.
+    configure(level=resolve_level(None), stderr=as_json)
 
     target_txid = _parse_txid(txid)
     target_time = _parse_timestamp(timestamp)
@@ -124,7 +131,7 @@ def command(
         meta = meta_path or default_meta_path(out_path)
         refuse_if_replicated(out_path, meta, "restoring over it")
     if if_db_not_exists and not dry_run and out_path.exists() and out_path.stat().st_size > 0:
-        click.echo("database already exists, skipping", err=True)
+        log.info("database already exists; not restoring", extra={"db": str(out_path)})
         return
     label, client = _pick(makers, target_txid, target_time)
     if follow:
@@ -224,6 +231,7 @@ async def _run(
 ) -> int:
     from litestream_core.engine.plan import NoBackupsError, build_plan
     from litestream_core.engine.restore import restore
+    from litestream_core.logs import format_seconds, format_txid
     from litestream_core.plugins import page_codecs
 
     await client.init()
@@ -240,7 +248,8 @@ async def _run(
             plan = await build_plan(client, txid=txid, timestamp=timestamp)
         except NoBackupsError:
             if if_replica_exists:
-                click.echo("no matching backups found", err=True)
+                log.info("no backups found on the replica; nothing restored",
+                         extra={"replica": client.type})  # fmt: skip
                 return 0
             raise
         if dry_run:
@@ -267,7 +276,10 @@ async def _run(
             "duration_ms": int(result.duration * 1000), "integrity_check": integrity_check,
         })  # fmt: skip
     else:
-        click.echo(f"restored {result.path} at TXID {result.txid:016x}", err=True)
+        log.info("restored database", extra={
+            "db": str(result.path), "replica": client.type, "txid": format_txid(result.txid),
+            "duration": format_seconds(result.duration),
+        })  # fmt: skip
     return 0
 
 

@@ -7,9 +7,7 @@ sidecar always agree when the command exits.
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -51,12 +49,7 @@ def run_follow(
     """Follow until a signal; the exit status."""
     from litestream_core.engine.follow import Follower
 
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("time=%(asctime)s level=%(levelname)s msg=%(message)s"))
-    root = logging.getLogger("litestream")
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
-    root.propagate = False
+    # The lines are the restore command's (logs.configure): logfmt, as everywhere.
     follower = Follower(
         client, out_path, interval=interval, integrity_check=integrity_check, overwrite=force
     )

@@ -37,7 +37,8 @@ async def choose_replica(
             plan = await build_plan(client, txid=txid, timestamp=timestamp)
         except (LitestreamError, OSError) as exc:
             if len(clients) > 1 and not isinstance(exc, NoBackupsError):
-                log.warning("replica %s cannot serve this restore: %s", name, describe(exc))
+                log.warning("a replica cannot serve this restore; trying the others",
+                            extra={"replica": name, "error": describe(exc)})  # fmt: skip
             errors.append(exc)
             continue
         if best is None or plan.txid > best[1].txid:

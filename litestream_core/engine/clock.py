@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
+from litestream_core.logs import format_seconds
+
 log = logging.getLogger("litestream.clock")
 
 DRIFT_WARNING = 60.0
@@ -63,12 +65,13 @@ class EngineClock:
             return
         self._reported_drift = drift
         if abs(drift) < DRIFT_WARNING:
-            log.info("the system clock is back within %.0fs of the engine clock", drift)
+            log.info("the system clock agrees with this process's time again",
+                     extra={"drift": format_seconds(drift)})  # fmt: skip
             return
         log.warning(
-            "the system clock is %.0fs %s of the time this process keeps since it started; "
-            "LTX timestamps and retention keep to the process's time until a restart",
-            abs(drift), "ahead" if drift > 0 else "behind",
+            f"the system clock jumped {'ahead' if drift > 0 else 'back'}: LTX timestamps and "
+            "retention keep to this process's own time until a restart",
+            extra={"drift": format_seconds(drift)},
         )  # fmt: skip
 
 

@@ -27,6 +27,7 @@ import contextlib
 import logging
 import shutil
 import tempfile
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -46,9 +47,11 @@ from litestream_core.engine.levels import (
 from litestream_core.engine.meta import SCRATCH_PREFIX
 from litestream_core.engine.retention import (
     RetentionPlan,
+    l0_retention_status,
     plan_l0_retention,
     plan_snapshot_retention,
 )
+from litestream_core.engine.stats import DBStats
 from litestream_core.engine.streams import download, local_file_data
 from litestream_core.errors import LTXError, describe
 from litestream_core.events import (
@@ -58,6 +61,7 @@ from litestream_core.events import (
     RetentionEnforced,
     SnapshotWritten,
 )
+from litestream_core.logs import format_txid, replica_type
 from litestream_core.ltx import HEADER_FLAG_NO_CHECKSUM, Decoder, Header, compact
 
 log = logging.getLogger("litestream.compaction")
@@ -136,14 +140,18 @@ class Compactor:
         codecs: PageCodecs | None = None,
         replica_name: str | None = None,
         lease: WriteGuard | None = None,
+        stats: DBStats | None = None,
     ) -> None:
         """``codecs``: what the replica's files may be read with, and the codec merged
         files are written with (the replica's ``compression``; LZ4 when None).
         ``replica_name`` names the replica in failure events. ``lease``: the replica's
-        lease (``engine.lease``); while it is not held nothing is written or deleted."""
+        lease (``engine.lease``); while it is not held nothing is written or deleted.
+        ``stats`` gets the L0 retention counts (the database's, for the metrics)."""
         self.lease = lease
+        self.stats = stats
         self.client = client
         self._reporter = FailureReporter(log, emit, db_path=db_path, replica=replica_name)
+        self._replica_name = replica_name or ""
         self._failures: dict[str, int] = {}
         self.codecs = codecs or BUILTIN_CODECS
         self.settings = settings or CompactionSettings()
@@ -151,7 +159,6 @@ class Compactor:
         self._emit = emit
         self._clock = clock
         self._db_path = db_path
-        self._replica_name = replica_name
         self._tmp_dir = tmp_dir
         self._lock = asyncio.Lock()
 
@@ -175,8 +182,9 @@ class Compactor:
             for sources in runs:
                 if dst and sources[0].min_txid != dst.max_txid + 1:
                     log.warning(
-                        "level %d continues at TXID %x after %x: level %d has a gap there",
-                        level, sources[0].min_txid, dst.max_txid, level - 1,
+                        "level below has a gap: compaction continues after it in a new file",
+                        extra=self._fields(ltx_level=level, after_txid=format_txid(dst.max_txid),
+                                           txid=format_txid(sources[0].min_txid)),
                     )  # fmt: skip
                 dst = await self._merge_and_upload(level, sources)
                 written.append(dst)
@@ -219,18 +227,21 @@ class Compactor:
                 return None
             chain = coarsest_chain(files, top.max_txid)
             if not chain:
-                log.warning("cannot snapshot %s: the replica has no snapshot to start from",
-                            self._db_path or "replica")  # fmt: skip
+                log.warning("cannot take a snapshot: the replica has no earlier snapshot to "
+                            "build it from", extra=self._fields())  # fmt: skip
                 return None
             if chain[-1].max_txid < top.max_txid:
                 log.warning(
-                    "snapshot stops at TXID %x: no files lead to TXID %x",
-                    chain[-1].max_txid, top.max_txid,
+                    "the snapshot stops short of the newest transaction: files are missing "
+                    "between them on the replica",
+                    extra=self._fields(txid=format_txid(chain[-1].max_txid),
+                                       newest_txid=format_txid(top.max_txid)),
                 )  # fmt: skip
             if not force and last and last.max_txid >= chain[-1].max_txid:
                 return None
+            started = self._snapshot_started("compacted from replica", chain[-1].max_txid)
             info = await self._merge_and_upload(SNAPSHOT_LEVEL, chain)
-        self._send_snapshot(info, "compacted from replica")
+        self._send_snapshot(info, "compacted from replica", started)
         return info
 
     async def enforce_retention(self) -> RetentionPlan:
@@ -253,12 +264,13 @@ class Compactor:
         if self.settings.l0_retention <= 0 or self.settings.max_level < 1:
             return []
         async with self._lock:
-            doomed = plan_l0_retention(
-                await list_level(self.client, 0),
-                await list_level(self.client, 1),
-                now=self._clock(),
-                retention=self.settings.l0_retention,
-            )
+            l0, l1 = await list_level(self.client, 0), await list_level(self.client, 1)
+            now, retention = self._clock(), self.settings.l0_retention
+            doomed = plan_l0_retention(l0, l1, now=now, retention=retention)
+            if self.stats is not None:
+                self.stats.set_l0_retention(
+                    l0_retention_status(l0, l1, doomed, now=now, retention=retention)
+                )
             await self._delete({0: doomed} if doomed else {})
         return doomed
 
@@ -277,10 +289,9 @@ class Compactor:
             if await self._due_once(level, now):
                 await self.compact(level)
         if force_snapshot or await self._snapshot_due_once(now):
-            log.info("taking snapshot of %s", self._db_path or "replica")
             await self.snapshot(force=force_snapshot)
         if enforce_retention:
-            log.info("enforcing retention for %s", self._db_path or "replica")
+            log.info("deleting files past their retention", extra=self._fields())
             await self.enforce_retention()
             await self.enforce_l0_retention()
 
@@ -312,8 +323,9 @@ class Compactor:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.error("%s: compaction of level %d failed: %s",
-                          self._db_path or "replica", level, describe(exc))  # fmt: skip
+                what = "snapshot" if level == SNAPSHOT_LEVEL else "compaction"
+                log.error(f"{what} failed; the next scheduled one retries",
+                          extra=self._fields(ltx_level=level, error=describe(exc)))  # fmt: skip
                 self._failed(exc, "snapshot" if level == SNAPSHOT_LEVEL else "compact")
             else:
                 self._failures.pop("snapshot" if level == SNAPSHOT_LEVEL else "compact", None)
@@ -341,8 +353,8 @@ class Compactor:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.error("%s: L0 retention failed: %s", self._db_path or "replica",
-                          describe(exc))  # fmt: skip
+                log.error("could not delete old level-0 files; the next check retries",
+                          extra=self._fields(error=describe(exc)))  # fmt: skip
                 self._failed(exc, "retention")
             else:
                 self._failures.pop("retention", None)
@@ -392,6 +404,8 @@ class Compactor:
         txid = self.db.pos().txid
         if txid == 0 or (not force and last and last.max_txid >= txid):
             return None  # nothing synced yet, or no change since the newest snapshot
+        reason = "forced" if force else "scheduled"
+        started = self._snapshot_started(reason)  # its TXID is known once written
         with self._spool() as tmp:
             path = Path(tmp) / "snapshot.ltx.tmp"
             with path.open("w+b") as out:
@@ -401,7 +415,7 @@ class Compactor:
             info = await self.client.write_ltx_file(
                 SNAPSHOT_LEVEL, header.min_txid, header.max_txid, await local_file_data(path)
             )
-        self._send_snapshot(info, "scheduled")
+        self._send_snapshot(info, reason, started)
         return info
 
     async def _merge_and_upload(self, level: int, sources: Sequence[LTXFileInfo]) -> LTXFileInfo:
@@ -417,8 +431,8 @@ class Compactor:
             if self.db is None:
                 raise
             log.warning(
-                "level %d: a local copy of a source file is damaged (%s); "
-                "merging the replica's copies instead", level, exc.one_line(),
+                "a local copy of a file to compact is damaged; using the replica's copies",
+                extra=self._fields(ltx_level=level, error=exc.one_line()),
             )  # fmt: skip
             return await self._merge_from(level, sources, local=False)
 
@@ -466,11 +480,11 @@ class Compactor:
             if not files:
                 continue
             if not self.settings.retention_enabled:
-                log.debug("retention disabled: keeping %d level-%d files", len(files), level)
+                log.debug("retention is disabled: keeping old files on the replica",
+                          extra=self._fields(ltx_level=level, files=len(files)))  # fmt: skip
                 continue
             self._check_lease()
             await self.client.delete_ltx_files(files)
-            log.info("retention deleted %d level-%d files", len(files), level)
             self._send(RetentionEnforced(db_path=self._db_path, level=level, deleted=len(files),
                                          replica=self._replica_name or ""))  # fmt: skip
 
@@ -488,8 +502,17 @@ class Compactor:
             where = self.db.meta_path
         return tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX, dir=where)
 
-    def _send_snapshot(self, info: LTXFileInfo, reason: str) -> None:
-        log.info("snapshot written at TXID %x (%d bytes)", info.max_txid, info.size)
+    def _fields(self, **more: object) -> dict[str, object]:
+        """The fields naming this compactor's database and replica in a log line."""
+        return {"db": self._db_path, "replica": replica_type(self._replica_name), **more}
+
+    def _snapshot_started(self, reason: str, txid: int | None = None) -> float:
+        at = {} if txid is None else {"txid": format_txid(txid)}
+        log.info("snapshot started", extra=self._fields(**at, reason=reason))
+        return time.monotonic()
+
+    def _send_snapshot(self, info: LTXFileInfo, reason: str, started: float) -> None:
+        """The snapshot is on the replica (the event log says so, with size and duration)."""
         self._send(
             SnapshotWritten(
                 db_path=self._db_path,
@@ -497,6 +520,7 @@ class Compactor:
                 txid=info.max_txid,
                 size=info.size,
                 reason=reason,
+                duration_seconds=time.monotonic() - started,
                 replica=self._replica_name or "",
             )
         )
@@ -507,7 +531,7 @@ class Compactor:
         try:
             self._emit(event)
         except Exception as exc:  # a listener's failure is never the compactor's
-            log.warning("event listener failed: %s", exc)
+            log.warning("event listener failed", extra={"error": describe(exc)})
 
 
 def _contiguous_runs(files: list[LTXFileInfo]) -> list[list[LTXFileInfo]]:

@@ -23,10 +23,12 @@ from litestream_core.engine.dbtypes import DBSettings, Pos
 from litestream_core.engine.failures import FailureReporter
 from litestream_core.engine.holds import ChangeSignal
 from litestream_core.engine.meta import MetaDir, default_meta_path
+from litestream_core.engine.stats import DBStats
 from litestream_core.engine.syncer import Syncer
 from litestream_core.engine.walwatch import WALWatcher
 from litestream_core.errors import describe
 from litestream_core.events import Event, LTXFileWritten, SyncFailed, SyncRecovered
+from litestream_core.logs import format_seconds
 from litestream_core.ltx import Header
 
 __all__ = ["DB", "DBSettings", "Pos"]
@@ -83,6 +85,15 @@ class DB:
 
     def pos(self) -> Pos:
         return self._syncer.pos
+
+    @property
+    def stats(self) -> DBStats:
+        """Counters of syncs, checkpoints and WAL bytes (read by the metrics)."""
+        return self._syncer.stats
+
+    @property
+    def synced_wal_offset(self) -> int:
+        return self._syncer.synced_wal_offset
 
     def local_ltx_files(self, level: int = 0) -> list[LTXFileInfo]:
         return self._meta.files(level)
@@ -166,7 +177,7 @@ class DB:
         try:
             self._emit(event)
         except Exception:  # a listener must never stop replication
-            log.exception("event listener failed on %s", type(event).__name__)
+            log.exception("event listener failed", extra={"event": event.name})
 
     # -- monitor ---------------------------------------------------------------------
 
@@ -193,6 +204,7 @@ class DB:
                     first = False
                     token = self._syncer.change_token()
                     if not failures and self._syncer.is_idle(token):
+                        self.stats.count_idle_sync()  # Go counts every tick's sync
                         continue
                     try:
                         info = await self._run(self._syncer.sync, token)
@@ -207,12 +219,11 @@ class DB:
                         backoff = interval if backoff == 0 else min(backoff * 2, BACKOFF_MAX)
                         if loop.time() - last_log >= ERROR_LOG_INTERVAL:
                             log.error(
-                                "%s: sync error (%d in a row, retry in %.1fs): %s",
-                                self.path,
-                                failures,
-                                interval + backoff,
-                                describe(exc),
-                            )
+                                "could not copy new commits from the database; retrying",
+                                extra={"db": str(self.path), "failures": failures,
+                                       "retry_in": format_seconds(interval + backoff),
+                                       "error": describe(exc)},
+                            )  # fmt: skip
                             last_log = loop.time()
                         self._failures.report(
                             exc, operation="sync", attempt=failures, event=SyncFailed

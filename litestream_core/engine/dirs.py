@@ -239,13 +239,15 @@ class DirectoryWatcher:
         try:
             entry = await self.store.add(self.entry.database(path))
         except Exception as exc:
-            log.error("%s: cannot replicate new database: %s", path, describe(exc))
+            log.error("cannot replicate a new database in the directory",
+                      extra={"db": str(path), "error": describe(exc)})  # fmt: skip
             return
         if entry is None:
-            log.warning("%s: already replicated by another config entry", path)
+            log.warning("database already replicated by another config entry",
+                        extra={"db": str(path)})  # fmt: skip
             return
         self.dbs.add(path)
-        log.info("added database to replication: %s", path)
+        log.info("new database in the directory; replicating it", extra={"db": str(path)})
 
     async def _remove(self, path: Path) -> None:
         """Close a database whose file is gone. Its last sync usually fails (the WAL
@@ -255,8 +257,10 @@ class DirectoryWatcher:
         try:
             await self.store.unregister(path)
         except Exception as exc:
-            log.warning("%s: last sync before removal failed: %s", path, describe(exc))
-        log.info("removed database from replication: %s", path)
+            log.warning("database removed; its last changes could not be uploaded",
+                        extra={"db": str(path), "error": describe(exc)})  # fmt: skip
+        log.info("database removed from the directory; stopped replicating it",
+                 extra={"db": str(path)})  # fmt: skip
 
 
 class _Handler(FileSystemEventHandler):

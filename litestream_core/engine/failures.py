@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from litestream_core.errors import LitestreamError, describe
 from litestream_core.events import Event, OperationFailed
+from litestream_core.logs import replica_type
 
 
 def is_unexpected(exc: BaseException) -> bool:
@@ -61,10 +62,12 @@ class FailureReporter:
         kind = (operation, type(exc).__name__)
         if unexpected and kind not in self._traced:
             self._traced.add(kind)
-            where = f"{self._db_path} ({self._replica})" if self._replica else self._db_path
+            where = {"replica": replica_type(self._replica)} if self._replica else {}
             self._log.error(
-                "%s: unexpected error in %s (a bug; please report it with this traceback): %s",
-                where, operation, failure.error, exc_info=exc,
+                "unexpected error: a bug; please report it with this traceback",
+                extra={"db": self._db_path, **where, "operation": operation,
+                       "error": failure.error},
+                exc_info=exc,
             )  # fmt: skip
         if self._emit is not None:
             try:

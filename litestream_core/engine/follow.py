@@ -48,6 +48,7 @@ from litestream_core.engine.restore import output_in_use, restore
 from litestream_core.engine.streams import download, fetch_bytes
 from litestream_core.errors import LitestreamError, RestoreError, describe
 from litestream_core.events import Event
+from litestream_core.logs import format_txid
 from litestream_core.ltx import Decoder, Header, verify_file
 
 log = logging.getLogger("litestream.follow")
@@ -188,7 +189,8 @@ class Follower:
             log.info("follow mode stopped before the first restore finished")
             return
         opening.result()
-        log.info("following %s from TXID %016x every %gs", self.output, self.txid, self.interval)
+        log.info("following the replica", extra={"db": str(self.output),
+                 "txid": format_txid(self.txid), "interval": f"{self.interval:g}s"})  # fmt: skip
         failures = 0
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
@@ -202,12 +204,17 @@ class Follower:
                 raise
             except (LitestreamError, OSError) as exc:
                 failures += 1
-                log.error("follow: %s (consecutive errors: %d)", describe(exc), failures)
+                log.error("could not apply the replica's new changes; retrying",
+                          extra={"db": str(self.output), "error": describe(exc),
+                                 "failures": failures})  # fmt: skip
                 continue
             failures = 0
             if self.txid != before:
-                log.info("follow: applied TXIDs %016x-%016x", before + 1, self.txid)
-        log.info("follow mode stopped at TXID %016x", self.txid)
+                log.info("applied the replica's new changes", extra={"db": str(self.output),
+                         "txid.min": format_txid(before + 1),
+                         "txid.max": format_txid(self.txid)})  # fmt: skip
+        log.info("stopped following the replica",
+                 extra={"db": str(self.output), "txid": format_txid(self.txid)})  # fmt: skip
 
     async def poll(self) -> Applied:
         """Apply whatever the replica holds past our TXID; cheap when nothing is new.
@@ -280,7 +287,8 @@ class Follower:
         self.txid = saved
         if saved < newest and not continuation(files, saved):
             raise self._lost(newest)
-        log.info("resuming follow mode at TXID %016x", saved)
+        log.info("resuming following the replica",
+                 extra={"db": str(self.output), "txid": format_txid(saved)})  # fmt: skip
 
     def _lost(self, newest: int) -> FollowError:
         return FollowError(

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
+from litestream_core.logs import format_seconds
+
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
@@ -115,8 +117,8 @@ class SharedL0:
             if member.dropped:
                 if lacking is None or lacking.min_txid <= member.txid + 1:
                     member.dropped = False
-                    log.info("%s: replica %s caught up; local files wait for it again",
-                             self.db.path, name)  # fmt: skip
+                    log.info("the replica caught up; local files wait for it again",
+                             extra={"db": str(self.db.path), "replica": name})  # fmt: skip
                 continue
             if lacking is None:
                 continue
@@ -124,8 +126,10 @@ class SharedL0:
             if behind > member.window:
                 member.dropped = True
                 log.warning(
-                    "%s: replica %s is behind by %.1fs, more than its catch-up window (%gs): "
-                    "local files no longer wait for it; it gets a fresh snapshot when it returns",
-                    self.db.path, name, behind, member.window,
+                    "the replica is behind by more than its catch-up window: local files no "
+                    "longer wait for it; it gets a fresh snapshot when it returns",
+                    extra={"db": str(self.db.path), "replica": name,
+                           "behind": format_seconds(behind),
+                           "window": format_seconds(member.window)},
                 )  # fmt: skip
         return self._members

@@ -66,6 +66,7 @@ from litestream_core.events import (
     SyncFailed,
     SyncRecovered,
 )
+from litestream_core.logs import format_seconds, format_txid, replica_type
 from litestream_core.ltx import HEADER_SIZE, TRAILER_SIZE, Header, Trailer, verify_file
 
 if TYPE_CHECKING:
@@ -179,6 +180,10 @@ class Replica:
         """The replica's TXID as last confirmed; None while it is being looked up again."""
         return None if self._pos is None else self._pos.txid
 
+    def _fields(self, **more: object) -> dict[str, object]:
+        """The fields naming this database and replica in a log line."""
+        return {"db": str(self.db.path), "replica": replica_type(self.name), **more}
+
     def emit(self, event: Event) -> None:
         if self._emit is not None:
             self._emit(event)
@@ -229,11 +234,8 @@ class Replica:
                 if loop.time() + delay > deadline:
                     raise
                 log.warning(
-                    "%s: replica %s not reachable at start (%s); retrying in %.1fs",
-                    self.db.path,
-                    self.name,
-                    exc.one_line(),
-                    delay,
+                    "the replica is not reachable at start; retrying",
+                    extra=self._fields(error=exc.one_line(), retry_in=format_seconds(delay)),
                 )
                 await asyncio.sleep(delay)
 
@@ -419,7 +421,8 @@ class Replica:
         pending = [f for f in self.db.local_ltx_files(0) if pos.txid < f.max_txid <= local.txid]
         if not pending:
             await self._upload_snapshot(
-                self._dropped_reason() or f"no local file continues the replica at TXID {pos.txid}"
+                self._dropped_reason()
+                or f"no local file continues the replica at TXID {pos.txid:016x}"
             )
             return True
         limit = self.settings.max_sync_ltx_files or len(pending)
@@ -430,13 +433,14 @@ class Replica:
                     _verified, self._local_path(info), self.db.settings.page_codecs
                 )
             except LTXError as exc:
-                log.warning("replica %s: local %s is corrupt: %s", self.name, info.name, exc)
+                log.warning("local LTX file is damaged; uploading a full snapshot instead",
+                            extra=self._fields(file=info.name, error=str(exc)))  # fmt: skip
                 await self._upload_snapshot(f"local LTX file {info.name} is corrupt")
                 return True
             if not _continues(pos, info, header):
                 await self._upload_snapshot(
                     self._dropped_reason()
-                    or f"local files do not continue the replica at TXID {pos.txid}"
+                    or f"local files do not continue the replica at TXID {pos.txid:016x}"
                 )
                 return True
             await self._upload_file(info, data)
@@ -512,6 +516,9 @@ class Replica:
 
     async def _upload_snapshot(self, reason: str) -> None:
         """A full L9 snapshot at the local position; the replica continues from it."""
+        # Its TXID is known once written: the database syncs first.
+        log.info("snapshot started", extra=self._fields(reason=reason))
+        started = time.monotonic()
         meta = self.db.meta_path
         await asyncio.to_thread(meta.mkdir, parents=True, exist_ok=True)
         tmp = meta / f".snapshot-{os.getpid()}-{id(self)}.ltx.tmp"
@@ -530,8 +537,8 @@ class Replica:
                 tmp.unlink()
         path = str(self.db.path)
         self.emit(SnapshotWritten(db_path=path, level=SNAPSHOT_LEVEL, txid=header.max_txid,
-                                  replica=self.name,
-                                  size=stored.size, reason=reason))  # fmt: skip
+                                  size=stored.size, reason=reason, replica=self.name,
+                                  duration_seconds=time.monotonic() - started))  # fmt: skip
         self.emit(
             LTXFileUploaded(
                 db_path=path, replica=self.name, level=SNAPSHOT_LEVEL, min_txid=header.min_txid,
@@ -567,8 +574,8 @@ class Replica:
         newest, remote = remote_state
         local = self.db.pos()
         if remote.txid > local.txid or (remote.txid == local.txid and _diverged(local, remote)):
-            await self._rebase(remote, f"replica at TXID {remote.txid}, local at {local.txid}",
-                               newest)  # fmt: skip
+            why = f"replica at TXID {remote.txid:016x}, local at {local.txid:016x}"
+            await self._rebase(remote, why, newest)
         await self._advance(remote)
 
     def _position_file(self, state: RemoteState) -> tuple[LTXFileInfo, Pos] | None:
@@ -598,7 +605,9 @@ class Replica:
         return expect > through
 
     async def _rebase(self, remote: Pos, reason: str, newest: LTXFileInfo | None = None) -> None:
-        log.info("replica %s: rebasing local state on TXID %d: %s", self.name, remote.txid, reason)
+        log.info("the replica is ahead of the local state: continuing from the replica's "
+                 "position with a snapshot", extra=self._fields(txid=format_txid(remote.txid),
+                                                                reason=reason))  # fmt: skip
         path: Path | None = None
         if newest is not None and newest.level == 0:
             path = self.db.ltx_path(0, newest.min_txid, newest.max_txid)

@@ -99,5 +99,31 @@ def plan_l0_retention(
     return doomed
 
 
+def l0_retention_status(
+    l0_files: Sequence[LTXFileInfo],
+    l1_files: Sequence[LTXFileInfo],
+    doomed: Sequence[LTXFileInfo],
+    *,
+    now: datetime,
+    retention: float,
+) -> dict[str, int]:
+    """L0 files by Go's statuses at a retention pass (``litestream_l0_retention_files_total``).
+
+    ``eligible``: deleted by this pass (``doomed``); ``too_recent``: from the first file
+    younger than ``retention`` on; ``not_compacted``: older ones that L1 does not hold
+    yet. All zero while L1 is empty, as in Go.
+    """
+    if not l1_files:
+        return {"eligible": 0, "not_compacted": 0, "too_recent": 0}
+    max_l1 = _max_txid(l1_files)
+    threshold = now - timedelta(seconds=retention)
+    recent = next((i for i, f in enumerate(l0_files) if f.created_at > threshold), len(l0_files))
+    return {
+        "eligible": len(doomed),
+        "not_compacted": sum(1 for f in l0_files[:recent] if f.max_txid > max_l1),
+        "too_recent": len(l0_files) - recent,
+    }
+
+
 def _max_txid(files: Sequence[LTXFileInfo]) -> int:
     return max((f.max_txid for f in files), default=0)

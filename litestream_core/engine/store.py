@@ -28,15 +28,18 @@ from litestream_core.config import Config, DBConfig, ReplicaConfig
 from litestream_core.engine.compaction import Compactor
 from litestream_core.engine.db import DB, DBSettings
 from litestream_core.engine.holds import SharedL0
+from litestream_core.engine.instrumented import InstrumentedClient
 from litestream_core.engine.lease import Lease, supports_lease
 from litestream_core.engine.levels import settings_from_config
 from litestream_core.engine.plan import NoBackupsError
 from litestream_core.engine.replica import Replica, ReplicaSettings
 from litestream_core.engine.restore import restore
 from litestream_core.engine.sqlite import files_open_in_process
+from litestream_core.engine.stats import OperationStats
 from litestream_core.engine.watchdog import Watchdog, sweep_temp_files
 from litestream_core.errors import ConfigError, DatabaseError, LitestreamError, describe
 from litestream_core.events import Event
+from litestream_core.logs import format_seconds, format_txid, replica_type
 
 log = logging.getLogger("litestream.store")
 
@@ -65,6 +68,8 @@ class Entry:
     """Every replica, each uploading on its own (``replica`` is the first)."""
     compactors: list[Compactor] = field(default_factory=list)
     """One per replica that compacts (``compactor`` is the first)."""
+    descriptions: list[dict[str, str]] = field(default_factory=list)
+    """What the start-up lines say of each replica (no secrets): type, bucket, path..."""
 
     def __post_init__(self) -> None:
         if not self.replicas and self.replica is not None:
@@ -73,6 +78,11 @@ class Entry:
             self.compactors = [self.compactor]
         self.replica = self.replicas[0] if self.replicas else None
         self.compactor = self.compactors[0] if self.compactors else None
+
+    def log_start(self) -> None:
+        """The lines saying this database is replicated, and where to (one per replica)."""
+        for shown in self.descriptions:
+            log.info("replicating database", extra={"db": str(self.db.path), **shown})
 
     def replicated_txid(self) -> int:
         """The TXID every replica holds (0 without replicas)."""
@@ -109,8 +119,11 @@ class Store:
         shutdown_sync_timeout: float = 30.0,
         shutdown_sync_interval: float = 0.5,
         make_entry: EntryFactory | None = None,
+        operations: OperationStats | None = None,
     ) -> None:
         self.entries = list(entries)
+        self.operations = operations or OperationStats()
+        """Replica operations of every entry's client (``build_store`` counts them)."""
         self.shutdown_sync_timeout = shutdown_sync_timeout
         self.shutdown_sync_interval = shutdown_sync_interval
         self.make_entry = make_entry
@@ -163,6 +176,7 @@ class Store:
             raise
         for entry in self.entries:
             entry.opened = True
+            entry.log_start()
         self._opened = True
         self.running = run
 
@@ -252,6 +266,7 @@ class Store:
                     await _quietly(replica.client.close())
                 raise
             self.entries.append(entry)
+            entry.log_start()
             return entry
 
     async def unregister(
@@ -362,7 +377,7 @@ class Store:
         for entry in self.entries:
             for replica in entry.replicas:  # what an earlier, killed run left
                 await sweep_temp_files(str(entry.db.path), replica.client)
-            log.info("syncing database %s", entry.db.path)
+            log.info("syncing database", extra={"db": str(entry.db.path)})
             await self.sync(entry)
             for compactor in entry.compactors:
                 await compactor.run_once(
@@ -412,7 +427,10 @@ class Store:
         try:
             await entry.db.sync()
         except Exception as exc:
-            log.error("%s: final local sync failed: %s", entry.db.path, describe(exc))
+            log.error(
+                "final sync of the database failed: its last commits are not on the replica",
+                extra={"db": str(entry.db.path), "error": describe(exc)},
+            )
             return False
         # Each replica on its own: one that cannot be reached does not delay the others.
         done = await asyncio.gather(*(self._final_upload(entry, r) for r in entry.replicas))
@@ -430,12 +448,19 @@ class Store:
                 if await asyncio.wait_for(replica.try_sync(), left):
                     return True
             except TimeoutError:
-                _late(entry, replica)
+                self._final_sync_late(entry, replica)
                 return False
             if time.monotonic() + self.shutdown_sync_interval > deadline:
-                _late(entry, replica)
+                self._final_sync_late(entry, replica)
                 return False
             await asyncio.sleep(self.shutdown_sync_interval)
+
+    def _final_sync_late(self, entry: Entry, replica: Replica) -> None:
+        log.error(
+            "final upload did not finish in time: the last commits stay local until the next "
+            "start", extra={"db": str(entry.db.path), "replica": replica_type(replica.name),
+                            "timeout": format_seconds(self.shutdown_sync_timeout)},
+        )  # fmt: skip
 
 
 _SERVER_KEYS = ("endpoint", "host", "account-name", "webdav-url")
@@ -474,11 +499,6 @@ async def _each(entries: list[Entry], work: Callable[[Entry], Awaitable[None]]) 
     for task in tasks:
         if not task.cancelled() and (exc := task.exception()) is not None:
             raise exc
-
-
-def _late(entry: Entry, replica: Replica) -> None:
-    where = "replica" if len(entry.replicas) == 1 else f"replica {replica.name}"
-    log.error("%s: final sync to %s did not finish in time", entry.db.path, where)
 
 
 async def _quietly(aw: object) -> None:
@@ -536,9 +556,10 @@ def build_store(
     """
     from dataclasses import replace
 
-    from litestream_core.plugins import get_plugin_manager, page_codecs
+    from litestream_core.plugins import get_plugin_manager, page_codecs, replica_description
 
     pm = pm if pm is not None else get_plugin_manager()
+    operations = OperationStats()
 
     compaction = settings_from_config(config)
 
@@ -552,9 +573,10 @@ def build_store(
         # file stays until all of them hold it (engine.holds).
         shared = SharedL0(db) if len(dbc.replicas) > 1 else None
         replicas, compactors, locations = [], [], []
+        descriptions: list[dict[str, str]] = []
         for rc in dbc.replicas:
             url, options = rc.replica_url()
-            client = rc.make_client(pm)
+            client = InstrumentedClient(rc.make_client(pm), operations)
             # A lone replica is named by its URL in events, as before names existed.
             name = rc.display_name if rc.name or shared else url.redacted()
             lease = _lease(config, client, db, name, lease_fail)
@@ -562,7 +584,8 @@ def build_store(
                                     shared=shared, lease=lease))  # fmt: skip
             compactors.append(Compactor(client, compaction, db=db, emit=emit,
                                         db_path=str(db.path), codecs=codecs,
-                                        replica_name=name, lease=lease))  # fmt: skip
+                                        replica_name=name, lease=lease,
+                                        stats=db.stats))  # fmt: skip
             # Where the replica is, as precisely as the config says: the same bucket
             # and path on two different servers are two places.
             server = [str(options[k]) for k in _SERVER_KEYS if options.get(k)]
@@ -570,16 +593,23 @@ def build_store(
             if location in locations:
                 raise ConfigError(f"{rc.location}: two replicas of {db.path} at {location}")
             locations.append(location)
+            shown = replica_description(pm, url, options)
+            shown["sync-interval"] = f"{replicas[-1].settings.sync_interval:g}s"
+            if rc.name or shared:
+                # One of several: named as in every other line, with its type beside.
+                shown = {"replica": rc.display_name, "type": shown["replica"],
+                         **{k: v for k, v in shown.items() if k != "replica"}}  # fmt: skip
+            descriptions.append(shown)
         return Entry(db, None, emit=emit, replicas=replicas, compactors=compactors,
-                     locations=tuple(locations))  # fmt: skip
+                     locations=tuple(locations), descriptions=descriptions)  # fmt: skip
 
     from litestream_core.engine.dirs import expand
 
     configs = list(config.dbs)
     for directory in config.dirs:
         found = expand(directory)
-        log.info("found %d database(s) in directory %s (watch: %s)", len(found),
-                 directory.dir, "on" if directory.watch else "off")  # fmt: skip
+        where = {"dir": str(directory.dir), "databases": len(found), "watch": directory.watch}
+        log.info("found databases in a directory", extra=where)
         configs += [directory.database(path) for path in found]
     entries: list[Entry] = []
     by_meta: dict[Path, Entry] = {}
@@ -606,6 +636,7 @@ def build_store(
         shutdown_sync_timeout=config.shutdown_sync_timeout,
         shutdown_sync_interval=config.shutdown_sync_interval,
         make_entry=entry,
+        operations=operations,
     )
 
 
@@ -652,7 +683,9 @@ async def restore_missing(
                 meta_path=entry.db.meta_path,  # its lock, and where its database ID goes
             )  # fmt: skip
         except NoBackupsError:
-            log.info("%s: no backup to restore; starting a new database", entry.db.path)
+            log.info("no backup to restore; starting a new database",
+                     extra={"db": str(entry.db.path)})  # fmt: skip
             continue
-        where = "" if len(clients) == 1 else f" {name}"
-        log.info("%s: restored from replica%s at TXID %016x", entry.db.path, where, result.txid)
+        where = {"replica": name} if len(clients) > 1 else {}
+        log.info("restored the database from its replica", extra={
+            "db": str(entry.db.path), **where, "txid": format_txid(result.txid)})  # fmt: skip

@@ -74,6 +74,7 @@ from litestream_core.engine.sqlite import (
     shm_used_by_other_process,
     wal_path,
 )
+from litestream_core.engine.stats import DBStats, counts_checkpoint, counts_sync
 from litestream_core.engine.wal import (
     WAL_HEADER_SIZE,
     WALHeader,
@@ -84,11 +85,13 @@ from litestream_core.engine.wal import (
 )
 from litestream_core.errors import DatabaseError, LTXError
 from litestream_core.events import (
+    CHECKPOINT_SNAPSHOT,
     CheckpointCompleted,
     Event,
     LTXFileWritten,
     SnapshotWritten,
 )
+from litestream_core.logs import format_txid
 from litestream_core.ltx import (
     HEADER_FLAG_NO_CHECKSUM,
     HEADER_SIZE,
@@ -147,6 +150,7 @@ class Syncer:
         so the loop can publish it before the checkpoint ends: that file is uploaded
         while the checkpoint runs (otherwise its commits wait for it)."""
         self._checkpointing = False
+        self.stats = DBStats()
         self.page_size = 0
         self.pos = Pos(0, 0)
         self._conns: Connections | None = None
@@ -192,7 +196,8 @@ class Syncer:
                 try:
                     self._init()
                 except DatabaseBusyError as exc:
-                    log.warning("%s; will retry", exc.one_line())
+                    log.warning("database is busy; retrying at the next sync",
+                                extra={"db": str(self.path), "error": exc.one_line()})  # fmt: skip
             except BaseException:
                 self.lock.abandon()
                 raise
@@ -212,10 +217,8 @@ class Syncer:
                 trailer = dec.verify()
         except (LTXError, OSError) as exc:
             log.warning(
-                "%s: local LTX file %s unusable (%s); next sync is a snapshot",
-                self.path,
-                path.name,
-                exc,
+                "local LTX file is damaged; the next sync takes a full snapshot instead",
+                extra={"db": str(self.path), "file": path.name, "error": str(exc)},
             )
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
@@ -235,10 +238,10 @@ class Syncer:
         open_files, self.open_files = self.open_files, None
         if open_elsewhere_in_process(self.path, open_files):
             log.warning(
-                "%s is already open in this process, probably through another SQLite "
+                "database is already open in this process, probably through another SQLite "
                 "library: its locks and ours do not see each other, so replication is "
                 "not safe; run the application and the replicator in separate processes",
-                self.path,
+                extra={"db": str(self.path)},
             )
         conns = Connections(self.path, self.settings.busy_timeout)
         try:
@@ -259,10 +262,8 @@ class Syncer:
         self._conns = conns
         self.page_size = conns.page_size
         if self._gone is not None:
-            log.warning(
-                "%s: a database is at the path again; replicating it from a snapshot",
-                self.path,
-            )
+            log.warning("a database is at the path again; replicating it from a snapshot",
+                        extra={"db": str(self.path)})  # fmt: skip
             self._gone = None
         return True
 
@@ -298,10 +299,9 @@ class Syncer:
         """
         assert self._conns is not None and self._wal_file is not None
         log.warning(
-            "%s: the database file was %s; its replication stops here, and a database "
+            f"the database file was {what}; its replication stops here, and a database "
             "that appears at the path is replicated from a new snapshot",
-            self.path,
-            what,
+            extra={"db": str(self.path)},
         )
         with self._fd_lock:
             old_wal, self._wal_file = self._wal_file, None
@@ -317,9 +317,9 @@ class Syncer:
         self._stale = [f for f in candidates if _still_there(f, self.path)]
         if self._stale:
             log.warning(
-                "%s: the old database's -wal/-shm are still in use by another process; "
+                "the old database's -wal/-shm are still in use by another process; "
                 "the new database is replicated once they are gone",
-                self.path,
+                extra={"db": str(self.path)},
             )
         self._gone = what
         self._cursor = None
@@ -346,7 +346,7 @@ class Syncer:
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(f"{self.path}{suffix}")
             f.close()
-        log.warning("%s: removed the replaced database's -wal and -shm", self.path)
+        log.warning("removed the replaced database's -wal and -shm", extra={"db": str(self.path)})
         self._stale = []
         return False
 
@@ -381,6 +381,12 @@ class Syncer:
         if self._checkpointing and self.on_event is not None:
             self.on_event()
 
+    @property
+    def synced_wal_offset(self) -> int:
+        """How far into the WAL file the L0 files reach (Go's ``litestream_wal_size``)."""
+        cur = self._cursor
+        return cur.offset if cur is not None else 0
+
     def change_token(self) -> ChangeToken:
         """Cheap to take from any thread: a few syscalls on held descriptors."""
         now = time.time()
@@ -412,6 +418,7 @@ class Syncer:
 
     # -- syncing ---------------------------------------------------------------------
 
+    @counts_sync
     def sync(self, token: ChangeToken | None = None) -> LTXFileInfo | None:
         """One step: copy at most ``max_sync_wal_bytes`` of new commits into an L0 file
         (None if there were none). ``limited`` tells whether more is pending; no
@@ -596,6 +603,10 @@ class Syncer:
         """All pages at the WAL's last commit, as the next TXID (Go's full L0 sync)."""
         assert self._db_file is not None
         txid = self.pos.txid + 1
+        started = time.monotonic()
+        log.log(logging.DEBUG if reason == CHECKPOINT_SNAPSHOT else logging.INFO,
+                "snapshot started", extra={"db": str(self.path), "txid": format_txid(txid),
+                                           "reason": reason})  # fmt: skip
         commit = scan.commit or os.fstat(self._db_file.fileno()).st_size // self.page_size
         sums: PageSums | None = None
         pre: int | None = None
@@ -611,7 +622,12 @@ class Syncer:
         self._snapshot_reason = None
         self._record(
             SnapshotWritten(
-                db_path=str(self.path), level=0, txid=txid, size=info.size, reason=reason
+                db_path=str(self.path),
+                level=0,
+                txid=txid,
+                size=info.size,
+                reason=reason,
+                duration_seconds=time.monotonic() - started,
             )
         )
         return info
@@ -637,6 +653,7 @@ class Syncer:
             self._sums = None
             raise
         self.pos = Pos(txid, trailer.post_apply_checksum)
+        self.stats.add_wal_bytes(header.wal_size)
         self._last_header = header
         self._last_path = self.meta.ltx_path(0, txid, txid)
         self._synced_since_checkpoint = True
@@ -734,13 +751,13 @@ class Syncer:
             ):
                 return
             log.info(
-                "%s: WAL reached %d pages, forcing a TRUNCATE checkpoint",
-                self.path,
-                self.settings.truncate_page_n,
+                "WAL is too large: forcing a TRUNCATE checkpoint, which waits for writers",
+                extra={"db": str(self.path), "wal_pages": self.settings.truncate_page_n},
             )
         if mode is not None:
             self._checkpoint(mode, synced=True)
 
+    @counts_checkpoint
     def _checkpoint(self, mode: str, *, synced: bool = False) -> bool:
         """Checkpoint, then continue on the restarted WAL; True if the WAL restarted.
 
@@ -784,7 +801,8 @@ class Syncer:
         except Exception as exc:
             if not is_busy(exc):
                 raise
-            log.debug("%s: %s checkpoint skipped: database busy", self.path, mode)
+            log.debug("checkpoint skipped: the database is busy",
+                      extra={"db": str(self.path), "mode": mode})  # fmt: skip
             return False
         cur = self._cursor
         # A restart to the next generation is lossless after PASSIVE (nobody could
@@ -804,12 +822,13 @@ class Syncer:
             CheckpointCompleted(db_path=str(self.path), mode=mode, wal_pages_before=max(frames, 0))
         )
         if busy:
-            log.debug("%s: %s checkpoint could not finish: database busy", self.path, mode)
+            log.debug("checkpoint could not finish: the database is busy",
+                      extra={"db": str(self.path), "mode": mode})  # fmt: skip
         self._synced_since_checkpoint = False
         if self._wal_header() == before:
             return False
         if cur is None or not cur.restart_ok:
-            self._snapshot_reason = "checkpoint boundary snapshot"
+            self._snapshot_reason = CHECKPOINT_SNAPSHOT
         self._sync_step()
         self._synced_since_checkpoint = False
         return True

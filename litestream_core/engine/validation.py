@@ -20,6 +20,7 @@ from litestream_core.client import LTXFileInfo, ReplicaClient
 from litestream_core.engine.chain import list_level
 from litestream_core.errors import describe
 from litestream_core.events import Event, LevelCheckFailed
+from litestream_core.logs import replica_type
 
 if TYPE_CHECKING:
     from litestream_core.engine.store import Store
@@ -71,13 +72,15 @@ def report(
         if emit is not None:
             emit(event)
         else:
-            log.warning("%s: L%d %s: %s", db_path, p.level, p.kind, p.message)
+            log.warning("a replica level has a problem", extra={
+                "db": db_path, "replica": replica_type(replica), "check": check,
+                "ltx_level": p.level, "problem": p.kind, "error": p.message})  # fmt: skip
 
 
 async def validate_periodically(store: Store, interval: float, max_level: int) -> None:
     """Check levels 0..``max_level`` of every replica each ``interval`` (Go's
     validation monitor), databases added at run time included, until cancelled."""
-    log.info("starting validation monitor (interval %gs)", interval)
+    log.info("checking replica levels periodically", extra={"interval": f"{interval:g}s"})
     while True:
         await asyncio.sleep(interval)
         for entry in list(store.entries):
@@ -89,9 +92,10 @@ async def validate_periodically(store: Store, interval: float, max_level: int) -
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
-                    of = "" if len(entry.replicas) == 1 else f" of {replica.name}"
-                    log.error("%s: validation check%s failed: %s", entry.db.path, of,
-                              describe(exc))  # fmt: skip
+                    log.error("could not check the replica's levels; trying again next time",
+                              extra={"db": str(entry.db.path),
+                                     "replica": replica_type(replica.name),
+                                     "error": describe(exc)})  # fmt: skip
                     continue
                 report(problems, entry.emit, db_path=str(entry.db.path),
                        replica=replica.name, check="validation")  # fmt: skip

@@ -238,8 +238,8 @@ def _check_levels(report: VerifyReport) -> None:
         for prev, cur in itertools.pairwise(files):
             if cur.min_txid > prev.max_txid + 1:
                 report.warnings.append(
-                    f"level {level} has a gap: TXID {prev.max_txid + 1:x} to "
-                    f"{cur.min_txid - 1:x} are in none of its files"
+                    f"level {level} has a gap: TXID {prev.max_txid + 1:016x} to "
+                    f"{cur.min_txid - 1:016x} are in none of its files"
                 )
             elif cur.min_txid <= prev.max_txid:
                 report.warnings.append(f"level {level} files overlap: {prev.name} and {cur.name}")
@@ -268,7 +268,7 @@ def _decode(info: LTXFileInfo, src: BinaryIO, codecs: PageCodecs | None) -> _Sum
     header = dec.header
     if (header.min_txid, header.max_txid) != (info.min_txid, info.max_txid):
         raise LTXError(
-            f"header says TXID {header.min_txid:x}-{header.max_txid:x}, name says otherwise"
+            f"header says TXID {header.min_txid:016x}-{header.max_txid:016x}, name says otherwise"
         )
     return _Summary(info, header, dec.trailer, pgnos, sums)
 
@@ -331,7 +331,7 @@ def _walk(summaries: list[_Summary], report: VerifyReport) -> None:
             if predicted != computed:
                 report.problems.append(
                     f"{other.label} does not give the database the chain reaches at TXID "
-                    f"{pos:x} (checksum {predicted:016x}, chain {computed:016x})"
+                    f"{pos:016x} (checksum {predicted:016x}, chain {computed:016x})"
                 )
         while nxt_index < len(order) and order[nxt_index].info.min_txid <= pos + 1:
             active.append(order[nxt_index])
@@ -368,7 +368,7 @@ def _walk(summaries: list[_Summary], report: VerifyReport) -> None:
                 runs.append((point, point))
             else:
                 report.warnings.append(
-                    f"{other.label} leads to TXID {txid:x}, which no chain reaches"
+                    f"{other.label} leads to TXID {txid:016x}, which no chain reaches"
                 )
     report.points.sort(key=lambda p: p.txid)
     report.ranges = sorted(runs, key=lambda r: r[0].txid)
@@ -382,8 +382,8 @@ def _walk(summaries: list[_Summary], report: VerifyReport) -> None:
     newest = report.max_txid
     if report.points[-1].txid != newest:
         report.problems.append(
-            f"newest TXID {newest:x} cannot be restored: the chains stop at TXID "
-            f"{report.points[-1].txid:x}"
+            f"newest TXID {newest:016x} cannot be restored: the chains stop at TXID "
+            f"{report.points[-1].txid:016x}"
         )
 
 
@@ -411,13 +411,13 @@ def _check_claims(
         if s.claims and s.trailer.post_apply_checksum != computed:
             report.problems.append(
                 f"{s.label} claims database checksum {s.trailer.post_apply_checksum:016x} "
-                f"at TXID {pos:x}, the chain gives {computed:016x}"
+                f"at TXID {pos:016x}, the chain gives {computed:016x}"
             )
     for s in starting:
         if s.claims and not s.header.is_snapshot and s.header.pre_apply_checksum != computed:
             report.problems.append(
                 f"{s.label} expects database checksum {s.header.pre_apply_checksum:016x} "
-                f"before TXID {pos + 1:x}, the chain gives {computed:016x}"
+                f"before TXID {pos + 1:016x}, the chain gives {computed:016x}"
             )
 
 

@@ -54,7 +54,7 @@ class WALWatcher:
             try:
                 notify = inotify_simple.INotify(nonblocking=True)
             except OSError as exc:
-                log.debug("inotify unavailable (%s); monitors poll instead", exc)
+                log.debug("inotify unavailable; monitors poll instead", extra={"error": str(exc)})
             else:
                 watcher = _WATCHERS[loop] = WALWatcher(loop, notify)
         if watcher is None:

@@ -60,10 +60,12 @@ async def sweep_temp_files(db_path: str, client: object) -> None:
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        log.warning("%s: could not sweep temporary files: %s", db_path, describe(exc))
+        log.warning("could not remove abandoned temporary files from the replica",
+                    extra={"db": db_path, "error": describe(exc)})  # fmt: skip
         return
     if removed:
-        log.info("%s: removed %d abandoned temporary file(s) from the replica", db_path, removed)
+        log.info("removed abandoned temporary files from the replica",
+                 extra={"db": db_path, "files": removed})  # fmt: skip
 
 
 class _Repeater:
@@ -199,4 +201,4 @@ class Watchdog:
         try:
             self._emit(event)
         except Exception:  # a listener must never stop the watchdog
-            log.exception("event listener failed on %s", type(event).__name__)
+            log.exception("event listener failed", extra={"event": event.name})

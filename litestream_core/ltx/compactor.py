@@ -65,8 +65,8 @@ def _check_chain(headers: list[Header]) -> None:
         # Go's IsContiguous: may overlap the previous range but must extend it.
         if cur.min_txid > prev.max_txid + 1 or cur.max_txid <= prev.max_txid:
             raise LTXFormatError(
-                f"LTX compaction inputs not contiguous: {prev.min_txid:x}-{prev.max_txid:x} "
-                f"then {cur.min_txid:x}-{cur.max_txid:x}"
+                f"LTX compaction inputs not contiguous: {prev.min_txid:016x}-{prev.max_txid:016x} "
+                f"then {cur.min_txid:016x}-{cur.max_txid:016x}"
             )
 
 
@@ -104,6 +104,6 @@ def _check_links(decoders: list[Decoder]) -> None:
             continue
         if ch.pre_apply_checksum != prev.trailer.post_apply_checksum:
             raise ChecksumMismatchError(
-                f"LTX file {ch.min_txid:x}-{ch.max_txid:x} does not start where "
-                f"{ph.min_txid:x}-{ph.max_txid:x} ended (checksum chain broken)"
+                f"LTX file {ch.min_txid:016x}-{ch.max_txid:016x} does not start where "
+                f"{ph.min_txid:016x}-{ph.max_txid:016x} ended (checksum chain broken)"
             )

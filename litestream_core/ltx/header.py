@@ -115,7 +115,7 @@ class Header:
             raise LTXFormatError("LTX header has a zero transaction id")
         if self.min_txid > self.max_txid:
             raise LTXFormatError(
-                f"LTX transaction ids out of order: {self.min_txid} > {self.max_txid}"
+                f"LTX transaction ids out of order: {self.min_txid:016x} > {self.max_txid:016x}"
             )
         if not MIN_TIMESTAMP_MS <= self.timestamp <= MAX_TIMESTAMP_MS:
             # Go would take any int64, but no file is written outside years 1-9999, and

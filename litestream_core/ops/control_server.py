@@ -102,7 +102,8 @@ def _answering_errors(handler: Handler) -> Handler:
         except RequestError as exc:
             return _error(exc.status, str(exc), exc.details)
         except Exception as exc:
-            log.error("control request %s failed: %s", request.url.path, describe(exc))
+            log.error("control request failed",
+                      extra={"request": request.url.path, "error": describe(exc)})  # fmt: skip
             return _error(500, describe(exc))
 
     return wrapped
@@ -147,7 +148,7 @@ class ControlServer:
             await self.close()
             raise
         self.started_at, self._started = datetime.now(UTC), time.monotonic()
-        log.info("control socket listening on %s", self.path)
+        log.info("control socket listening", extra={"path": self.path})
 
     def _bind(self) -> socket.socket:
         try:

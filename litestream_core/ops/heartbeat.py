@@ -73,7 +73,8 @@ class Heartbeat:
 
     async def run(self) -> None:
         """Check every ``check_interval`` until cancelled; never raises."""
-        log.info("heartbeat: pinging %s every %gs while healthy", self.url, self.interval)
+        log.info("heartbeat enabled: pinging while every database replicates",
+                 extra={"url": self.url, "interval": f"{self.interval:g}s"})  # fmt: skip
         while True:
             await asyncio.sleep(self.check_interval)
             await self.check()
@@ -89,12 +90,12 @@ class Heartbeat:
         try:
             status = await asyncio.to_thread(self._get)
         except Exception as exc:
-            log.error("heartbeat ping to %s failed: %s", self.url, describe(exc))
+            log.error("heartbeat ping failed", extra={"url": self.url, "error": describe(exc)})
             return False
         if not 200 <= status < 300:
-            log.error("heartbeat ping to %s failed: status %d", self.url, status)
+            log.error("heartbeat ping failed", extra={"url": self.url, "status": status})
             return False
-        log.debug("heartbeat ping sent to %s", self.url)
+        log.debug("heartbeat ping sent", extra={"url": self.url})
         return True
 
     def _get(self) -> int:

@@ -229,7 +229,7 @@ class MCPServer:
         except ToolError as exc:
             text, error = str(exc), True
         except Exception as exc:
-            log.error("MCP tool %s failed: %s", name, describe(exc))
+            log.error("MCP tool failed", extra={"tool": name, "error": describe(exc)})
             text, error = describe(exc), True
         return types.CallToolResult(content=[types.TextContent(text=text)], is_error=error)
 
@@ -242,7 +242,8 @@ class MCPServer:
         except BaseException:
             sock.close()
             raise
-        log.info("MCP server listening on %s:%d", self.host or "0.0.0.0", self.port)
+        log.info("MCP server listening",
+                 extra={"addr": f"{self.host or '0.0.0.0'}:{self.port}"})  # fmt: skip
 
     async def close(self) -> None:
         if self._server is not None:

@@ -72,7 +72,7 @@ async def start_services(config: Config, store: Store, *, config_path: str | Non
         await services.close()
         raise
     if config.socket.enabled and (reason := missing_extra("socket")):
-        log.warning("failed to start control server: %s", reason)
+        log.warning("control socket not started", extra={"error": reason})
     elif config.socket.enabled:
         from litestream_core.ops.control_server import ControlServer
 
@@ -84,7 +84,8 @@ async def start_services(config: Config, store: Store, *, config_path: str | Non
             await control.start()
             services.control = control
         except OSError as exc:
-            log.warning("failed to start control server: %s", describe(exc))
+            log.warning("control socket not started",
+                        extra={"path": sock.path, "error": describe(exc)})  # fmt: skip
     if config.heartbeat_url:
         from litestream_core.ops.heartbeat import Heartbeat
 
@@ -96,7 +97,7 @@ async def start_services(config: Config, store: Store, *, config_path: str | Non
         task = validate_periodically(store, config.validation_interval, len(config.levels))
         services.tasks.append(asyncio.create_task(task, name="validation"))
     if config.mcp_addr and (reason := missing_extra("mcp")):
-        log.error("failed to start MCP server on %s: %s", config.mcp_addr, reason)
+        log.error("MCP server not started", extra={"addr": config.mcp_addr, "error": reason})
     elif config.mcp_addr:
         from litestream_core.ops.mcp_server import MCPServer, preload
 
@@ -107,7 +108,8 @@ async def start_services(config: Config, store: Store, *, config_path: str | Non
             await mcp.start()
             services.mcp = mcp
         except OSError as exc:
-            log.error("failed to start MCP server on %s: %s", config.mcp_addr, describe(exc))
+            log.error("MCP server not started",
+                      extra={"addr": config.mcp_addr, "error": describe(exc)})  # fmt: skip
     return services
 
 

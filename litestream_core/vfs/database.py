@@ -173,8 +173,8 @@ class ReplicaDatabase:
                 await self._advance()
             except Exception as exc:  # logged and retried: a reader keeps its state
                 failures += 1
-                log.warning("vfs: cannot poll the replica: %s (%d in a row)", describe(exc),
-                            failures)  # fmt: skip
+                log.warning("could not read the replica's new changes; retrying",
+                            extra={"error": describe(exc), "failures": failures})  # fmt: skip
                 continue
             failures = 0
             self.last_poll = time.time()

@@ -63,7 +63,7 @@ class Run:
 
     def start(self) -> Replicate:
         self.rep = Replicate(self.config, self.work / "replicate.log", env=self.backend.env)
-        self.wait(lambda: "replicating to" in self.output(), "replicate did not start", 60)
+        self.wait(lambda: "replicating database" in self.output(), "replicate did not start", 60)
         return self.rep
 
     def write(self, n: int = 1) -> None:

@@ -137,7 +137,7 @@ def run_kill_loop(work: Path, kills: int, *, pause: float = 0.002) -> dict[str |
                                         stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
             try:
                 deadline = time.monotonic() + 60
-                while "replicating to" not in log.read_text():
+                while "replicating database" not in log.read_text():
                     assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
                     time.sleep(0.01)
                 # The new run sweeps what the killed one left (meta at open, the

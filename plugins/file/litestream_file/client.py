@@ -215,7 +215,8 @@ class FileReplicaClient(ReplicaClient):
                         if entry.is_file(follow_symlinks=False) and is_stale(entry.name, age):
                             os.unlink(entry.path)
                             removed += 1
-                            logger.info("removed abandoned temporary file %s", entry.path)
+                            logger.info("removed an abandoned temporary file",
+                                        extra={"path": entry.path})  # fmt: skip
                     except FileNotFoundError:
                         continue
             return removed
@@ -227,7 +228,7 @@ class FileReplicaClient(ReplicaClient):
             dirs = set()
             for info in files:
                 path = self.file_path(info.level, info.min_txid, info.max_txid)
-                logger.debug("deleting ltx file %s", path)
+                logger.debug("deleting LTX file", extra={"path": str(path)})
                 with suppress(FileNotFoundError):
                     path.unlink()
                     dirs.add(path.parent)
@@ -406,7 +407,8 @@ def _discard(tmp: IO[bytes] | None, path: Path) -> None:
     except FileNotFoundError:
         pass
     except OSError as exc:  # the next start's sweep removes it
-        logger.warning("could not remove temporary file %s: %s", path, exc.strerror or exc)
+        logger.warning("could not remove a temporary file",
+                       extra={"path": str(path), "error": exc.strerror or str(exc)})  # fmt: skip
 
 
 def _level_dirs(root: Path) -> list[Path]:
@@ -426,7 +428,8 @@ def _header_time(path: str) -> datetime | None:
     with open(path, "rb") as f:
         timestamp = stored_timestamp(f.read(HEADER_SIZE))
     if timestamp is None:
-        logger.warning("%s has no valid LTX header; using its mtime", path)
+        logger.warning("file has no valid LTX header; using its modification time",
+                       extra={"path": str(path)})  # fmt: skip
         return None
     return ms_to_datetime(timestamp)
 

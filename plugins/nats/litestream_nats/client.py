@@ -212,7 +212,7 @@ class NATSReplicaClient(ReplicaClient):
 
         async def remember(exc: Exception) -> None:
             seen.append(exc)
-            log.debug("nats: %s", exc)
+            log.debug("nats client error", extra={"error": str(exc)})
 
         try:
             # The first connection is tried a bounded number of times and gives up on a
@@ -327,8 +327,9 @@ class NATSReplicaClient(ReplicaClient):
             await nc.flush(timeout=max(1, round(self.config.timeout)))
             return
         except Exception as exc:
-            log.info("nats: connection to %s does not answer (%s); reconnecting",
-                     self.config.display_servers, type(exc).__name__)  # fmt: skip
+            log.info("nats connection does not answer; reconnecting",
+                     extra={"servers": self.config.display_servers,
+                            "error": type(exc).__name__})  # fmt: skip
         async with self._lock:
             if self._nc is nc:
                 self._nc, self._store = None, None

@@ -427,7 +427,8 @@ class S3ReplicaClient(ReplicaClient):
         try:
             s3.abort_multipart_upload(**ident)
         except Exception as exc:  # invisible meanwhile; retried at the next start
-            logger.warning("s3: could not abort multipart upload of %s: %s", ident["Key"], exc)
+            logger.warning("s3: could not abort an unfinished multipart upload",
+                           extra={"key": ident["Key"], "error": str(exc)})  # fmt: skip
 
     async def remove_stale_temp_files(self) -> int:
         """Abort multipart uploads that a killed or cut-off writer left unfinished."""
@@ -444,7 +445,7 @@ class S3ReplicaClient(ReplicaClient):
                     continue
                 ident = {"Bucket": self.settings.bucket, "Key": key, "UploadId": upload["UploadId"]}
                 await self._run("abort upload", key, s3.abort_multipart_upload, **ident)
-                logger.info("s3: aborted an abandoned multipart upload of %s", key)
+                logger.info("s3: aborted an abandoned multipart upload", extra={"key": key})
                 removed += 1
             if not page.get("IsTruncated"):
                 return removed

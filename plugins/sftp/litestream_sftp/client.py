@@ -244,7 +244,8 @@ class SFTPReplicaClient(ReplicaClient):
                 except FileNotFoundError:
                     continue  # deleted since the directory was read
                 if timestamp is None:
-                    log.warning("sftp: %s/%s has no LTX header", directory, entry.filename)
+                    log.warning("sftp: file has no LTX header; using its modification time",
+                                extra={"path": f"{directory}/{entry.filename}"})  # fmt: skip
                 else:
                     created_at = ms_to_datetime(timestamp)
             infos.append(LTXFileInfo(level, min_txid, max_txid, entry.st_size or 0, created_at))
@@ -408,7 +409,7 @@ class SFTPReplicaClient(ReplicaClient):
         except OSError as exc:
             if isinstance(exc, FileNotFoundError | PermissionError):
                 raise
-            log.debug("posix-rename unavailable, falling back to rename: %s", exc)
+            log.debug("sftp: posix-rename unavailable, using rename", extra={"error": str(exc)})
         try:
             sftp.rename(tmp, path)
         except OSError:
@@ -422,7 +423,8 @@ class SFTPReplicaClient(ReplicaClient):
         except FileNotFoundError:
             return
         except (OSError, EOFError, paramiko.SSHException):
-            log.debug("could not remove %s; will retry", path, exc_info=True)
+            log.debug("sftp: could not remove a file; will retry", extra={"path": path},
+                      exc_info=True)  # fmt: skip
             self._orphans.add(path)
 
     def _remove_orphans(self, sftp: paramiko.SFTPClient) -> None:
@@ -460,8 +462,8 @@ class SFTPReplicaClient(ReplicaClient):
                         except FileNotFoundError:
                             continue
                         removed += 1
-                        log.info("sftp: removed abandoned temporary file %s/%s",
-                                 directory, entry.filename)  # fmt: skip
+                        log.info("sftp: removed an abandoned temporary file",
+                                 extra={"path": f"{directory}/{entry.filename}"})  # fmt: skip
             return removed
 
         return await self._run("remove temporary files", sweep)
@@ -494,7 +496,8 @@ class SFTPReplicaClient(ReplicaClient):
                 try:
                     sftp.rmdir(root)
                 except OSError:
-                    log.debug("kept %s: not empty or already gone", root)
+                    log.debug("sftp: kept a directory: not empty or already gone",
+                              extra={"path": root})  # fmt: skip
 
         await self._run("delete_all", delete)
 

@@ -83,7 +83,7 @@ def _expected_keys(config: SFTPConfig) -> list[paramiko.PKey] | None:
     if known:
         return known
     if config.skip_verify:
-        log.warning("sftp host key not verified (skip-verify), host=%s", config.host)
+        log.warning("sftp: host key not verified (skip-verify)", extra={"host": config.host})
         return None
     raise ReplicaPermissionError(
         f"sftp: host key of {config.address} is unknown; refusing to connect",

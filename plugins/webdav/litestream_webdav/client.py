@@ -275,7 +275,8 @@ class WebDAVReplicaClient(ReplicaClient):
                     head = await stream.readall()
             timestamp = stored_timestamp(head)
             if timestamp is None:  # not an LTX file after all: its storage time will do
-                logger.warning("webdav: cannot read the header of %s", info.name)
+                logger.warning("file has no valid LTX header; using its storage time",
+                               extra={"path": info.name})  # fmt: skip
                 return info
             return LTXFileInfo(
                 info.level, info.min_txid, info.max_txid, info.size, ms_to_datetime(timestamp)
@@ -397,7 +398,8 @@ class WebDAVReplicaClient(ReplicaClient):
                     continue
                 await self._expect("DELETE", f"{directory}/{entry.name}", "delete", (200, 204, 404))
                 removed += 1
-                logger.info("webdav: removed abandoned temporary file %s/%s", directory, entry.name)
+                logger.info("removed an abandoned temporary file",
+                            extra={"path": f"{directory}/{entry.name}"})  # fmt: skip
         return removed
 
     def _discard_later(self, path: str) -> None:
@@ -406,7 +408,8 @@ class WebDAVReplicaClient(ReplicaClient):
                 http = await self._client()
                 await self._send(http, "DELETE", path, "delete")
             except Exception as exc:
-                logger.warning("webdav: could not remove temporary file %s: %s", path, exc)
+                logger.warning("could not remove a temporary file",
+                               extra={"path": path, "error": str(exc)})  # fmt: skip
 
         task = asyncio.get_running_loop().create_task(discard())
         self._cleanups.add(task)
