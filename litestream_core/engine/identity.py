@@ -261,7 +261,8 @@ async def claim_replica(
             record_database_id(meta_path, local)
         found = new_identity(db_path, local)
         await write_identity(client, found)
-        log.info("replica %s now names %s as its database", where, found.describe())
+        log.info("the replica now names this database as its own",
+                 extra={"replica": where, "identity": found.describe()})  # fmt: skip
     if local != found.database_id:
         record_database_id(meta_path, found.database_id)
     return found

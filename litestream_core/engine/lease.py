@@ -52,6 +52,7 @@ from litestream_core.errors import (
     ObjectExistsError,
     ReplicaClientError,
 )
+from litestream_core.logs import format_seconds
 
 log = logging.getLogger("litestream.lease")
 
@@ -218,8 +219,9 @@ class Lease:
             return await self._take(seq + 1)
         ttl = max(self.ttl, record.ttl)  # the holder's own TTL if longer (it writes on)
         if now - self._seen.at >= ttl:
-            log.warning("replica %s: the lease of %s was not renewed for %.0f s; taking it over",
-                        self.where, record.describe(), ttl)  # fmt: skip
+            log.warning("the lease was not renewed in time; taking it over",
+                        extra={"replica": self.where, "holder": record.describe(),
+                               "ttl": format_seconds(ttl)})  # fmt: skip
             return await self._take(seq + 1)
         self._waiting(record)
         return False
@@ -247,8 +249,9 @@ class Lease:
         if now - self._logged_at >= max(self.ttl, 5.0):
             self._logged_at = now
             log.warning(
-                "replica %s: waiting for the lease held by %s (taken over if not renewed "
-                "for %.0f s)", self.where, holder.describe(), self.ttl,
+                "waiting for the lease held by another replicator (taken over if not renewed "
+                "within ttl)", extra={"replica": self.where, "holder": holder.describe(),
+                                      "ttl": format_seconds(self.ttl)},
             )  # fmt: skip
 
     async def _newest(self) -> tuple[int, LeaseRecord | None] | None:
@@ -268,8 +271,8 @@ class Lease:
                 return seq, LeaseRecord.decode(data)
             except (LTXError, ValueError, KeyError, TypeError):
                 break
-        log.warning("replica %s: the newest lease object is unreadable; taking it over",
-                    self.where)  # fmt: skip
+        log.warning("the newest lease object is unreadable; taking it over",
+                    extra={"replica": self.where})  # fmt: skip
         return seq, None
 
     async def _take(self, seq: int) -> bool:
@@ -294,7 +297,7 @@ class Lease:
         self._mine, self._seq, self._renewed_at = record, seq, started
         self.previous, self._contended = self._contended, None
         self.acquired += 1
-        log.info("replica %s: lease taken (%s)", self.where, record.describe())
+        log.info("lease taken", extra={"replica": self.where, "holder": record.describe()})
         return True
 
     async def _renew(self) -> None:
@@ -311,7 +314,8 @@ class Lease:
                 return
             started = self._renewed_at  # our earlier attempt landed: when is unknown
         except ReplicaClientError as exc:
-            log.warning("replica %s: lease renewal failed: %s", self.where, exc.one_line())
+            log.warning("lease renewal failed",
+                        extra={"replica": self.where, "error": exc.one_line()})  # fmt: skip
             return
         self._mine, self._seq, self._renewed_at = mine, seq, max(started, self._renewed_at)
         if seq > KEEP:
@@ -328,8 +332,8 @@ class Lease:
             return False
 
     def _lost(self, seq: int) -> None:
-        log.error("replica %s: lost the lease (another replicator wrote lease %d); "
-                  "writing stops", self.where, seq)  # fmt: skip
+        log.error("lost the lease to another replicator; writing stops",
+                  extra={"replica": self.where, "lease": seq})  # fmt: skip
         self._mine = None
         self._seen = None
 
@@ -343,10 +347,11 @@ class Lease:
         try:
             await self._create(LEASE_LEVEL, seq, seq, mine.encode(seq))
         except ReplicaClientError as exc:
-            log.warning("replica %s: lease not released (it expires after %.0f s): %s",
-                        self.where, self.ttl, exc.one_line())  # fmt: skip
+            log.warning("lease not released; it expires after its ttl",
+                        extra={"replica": self.where, "ttl": format_seconds(self.ttl),
+                               "error": exc.one_line()})  # fmt: skip
             return
-        log.info("replica %s: lease released", self.where)
+        log.info("lease released", extra={"replica": self.where})
 
 
 def _dead_here(record: LeaseRecord) -> bool:

@@ -208,7 +208,8 @@ class Replica:
             except ReplicaClientError as exc:
                 # Storage hiccups at start must not stop the replicator: nothing is
                 # uploaded before the claim, which the next pass makes (sync).
-                log.warning("replica %s: claim deferred: %s", self.name, exc.one_line())
+                log.warning("claim of the replica deferred; the next sync retries",
+                            extra=self._fields(error=exc.one_line()))  # fmt: skip
             await self._reconcile(state)
             self._probed = None
         self.emit(ReplicaStarted(db_path=str(self.db.path), replica=self.name))
@@ -467,9 +468,9 @@ class Replica:
         if self._foreign:
             previous, self.identity = await take_over(self.client, self.db.path, self.db.meta_path)
             log.warning(
-                "replica %s: taken over from %s (its lease is gone); it continues with "
-                "this database from a fresh snapshot", self.name,
-                previous.describe() if previous else "an unreadable identity",
+                "replica taken over from another database (its lease is gone); it continues "
+                "with this database from a fresh snapshot",
+                extra=self._fields(previous=previous.describe() if previous else "unreadable"),
             )  # fmt: skip
             self._foreign, self._fresh = False, True
         else:

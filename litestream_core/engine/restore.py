@@ -192,7 +192,8 @@ async def checked_identity(client: ReplicaClient) -> ReplicaIdentity | None:
     try:
         identity = await read_identity(client)
     except IdentityError as exc:
-        log.warning("%s; restoring without it", exc.one_line())
+        log.warning("the replica's identity is unreadable; restoring without it",
+                    extra={"error": exc.one_line()})  # fmt: skip
         return None
     if identity is not None and (problem := await fingerprint_problem(client, identity)):
         raise RestoreError(problem, hint="run litestream verify on the replica")
@@ -208,7 +209,8 @@ def _record_origin(meta_path: Path, identity: ReplicaIdentity | None) -> None:
             with contextlib.suppress(FileNotFoundError, NotADirectoryError):
                 (meta_path / DATABASE_ID_FILE).unlink()
     except OSError as exc:
-        log.warning("restored database's ID not recorded in %s: %s", meta_path, exc)
+        log.warning("restored database's ID not recorded",
+                    extra={"path": str(meta_path), "error": str(exc)})  # fmt: skip
 
 
 async def boundary_headers(client: ReplicaClient, plan: RestorePlan) -> dict[int, Header]:

@@ -652,8 +652,8 @@ def _lease(config: Config, client: ReplicaClient, db: DB, where: str, fail: bool
         if kind not in _UNLEASED:
             _UNLEASED.add(kind)
             log.warning(
-                "%s replicas cannot be leased (no atomic create): two replicators on one "
-                "replica path are not kept apart", kind,
+                "these replicas cannot be leased (no atomic create): two replicators on one "
+                "replica path are not kept apart", extra={"client": kind},
             )  # fmt: skip
         return None
     return Lease(client, database=str(db.path), where=where, ttl=config.lease.ttl,

@@ -311,7 +311,7 @@ def _walk(summaries: list[_Summary], report: VerifyReport) -> None:
             )
         if (missing := state.first_missing(page_size)) is not None:
             report.problems.append(
-                f"state at TXID {pos:x} lacks page {missing}: no file since the last "
+                f"state at TXID {pos:016x} lacks page {missing}: no file since the last "
                 "whole database wrote it, so its files do not belong to one database"
             )
         else:
