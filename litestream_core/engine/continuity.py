@@ -29,6 +29,8 @@ replicator from writing one in the first place.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from litestream_core.ltx import Header, lock_pgno
 
 WAL_HEADER_SIZE = 32
@@ -107,3 +109,40 @@ class PageCoverage:
             self._written[lock] = 1
         missing = self._written.find(0, 1)
         return None if missing < 0 else missing
+
+
+def required_pages(first: int, last: int, page_size: int) -> int:
+    """How many pages from ``first`` to ``last`` a file must hold (never the lock page)."""
+    if last < first:
+        return 0
+    return last - first + 1 - (first <= lock_pgno(page_size) <= last)
+
+
+def successor_problem(
+    prev_commit: int,
+    prev_l0: Header | None,
+    level: int,
+    header: Header,
+    holds: Callable[[int, int], bool],
+) -> str | None:
+    """Why a file cannot be applied to a database of ``prev_commit`` pages, or None.
+
+    For readers that apply files one by one to a state already known to be whole
+    (follow mode, the VFS), where restore's ``PageCoverage`` would cost a pass over every
+    page: a file that grows the database must hold every new page (SQLite writes them in
+    the transaction that grows it, and compaction keeps the newest version of each), and
+    an L0 file right after an L0 file must continue its WAL (``wal_break``).
+    ``holds(first, last)`` says whether the file has every page in that range; it is
+    asked only about the grown range, and about the whole database only when the WAL
+    check would refuse a file that might be a whole database.
+    """
+    if level == 0 and prev_l0 is not None and header.min_txid == prev_l0.max_txid + 1:
+        why = wal_break(prev_l0, header, False)
+        if why is not None and not holds(1, header.commit):
+            return f"it cannot follow TXID {header.min_txid - 1:016x}: {why}"
+    if header.commit > prev_commit and not holds(prev_commit + 1, header.commit):
+        return (
+            f"it grows the database from {prev_commit} to {header.commit} pages without "
+            "holding the new pages"
+        )
+    return None

@@ -22,11 +22,17 @@ applied halfway is applied again whole, which rewrites every page it had touched
 A resume is refused when the replica no longer continues from that TXID (its history
 was pruned, or it was reset); Go compares with the newest snapshot instead, which
 refuses nearly every resume once L0 files have moved past it.
+
+Files that cannot continue the database (``continuity.py``: a file growing it without
+its new pages, an L0 file from another WAL, as when a second database writes to the
+replica) end follow mode before any of their pages is written: the first restore
+makes restore's checks, and each batch is checked against the state it continues.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import errno
 import fcntl
@@ -42,14 +48,15 @@ from pathlib import Path
 from typing import BinaryIO
 
 from litestream_core.client import SNAPSHOT_LEVEL, LTXFileInfo, ReplicaClient
+from litestream_core.engine.continuity import required_pages, successor_problem
 from litestream_core.engine.meta import default_meta_path, fsync_dir
 from litestream_core.engine.plan import list_files
-from litestream_core.engine.restore import output_in_use, restore
+from litestream_core.engine.restore import l0_header_ending_at, output_in_use, restore
 from litestream_core.engine.streams import download, fetch_bytes
 from litestream_core.errors import LitestreamError, RestoreError, describe
 from litestream_core.events import Event
 from litestream_core.logs import format_txid
-from litestream_core.ltx import Decoder, Header, verify_file
+from litestream_core.ltx import Decoder, Header
 
 log = logging.getLogger("litestream.follow")
 
@@ -156,6 +163,10 @@ class Follower:
         self.emit = emit
         self.txid = 0
         self.page_size = 0
+        self.commit = 0
+        """The database's size in pages at ``txid``."""
+        self._last_l0: Header | None = None
+        """The header of the L0 file ending at ``txid``, when known (its WAL position)."""
         self._lost_polls = 0
         self._stop: asyncio.Event | None = None
 
@@ -233,6 +244,10 @@ class Follower:
                     raise self._lost(max(f.max_txid for f in l0))
                 return Applied(self.txid, ())
         self._lost_polls = 0
+        if not chain:
+            return Applied(self.txid, ())
+        if self._last_l0 is None and chain[0].level == 0 and chain[0].min_txid == self.txid + 1:
+            self._last_l0 = await l0_header_ending_at(self.client, self.txid)
         applied = await self._apply_chain(chain)
         return Applied(self.txid, tuple(applied))
 
@@ -263,7 +278,8 @@ class Follower:
     def _prepare_staged(self, staged: Path) -> None:
         with open(staged, "r+b") as f:
             self.page_size = _page_size(f)
-            _mark_page_one(f.fileno(), self.txid, os.fstat(f.fileno()).st_size // self.page_size)
+            self.commit = os.fstat(f.fileno()).st_size // self.page_size
+            _mark_page_one(f.fileno(), self.txid, self.commit)
             os.fsync(f.fileno())
 
     async def _resume(self) -> None:
@@ -276,6 +292,7 @@ class Follower:
             )
         with open(self.output, "rb") as f:
             self.page_size = _page_size(f)
+            self.commit = os.fstat(f.fileno()).st_size // self.page_size
         files = await list_files(self.client)
         newest = max((f.max_txid for fs in files.values() for f in fs), default=0)
         if saved > newest:
@@ -344,11 +361,19 @@ class Follower:
 
     def _write(self, batch: Sequence[_Staged]) -> None:
         """Write verified files in order under SQLite's EXCLUSIVE lock."""
-        txid, size = self.txid, self.page_size
+        txid, size, last_l0 = self.txid, self.page_size, self._last_l0
+        commit = self.commit
         for staged in batch:
-            if not staged.header.min_txid <= txid + 1 <= staged.header.max_txid:
+            header = staged.header
+            if not header.min_txid <= txid + 1 <= header.max_txid:
                 raise RestoreError(f"{staged.where} does not continue TXID {txid:016x}")
-            txid = staged.header.max_txid
+            if why := successor_problem(commit, last_l0, staged.info.level, header, staged.holds):
+                raise FollowError(
+                    f"{staged.where}: {why}; the replica holds files of another database",
+                    hint="run litestream verify on the replica",
+                )
+            txid, commit = header.max_txid, header.commit
+            last_l0 = header if staged.info.level == 0 else None
         last = batch[-1].header
         with open(self.output, "r+b", buffering=0) as db:
             fd = db.fileno()
@@ -362,7 +387,7 @@ class Follower:
                     os.ftruncate(fd, last.commit * size)
                     os.fsync(fd)
         write_sidecar(self.output, last.max_txid)
-        self.txid = last.max_txid
+        self.txid, self.commit, self._last_l0 = last.max_txid, last.commit, last_l0
 
 
 class _Staged:
@@ -373,6 +398,7 @@ class _Staged:
         self.source = source
         self.where = f"LTX file {info.name} (level {info.level})"
         self._header: Header | None = None
+        self._pages: list[int] = []
 
     @property
     def header(self) -> Header:
@@ -380,7 +406,10 @@ class _Staged:
         return self._header
 
     def verify(self, page_size: int) -> None:
-        header, _ = verify_file(self.source())
+        decoder = Decoder(self.source())
+        decoder.verify()
+        header = decoder.header
+        self._pages = sorted(decoder.page_index)
         if (header.min_txid, header.max_txid) != (self.info.min_txid, self.info.max_txid):
             raise RestoreError(f"{self.where}: header says TXIDs "
                                f"{header.min_txid:016x}-{header.max_txid:016x}")  # fmt: skip
@@ -388,6 +417,11 @@ class _Staged:
             raise RestoreError(f"{self.where}: page size {header.page_size}, "
                                f"the database has {page_size}")  # fmt: skip
         self._header = header
+
+    def holds(self, first: int, last: int) -> bool:
+        """Whether the file has every page from ``first`` to ``last``."""
+        present = bisect.bisect_right(self._pages, last) - bisect.bisect_left(self._pages, first)
+        return present == required_pages(first, last, self.header.page_size)
 
 
 def contiguous(files: Sequence[LTXFileInfo], pos: int) -> list[LTXFileInfo]:

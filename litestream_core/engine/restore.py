@@ -224,24 +224,30 @@ async def boundary_headers(client: ReplicaClient, plan: RestorePlan) -> dict[int
     for prev, cur in zip((None, *plan.files), plan.files, strict=False):
         if cur.level != 0 or cur.min_txid <= 1 or (prev is not None and prev.level == 0):
             continue
-        listing = client.ltx_files(0, seek=cur.min_txid - 1)
-        try:
-            before = await anext(aiter(listing), None)
-        finally:
-            if (aclose := getattr(listing, "aclose", None)) is not None:
-                await aclose()  # the rest of the listing is not needed
-        if before is None or before.max_txid != cur.min_txid - 1 or before.size < HEADER_SIZE:
-            continue
-        stream = await client.open_ltx_file(
-            0, before.min_txid, before.max_txid, offset=0, size=HEADER_SIZE
-        )
-        async with stream:
-            head = await stream.readall()
-        try:
-            found[cur.min_txid] = Header.decode(head[:HEADER_SIZE])
-        except LTXError:
-            continue  # a damaged neighbour the plan does not use: nothing to compare with
+        if (header := await l0_header_ending_at(client, cur.min_txid - 1)) is not None:
+            found[cur.min_txid] = header
     return found
+
+
+async def l0_header_ending_at(client: ReplicaClient, txid: int) -> Header | None:
+    """The header of the L0 file ending at ``txid``, if the replica still has a sound one
+    (a damaged neighbour nothing applies gives nothing to compare with)."""
+    listing = client.ltx_files(0, seek=txid)
+    try:
+        before = await anext(aiter(listing), None)
+    finally:
+        if (aclose := getattr(listing, "aclose", None)) is not None:
+            await aclose()  # the rest of the listing is not needed
+    if before is None or before.max_txid != txid or before.size < HEADER_SIZE:
+        return None
+    stream = await client.open_ltx_file(0, before.min_txid, before.max_txid, offset=0,
+                                        size=HEADER_SIZE)  # fmt: skip
+    async with stream:
+        head = await stream.readall()
+    try:
+        return Header.decode(head[:HEADER_SIZE])
+    except LTXError:
+        return None
 
 
 async def _in_worker(

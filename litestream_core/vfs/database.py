@@ -6,6 +6,13 @@ followed by listing level 0 from the next TXID at every poll (one request when n
 changed); a gap there (files compacted away) or a long chain of small files makes it
 plan again from the whole listing, as restore would. Time travel pins a state and stops
 polling.
+
+States are checked as follow mode checks what it applies (``continuity.py``): a chain
+whose files cannot be one database's (a file growing it without its new pages, an L0
+file from another WAL) is refused at open, and a poll that finds one keeps the state
+it has and logs why; the replica identity must name the replica's files, as in
+restore. Only page ranges a file grows are searched, so a large snapshot's index is
+not decoded for it.
 """
 
 from __future__ import annotations
@@ -14,11 +21,14 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from datetime import datetime
 
 from litestream_core.client import LTXFileInfo, ReplicaClient
+from litestream_core.engine.continuity import successor_problem
 from litestream_core.engine.follow import contiguous
 from litestream_core.engine.plan import list_files, plan_for_timestamp, plan_for_txid
+from litestream_core.engine.restore import checked_identity
 from litestream_core.engine.retry import Backoff
 from litestream_core.errors import (
     LTXNotFoundError,
@@ -26,6 +36,7 @@ from litestream_core.errors import (
     TransientReplicaError,
     describe,
 )
+from litestream_core.ltx import Header
 from litestream_core.ltx.page import decode_frame
 from litestream_core.vfs import loop
 from litestream_core.vfs.cache import DEFAULT_CACHE_SIZE, PageCache
@@ -117,6 +128,7 @@ class ReplicaDatabase:
     async def _open(self) -> None:
         await self.client.init()
         try:
+            await checked_identity(self.client)
             self._state = await self._plan(self.target)
         except BaseException:
             await self.client.close()
@@ -154,6 +166,9 @@ class ReplicaDatabase:
         else:
             plan = plan_for_txid(listing, txid)
         metas = await fetch_metas(self.client, plan.files, self._metas, self.stats)
+        if metas:
+            first = metas[0].header
+            check_chain(metas[1:], first.commit, first if metas[0].info.level == 0 else None)
         self._forget_unused(metas)
         return State(metas)
 
@@ -193,6 +208,8 @@ class ReplicaDatabase:
             new = await self._plan(None)
         else:
             metas = await fetch_metas(self.client, chain, self._metas, self.stats)
+            last = state.files[-1]
+            check_chain(metas, last.header.commit, last.header if last.info.level == 0 else None)
             new = State([*state.files, *metas])
         if self.target is None and new.txid >= state.txid:
             self._state = new
@@ -247,3 +264,21 @@ class ReplicaDatabase:
             raise RestoreError(f"page {pgno} vanished from TXID {state.txid:016x}")
         meta, frame = found
         return meta, meta.index.run(pgno, count) or [frame]
+
+
+def check_chain(metas: Sequence[FileMeta], commit: int, last_l0: Header | None) -> None:
+    """Refuse ``metas`` unless each can follow the state before it (a database of
+    ``commit`` pages, reached through the L0 file ``last_l0`` when known)."""
+    for meta in metas:
+        header, info = meta.header, meta.info
+
+        def holds(first: int, last: int, meta: FileMeta = meta) -> bool:
+            return meta.index.holds(first, last, meta.header.page_size)
+
+        if why := successor_problem(commit, last_l0, info.level, header, holds):
+            raise RestoreError(
+                f"LTX file {info.name} (level {info.level}): {why}; the replica holds files "
+                "of another database",
+                hint="run litestream verify on the replica",
+            )
+        commit, last_l0 = header.commit, header if info.level == 0 else None

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from litestream_core.client import LTXFileInfo, ReplicaClient
+from litestream_core.engine.continuity import required_pages
 from litestream_core.errors import LTXFormatError
-from litestream_core.ltx import HEADER_SIZE, TRAILER_SIZE, Header
+from litestream_core.ltx import HEADER_SIZE, TRAILER_SIZE, Header, lock_pgno
 from litestream_core.ltx.index import scan_index
 
 WHOLE_FILE = 64 << 10
@@ -71,6 +72,17 @@ class PageIndex:
             frame, pos = self._entry(pos)
             out.append(frame)
         return out
+
+    def holds(self, first: int, last: int, page_size: int) -> bool:
+        """Whether the file has every page from ``first`` to ``last`` (one search, then
+        a walk over those entries: pages ascend in a file, the lock page is never in one)."""
+        need = required_pages(first, last, page_size)
+        if need == 0:
+            return True
+        if first == lock_pgno(page_size):
+            first += 1
+        frames = self.run(first, need)
+        return len(frames) == need and frames[-1].pgno <= last
 
     def _find(self, pgno: int) -> int | None:
         """Where the entry of ``pgno`` starts, by binary search over byte positions."""

@@ -1,4 +1,5 @@
-"""Damaged replicas: a restore is right or fails cleanly, and ``verify`` flags every one.
+"""Damaged replicas: a restore is right or fails cleanly, and ``verify`` flags every one;
+follow mode and the VFS refuse the other database's files too.
 
 Right means byte for byte the database as it was at a committed TXID (and so passing
 ``PRAGMA integrity_check``); failing means a one-line error of the product's own
@@ -23,10 +24,13 @@ from hypothesis import strategies as st
 from litestream_file.client import FileReplicaClient
 
 from litestream_core.backend_support.timestamps import stored_timestamp
+from litestream_core.engine.follow import Follower, FollowError
 from litestream_core.engine.restore import restore
 from litestream_core.engine.verify import VerifyReport, verify_replica
-from litestream_core.errors import LitestreamError
+from litestream_core.errors import LitestreamError, RestoreError
 from litestream_core.ltx.header import MAX_TIMESTAMP_MS, Header
+from litestream_core.vfs import loop as vfs_loop
+from litestream_core.vfs.database import ReplicaDatabase
 
 sys.path.insert(0, str(Path(__file__).parent))
 from corrupt_replica_corpus import CASES, HEALTHY, Source, as_txid, build_sources, compact_copy
@@ -206,3 +210,67 @@ def test_a_header_time_no_file_is_written_at_is_no_stored_time(timestamp: int) -
     good = Header(page_size=4096, commit=1, min_txid=1, max_txid=1, timestamp=1_700_000_000_000)
     assert stored_timestamp(good.encode()) == 1_700_000_000_000
     assert stored_timestamp(replace(good, timestamp=timestamp).encode()) is None
+
+
+def _prefix(a: Source, upto: int, where: Path) -> Path:
+    """A copy of A's replica holding only its files up to TXID ``upto``."""
+    replica = where / "prefix"
+    shutil.copytree(a.replica, replica)
+    for txid in range(upto + 1, a.newest + 1):
+        (replica / a.l0(txid).relative_to(a.replica)).unlink()
+    return replica
+
+
+def _add(a: Source, replica: Path, src: Path, txid: int) -> None:
+    shutil.copy(src, replica / a.l0(txid).relative_to(a.replica))
+
+
+@pytest.mark.parametrize("where", ["in the middle", "at the next TXID"])
+def test_follow_mode_refuses_a_foreign_file_and_keeps_its_state(
+    where: str, sources: tuple[Source, Source], tmp_path: Path
+) -> None:
+    """Follow mode checks each file against the state it continues: the other
+    database's file ends it before any page is written."""
+    a, b = sources
+    bad = a.newest // 2 + 1 if where == "in the middle" else a.newest + 1
+    replica = _prefix(a, bad - 2, tmp_path)
+    out = tmp_path / "follower.db"
+
+    async def run() -> None:
+        follower = Follower(FileReplicaClient(replica), out)
+        assert await follower.open() == bad - 2
+        _add(a, replica, a.l0(bad - 1), bad - 1)
+        await follower.poll()
+        assert follower.txid == bad - 1
+        _add(a, replica, b.l0(bad), bad)
+        for txid in range(bad + 1, a.newest + 1):
+            _add(a, replica, a.l0(txid), txid)
+        with pytest.raises(FollowError, match="another database"):
+            await follower.poll()
+        assert follower.txid == bad - 1
+
+    asyncio.run(run())
+    data = out.read_bytes()
+    assert data[100:] == a.states[bad - 1][100:]  # page 1's header is the follower's own
+
+
+@pytest.mark.parametrize("where", ["in the middle", "at the next TXID"])
+def test_vfs_refuses_a_foreign_file_at_open_and_at_a_poll(
+    where: str, sources: tuple[Source, Source], tmp_path: Path
+) -> None:
+    """The VFS reads the chain a restore would apply: one with the other database's
+    file is refused at open, and a poll that finds one keeps the state it has."""
+    a, b = sources
+    bad = a.newest // 2 + 1 if where == "in the middle" else a.newest + 1
+    replica = _prefix(a, bad - 1, tmp_path)
+    live = ReplicaDatabase(FileReplicaClient(replica), poll_interval=0)
+    live.open()
+    try:
+        _add(a, replica, b.l0(bad), bad)
+        with pytest.raises(RestoreError, match="another database"):
+            vfs_loop.run(live._advance())
+        assert live.state.txid == bad - 1
+    finally:
+        live.close()
+    with pytest.raises(RestoreError, match="another database"):
+        ReplicaDatabase(FileReplicaClient(replica), poll_interval=0).open()
