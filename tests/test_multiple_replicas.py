@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -236,7 +237,7 @@ def test_restore_picks_the_replica_that_gets_furthest(tmp_path):
         await store.open(run=False)
         try:
             await store.sync(entry)
-            behind = writer.rows()
+            behind, behind_txid = writer.rows(), entry.db.pos().txid
             flaky.down = True
             writer.step(4)
             await entry.db.sync()
@@ -251,6 +252,11 @@ def test_restore_picks_the_replica_that_gets_furthest(tmp_path):
             await reader.init()
         name, plan = await choose_replica(readers)
         assert (name, plan.txid) == ("good", newest)
+        later = datetime.now(UTC) + timedelta(hours=1)  # a point in time both reach
+        name, plan = await choose_replica(readers, timestamp=later)
+        assert (name, plan.txid) == ("good", newest)
+        name, plan = await choose_replica(readers, txid=behind_txid)  # a tie: listed first
+        assert (name, plan.txid) == ("flaky", behind_txid)
         # With one replica down, the other still serves.
         readers["good"] = SwitchedClient(good.store)
         readers["good"].down = True
@@ -301,6 +307,8 @@ def test_commands_name_the_replicas_of_a_database(tmp_path):
     assert only and "replica" not in only[0]
     table = run("ltx", "-config", str(config), str(tmp_path / "app.db")).output
     assert table.splitlines()[0].split()[:2] == ["replica", "level"]
+    dbs = json.loads(run("databases", "-config", str(config), "-json").output)
+    assert dbs[0]["replica"] == "file:file,far:file"
     status = json.loads(run("status", "-config", str(config), "-json").output)
     assert status[0]["replicas"] == ["file", "far"] and status[0]["status"] == "ok"
     assert run("status", "-config", str(config)).output.splitlines()[0].split()[-1] == "replicas"
