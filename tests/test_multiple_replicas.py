@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from e2e_helpers import Writer, rows_of
+from test_store_runtime import restored_rows
 
 from litestream_core.client import SNAPSHOT_LEVEL
 from litestream_core.config import parse_config
@@ -142,12 +144,6 @@ async def until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.02)
-
-
-async def restored_rows(client: MemoryReplicaClient, out: Path) -> list[tuple]:
-    async with MemoryReplicaClient(client.store) as reader:
-        await restore(reader, out)
-    return rows_of(out)
 
 
 def test_a_failing_replica_holds_back_neither_the_other_nor_local_sync(tmp_path):
@@ -277,7 +273,7 @@ def test_restore_picks_the_replica_that_gets_furthest(tmp_path):
 # -- commands ----------------------------------------------------------------------------
 
 
-def test_commands_name_the_replicas_of_a_database(tmp_path):
+def test_commands_name_the_replicas_of_a_database(tmp_path, go_litestream):
     from click.testing import CliRunner
 
     from litestream_core.cli import make_cli
@@ -324,6 +320,12 @@ def test_commands_name_the_replicas_of_a_database(tmp_path):
         done = run("restore", "-config", str(config), "-replica", name, "-o", str(out),
                    str(tmp_path / "app.db"))  # fmt: skip
         assert done.exit_code == 0 and rows_of(out) == writer.rows()
+    for replica in ("near", "far"):  # each replica is a Go replica too
+        out = tmp_path / f"go-{replica}.db"
+        url = f"file://{tmp_path}/{replica}"
+        subprocess.run([str(go_litestream), "restore", "-o", str(out), url], check=True,
+                       capture_output=True)  # fmt: skip
+        assert rows_of(out) == writer.rows()
     # Several URLs on the command line are several replicas (file, file-2).
     urls = [f"file://{tmp_path}/url1", f"file://{tmp_path}/url2"]
     assert run("replicate", "-once", str(tmp_path / "app.db"), *urls).exit_code == 0
