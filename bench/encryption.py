@@ -119,14 +119,18 @@ def newest_txid(replica: Path) -> int:
     return top
 
 
-def replicate_cpu(tool: Path, config: Path, db: Path, replica: Path, txns: int) -> float:
-    """CPU seconds of one replicator from start to exit, the app writing meanwhile."""
+def replicate_cpu(
+    tool: Path, config: Path, db: Path, replica: Path | list[Path], txns: int
+) -> float:
+    """CPU seconds of one replicator from start to exit, the app writing meanwhile
+    (until every replica, when there are several, holds the last transaction)."""
+    replicas = replica if isinstance(replica, list) else [replica]
     proc = subprocess.Popen(
         [str(tool), "replicate", "-config", str(config)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + 300
-    while newest_txid(replica) == 0:
+    while min(newest_txid(r) for r in replicas) == 0:
         assert time.monotonic() < deadline and proc.poll() is None, "no snapshot uploaded"
         time.sleep(0.05)
     conn = sqlite3.connect(db, isolation_level=None)
@@ -136,7 +140,7 @@ def replicate_cpu(tool: Path, config: Path, db: Path, replica: Path, txns: int) 
     conn.close()
     last, since = -1, time.monotonic()
     while time.monotonic() - since < 3:  # caught up: no new file for 3 s
-        top = newest_txid(replica)
+        top = min(newest_txid(r) for r in replicas)
         if top != last:
             last, since = top, time.monotonic()
         assert time.monotonic() < deadline, "replication did not catch up"

@@ -15,18 +15,15 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import signal
-import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from encryption import GO, OURS, build_database, newest_txid, rows_digest
+from encryption import GO, OURS, build_database, replicate_cpu, rows_digest
 
 
 def write_config(path: Path, db: Path, replicas: list[Path]) -> Path:
@@ -37,34 +34,6 @@ def write_config(path: Path, db: Path, replicas: list[Path]) -> Path:
         lines = ["dbs:", f"  - path: {db}", "    replica:", f"      path: {replicas[0]}"]
     path.write_text("\n".join(lines) + "\n")
     return path
-
-
-def replicate_cpu(tool: Path, config: Path, db: Path, replicas: list[Path], txns: int) -> float:
-    """CPU seconds of one replicator from start to exit, the app writing meanwhile."""
-    proc = subprocess.Popen(
-        [str(tool), "replicate", "-config", str(config)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 600
-    while min(newest_txid(r) for r in replicas) == 0:
-        assert time.monotonic() < deadline and proc.poll() is None, "no snapshot uploaded"
-        time.sleep(0.05)
-    conn = sqlite3.connect(db, isolation_level=None)
-    for _ in range(txns):
-        conn.execute("INSERT INTO t (v) VALUES (randomblob(65536))")
-        time.sleep(0.01)
-    conn.close()
-    last, since = -1, time.monotonic()
-    while time.monotonic() - since < 3:  # caught up: no new file on any replica for 3 s
-        top = min(newest_txid(r) for r in replicas)
-        if top != last:
-            last, since = top, time.monotonic()
-        assert time.monotonic() < deadline, "replication did not catch up"
-        time.sleep(0.1)
-    proc.send_signal(signal.SIGTERM)
-    _, status, usage = os.wait4(proc.pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, f"{tool} exited with {status}"
-    return usage.ru_utime + usage.ru_stime
 
 
 def check_restores(tool: Path, config: Path, db: Path, count: int, out: Path) -> None:

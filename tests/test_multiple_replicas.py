@@ -11,10 +11,12 @@ import asyncio
 import json
 import logging
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from e2e_helpers import Writer, rows_of
+from test_store_runtime import restored_rows
 
 from litestream_core.client import SNAPSHOT_LEVEL
 from litestream_core.config import parse_config
@@ -143,12 +146,6 @@ async def until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
         await asyncio.sleep(0.02)
 
 
-async def restored_rows(client: MemoryReplicaClient, out: Path) -> list[tuple]:
-    async with MemoryReplicaClient(client.store) as reader:
-        await restore(reader, out)
-    return rows_of(out)
-
-
 def test_a_failing_replica_holds_back_neither_the_other_nor_local_sync(tmp_path):
     async def scenario() -> None:
         writer = Writer(tmp_path / "app.db")
@@ -236,7 +233,7 @@ def test_restore_picks_the_replica_that_gets_furthest(tmp_path):
         await store.open(run=False)
         try:
             await store.sync(entry)
-            behind = writer.rows()
+            behind, behind_txid = writer.rows(), entry.db.pos().txid
             flaky.down = True
             writer.step(4)
             await entry.db.sync()
@@ -251,6 +248,11 @@ def test_restore_picks_the_replica_that_gets_furthest(tmp_path):
             await reader.init()
         name, plan = await choose_replica(readers)
         assert (name, plan.txid) == ("good", newest)
+        later = datetime.now(UTC) + timedelta(hours=1)  # a point in time both reach
+        name, plan = await choose_replica(readers, timestamp=later)
+        assert (name, plan.txid) == ("good", newest)
+        name, plan = await choose_replica(readers, txid=behind_txid)  # a tie: listed first
+        assert (name, plan.txid) == ("flaky", behind_txid)
         # With one replica down, the other still serves.
         readers["good"] = SwitchedClient(good.store)
         readers["good"].down = True
@@ -271,7 +273,7 @@ def test_restore_picks_the_replica_that_gets_furthest(tmp_path):
 # -- commands ----------------------------------------------------------------------------
 
 
-def test_commands_name_the_replicas_of_a_database(tmp_path):
+def test_commands_name_the_replicas_of_a_database(tmp_path, go_litestream):
     from click.testing import CliRunner
 
     from litestream_core.cli import make_cli
@@ -301,6 +303,8 @@ def test_commands_name_the_replicas_of_a_database(tmp_path):
     assert only and "replica" not in only[0]
     table = run("ltx", "-config", str(config), str(tmp_path / "app.db")).output
     assert table.splitlines()[0].split()[:2] == ["replica", "level"]
+    dbs = json.loads(run("databases", "-config", str(config), "-json").output)
+    assert dbs[0]["replica"] == "file:file,far:file"
     status = json.loads(run("status", "-config", str(config), "-json").output)
     assert status[0]["replicas"] == ["file", "far"] and status[0]["status"] == "ok"
     assert run("status", "-config", str(config)).output.splitlines()[0].split()[-1] == "replicas"
@@ -316,6 +320,12 @@ def test_commands_name_the_replicas_of_a_database(tmp_path):
         done = run("restore", "-config", str(config), "-replica", name, "-o", str(out),
                    str(tmp_path / "app.db"))  # fmt: skip
         assert done.exit_code == 0 and rows_of(out) == writer.rows()
+    for replica in ("near", "far"):  # each replica is a Go replica too
+        out = tmp_path / f"go-{replica}.db"
+        url = f"file://{tmp_path}/{replica}"
+        subprocess.run([str(go_litestream), "restore", "-o", str(out), url], check=True,
+                       capture_output=True)  # fmt: skip
+        assert rows_of(out) == writer.rows()
     # Several URLs on the command line are several replicas (file, file-2).
     urls = [f"file://{tmp_path}/url1", f"file://{tmp_path}/url2"]
     assert run("replicate", "-once", str(tmp_path / "app.db"), *urls).exit_code == 0

@@ -55,11 +55,14 @@ async def _position(dbc: DBConfig, pm: pluggy.PluginManager) -> dict[str, Any]:
 
 
 def _replica_type(dbc: DBConfig) -> str:
-    """The replica's type as Go names it, from the config alone (no client is built)."""
-    if dbc.replica is None:
-        return ""
-    scheme = dbc.replica.replica_url()[0].scheme
-    return _GO_TYPES.get(scheme, scheme)
+    """The replica's type as Go names it, from the config alone (no client is built);
+    for a database with several replicas, each one's as ``name:type``, comma-separated."""
+    types = []
+    for rc in dbc.replicas:
+        scheme = rc.replica_url()[0].scheme
+        kind = _GO_TYPES.get(scheme, scheme)
+        types.append(kind if len(dbc.replicas) == 1 else f"{rc.display_name}:{kind}")
+    return ",".join(types)
 
 
 _GO_TYPES = {"webdavs": "webdav"}
