@@ -30,25 +30,34 @@ def remote_l0(root: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted((root / "ltx" / "0").glob("*.ltx"))}
 
 
-def test_a_sync_s_file_is_uploaded_from_memory(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = tmp_path / "app.db"
-    app = app_connect(path)
-    read_back: list[Path] = []
+async def replicating(path: Path, replica_dir: Path) -> tuple[DB, Replica]:
+    db = DB(path)
+    await db.open()
+    replica = Replica(db, FileReplicaClient(replica_dir))
+    await replica.start()
+    return db, replica
+
+
+@pytest.fixture
+def read_back(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Names of the local files the replica reads back from disk to verify them."""
+    seen: list[str] = []
     real = replica_module._verified
 
     def counting(local: Path, codecs: object) -> object:
-        read_back.append(local)
+        seen.append(local.name)
         return real(local, codecs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(replica_module, "_verified", counting)
+    return seen
+
+
+def test_a_sync_s_file_is_uploaded_from_memory(tmp_path: Path, read_back: list[str]) -> None:
+    path = tmp_path / "app.db"
+    app = app_connect(path)
 
     async def main() -> None:
-        db = DB(path)
-        await db.open()
-        replica = Replica(db, FileReplicaClient(tmp_path / "replica"))
-        await replica.start()
+        db, replica = await replicating(path, tmp_path / "replica")
         for i in range(3):
             app.execute("INSERT INTO t (v) VALUES (randomblob(200))")
             await db.sync()
@@ -65,26 +74,13 @@ def test_a_sync_s_file_is_uploaded_from_memory(
     assert read_back == []
 
 
-def test_files_not_held_are_read_back_and_verified(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_files_not_held_are_read_back_and_verified(tmp_path: Path, read_back: list[str]) -> None:
     """Older pending files and files over the limit come from disk, checked."""
     path = tmp_path / "app.db"
     app = app_connect(path)
-    read_back: list[str] = []
-    real = replica_module._verified
-
-    def counting(local: Path, codecs: object) -> object:
-        read_back.append(local.name)
-        return real(local, codecs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(replica_module, "_verified", counting)
 
     async def main() -> None:
-        db = DB(path)
-        await db.open()
-        replica = Replica(db, FileReplicaClient(tmp_path / "replica"))
-        await replica.start()
+        db, replica = await replicating(path, tmp_path / "replica")
         for size in (200, 200, 400_000):  # two pending files, then one too large to keep
             app.execute(f"INSERT INTO t (v) VALUES (randomblob({size}))")
             await db.sync()
