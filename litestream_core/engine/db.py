@@ -98,6 +98,21 @@ class DB:
     def local_ltx_files(self, level: int = 0) -> list[LTXFileInfo]:
         return self._meta.files(level)
 
+    def keep_newest_l0(self, limit: int) -> None:
+        """Keep the newest L0 file in memory when it has at most ``limit`` bytes, for an
+        upload that follows (the replica asks; without one nothing is kept)."""
+        self._syncer.keep_newest_l0 = limit
+
+    def newest_l0(self, info: LTXFileInfo) -> bytes | None:
+        """The bytes of local file ``info`` if they are still in memory (see above)."""
+        if info.level != 0 or info.min_txid != info.max_txid:
+            return None
+        return self._syncer.newest_l0(info.max_txid, info.size)
+
+    def forget_newest_l0(self, txid: int) -> None:
+        """The kept bytes, up to ``txid``, are uploaded: let them go."""
+        self._syncer.forget_newest_l0(txid)
+
     async def open(self, open_files: frozenset[str] | None = None) -> None:
         """Validate and connect. ``open_files``: the paths this process has open, when
         the caller listed them once for many databases (see ``files_open_in_process``)."""

@@ -83,6 +83,10 @@ over by another database (``reset -takeover``) stops this one within about a min
 PROBE_PATIENCE = 10.0
 """Seconds a replica may fail transiently at start before replicate gives up."""
 
+NEWEST_L0_KEPT = 256 << 10
+"""Bytes of the newest local L0 file kept in memory for its upload: a sync's file is
+usually a few KiB; a larger one (a snapshot, a burst) is read back from disk."""
+
 
 @dataclass(frozen=True)
 class ReplicaSettings:
@@ -148,6 +152,7 @@ class Replica:
         self._seen: ReplicaIdentity | None = None
         """What the last probe found (None: no identity yet)."""
         self._identity_read_at = float("-inf")
+        db.keep_newest_l0(NEWEST_L0_KEPT)
 
     @property
     def pos(self) -> Pos:
@@ -430,9 +435,12 @@ class Replica:
         uploaded = 0
         for info in pending[:limit]:
             try:
-                header, trailer, data = await asyncio.to_thread(
-                    _verified, self._local_path(info), self.db.settings.page_codecs
-                )
+                if (kept := self.db.newest_l0(info)) is not None:
+                    header, trailer, data = _framed(kept)
+                else:
+                    header, trailer, data = await asyncio.to_thread(
+                        _verified, self._local_path(info), self.db.settings.page_codecs
+                    )
             except LTXError as exc:
                 log.warning("local LTX file is damaged; uploading a full snapshot instead",
                             extra=self._fields(file=info.name, error=str(exc)))  # fmt: skip
@@ -451,6 +459,7 @@ class Replica:
             await self._advance(pos)
             uploaded += 1
         if self._shared is None:
+            self.db.forget_newest_l0(pos.txid)  # (several replicas: the next sync replaces it)
             await self.db.remove_ltx_files(0, pos.txid)
         else:
             await self._shared.release(self.name, pos.txid)
@@ -662,6 +671,11 @@ def _verified(path: Path, codecs: PageCodecs) -> tuple[Header, Trailer, bytes | 
             data = f.read()
             return *verify_file(io.BytesIO(data), codecs), data
         return *verify_file(f, codecs), None
+
+
+def _framed(data: bytes) -> tuple[Header, Trailer, bytes | None]:
+    """Header and trailer of a file the database wrote and still holds in memory."""
+    return Header.decode(data[:HEADER_SIZE]), Trailer.decode(data[-TRAILER_SIZE:]), data
 
 
 def _read_frame(path: Path) -> tuple[Header, Trailer]:

@@ -51,7 +51,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from litestream_core.client import LTXFileInfo
 from litestream_core.engine import checkpoint as ckpt
@@ -181,6 +181,10 @@ class Syncer:
         their inodes cannot be reused while we compare)."""
         self._readers = 0
         """Snapshots reading the database outside the lock."""
+        self.keep_newest_l0 = 0
+        """Up to this many bytes of the newest L0 file are kept in memory (0: none) for
+        its upload (see ``newest_l0``)."""
+        self._newest_l0: tuple[int, bytes] | None = None
         self._no_readers = threading.Condition(self.mutex)
 
     # -- opening ---------------------------------------------------------------------
@@ -641,10 +645,13 @@ class Syncer:
         sums: PageSums | None,
     ) -> LTXFileInfo:
         txid = header.max_txid
+        self._newest_l0 = None
+        copy = _Copy(self.keep_newest_l0)
 
         def write(out: BinaryIO) -> Trailer:
             codec = self.settings.page_codecs.write
-            return write_pages(out, header, pgnos, frames, reader, sums, codec=codec)
+            target = copy.tee(out)
+            return write_pages(target, header, pgnos, frames, reader, sums, codec=codec)
 
         try:
             trailer, size = self.meta.write_atomic(0, txid, txid, write)
@@ -652,6 +659,8 @@ class Syncer:
             # A partly applied write leaves the page checksums unknown.
             self._sums = None
             raise
+        if copy.data is not None and len(copy.data) == size:
+            self._newest_l0 = (txid, bytes(copy.data))
         self.pos = Pos(txid, trailer.post_apply_checksum)
         self.stats.add_wal_bytes(header.wal_size)
         self._last_header = header
@@ -704,6 +713,7 @@ class Syncer:
     def rebase(self, pos: Pos, ltx_file: Path | None) -> None:
         with self.mutex:
             self._idle_token = None
+            self._newest_l0 = None
             keep = None
             self._last_header, self._last_path = None, None
             if ltx_file is not None and ltx_file.exists():
@@ -721,6 +731,26 @@ class Syncer:
         with self.mutex:
             keep = self.pos.txid if level == 0 else None
             self.meta.remove(level, up_to_txid, keep=keep)
+            if self._newest_l0 is not None and self._newest_l0[0] != keep:
+                self._newest_l0 = None
+
+    def newest_l0(self, txid: int, size: int) -> bytes | None:
+        """The bytes of local L0 file ``txid`` if it is the newest one, of ``size``
+        bytes, and was small enough to keep; from any thread.
+
+        The upload of the file a sync just wrote then needs no thread to read it back
+        and verify it (bytes in memory cannot have been damaged on disk): one thread
+        hand-off per commit fewer on the way to the replica."""
+        kept = self._newest_l0
+        if kept is None or kept[0] != txid or len(kept[1]) != size:
+            return None
+        return kept[1]
+
+    def forget_newest_l0(self, txid: int) -> None:
+        """Drop the kept bytes once uploaded (a thousand idle databases keep none)."""
+        kept = self._newest_l0
+        if kept is not None and kept[0] <= txid:
+            self._newest_l0 = None
 
     # -- checkpoints -----------------------------------------------------------------
 
@@ -858,3 +888,36 @@ def _still_there(f: BinaryIO, db_path: Path, *, close: bool = True) -> bool:
     if close:
         f.close()
     return False
+
+
+class _Copy:
+    """A copy of what is written through ``tee``, while it stays within ``limit`` bytes
+    (``data`` is None beyond that, or when ``limit`` is 0)."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self.data: bytearray | None = bytearray() if limit > 0 else None
+
+    def tee(self, out: BinaryIO) -> BinaryIO:
+        if self.data is None:
+            return out
+        return cast(BinaryIO, _Tee(out, self))
+
+    def add(self, data: bytes) -> None:
+        if self.data is not None:
+            if len(self.data) + len(data) > self._limit:
+                self.data = None
+            else:
+                self.data += data
+
+
+class _Tee:
+    """Just enough of a binary file for the LTX encoder, which only writes."""
+
+    def __init__(self, out: BinaryIO, copy: _Copy) -> None:
+        self._out = out
+        self._copy = copy
+
+    def write(self, data: bytes) -> int:
+        self._copy.add(data)
+        return self._out.write(data)
