@@ -416,3 +416,23 @@ def test_one_bucket_path_on_two_servers_is_two_replicas(tmp_path):
     assert len(build_store(parse_config("dbs:\n" + config("http://127.0.0.1:2"))).entries) == 2
     with pytest.raises(ConfigError, match="would share the replica s3://b/p"):
         build_store(parse_config("dbs:\n" + config("http://127.0.0.1:1")))
+
+
+def test_a_directory_database_and_a_path_entry_sharing_a_meta_directory_are_refused(tmp_path):
+    from litestream_core.engine.store import build_store
+
+    make_db(tmp_path / "d" / "a.db")
+    text = (
+        f"dbs:\n  - dir: {tmp_path}/d\n    pattern: '*.db'\n    meta-dir: {tmp_path}/m\n"
+        f"    replica:\n      path: {tmp_path}/r1\n"
+        f"  - path: {tmp_path}/b.db\n    meta-path: {tmp_path}/m/a.db-litestream\n"
+        f"    replica:\n      path: {tmp_path}/r2\n"
+    )
+    with pytest.raises(ConfigError, match=r"would share the meta directory .*/m/a\.db-litestream"):
+        build_store(parse_config(text))
+    # Two databases of one name in different subdirectories each get their own.
+    make_db(tmp_path / "d" / "x" / "a.db")
+    ok = text.replace(f"    meta-path: {tmp_path}/m/a.db-litestream\n", "")
+    ok = ok.replace("pattern: '*.db'\n", "pattern: '*.db'\n    recursive: true\n")
+    store = build_store(parse_config(ok))
+    assert len({e.db.meta_path for e in store.entries}) == len(store.entries) == 3

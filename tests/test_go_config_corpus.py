@@ -77,6 +77,7 @@ dbs:
     "deprecated-replicas-list": "dbs:\n  - path: {data}/app.db\n    replicas:\n"
                                 "      - path: {replica}\n",
     "env-expansion": "dbs:\n  - path: {data}/app.db\n    monitor-interval: ${LS_MONITOR}\n"
+                     "    meta-path: {work}/meta-$PID\n"
                      "    replica:\n      path: {replica}$LS_UNSET\n"
                      "      sync-interval: $LS_SYNC\n",
     "empty-dbs": "dbs: []\n",
@@ -171,6 +172,10 @@ def test_once(name, go_litestream, tmp_path, monkeypatch):
     assert len(warnings) == (1 if ignored else 0), ours
     for key in ignored:
         assert warnings[0].count(f"'{key}' (") == 1, (key, warnings[0])
+    if name == "env-expansion":  # $PID is the replicator's process id, in Go and here
+        for tool in ("go", "ours"):
+            metas = [p.name for p in (tmp_path / tool).glob("meta-*")]
+            assert len(metas) == 1 and metas[0].removeprefix("meta-").isdigit(), (tool, metas)
     retention_off = [line for line in ours.output.splitlines() if "retention disabled" in line]
     assert len(retention_off) == (1 if "enabled: false" in ONCE[name] else 0), ours
 
