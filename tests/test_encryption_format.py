@@ -463,3 +463,26 @@ def test_any_age_file_streams_whole_from_its_start(size):
         run(plaintext(made[:40], [mine]))
     with pytest.raises(DamagedCiphertextError):
         run(plaintext(made[:-1], [mine]))
+
+
+def test_the_lease_objects_of_an_encrypted_replica_are_sealed_and_created_atomically():
+    from litestream_core.engine.identity import json_ltx, json_of_ltx, read_small
+    from litestream_core.engine.lease import supports_lease
+    from litestream_core.encryption.layout import is_sealed
+    from litestream_core.errors import ObjectExistsError
+
+    async def main():
+        store = MemoryStore()
+        client = EncryptedReplicaClient(MemoryReplicaClient(store), KEYS)
+        await client.init()
+        assert supports_lease(client)
+        body = {"host": "db-1.example", "pid": 4242}
+        await client.create_exclusive(11, 1, 1, json_ltx(body, 1, 1_700_000_000_000))
+        with pytest.raises(ObjectExistsError):
+            await client.create_exclusive(11, 1, 1, json_ltx({"host": "other"}, 1, 1))
+        stored = store.files[(11, 1, 1)].data
+        assert is_sealed(stored) and b"db-1.example" not in stored
+        cold, _ = await sealed_client(store, KEYS)  # a reader that did not write it
+        assert json_of_ltx(await read_small(cold, 11, 1)) == body
+
+    run(main())

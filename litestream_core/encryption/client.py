@@ -29,6 +29,7 @@ from litestream_core.client import (
     LTXData,
     LTXFileInfo,
     ReplicaClient,
+    SupportsExclusiveCreate,
     SupportsLegacyLayout,
     SupportsTempCleanup,
 )
@@ -49,7 +50,12 @@ from litestream_core.encryption.layout import (
     is_sealed,
     plain_size,
 )
-from litestream_core.errors import DamagedCiphertextError, EncryptionError, LTXFormatError
+from litestream_core.errors import (
+    DamagedCiphertextError,
+    EncryptionError,
+    LTXFormatError,
+    ReplicaClientError,
+)
 from litestream_core.ltx.header import MAGIC, format_filename
 
 _KEY_CACHE = 4096
@@ -111,14 +117,33 @@ class EncryptedReplicaClient(ReplicaClient):
 
     # -- writing ----------------------------------------------------------------------
 
-    async def write_ltx_file(
-        self, level: int, min_txid: int, max_txid: int, data: LTXData
-    ) -> LTXFileInfo:
+    async def create_exclusive(self, level: int, min_txid: int, max_txid: int, data: bytes) -> None:
+        """The backend's atomic create of a sealed copy (the replica lease's objects
+        are sealed like every other file, so the lease works on encrypted replicas)."""
+        if not isinstance(self.inner, SupportsExclusiveCreate):
+            raise ReplicaClientError(
+                f"the {self.inner.type} backend has no atomic create", op="create"
+            )
+        self._check_writable()
+        head, cipher = seal_header(self.keys.recipients, header_of(data).timestamp)
+        chunks = [
+            cipher.seal(i, data[at : at + CHUNK_SIZE], last=at + CHUNK_SIZE >= len(data))
+            for i, at in enumerate(range(0, len(data), CHUNK_SIZE))
+        ]
+        await self.inner.create_exclusive(level, min_txid, max_txid, b"".join([head, *chunks]))
+        self._remember((level, min_txid, max_txid), cipher)
+
+    def _check_writable(self) -> None:
         if not self.keys.recipients:
             raise EncryptionError(
                 "this replica has age identities but no recipients, so it cannot be written",
                 hint="add `recipients:` to the replica's `age:` block",
             )
+
+    async def write_ltx_file(
+        self, level: int, min_txid: int, max_txid: int, data: LTXData
+    ) -> LTXFileInfo:
+        self._check_writable()
         reader = PartReader(data)
         batch = _BATCH * CHUNK_SIZE
         first = await reader.read(batch)
