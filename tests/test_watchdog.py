@@ -127,3 +127,43 @@ def test_missing_database_is_reported_at_once_then_slowly_then_its_appearance(tm
     dog.check(401.0)
     (appeared,) = of(events, DatabaseAppeared)
     assert appeared.missing_seconds == 400.0
+
+
+def test_watchdogs_of_one_loop_share_one_timer(tmp_path) -> None:
+    """A thousand databases must not be a thousand tasks waking every second."""
+    import asyncio
+
+    async def main() -> None:
+        dogs = []
+        for name in "abc":
+            (tmp_path / name).mkdir()
+            dogs.append(watch(tmp_path / name)[0])
+        running = [asyncio.create_task(dog.run()) for dog in dogs]
+        await asyncio.sleep(0.05)
+        timers = [t for t in asyncio.all_tasks() if t.get_name() == "watchdogs"]
+        assert len(timers) == 1
+        running[0].cancel()
+        await asyncio.sleep(0)
+        assert not timers[0].done()  # the other two still watch
+        for task in running[1:]:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        await asyncio.sleep(0)
+        assert timers[0].done()  # nothing left to watch: no timer left behind
+
+    asyncio.run(main())
+
+
+def test_the_shared_timer_checks_every_watchdog(tmp_path) -> None:
+    import asyncio
+
+    async def main() -> None:
+        dog, db, replica, events = watch(tmp_path)
+        db.txid, replica.acknowledged_txid = 3, 1
+        task = asyncio.create_task(dog.run())
+        await asyncio.sleep(2.3)  # the look at start, then two ticks of the shared timer
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        assert len(of(events, ReplicaLag)) >= 3
+
+    asyncio.run(main())
