@@ -129,7 +129,8 @@ def check_encrypted_replica(
         capture_output=True, text=True, env=env, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    old_rows, old_txid = rows(db), int(done.stderr.split("at TXID ")[1].split()[0], 16)
+    said = done.stdout + done.stderr  # logs go to stdout unless logging.stderr, as Go's
+    old_rows, old_txid = rows(db), int(said.split(" txid=")[1].split()[0], 16)
     assert rows(out) == old_rows
     reader = write_config(tmp_path / "reader.yml", db, replica, age_block([], [old]))
     restore(tmp_path / "reader.db", "-config", reader, db, env=env)
