@@ -466,9 +466,9 @@ def test_any_age_file_streams_whole_from_its_start(size):
 
 
 def test_the_lease_objects_of_an_encrypted_replica_are_sealed_and_created_atomically():
+    from litestream_core.encryption.layout import is_sealed
     from litestream_core.engine.identity import json_ltx, json_of_ltx, read_small
     from litestream_core.engine.lease import supports_lease
-    from litestream_core.encryption.layout import is_sealed
     from litestream_core.errors import ObjectExistsError
 
     async def main():
