@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from litestream_core._version import __version__
+from litestream_core.engine.identity import IDENTITY_LEVEL
 from litestream_core.testing import e2e
 from litestream_core.testing.e2e import (
     App,
@@ -45,11 +46,11 @@ def go_restore(go: Path, go_env: dict[str, str], bucket: str, endpoint: str, out
 
 
 def object_keys(moto, bucket: str) -> set[str]:
-    """The replica's LTX files (not its identity object, level 10, written at start)."""
+    """The replica's data files, levels 0 to 9: not the identity (level 10) nor the lease
+    (level 11), which replicate writes at start-up before any database file."""
     listing = moto.boto3_client().list_objects_v2(Bucket=bucket, Prefix="app/db/")
-    return {
-        o["Key"] for o in listing.get("Contents", ()) if not o["Key"].startswith("app/db/000a/")
-    }
+    keys = (o["Key"] for o in listing.get("Contents", ()))
+    return {k for k in keys if int(k.split("/")[2], 16) < IDENTITY_LEVEL}
 
 
 def wait_for_objects(moto, bucket: str, minimum: int) -> None:
