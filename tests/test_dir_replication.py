@@ -403,6 +403,24 @@ def test_watcher_never_opens_a_database_the_store_replicates(tmp_path, monkeypat
     assert set(opened).isdisjoint([*known, data / "elsewhere.db"]), opened
 
 
+def test_watching_without_inotify_is_a_start_up_error(tmp_path, monkeypatch):
+    """Where inotify is missing (not Linux) ``watch: true`` says so at start; nothing
+    falls back to polling."""
+    import asyncio
+    import errno
+
+    import litestream_core.engine.dirs as dirs
+
+    data = tmp_path / "data"
+    make_db(data / "a.db")
+    monkeypatch.setattr(dirs, "inotify_simple", None)
+    entry = dir_config(f"dbs:\n  - dir: {data}\n    pattern: '*.db'\n    watch: true\n")
+    watcher = dirs.DirectoryWatcher(entry, RecordingStore())  # type: ignore[arg-type]
+    with pytest.raises(OSError, match="needs inotify") as raised:
+        asyncio.run(watcher.start())
+    assert raised.value.errno == errno.ENOSYS
+
+
 def test_one_bucket_path_on_two_servers_is_two_replicas(tmp_path):
     from litestream_core.engine.store import build_store
 

@@ -5,7 +5,7 @@ SQLite's 16-byte header, as in Go; each one is replicated with the entry's setti
 its own replica location and meta path (``DirConfig.database``).
 
 With ``watch: true`` a ``DirectoryWatcher`` follows the directory through filesystem
-events (watchdog: inotify on Linux, FSEvents or kqueue elsewhere), never by polling.
+events (inotify, read by the event loop itself), never by polling.
 Events only say *where* to look: after a quiet spell (Go's 250 ms debounce) each
 touched path is compared with what is there now, so the order events arrive in does
 not matter. A database appears when its file is created, moved in, or first written
@@ -22,31 +22,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 from collections.abc import Iterable, Set
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from watchdog.events import (
-    DirCreatedEvent,
-    DirDeletedEvent,
-    DirMovedEvent,
-    FileClosedEvent,
-    FileCreatedEvent,
-    FileDeletedEvent,
-    FileMovedEvent,
-    FileSystemEvent,
-    FileSystemEventHandler,
-)
+from typing import TYPE_CHECKING, Any
 
 from litestream_core.config import DirConfig
 from litestream_core.engine.meta import META_DIR_SUFFIX
 from litestream_core.errors import ConfigError, describe
 
-if TYPE_CHECKING:
-    from watchdog.observers.api import BaseObserver
+try:
+    import inotify_simple
+except ImportError:  # not Linux
+    inotify_simple = None
 
+if TYPE_CHECKING:
     from litestream_core.engine.store import Store
 
 __all__ = ["DEBOUNCE", "DirectoryWatcher", "find_databases", "is_sqlite_database"]
@@ -122,7 +114,9 @@ class DirectoryWatcher:
         self.dbs: set[Path] = set(known)
         """The databases this watcher replicates (the ones found at start-up too)."""
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._observer: BaseObserver | None = None
+        self._notify: Any = None
+        self._watches: dict[int, Path] = {}
+        """inotify watch descriptor -> the directory it watches."""
         self._touched: set[Path] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._work: asyncio.Task[None] | None = None
@@ -131,25 +125,62 @@ class DirectoryWatcher:
     async def start(self) -> None:
         """Watch the directory, then look at all of it once: a database created between
         the start-up scan and the first event is not missed."""
+        if inotify_simple is None:
+            raise OSError(errno.ENOSYS, "watching a directory needs inotify (Linux)")
         self._loop = asyncio.get_running_loop()
-        self._observer = await asyncio.to_thread(self._observe)
+        self._notify = inotify_simple.INotify(nonblocking=True)
+        try:
+            self._add_watch(self.entry.dir, strict=True)
+            if self.entry.recursive:
+                await asyncio.to_thread(self._watch_tree, self.entry.dir)
+        except BaseException:
+            self._notify.close()
+            self._notify = None
+            raise
+        self._loop.add_reader(self._notify.fileno(), self._on_readable)
         self._touch([self.entry.dir])
 
-    def _observe(self) -> BaseObserver:
-        from watchdog.observers import Observer
+    # -- watches ---------------------------------------------------------------------------
 
-        observer = Observer()
-        observer.schedule(
-            _Handler(self),
-            str(self.entry.dir),
-            recursive=self.entry.recursive,
-            # No modification events: a busy database's WAL writes would all arrive.
-            event_filter=[FileCreatedEvent, FileDeletedEvent, FileMovedEvent, FileClosedEvent,
-                          DirCreatedEvent, DirDeletedEvent, DirMovedEvent],
-        )  # fmt: skip
-        observer.daemon = True
-        observer.start()
-        return observer
+    def _add_watch(self, path: Path, *, strict: bool = False) -> None:
+        """Watch one directory; a subdirectory that cannot be watched (gone already, the
+        watch limit reached) is logged, the entry's own directory is an error."""
+        assert inotify_simple is not None
+        flags = inotify_simple.flags
+        # No modification events: a busy database's WAL writes would all arrive.
+        mask = (flags.CREATE | flags.DELETE | flags.MOVED_FROM | flags.MOVED_TO
+                | flags.CLOSE_WRITE | flags.ONLYDIR)  # fmt: skip
+        notify = self._notify
+        if notify is None:  # closed while a worker thread walked the tree
+            return
+        try:
+            wd: int = notify.add_watch(path, mask)
+        except OSError as exc:
+            if strict:
+                raise
+            if exc.errno not in (errno.ENOENT, errno.ENOTDIR, errno.EBADF):
+                log.warning("cannot watch a subdirectory; databases created in it are "
+                            "found at the next event above it",
+                            extra={"dir": str(path), "error": describe(exc)})  # fmt: skip
+            return
+        self._watches[wd] = path
+
+    def _watch_tree(self, top: Path) -> None:
+        """Watch ``top``'s subdirectories (a worker thread's job: it walks the disk).
+        Watches are added before ``find_databases`` searches the same tree, so a
+        database made in a new subdirectory is either found or heard of."""
+        for root, dirs, _files in os.walk(top):
+            dirs[:] = [d for d in dirs if not _is_meta_dir(d)]
+            for d in dirs:
+                self._add_watch(Path(root) / d)
+
+    def _forget_tree(self, top: Path) -> None:
+        """Drop the watches of a directory moved away: their paths no longer hold."""
+        for wd, path in list(self._watches.items()):
+            if path == top or top in path.parents:
+                del self._watches[wd]
+                with contextlib.suppress(OSError):
+                    self._notify.rm_watch(wd)
 
     async def close(self) -> None:
         """Stop watching; the databases stay in the store (it closes them itself)."""
@@ -160,18 +191,41 @@ class DirectoryWatcher:
             self._work.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._work
-        if self._observer is not None:
-            observer, self._observer = self._observer, None
-            await asyncio.to_thread(_stop, observer)
+        if self._notify is not None:
+            notify, self._notify = self._notify, None
+            assert self._loop is not None
+            with contextlib.suppress(Exception):
+                self._loop.remove_reader(notify.fileno())
+            notify.close()
+            self._watches.clear()
 
-    # -- events (the watchdog thread) ----------------------------------------------------
+    # -- events (read by the loop) ---------------------------------------------------------
 
-    def on_event(self, paths: Iterable[str | bytes]) -> None:
-        """Called from the watchdog thread with the paths an event names."""
-        wanted = [p for p in (self._interesting(Path(os.fsdecode(raw))) for raw in paths) if p]
-        if wanted and self._loop is not None and not self._closed:
-            with contextlib.suppress(RuntimeError):  # the loop is closing
-                self._loop.call_soon_threadsafe(self._touch, wanted)
+    def _on_readable(self) -> None:
+        assert inotify_simple is not None
+        flags = inotify_simple.flags
+        try:
+            events = self._notify.read(timeout=0)
+        except OSError:
+            return
+        touched: list[Path] = []
+        for event in events:
+            if event.mask & flags.Q_OVERFLOW:  # events were lost: look at everything
+                touched.append(self.entry.dir)
+                continue
+            if event.mask & flags.IGNORED:  # the directory is gone, and its watch
+                self._watches.pop(event.wd, None)
+                continue
+            base = self._watches.get(event.wd)
+            if base is None:
+                continue
+            path = base / event.name if event.name else base
+            if event.mask & flags.MOVED_FROM and event.mask & flags.ISDIR:
+                self._forget_tree(path)
+            touched.append(path)
+        wanted = [p for p in map(self._interesting, touched) if p]
+        if wanted and not self._closed:
+            self._touch(wanted)
 
     def _interesting(self, path: Path) -> Path | None:
         """The path to look at for an event on ``path``: a ``-wal`` or ``-journal`` file
@@ -225,6 +279,10 @@ class DirectoryWatcher:
         new: set[Path] = set()
         for path in touched:
             if os.path.isdir(path):
+                if self.entry.recursive and not _is_meta_dir(path.name):
+                    if path != self.entry.dir:
+                        self._add_watch(path)
+                    self._watch_tree(path)
                 if path == self.entry.dir or self.entry.recursive:
                     new.update(find_databases(self.entry, path, skip=replicated))
             elif (
@@ -261,19 +319,3 @@ class DirectoryWatcher:
                         extra={"db": str(path), "error": describe(exc)})  # fmt: skip
         log.info("database removed from the directory; stopped replicating it",
                  extra={"db": str(path)})  # fmt: skip
-
-
-class _Handler(FileSystemEventHandler):
-    def __init__(self, watcher: DirectoryWatcher) -> None:
-        self.watcher = watcher
-
-    def dispatch(self, event: FileSystemEvent) -> None:
-        paths = [event.src_path]
-        if event.dest_path:
-            paths.append(event.dest_path)
-        self.watcher.on_event(paths)
-
-
-def _stop(observer: BaseObserver) -> None:
-    observer.stop()
-    observer.join(timeout=5)
