@@ -237,6 +237,15 @@ class Lease:
         self._contended = record
         return True
 
+    async def refuse_if_held(self) -> None:
+        """With ``fail_fast``, raise LeaseExistsError if a live replicator holds the
+        lease, reading only (before the database opens)."""
+        if not self.fail_fast or not await self.contended():
+            return
+        holder = self._contended
+        if holder is not None and not _dead_here(holder):
+            self._waiting(holder)
+
     def _waiting(self, holder: LeaseRecord) -> None:
         fresh = time.time() * 1000 - holder.renewed_ms < holder.ttl * 1000
         if self.fail_fast and fresh:
@@ -337,19 +346,26 @@ class Lease:
         self._mine = None
         self._seen = None
 
-    async def release(self) -> None:
-        """Mark the lease released (a clean stop), so the next replicator need not wait."""
+    async def release(self, timeout: float | None = None) -> None:
+        """Mark the lease released (a clean stop), so the next replicator need not wait.
+
+        ``timeout`` bounds the write: on hung storage the lease is left to expire
+        rather than hold a shutdown (the request may still land later, harmlessly).
+        """
         if self._mine is None:
             return
         mine = replace(self._mine, renewed_ms=int(time.time() * 1000), released=True)
         self._mine = None
         seq = self._seq + 1
         try:
-            await self._create(LEASE_LEVEL, seq, seq, mine.encode(seq))
-        except ReplicaClientError as exc:
+            await asyncio.wait_for(self._create(LEASE_LEVEL, seq, seq, mine.encode(seq)), timeout)
+        except (ReplicaClientError, TimeoutError) as exc:
+            error = exc.one_line() if isinstance(exc, ReplicaClientError) else (
+                f"no answer within {format_seconds(timeout or 0)}"
+            )  # fmt: skip
             log.warning("lease not released; it expires after its ttl",
                         extra={"replica": self.where, "ttl": format_seconds(self.ttl),
-                               "error": exc.one_line()})  # fmt: skip
+                               "error": error})  # fmt: skip
             return
         log.info("lease released", extra={"replica": self.where})
 

@@ -219,11 +219,14 @@ class Replica:
             self._probed = None
         self.emit(ReplicaStarted(db_path=str(self.db.path), replica=self.name))
 
-    async def probe(self) -> RemoteState:
+    async def probe(self, *, take_lease: bool = True) -> RemoteState:
         """Connect and read the candidates for the remote position, with their checksums.
 
         Called before the database is opened, so unreachable or unreadable storage is
         reported before anything touches the database; ``start`` reuses the answer.
+        ``take_lease`` False (before the database opens): a leased replica is only
+        checked, not leased, so a start that fails leaves the replica untouched;
+        ``start`` then takes the lease and reads the position under it.
         A transient failure (a dropped connection, a 5xx) is retried for
         ``PROBE_PATIENCE`` seconds first: one lost connection at boot must not stop
         the daemon, while storage that stays away is still a clear error at start.
@@ -233,7 +236,7 @@ class Replica:
         attempt = 0
         while True:
             try:
-                return await self._probe_once()
+                return await self._probe_once(take_lease)
             except TransientReplicaError as exc:
                 attempt += 1
                 delay = self.settings.backoff.delay(attempt)
@@ -245,7 +248,7 @@ class Replica:
                 )
                 await asyncio.sleep(delay)
 
-    async def _probe_once(self) -> RemoteState:
+    async def _probe_once(self, take_lease: bool) -> RemoteState:
         await self.client.init()
         # Before start (the database not opened yet) only a check: a bad database must
         # not claim the replica. Once started, the claim is written as needed.
@@ -264,6 +267,10 @@ class Replica:
             ):
                 raise
             self._seen, self._foreign = None, True
+        if self.lease is not None and not take_lease:
+            await self.lease.refuse_if_held()  # -lease-fail: refused before the open
+            self._probed = None  # read under the lease by start
+            return RemoteState(lower=None, snapshot=None)
         if self.lease is not None:
             if not await self.lease.attempt():
                 self._probed = RemoteState(lower=None, snapshot=None)
@@ -367,10 +374,15 @@ class Replica:
             self._failures = 0
         return True
 
-    async def stop(self) -> None:
+    async def stop(self, release_timeout: float) -> None:
         self.emit(ReplicaStopped(db_path=str(self.db.path), replica=self.name))
+        await self.close(release_timeout)
+
+    async def close(self, release_timeout: float) -> None:
+        """Release the lease (waiting at most ``release_timeout``: hung storage must not
+        hold a shutdown) and disconnect."""
         if self.lease is not None:
-            await self.lease.release()
+            await self.lease.release(release_timeout)
         await self.client.close()
 
     async def wait_for_txid(self, txid: int, timeout: float | None = None) -> None:

@@ -46,6 +46,9 @@ log = logging.getLogger("litestream.store")
 AT_ONCE = 16
 """Databases opened (or closed) concurrently: enough to overlap one's disk and storage
 waits with another's work, few enough not to queue thousands of threads' work."""
+RELEASE_GRACE = 1.0
+"""Seconds lease releases may take when no shutdown time is left (the final upload
+used it up, or there was none): released, the next replicator need not wait a TTL."""
 
 
 @dataclass
@@ -150,7 +153,7 @@ class Store:
 
         async def probe(entry: Entry) -> None:
             for replica in entry.replicas:
-                await replica.probe()
+                await replica.probe(take_lease=False)
 
         async def open_one(entry: Entry) -> None:
             await entry.db.open(open_files)
@@ -172,7 +175,7 @@ class Store:
                 await _quietly(entry.db.close())
             for entry in self.entries:
                 for replica in entry.replicas:
-                    await _quietly(replica.client.close())
+                    await _quietly(replica.close(RELEASE_GRACE))
             raise
         for entry in self.entries:
             entry.opened = True
@@ -263,7 +266,7 @@ class Store:
                 await self._open_entry(entry)
             except BaseException:
                 for replica in entry.replicas:
-                    await _quietly(replica.client.close())
+                    await _quietly(replica.close(RELEASE_GRACE))
                 raise
             self.entries.append(entry)
             entry.log_start()
@@ -287,7 +290,7 @@ class Store:
                     await self._close_entry(entry, timeout)
             finally:
                 for replica in entry.replicas:
-                    await _quietly(replica.stop())
+                    await _quietly(replica.stop(RELEASE_GRACE))
             return entry
 
     async def sync_db(self, entry: Entry, *, wait: bool, timeout: float | None) -> SyncResult:
@@ -324,7 +327,7 @@ class Store:
 
     async def _open_entry(self, entry: Entry) -> None:
         for replica in entry.replicas:
-            await replica.probe()
+            await replica.probe(take_lease=False)
         await entry.db.open()
         try:
             for replica in entry.replicas:
@@ -390,6 +393,9 @@ class Store:
         Returns False if some database could not be fully uploaded in time.
         """
         async with self._changes:
+            # The lease releases share the final upload's deadline (plus a grace): on
+            # hung storage they must not hold the shutdown past its timeout.
+            deadline = time.monotonic() + (self.shutdown_sync_timeout if final_sync else 0.0)
             await self._stop_tasks(self.entries)
             if not self._opened:
                 return True
@@ -412,7 +418,9 @@ class Store:
 
             async def stop_replica(entry: Entry) -> None:
                 for replica in entry.replicas:
-                    await _quietly(replica.stop())
+                    await _quietly(replica.stop(max(release_by - time.monotonic(), 0.0)))
+
+            release_by = max(deadline, time.monotonic() + RELEASE_GRACE)
 
             await _each(opened, close_one)
             await _each(self.entries, stop_replica)
