@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from pathlib import Path
 
@@ -106,6 +107,34 @@ async def test_renewal_failure_stops_writes_and_a_later_renewal_resumes():
         a.check()
     a_client.failing = False
     assert await a.attempt() and a.held  # nobody took it: renewing works again
+
+
+class HangingCreates(FailingCreates):
+    """A replica whose atomic creates never answer (a hung storage server)."""
+
+    async def create_exclusive(self, level: int, min_txid: int, max_txid: int, data: bytes) -> None:
+        if self.failing:
+            await asyncio.Event().wait()
+        await super().create_exclusive(level, min_txid, max_txid, data)
+
+
+@pytest.mark.anyio
+async def test_a_release_on_hung_storage_gives_up_after_its_timeout_and_the_lease_expires():
+    store = MemoryStore()
+    a_client = HangingCreates(store)
+    await a_client.init()
+    a = Lease(a_client, database="/a.db", where="mem", ttl=TTL)
+    assert await a.attempt()
+    a_client.failing = True
+    await asyncio.wait_for(a.release(0.05), 5)  # the test's bound: release must give up
+    assert not a.owned
+    b_client = MemoryReplicaClient(store)
+    await b_client.init()
+    b_clock = Clock()
+    b = Lease(b_client, database="/b.db", where="mem", ttl=TTL, clock=b_clock)
+    assert not await b.attempt()  # not released: waited for until the TTL passes
+    b_clock.now += TTL
+    assert await b.attempt()
 
 
 @pytest.mark.anyio
