@@ -173,9 +173,10 @@ class Store:
             await self._stop_tasks(opened)
             for entry in opened:
                 await _quietly(entry.db.close())
+            release_by = time.monotonic() + RELEASE_GRACE  # one grace for all of them
             for entry in self.entries:
                 for replica in entry.replicas:
-                    await _quietly(replica.close(RELEASE_GRACE))
+                    await _quietly(replica.close(_left(release_by)))
             raise
         for entry in self.entries:
             entry.opened = True
@@ -418,7 +419,7 @@ class Store:
 
             async def stop_replica(entry: Entry) -> None:
                 for replica in entry.replicas:
-                    await _quietly(replica.stop(max(release_by - time.monotonic(), 0.0)))
+                    await _quietly(replica.stop(_left(release_by)))
 
             release_by = max(deadline, time.monotonic() + RELEASE_GRACE)
 
@@ -507,6 +508,10 @@ async def _each(entries: list[Entry], work: Callable[[Entry], Awaitable[None]]) 
     for task in tasks:
         if not task.cancelled() and (exc := task.exception()) is not None:
             raise exc
+
+
+def _left(deadline: float) -> float:
+    return max(deadline - time.monotonic(), 0.0)
 
 
 async def _quietly(aw: object) -> None:
