@@ -374,13 +374,14 @@ class Replica:
             self._failures = 0
         return True
 
-    async def stop(self, release_timeout: float) -> None:
+    async def stop(self, release_timeout: float | None = None) -> None:
         self.emit(ReplicaStopped(db_path=str(self.db.path), replica=self.name))
         await self.close(release_timeout)
 
-    async def close(self, release_timeout: float) -> None:
-        """Release the lease (waiting at most ``release_timeout``: hung storage must not
-        hold a shutdown) and disconnect."""
+    async def close(self, release_timeout: float | None = None) -> None:
+        """Release the lease (waiting at most ``release_timeout``, None: no limit; the
+        store passes its shutdown deadline, as hung storage must not hold a shutdown)
+        and disconnect."""
         if self.lease is not None:
             await self.lease.release(release_timeout)
         await self.client.close()
