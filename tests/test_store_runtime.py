@@ -21,6 +21,7 @@ from e2e_helpers import Writer, rows_of, wait_for
 
 from litestream_core.config import DBConfig, parse_config
 from litestream_core.engine.db import DB, DBSettings
+from litestream_core.engine.lease import Lease
 from litestream_core.engine.replica import Replica, ReplicaSettings
 from litestream_core.engine.restore import restore
 from litestream_core.engine.store import (
@@ -107,6 +108,34 @@ def test_sync_stop_start_register_unregister(tmp_path):
             with pytest.raises(ConfigError, match="share the meta directory"):
                 await store.register(tmp_path / "four.db", "mem://meta")
             second.close()
+        finally:
+            assert await store.close()
+        writer.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_stopped_database_releases_its_lease_and_a_start_takes_it_again(tmp_path):
+    """Another replicator need not wait a TTL for a database stopped over the socket."""
+
+    async def scenario() -> None:
+        writer = Writer(tmp_path / "app.db")
+        writer.step(3)
+        client = MemoryReplicaClient()
+        db = DB(tmp_path / "app.db", DBSettings(monitor_interval=0.05))
+        lease = Lease(client, database=str(db.path), where="mem", ttl=3600)
+        entry = Entry(db, Replica(db, client, ReplicaSettings(sync_interval=3600), lease=lease))
+        store = Store([entry])
+        await store.open()
+        try:
+            assert lease.held
+            assert await store.stop_db(entry, timeout=10)
+            assert not lease.owned
+            async with MemoryReplicaClient(client.store) as other_client:
+                other = Lease(other_client, database="/other.db", where="mem", ttl=3600)
+                assert await other.attempt() and other.previous is None  # released
+                await other.release()
+            assert await store.start_db(entry) and lease.held
         finally:
             assert await store.close()
         writer.close()

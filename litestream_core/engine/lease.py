@@ -145,6 +145,8 @@ class Lease:
         self._create = client.create_exclusive
         self.database = database
         self.where = where
+        self._fields = {"db": database, "url": where}
+        """Log fields: ``replica=`` elsewhere names the replica, not its URL."""
         self.ttl = ttl
         self.fail_fast = fail_fast
         self._clock = clock
@@ -220,7 +222,7 @@ class Lease:
         ttl = max(self.ttl, record.ttl)  # the holder's own TTL if longer (it writes on)
         if now - self._seen.at >= ttl:
             log.warning("the lease was not renewed in time; taking it over",
-                        extra={"replica": self.where, "holder": record.describe(),
+                        extra={**self._fields, "holder": record.describe(),
                                "ttl": format_seconds(ttl)})  # fmt: skip
             return await self._take(seq + 1)
         self._waiting(record)
@@ -259,7 +261,7 @@ class Lease:
             self._logged_at = now
             log.warning(
                 "waiting for the lease held by another replicator (taken over if not renewed "
-                "within ttl)", extra={"replica": self.where, "holder": holder.describe(),
+                "within ttl)", extra={**self._fields, "holder": holder.describe(),
                                       "ttl": format_seconds(self.ttl)},
             )  # fmt: skip
 
@@ -281,7 +283,7 @@ class Lease:
             except (LTXError, ValueError, KeyError, TypeError):
                 break
         log.warning("the newest lease object is unreadable; taking it over",
-                    extra={"replica": self.where})  # fmt: skip
+                    extra=self._fields)  # fmt: skip
         return seq, None
 
     async def _take(self, seq: int) -> bool:
@@ -306,7 +308,7 @@ class Lease:
         self._mine, self._seq, self._renewed_at = record, seq, started
         self.previous, self._contended = self._contended, None
         self.acquired += 1
-        log.info("lease taken", extra={"replica": self.where, "holder": record.describe()})
+        log.info("lease taken", extra={**self._fields, "holder": record.describe()})
         return True
 
     async def _renew(self) -> None:
@@ -324,7 +326,7 @@ class Lease:
             started = self._renewed_at  # our earlier attempt landed: when is unknown
         except ReplicaClientError as exc:
             log.warning("lease renewal failed",
-                        extra={"replica": self.where, "error": exc.one_line()})  # fmt: skip
+                        extra={**self._fields, "error": exc.one_line()})  # fmt: skip
             return
         self._mine, self._seq, self._renewed_at = mine, seq, max(started, self._renewed_at)
         if seq > KEEP:
@@ -342,7 +344,7 @@ class Lease:
 
     def _lost(self, seq: int) -> None:
         log.error("lost the lease to another replicator; writing stops",
-                  extra={"replica": self.where, "lease": seq})  # fmt: skip
+                  extra={**self._fields, "lease": seq})  # fmt: skip
         self._mine = None
         self._seen = None
 
@@ -364,10 +366,10 @@ class Lease:
                 f"no answer within {format_seconds(timeout or 0)}"
             )  # fmt: skip
             log.warning("lease not released; it expires after its ttl",
-                        extra={"replica": self.where, "ttl": format_seconds(self.ttl),
+                        extra={**self._fields, "ttl": format_seconds(self.ttl),
                                "error": error})  # fmt: skip
             return
-        log.info("lease released", extra={"replica": self.where})
+        log.info("lease released", extra=self._fields)
 
 
 def _dead_here(record: LeaseRecord) -> bool:

@@ -222,14 +222,21 @@ class Store:
     async def stop_db(self, entry: Entry, timeout: float | None = None) -> bool:
         """Stop a database's loops, sync it a last time, close it; False if already stopped.
 
-        The replica stays connected, so ``start_db`` can open it again. Raises if the
-        final sync did not complete (the database is closed all the same).
+        The replica stays connected, so ``start_db`` can open it again; its lease is
+        released (``start_db`` takes it again), since a stopped database writes nothing
+        and another replicator should not wait out a TTL for it. Raises if the final
+        sync did not complete (the database is closed all the same).
         """
         async with self._changes:
             self._check_registered(entry)
             if not entry.opened:
                 return False
-            await self._close_entry(entry, timeout)
+            try:
+                await self._close_entry(entry, timeout)
+            finally:
+                for replica in entry.replicas:
+                    if replica.lease is not None:
+                        await _quietly(replica.lease.release(RELEASE_GRACE))
             return True
 
     async def register(self, path: str | os.PathLike[str], replica_url: str) -> Entry | None:
