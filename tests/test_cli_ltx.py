@@ -168,3 +168,41 @@ def test_verify_fails_with_one_line_on_a_broken_replica(replica, tmp_path):
         "Error: replica is broken: newest TXID 000000000000000e cannot be restored"
     )
     assert "problem:" in out
+
+
+def test_verify_checks_every_replica_of_a_database_with_several(replica, tmp_path):
+    import shutil
+
+    broken = tmp_path / "second"
+    shutil.copytree(replica / "replica", broken)
+    (broken / "ltx" / "0" / "000000000000000d-000000000000000d.ltx").unlink()
+    cfg = tmp_path / "two.yml"
+    cfg.write_text(
+        f"dbs:\n  - path: {replica / 'db.sqlite'}\n    replicas:\n"
+        f"      - name: first\n        url: file://{replica / 'replica'}\n"
+        f"      - name: second\n        url: file://{broken}\n"
+    )
+    db = str(replica / "db.sqlite")
+    code, out, err = _run("verify", "-config", str(cfg), db)
+    assert code == 1
+    assert "replica first:" in out and "replica second:" in out
+    assert err.startswith("Error: replica second is broken: newest TXID")
+    code, out, _ = _run("verify", "-config", str(cfg), "-json", db)
+    reports = json.loads(out)["replicas"]
+    assert reports["first"]["ok"] and not reports["second"]["ok"]
+    code, out, _ = _run("verify", "-config", str(cfg), "-replica", "first", db)
+    assert code == 0 and out.splitlines()[-1] == "ok" and "replica first:" not in out
+
+
+def test_databases_positions_has_a_row_for_each_of_several_replicas(replica, tmp_path):
+    cfg = tmp_path / "two.yml"
+    cfg.write_text(
+        f"dbs:\n  - path: {replica / 'db.sqlite'}\n    replicas:\n"
+        f"      - name: first\n        url: file://{replica / 'replica'}\n"
+        f"      - name: second\n        url: file://{tmp_path / 'empty'}\n"
+    )
+    code, out, _ = _run("databases", "-positions", "-config", str(cfg), "-json")
+    assert code == 0
+    rows = json.loads(out)
+    assert [r["replica"] for r in rows] == ["first:file", "second:file"]
+    assert rows[0]["levels"]["0"] == "000000000000000e" and rows[1]["levels"] == {}

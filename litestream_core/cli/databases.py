@@ -2,7 +2,8 @@
 
 As in Go, it reads only the config: a script that lists databases must not hang on an
 unreachable bucket. ``-positions`` (ours) also asks each replica how far it got (the
-newest TXID of every level), as extra columns and JSON keys after Go's.
+newest TXID of every level), as extra columns and JSON keys after Go's: one row per
+replica, so a database with several has a row for each (``name:type``).
 """
 
 from __future__ import annotations
@@ -19,25 +20,28 @@ from litestream_core.cli.ltx import format_table
 if TYPE_CHECKING:
     import pluggy
 
-    from litestream_core.config import DBConfig
+    from litestream_core.config import DBConfig, ReplicaConfig
 
 
 POSITION_TIMEOUT = 15.0
 """Seconds to wait for one replica's listing: one unreachable bucket must not hang the list."""
 
 
-async def _position(dbc: DBConfig, pm: pluggy.PluginManager) -> dict[str, Any]:
+async def _position(
+    dbc: DBConfig, rc: ReplicaConfig | None, pm: pluggy.PluginManager
+) -> dict[str, Any]:
     """Replica type and per-level newest TXID; a replica that cannot be read says why."""
     from litestream_core.engine.chain import list_level, newest
     from litestream_core.errors import LitestreamError
 
     row: dict[str, Any] = {"path": str(dbc.path), "replica": "", "levels": {}, "error": None}
-    if dbc.replica is None:
+    if rc is None:
         row["error"] = "no replica configured"
         return row
     try:
-        client = dbc.replica.make_client(pm)
-        row["replica"] = client.type
+        client = rc.make_client(pm)
+        several = len(dbc.replicas) > 1
+        row["replica"] = f"{rc.display_name}:{client.type}" if several else client.type
 
         async def read() -> None:
             async with client:
@@ -70,7 +74,9 @@ _GO_TYPES = {"webdavs": "webdav"}
 
 
 async def _positions(dbs: tuple[DBConfig, ...], pm: pluggy.PluginManager) -> list[dict[str, Any]]:
-    return list(await asyncio.gather(*(_position(dbc, pm) for dbc in dbs)))
+    """One row per replica: a database with several has each one's position."""
+    wanted = [(dbc, rc) for dbc in dbs for rc in (dbc.replicas or (None,))]
+    return list(await asyncio.gather(*(_position(dbc, rc, pm) for dbc, rc in wanted)))
 
 
 @click.command("databases")

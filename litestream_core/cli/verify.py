@@ -2,7 +2,9 @@
 
 Not in Go Litestream. It reads every file (as a full restore would), so run it where
 reading the whole replica is acceptable. Exit status 0 means every file is sound and
-the newest state is reachable; 1 comes with one line saying what is broken.
+the newest state is reachable; 1 comes with one line saying what is broken. A database
+with several replicas has each verified (a broken second copy is exactly what an
+operator runs this to find), unless ``-replica`` names one.
 """
 
 from __future__ import annotations
@@ -14,21 +16,24 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from litestream_core.cli.common import fail, go_flag, handle_errors
-from litestream_core.cli.ltx import replica_for, rfc3339
+from litestream_core.cli.ltx import replicas_for, rfc3339
 
 if TYPE_CHECKING:
     from litestream_core.client import ReplicaClient
     from litestream_core.engine.verify import VerifyReport
 
 
-async def _verify(client: ReplicaClient) -> VerifyReport:
+async def _verify(clients: dict[str, ReplicaClient]) -> dict[str, VerifyReport]:
     from litestream_core.cli import plugin_manager
     from litestream_core.engine.verify import verify_replica
     from litestream_core.plugins import page_codecs
 
     codecs = page_codecs(plugin_manager(click.get_current_context()))
-    async with client:
-        return await verify_replica(client, codecs)
+    reports = {}
+    for name, client in clients.items():
+        async with client:
+            reports[name] = await verify_replica(client, codecs)
+    return reports
 
 
 def _summary(report: VerifyReport) -> dict[str, Any]:
@@ -109,7 +114,7 @@ def _print_text(summary: dict[str, Any]) -> None:
 @click.option(*go_flag("no-expand-env"), is_flag=True, help="Do not expand $VARS in the config.")
 @click.option(*go_flag("json"), "as_json", is_flag=True, help="Output the report as JSON.")
 @click.option(*go_flag("replica"), "replica_name", metavar="NAME",
-              help="The replica of a database with several (default: its first).")  # fmt: skip
+              help="The replica of a database with several (default: each of them).")  # fmt: skip
 @click.argument("source", metavar="REPLICA_URL|DB_PATH")
 @handle_errors
 def command(
@@ -117,12 +122,20 @@ def command(
     source: str,
 ) -> None:  # fmt: skip
     """Check every file of a replica and the chains between them; list restorable points."""
-    client = replica_for(source, config_path, not no_expand_env, replica_name)
-    report = asyncio.run(_verify(client))
-    summary = _summary(report)
+    clients = replicas_for(source, config_path, not no_expand_env, replica_name)
+    reports = asyncio.run(_verify(clients))
+    summaries = {name: _summary(report) for name, report in reports.items()}
+    several = len(summaries) > 1
     if as_json:
-        click.echo(json.dumps(summary, indent=2))
+        shown = {"replicas": summaries} if several else next(iter(summaries.values()))
+        click.echo(json.dumps(shown, indent=2))
     else:
-        _print_text(summary)
-    if not report.ok:
-        fail(f"replica is broken: {report.problems[0]}")
+        for name, summary in summaries.items():
+            if several:
+                click.echo(f"replica {name}:")
+            _print_text(summary)
+    broken = [(name, r) for name, r in reports.items() if not r.ok]
+    if broken:
+        name, report = broken[0]
+        which = f"replica {name}" if several else "replica"
+        fail(f"{which} is broken: {report.problems[0]}")
