@@ -16,3 +16,9 @@ def workspace_dists(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every workspace distribution's sdist and wheel, built once for the session
     (outside the workspace): what a release would upload."""
     return build_distributions(ROOT, tmp_path_factory.mktemp("dists"))
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    """Every async test runs on asyncio, the engine's event loop."""
+    return "asyncio"

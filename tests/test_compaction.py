@@ -292,11 +292,6 @@ async def test_run_compacts_on_schedule_while_writes_continue(client, tmp_path):
     history.close()
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 @pytest.mark.anyio
 async def test_a_failed_upload_changes_nothing_and_the_next_run_catches_up(client, history):
     from litestream_core.errors import TransientReplicaError

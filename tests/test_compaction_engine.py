@@ -15,11 +15,6 @@ from litestream_core.engine.verify import verify_replica
 from litestream_core.testing.memory import MemoryReplicaClient
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 @pytest.mark.anyio
 async def test_database_snapshots_and_compactions_restore_exactly(tmp_path):
     app = sqlite3.connect(tmp_path / "app.db")

@@ -27,11 +27,6 @@ from litestream_core.events import LevelCheckFailed
 from litestream_core.metrics import MetricsCollector
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 def info(lo: int, hi: int) -> LTXFileInfo:
     return LTXFileInfo(level=1, min_txid=lo, max_txid=hi, size=1, created_at=datetime.now(UTC))
 

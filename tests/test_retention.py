@@ -33,11 +33,6 @@ def _f(level: int, lo: int, hi: int, minutes: float) -> LTXFileInfo:
     return LTXFileInfo(level, lo, hi, 100, T0 + timedelta(minutes=minutes))
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 def test_snapshot_retention_keeps_the_base_of_the_window_and_go_floor():
     snaps = [_f(9, 1, 10, 0), _f(9, 1, 20, 60), _f(9, 1, 30, 120), _f(9, 1, 40, 180)]
     l1 = [_f(1, 1, 5, 0), _f(1, 6, 12, 10), _f(1, 13, 25, 70), _f(1, 26, 40, 170)]

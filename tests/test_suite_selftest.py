@@ -417,11 +417,6 @@ def test_ltxgen_makes_files_the_codec_verifies(min_txid, max_txid, no_checksum):
     assert all(len(page) == 1024 for _, page in pages)
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 @pytest.mark.anyio
 async def test_memory_client_refuses_use_outside_init_and_close():
     client = MemoryReplicaClient()

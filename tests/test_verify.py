@@ -23,11 +23,6 @@ SETTINGS = CompactionSettings(level_intervals=(1.0, 2.0), l0_retention=1.0)
 
 
 @pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
-@pytest.fixture
 async def client():
     c = MemoryReplicaClient()
     await c.init()

@@ -23,11 +23,6 @@ from .conftest import ACCOUNT, ACCOUNT_KEY
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 def replicate(
     binary: Path, db: Path, url: str, endpoint: str, env: dict[str, str], app: App, until
 ) -> None:

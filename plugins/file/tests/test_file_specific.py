@@ -32,11 +32,6 @@ from litestream_core.testing.ltxgen import database_pages
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 @pytest.mark.parametrize(
     ("url", "options", "expected"),
     [

@@ -26,11 +26,6 @@ from litestream_core.testing.ltxgen import make_ltx_bytes, timestamp_to_datetime
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 def test_url_and_config_forms():
     s = settings_from(ReplicaURL.parse("gs://bkt/a//b/db/"), {})
     assert (s.bucket, s.path, s.key(0, 1, 2)) == (

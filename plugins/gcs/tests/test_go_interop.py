@@ -26,11 +26,6 @@ from litestream_core.testing.e2e import (
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 def replicate(binary: Path, db: Path, url: str, env: dict[str, str], app: App, until) -> None:
     """Run ``binary replicate`` on ``db`` while the app writes, until ``until()`` holds."""
     cfg = write_config(db.with_suffix(".yml"), db, [f"url: {url}"], monitor_interval=None)

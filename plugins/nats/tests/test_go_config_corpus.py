@@ -12,11 +12,6 @@ from litestream_core.testing.config_corpus import assert_starts_like_go, run_bot
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 @pytest.mark.parametrize("where", ["replica", "top-level"])
 async def test_connection_keys(where, nats_server, bucket, go_litestream, go_env, tmp_path):
     keys = "max-reconnects: 5\nreconnect-wait: 1s\ntimeout: 5s\ntls: false\n"

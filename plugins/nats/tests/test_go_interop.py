@@ -25,11 +25,6 @@ from litestream_core.testing.ltxgen import database_pages, make_ltx_bytes, times
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def go_config(path: Path, db: Path, server, bucket: str) -> Path:
     return write_config(path, db, [f"url: {server.url}/{bucket}"], monitor_interval=None)
 

@@ -23,11 +23,6 @@ from litestream_core.testing import make_ltx_bytes
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 # -- URL and config keys ----------------------------------------------------------------
 
 

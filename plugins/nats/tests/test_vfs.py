@@ -11,11 +11,6 @@ from litestream_core.testing.read_checks import check_follow, check_vfs, make_hi
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def test_vfs_reads_a_nats_replica(nats_server, bucket, tmp_path):
     url = f"{nats_server.url}/{bucket}"
     history = await asyncio.to_thread(make_history, tmp_path, [f"url: {url}"], None)

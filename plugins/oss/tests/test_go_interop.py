@@ -32,11 +32,6 @@ from litestream_core.testing.ltxgen import timestamp_to_datetime
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def config_lines(oss, bucket: str, path: str) -> list[str]:
     return [
         "type: oss",

@@ -14,11 +14,6 @@ pytestmark = pytest.mark.anyio
 KEYS = {"access-key-id": "id", "secret-access-key": "secret"}
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.mark.parametrize(
     ("url", "bucket", "region", "endpoint"),
     [

@@ -28,11 +28,6 @@ from litestream_core.testing.ltxgen import database_pages
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 def run_go(go: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run([str(go), *args], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, f"litestream {args[0]} failed:\n{proc.stdout}\n{proc.stderr}"

@@ -32,11 +32,6 @@ from .conftest import SECRET_ACCESS_KEY
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 def settings(url: str, env: dict[str, str] | None = None, **options):
     return settings_from(ReplicaURL.parse(url), options, env or {})
 

@@ -27,11 +27,6 @@ from litestream_core.testing.e2e import (
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def write_config(path: Path, db: Path, replica: list[str]) -> Path:
     return e2e.write_config(path, db, replica, monitor_interval="100ms")
 

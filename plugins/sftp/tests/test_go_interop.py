@@ -26,11 +26,6 @@ from litestream_core.testing.ltxgen import database_pages, make_ltx_bytes, times
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def go_config(path: Path, db: Path, sshd, replica_path: Path) -> Path:
     replica = [
         f"url: {sshd.url(replica_path)}",

@@ -19,11 +19,6 @@ from litestream_core.testing import make_ltx_bytes
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def resolve(url: str, **options):
     return resolve_config(ReplicaURL.parse(url), options)
 

@@ -18,11 +18,6 @@ from litestream_core.testing import make_ltx_bytes
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def failing(data: bytes):
     yield data[:200]
     raise RuntimeError("source failed")

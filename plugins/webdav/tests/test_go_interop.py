@@ -30,11 +30,6 @@ from litestream_core.testing.ltxgen import timestamp_to_datetime
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def config_lines(dav, path: str) -> list[str]:
     """Go's config keys for a webdav replica given by type, not by URL."""
     return [

@@ -21,11 +21,6 @@ from litestream_core.testing.suite.large import large_ltx
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def test_url_forms_follow_go():
     plain = settings_from(ReplicaURL.parse("webdav://u:p%40ss@dav.example:8080/backups/db"), {})
     assert (plain.server, plain.path, plain.username, plain.password) == (
