@@ -40,6 +40,7 @@ from litestream_core.engine.identity import (
 )
 from litestream_core.engine.integrity import DEFAULT_INTEGRITY_CHECK, INTEGRITY_CHECKS
 from litestream_core.engine.meta import default_meta_path
+from litestream_core.engine.page_writer import PageWriter, write_pages
 from litestream_core.engine.plan import RestorePlan, build_plan
 from litestream_core.engine.replication_lock import refuse_if_replicated
 from litestream_core.engine.streams import (
@@ -80,6 +81,9 @@ _STOP_CHECK_PAGES = 4096
 _READ_BUFFER = 1 << 20
 _WRITE_RUN = 256
 _STREAM_AHEAD = 4
+_THREADED_WRITES = 1 << 20
+"""LTX files from this size on have their pages written by the PageWriter's threads
+(smaller ones directly: handing a few pages to a thread costs more than writing them)."""
 """Chunks (of up to 1 MiB) a streamed download may run ahead of decoding."""
 
 
@@ -148,11 +152,14 @@ async def restore(
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # as a newly created file, not mkstemp's 0600
         applier = _Applier(fd, target, plan.total_bytes, emit, asyncio.get_running_loop(), codecs)
-        applier.l0_before = await boundary_headers(client, plan)
-        if (local := as_local_replica(client)) is not None:
-            await _in_worker(applier, lambda: _apply_local(local, plan, applier))
-        else:
-            await _apply_remote(client, plan, applier, max(1, parallelism))
+        try:
+            applier.l0_before = await boundary_headers(client, plan)
+            if (local := as_local_replica(client)) is not None:
+                await _in_worker(applier, lambda: _apply_local(local, plan, applier))
+            else:
+                await _apply_remote(client, plan, applier, max(1, parallelism))
+        finally:
+            await _closed(applier)
         if applier.txid != plan.txid:
             raise RestoreError(
                 f"restore ended at TXID {applier.txid:016x}, expected {plan.txid:016x}"
@@ -272,6 +279,16 @@ async def _in_worker(
         if not future.cancelled():
             future.exception()  # the worker's "cancelled" error: retrieved, not logged
         raise
+
+
+async def _closed(applier: _Applier) -> None:
+    """Close the applier's writer in a thread (a background sync may take a moment),
+    waiting even if cancelled: the file is closed and deleted right after this."""
+    closing = asyncio.ensure_future(asyncio.to_thread(applier.close))
+    while not closing.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait({closing})
+    closing.result()
 
 
 def _apply_local(client: LocalReplica, plan: RestorePlan, applier: _Applier) -> None:
@@ -470,6 +487,18 @@ class _Applier:
         self.l0_before: dict[int, Header] = {}
         """Headers of L0 files ending right before a file the plan reaches from a
         compacted file or snapshot, by that file's min TXID (see boundary_headers)."""
+        self.writer: PageWriter | None = None
+        """Started with the first large file; every run is written when a file ends."""
+
+    def _writer(self) -> PageWriter:
+        if self.writer is None:
+            self.writer = PageWriter(self.fd)
+        return self.writer
+
+    def close(self) -> None:
+        """Stop the writer's threads (before the file is synced, closed or deleted)."""
+        if self.writer is not None:
+            self.writer.close()
 
     def apply(self, src: BinaryIO, info: LTXFileInfo) -> None:
         if self.stop.is_set():
@@ -494,29 +523,39 @@ class _Applier:
             self._check_pre_apply(hdr.min_txid, hdr.pre_apply_checksum, info)
         checksum, commit, stop, coverage = self.checksum, self.commit, self.stop, self.coverage
         coverage.start_file(hdr.commit, hdr.is_snapshot)
+        # Large files are written from the writer's threads (page_writer.py), except
+        # while the checksum is tracked: that reads old pages back as it goes.
+        write = (
+            self._writer().write if checksum is None and info.size >= _THREADED_WRITES
+            else functools.partial(write_pages, fd)
+        )  # fmt: skip
         run: list[bytes] = []  # consecutive pages, written with one system call
         first = written = 0
-        for written, (pgno, data) in enumerate(dec.pages(), start=1):
-            if checksum is not None:
-                if pgno <= commit:  # pages only ascend in a file: not in ``run`` yet
-                    old = os.pread(fd, size, (pgno - 1) * size)
-                    if len(old) == size:
-                        checksum.remove(pgno, old)
-                checksum.add(pgno, data)
-            if run and (pgno != first + len(run) or len(run) == _WRITE_RUN):
-                _write_pages(fd, run, (first - 1) * size)
+        try:
+            for written, (pgno, data) in enumerate(dec.pages(), start=1):
+                if checksum is not None:
+                    if pgno <= commit:  # pages only ascend in a file: not in ``run`` yet
+                        old = os.pread(fd, size, (pgno - 1) * size)
+                        if len(old) == size:
+                            checksum.remove(pgno, old)
+                    checksum.add(pgno, data)
+                if run and (pgno != first + len(run) or len(run) == _WRITE_RUN):
+                    write(run, (first - 1) * size)
+                    coverage.mark(first, len(run))
+                    run = []
+                if not run:
+                    first = pgno
+                run.append(data)
+                if written % _STOP_CHECK_PAGES == 0:
+                    if stop.is_set():
+                        raise RestoreError("restore cancelled")
+                    self._progress(src.tell())
+            if run:
+                write(run, (first - 1) * size)
                 coverage.mark(first, len(run))
-                run = []
-            if not run:
-                first = pgno
-            run.append(data)
-            if written % _STOP_CHECK_PAGES == 0:
-                if stop.is_set():
-                    raise RestoreError("restore cancelled")
-                self._progress(src.tell())
-        if run:
-            _write_pages(fd, run, (first - 1) * size)
-            coverage.mark(first, len(run))
+        finally:
+            if self.writer is not None:
+                self.writer.drain()  # the file is read or truncated next
         trailer = dec.trailer
         coverage.end_file(hdr.commit)
         self._check_continuity(info, hdr, written)
@@ -594,16 +633,6 @@ class _Applier:
         if self.emit is not None and done - self.reported >= _PROGRESS_EVERY:
             self.reported = done
             self.loop.call_soon_threadsafe(self.emit, self.event(done))
-
-
-def _write_pages(fd: int, pages: list[bytes], offset: int) -> None:
-    """Write consecutive pages at ``offset``, finishing any short write."""
-    done = os.pwritev(fd, pages, offset)
-    total = sum(map(len, pages))
-    if done < total:
-        rest = memoryview(b"".join(pages))
-        while done < total:
-            done += os.pwrite(fd, rest[done:], offset + done)
 
 
 def _make_parent(target: Path) -> None:

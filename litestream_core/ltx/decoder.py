@@ -8,7 +8,8 @@ exhausted without an error: consumers stage pages and commit them only after tha
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+import struct
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 import lz4.block
@@ -45,6 +46,11 @@ from litestream_core.ltx.page import (
     next_snapshot_pgno,
     read_legacy_frame,
 )
+
+_FRAME = struct.Struct(">IHI")
+"""A page header and its size field, parsed at once."""
+_CHUNK = 1 << 20
+"""Bytes read from the source at a time."""
 
 
 class Decoder:
@@ -96,71 +102,93 @@ class Decoder:
         return self.trailer
 
     def _read_pages(self) -> Iterator[tuple[int, bytes]]:
-        """The checks of ``check_page_flags``, ``_check_order``, ``check_block_size`` and
-        ``decompress_block``, inlined for frames with a size field (every file written
-        since that field exists): a snapshot is one pass of this loop per page, and
-        the calls cost as much as decompressing."""
+        """Decode frames from a buffer of up to ``_CHUNK`` bytes read at once.
+
+        The checks of ``check_page_flags``, ``_check_order``, ``check_block_size`` and
+        ``decompress_block`` are inlined for frames with a size field (every file
+        written since that field exists), and each such frame is parsed with one
+        ``unpack_from``: a snapshot is one pass of this loop per page, and per-page
+        calls cost as much as decompressing. The rare cases (legacy frames, bad flags,
+        truncation) leave the fast path through the helpers that say what is wrong.
+        """
         src, hdr, index = self._src, self.header, self._index
         page_size, commit, lock = hdr.page_size, hdr.commit, hdr.lock_pgno
         snapshot, codec = hdr.is_snapshot, self.codec
         db_sum = DatabaseChecksum() if snapshot and not hdr.no_checksum else None
-        crc, offset, prev = self._crc, HEADER_SIZE, 0
-        read, unpack_head, unpack_size = src.read, PAGE_HEADER.unpack, SIZE_FIELD.unpack
+        crc, prev = self._crc, 0
+        read, unpack_frame = src.read, _FRAME.unpack_from
         decompress, go_iso, add = lz4.block.decompress, _go_iso, index.add
         bound = block_bound(page_size, codec)
         fast = type(codec) is LZ4BlockCompressor  # LZ4 inline; other codecs by their call
         sized = PAGE_HEADER_SIZE + SIZE_FIELD.size
-        ahead = PAGE_HEADER_SIZE  # once a sized frame was seen: header and size at once
+        buf, base, pos, end = b"", HEADER_SIZE, 0, 0  # base: file offset of buf[0]
+        view = memoryview(buf)
         while True:
-            head = read(ahead)
-            if len(head) < PAGE_HEADER_SIZE:
-                head += read_exact(src, PAGE_HEADER_SIZE - len(head), "page header")
-            pgno, flags = unpack_head(head[:PAGE_HEADER_SIZE])
-            if pgno == 0 and flags == 0:
-                # The end marker: what was read past it belongs to the page index.
-                self._past_end = head[PAGE_HEADER_SIZE:]
-                break
+            if len(buf) - pos < sized:
+                base += pos
+                buf, pos = _refill(buf, pos, sized, read), 0
+                view = memoryview(buf)
+                if len(buf) < sized:
+                    if len(buf) < PAGE_HEADER_SIZE:
+                        raise LTXFormatError(
+                            f"LTX file truncated in page header: {len(buf)} of "
+                            f"{PAGE_HEADER_SIZE} bytes"
+                        )
+                    pgno, flags = PAGE_HEADER.unpack_from(buf)
+                    if flags & PAGE_FLAG_SIZE:
+                        check_page_flags(pgno, flags)
+                        raise LTXFormatError(f"LTX file truncated in page {pgno} size")
+                    size = -1  # the end marker or a legacy frame: both handled below
+                else:
+                    pgno, flags, size = unpack_frame(buf)
+            else:
+                pgno, flags, size = unpack_frame(buf, pos)
             if flags != PAGE_FLAG_SIZE:
+                if pgno == 0 and flags == 0:
+                    # The end marker: what was read past it belongs to the page index.
+                    self._past_end = buf[pos + PAGE_HEADER_SIZE :]
+                    break
                 check_page_flags(pgno, flags)
-            if (
-                pgno > commit
-                or pgno == lock
-                or (pgno != next_snapshot_pgno(prev, lock) if snapshot else pgno <= prev)
-            ):
+            # A snapshot's step over the lock page is told from a skipped page there.
+            if pgno > commit or pgno == lock or (pgno != prev + 1 if snapshot else pgno <= prev):
                 _check_order(pgno, prev, commit, lock, snapshot)
             if flags & PAGE_FLAG_SIZE:
-                if len(head) < sized:
-                    head += read_exact(src, sized - len(head), f"page {pgno} size")
-                size = unpack_size(head[PAGE_HEADER_SIZE:])[0]
                 if size == 0 or size > bound:
                     check_block_size(pgno, size, page_size, codec)
-                block = read(size)
-                if len(block) != size:
-                    block += read_exact(src, size - len(block), f"page {pgno} data")
+                start = pos + sized
+                end = start + size
+                if end > len(buf):
+                    base += pos
+                    buf = _refill(buf, pos, sized + size, read)
+                    view = memoryview(buf)
+                    start, end, pos = sized, sized + size, 0
+                    if end > len(buf):
+                        raise LTXFormatError(
+                            f"LTX file truncated in page {pgno} data: "
+                            f"{len(buf) - sized} of {size} bytes"
+                        )
                 if fast:
                     try:
-                        data = decompress(block, uncompressed_size=page_size)
+                        data = decompress(view[start:end], uncompressed_size=page_size)
                     except _LZ4_ERRORS:
                         raise LTXFormatError(f"LTX page {pgno}: corrupt LZ4 block") from None
                     if len(data) != page_size:
-                        decompress_block(block, page_size, pgno)  # raises, saying why
+                        decompress_block(bytes(view[start:end]), page_size, pgno)  # says why
                 else:
-                    data = decompress_block(block, page_size, pgno, codec)
-                crc = go_iso(data, initial=go_iso(head, initial=crc))
-                frame_size = sized + size
-                ahead = sized
+                    data = decompress_block(bytes(view[start:end]), page_size, pgno, codec)
+                crc = go_iso(data, initial=go_iso(view[pos:start], initial=crc))
             else:
                 if hdr.codec:
                     raise LTXFormatError(f"LTX page {pgno}: {hdr.codec} page without a size")
-                # Bytes read ahead for a size field start this legacy frame instead.
-                legacy_src = _Prefixed(head[PAGE_HEADER_SIZE:], src)
-                head = head[:PAGE_HEADER_SIZE]
-                consumed, data = read_legacy_frame(legacy_src, page_size, pgno)  # type: ignore[arg-type]
-                ahead = PAGE_HEADER_SIZE
-                crc = crc64(data, crc64(head, crc))
-                frame_size = PAGE_HEADER_SIZE + consumed
-            add(pgno, offset, frame_size)
-            offset += frame_size
+                legacy = _Rest(view, pos + PAGE_HEADER_SIZE, src)
+                consumed, data = read_legacy_frame(legacy, page_size, pgno)  # type: ignore[arg-type]
+                crc = crc64(data, crc64(view[pos : pos + PAGE_HEADER_SIZE], crc))
+                end = pos + PAGE_HEADER_SIZE + consumed
+            add(pgno, base + pos, end - pos)
+            if end > len(buf):  # a legacy frame went past the buffer: src is right after it
+                base, buf, end = base + end, b"", 0
+                view = memoryview(buf)
+            pos = end
             if db_sum is not None:
                 db_sum.add(pgno, data)
             prev = pgno
@@ -255,18 +283,40 @@ def verify_file(src: BinaryIO, codecs: PageCodecs | None = None) -> tuple[Header
     return dec.header, dec.verify()
 
 
-class _Prefixed(io.RawIOBase):
-    """``src`` with ``prefix`` put back in front of it (bytes read ahead)."""
+class _Rest:
+    """The bytes of ``view`` from ``pos``, then ``src``: a legacy frame's reader.
 
-    def __init__(self, prefix: bytes, src: BinaryIO) -> None:
-        self._prefix = prefix
+    Reads never go past what is asked for, so once the buffer is used up ``src`` is
+    left right after the frame.
+    """
+
+    def __init__(self, view: memoryview, pos: int, src: BinaryIO) -> None:
+        self._view = view
+        self._pos = pos
         self._src = src
 
-    def read(self, n: int = -1) -> bytes:
-        if not self._prefix:
-            return self._src.read(n)
-        if n < 0 or n > len(self._prefix):
-            head, self._prefix = self._prefix, b""
-            return head + self._src.read(-1 if n < 0 else n - len(head))
-        head, self._prefix = self._prefix[:n], self._prefix[n:]
-        return head
+    def read(self, n: int) -> bytes:
+        if self._pos < len(self._view):
+            chunk = bytes(self._view[self._pos : self._pos + n])
+            self._pos += len(chunk)
+            return chunk  # possibly short: read_exact asks again
+        return self._src.read(n)
+
+
+def _refill(buf: bytes, pos: int, need: int, read: Callable[[int], bytes]) -> bytes:
+    """The unread rest of ``buf`` followed by more of the file: ``need`` bytes in all, or
+    fewer at its end.
+
+    With nothing left over a whole chunk is read; a frame cut by the buffer's end is
+    only completed, so the next read starts a fresh chunk and nothing large is copied.
+    """
+    rest = buf[pos:]
+    parts = [rest] if rest else []
+    have = len(rest)
+    while have < need:
+        chunk = read(need - have if rest else max(need - have, _CHUNK))
+        if not chunk:
+            break
+        parts.append(chunk)
+        have += len(chunk)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
