@@ -23,9 +23,10 @@ def read_exact(src: BinaryIO, n: int, what: str) -> bytes:
     return b"".join(parts)
 
 
-def read_upto(src: BinaryIO, n: int) -> bytes:
-    """Read up to ``n`` bytes, stopping early only at end of file."""
-    parts = []
+def read_upto(src: BinaryIO, n: int, prefix: bytes = b"") -> bytes:
+    """``prefix`` and up to ``n`` bytes read after it, stopping early only at end of file
+    (joined once: the tail of a large LTX file holds a page index of megabytes)."""
+    parts = [prefix]
     got = 0
     while got < n:
         chunk = src.read(n - got)

@@ -203,14 +203,14 @@ class Decoder:
         crc = crc64(PAGE_END, crc)
         expected = index.encode()
         past = self._past_end
-        rest = past + read_upto(src, len(expected) + TRAILER_SIZE + 1 - len(past))
+        rest = read_upto(src, len(expected) + TRAILER_SIZE + 1 - len(past), past)
         area_len = _check_index(rest, expected)
         raw = rest[area_len + INDEX_SIZE_FIELD.size :]
         if len(raw) < TRAILER_SIZE:
             raise LTXFormatError(f"LTX file truncated in trailer: {len(raw)} of 16 bytes")
         if len(raw) > TRAILER_SIZE:
             raise LTXFormatError("unexpected data after the LTX trailer")
-        actual = rest[: area_len + INDEX_SIZE_FIELD.size]
+        actual = memoryview(rest)[: area_len + INDEX_SIZE_FIELD.size]  # no copy: may be MBs
         trailer = Trailer.decode(raw)
         trailer.validate(hdr)
         file_sum = CHECKSUM_FLAG | crc64(raw[:8], crc64(actual, crc))
@@ -243,14 +243,14 @@ def _check_order(pgno: int, prev: int, commit: int, lock: int, snapshot: bool) -
 
 def _check_index(rest: bytes, expected: bytes) -> int:
     """Check the stored index against the one the frames imply; return its area length."""
-    want_area = expected[: -INDEX_SIZE_FIELD.size]
+    want_area = memoryview(expected)[: -INDEX_SIZE_FIELD.size]
     if rest.startswith(want_area):
         area_len = len(want_area)
-    elif want_area.startswith(rest):
+    elif len(rest) < len(want_area) and expected.startswith(rest):
         raise LTXFormatError(f"LTX file truncated in page index: {len(rest)} bytes left")
     else:
         got, area_len = scan_index(rest)
-        want = parse_index_area(want_area)
+        want = parse_index_area(bytes(want_area))
         for pgno, elem in want.items():
             if got.get(pgno) != elem:
                 raise LTXFormatError(

@@ -110,7 +110,9 @@ class Encoder:
                 f"snapshot post-apply checksum {post_apply_checksum:016x} does not match "
                 f"its pages ({self._db_checksum.value:016x})"
             )
-        tail = PAGE_END + self._index.encode() + Trailer(post_apply_checksum, 0).encode()[:8]
+        tail = b"".join(
+            (PAGE_END, self._index.encode(), Trailer(post_apply_checksum, 0).encode()[:8])
+        )
         crc = crc64(tail, self._crc)
         trailer = Trailer(post_apply_checksum, CHECKSUM_FLAG | crc)
         self._out.write(tail)

@@ -52,8 +52,8 @@ class IndexBuilder:
 
     def encode(self) -> bytes:
         """The index as stored: entries, zero terminator, then the area's length."""
-        area = bytes(self._buf) + b"\x00"
-        return area + INDEX_SIZE_FIELD.pack(len(area))
+        # One copy: the index of a 10 GiB database is some 18 MB.
+        return b"".join((self._buf, b"\x00", INDEX_SIZE_FIELD.pack(len(self._buf) + 1)))
 
     def entries(self) -> dict[int, PageIndexElem]:
         return parse_index_area(bytes(self._buf) + b"\x00")
