@@ -202,18 +202,15 @@ class Decoder:
                 )
         crc = crc64(PAGE_END, crc)
         expected = index.encode()
-        past = self._past_end
-        rest = read_upto(src, len(expected) + TRAILER_SIZE + 1 - len(past), past)
-        area_len = _check_index(rest, expected)
-        raw = rest[area_len + INDEX_SIZE_FIELD.size :]
+        raw = _after_index(src, self._past_end, expected)
         if len(raw) < TRAILER_SIZE:
             raise LTXFormatError(f"LTX file truncated in trailer: {len(raw)} of 16 bytes")
         if len(raw) > TRAILER_SIZE:
             raise LTXFormatError("unexpected data after the LTX trailer")
-        actual = memoryview(rest)[: area_len + INDEX_SIZE_FIELD.size]  # no copy: may be MBs
         trailer = Trailer.decode(raw)
         trailer.validate(hdr)
-        file_sum = CHECKSUM_FLAG | crc64(raw[:8], crc64(actual, crc))
+        # The stored index (and its size field) is byte for byte ``expected``.
+        file_sum = CHECKSUM_FLAG | crc64(raw[:8], crc64(expected, crc))
         if file_sum != trailer.file_checksum:
             raise ChecksumMismatchError(
                 f"LTX file checksum mismatch: trailer says {trailer.file_checksum:016x}, "
@@ -241,31 +238,49 @@ def _check_order(pgno: int, prev: int, commit: int, lock: int, snapshot: bool) -
         raise LTXFormatError(f"LTX pages out of order: {pgno} after {prev}")
 
 
-def _check_index(rest: bytes, expected: bytes) -> int:
-    """Check the stored index against the one the frames imply; return its area length."""
-    want_area = memoryview(expected)[: -INDEX_SIZE_FIELD.size]
+def _after_index(src: BinaryIO, past: bytes, expected: bytes) -> bytes:
+    """Read the stored page index, checking it equals ``expected`` a piece at a time, and
+    return what follows it (the trailer, in a sound file).
+
+    ``past`` holds the bytes already read after the end marker. Compared as they come,
+    a large file's index (megabytes) is not held a second time; where the two differ,
+    the rest is read whole for ``_index_mismatch`` to say how.
+    """
+    n = len(expected)
+    done, piece = 0, past or src.read(min(_CHUNK, n + TRAILER_SIZE + 1))
+    while piece:
+        take = min(len(piece), n - done)
+        if piece[:take] != expected[done : done + take]:
+            break
+        done += take
+        if done == n:
+            rest = piece[take:]
+            return read_upto(src, TRAILER_SIZE + 1 - len(rest), rest)
+        piece = src.read(min(_CHUNK, n - done + TRAILER_SIZE + 1))
+    rest = read_upto(src, n + TRAILER_SIZE + 1 - done - len(piece), expected[:done] + piece)
+    raise _index_mismatch(rest, expected)
+
+
+def _index_mismatch(rest: bytes, expected: bytes) -> LTXFormatError:
+    """How the stored index (from the start of ``rest``) differs from the one the frames
+    imply (``expected``, which ``rest`` does not start with)."""
+    want_area = expected[: -INDEX_SIZE_FIELD.size]
     if rest.startswith(want_area):
-        area_len = len(want_area)
-    elif len(rest) < len(want_area) and expected.startswith(rest):
-        raise LTXFormatError(f"LTX file truncated in page index: {len(rest)} bytes left")
-    else:
-        got, area_len = scan_index(rest)
-        want = parse_index_area(bytes(want_area))
-        for pgno, elem in want.items():
-            if got.get(pgno) != elem:
-                raise LTXFormatError(
-                    f"LTX page index entry for page {pgno} does not match its frame"
-                )
-        if got.keys() != want.keys():
-            raise LTXFormatError("LTX page index lists pages the file does not hold")
-        raise LTXFormatError("LTX page index is not canonically encoded")
-    size_raw = rest[area_len : area_len + INDEX_SIZE_FIELD.size]
-    if len(size_raw) < INDEX_SIZE_FIELD.size:
-        raise LTXFormatError("LTX file truncated in page index size")
-    stated: int = INDEX_SIZE_FIELD.unpack(size_raw)[0]
-    if stated != area_len:
-        raise LTXFormatError(f"LTX page index size field is {stated}, expected {area_len}")
-    return area_len
+        size_raw = rest[len(want_area) : len(expected)]
+        if len(size_raw) < INDEX_SIZE_FIELD.size:
+            return LTXFormatError("LTX file truncated in page index size")
+        stated = INDEX_SIZE_FIELD.unpack(size_raw)[0]
+        return LTXFormatError(f"LTX page index size field is {stated}, expected {len(want_area)}")
+    if want_area.startswith(rest):
+        return LTXFormatError(f"LTX file truncated in page index: {len(rest)} bytes left")
+    got, _ = scan_index(rest)
+    want = parse_index_area(want_area)
+    for pgno, elem in want.items():
+        if got.get(pgno) != elem:
+            return LTXFormatError(f"LTX page index entry for page {pgno} does not match its frame")
+    if got.keys() != want.keys():
+        return LTXFormatError("LTX page index lists pages the file does not hold")
+    return LTXFormatError("LTX page index is not canonically encoded")
 
 
 def decode_file(

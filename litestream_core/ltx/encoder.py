@@ -110,14 +110,15 @@ class Encoder:
                 f"snapshot post-apply checksum {post_apply_checksum:016x} does not match "
                 f"its pages ({self._db_checksum.value:016x})"
             )
-        tail = b"".join(
-            (PAGE_END, self._index.encode(), Trailer(post_apply_checksum, 0).encode()[:8])
-        )
-        crc = crc64(tail, self._crc)
+        # Written piece by piece: the index of a large file is megabytes, not copied.
+        tail = (PAGE_END, self._index.encode(), Trailer(post_apply_checksum, 0).encode()[:8])
+        crc = self._crc
+        for piece in tail:
+            crc = crc64(piece, crc)
+            self._out.write(piece)
         trailer = Trailer(post_apply_checksum, CHECKSUM_FLAG | crc)
-        self._out.write(tail)
         self._out.write(trailer.encode()[8:])
-        self._n += len(tail) + 8
+        self._n += sum(map(len, tail)) + 8
         self._trailer = trailer
         return trailer
 

@@ -31,12 +31,17 @@ class PageIndexElem(NamedTuple):
 
 
 class IndexBuilder:
-    """Accumulates the index as encoded bytes: a few bytes per page, never page data."""
+    """Accumulates the index as encoded bytes: a few bytes per page, never page data.
 
-    __slots__ = ("_buf",)
+    ``encode`` seals it: the encoded index replaces the builder's buffer, so the index
+    of a large file (some 18 MB for 10 GiB of 4 KiB pages) is held once, not twice.
+    """
+
+    __slots__ = ("_buf", "_encoded")
 
     def __init__(self) -> None:
         self._buf = bytearray()
+        self._encoded: bytes | None = None
 
     def add(self, pgno: int, offset: int, size: int) -> None:
         # Once per page of every file read or written: the common one- and two-byte
@@ -52,11 +57,15 @@ class IndexBuilder:
 
     def encode(self) -> bytes:
         """The index as stored: entries, zero terminator, then the area's length."""
-        # One copy: the index of a 10 GiB database is some 18 MB.
-        return b"".join((self._buf, b"\x00", INDEX_SIZE_FIELD.pack(len(self._buf) + 1)))
+        if self._encoded is None:
+            area_len = len(self._buf) + 1
+            self._encoded = b"".join((self._buf, b"\x00", INDEX_SIZE_FIELD.pack(area_len)))
+            self._buf = bytearray()
+        return self._encoded
 
     def entries(self) -> dict[int, PageIndexElem]:
-        return parse_index_area(bytes(self._buf) + b"\x00")
+        area = self.encode()[: -INDEX_SIZE_FIELD.size]
+        return parse_index_area(area)
 
 
 def parse_index_area(area: bytes) -> dict[int, PageIndexElem]:
