@@ -235,6 +235,13 @@ class _DBKeys(Settings):
     max_sync_wal_bytes: Annotated[
         ByteSize | None, Setting("WAL bytes turned into one L0 file per step; 0: no limit", ge=0)
     ] = None
+    allow_app_checkpoints: Annotated[
+        bool,
+        Setting(
+            "no read lock between syncs, so the application's own TRUNCATE/RESTART "
+            "checkpoints do not wait; after one only the changed pages are copied"
+        ),
+    ] = False
     dir: Annotated[str | None, Setting("directory whose SQLite databases are replicated")] = None
     pattern: Annotated[str | None, Setting("file name glob of the databases in 'dir'")] = None
     recursive: Annotated[bool, Setting("look for databases in subdirectories of 'dir' too")] = False
@@ -440,6 +447,7 @@ class DBConfig:
     truncate_page_n: int | None = None
     restore_if_db_not_exists: bool = False
     max_sync_wal_bytes: int | None = None
+    allow_app_checkpoints: bool = False
     replica: ReplicaConfig | None = None
     """The first (often the only) replica."""
     location: str = ""
@@ -936,6 +944,7 @@ class _Parser:
             truncate_page_n=keys.truncate_page_n or None,
             restore_if_db_not_exists=keys.restore_if_db_not_exists,
             max_sync_wal_bytes=keys.max_sync_wal_bytes,
+            allow_app_checkpoints=keys.allow_app_checkpoints,
             replica=replicas[0] if replicas else None,
             replicas=replicas,
             location=where,

@@ -34,6 +34,11 @@ class DBSettings:
     ``restore`` rejects a file whose trailer has one, so this is off by default; turn it
     on only for replicas that this tool alone restores (then restores verify the whole
     chain)."""
+    allow_app_checkpoints: bool = False
+    """Beyond Go: release the read transaction between syncs, so the application's own
+    ``wal_checkpoint(RESTART/TRUNCATE)`` does not wait for it, and after such a
+    checkpoint write only the pages that changed (found by per-page checksums of the
+    replicated state, kept in memory) instead of a full snapshot. See ``syncer``."""
     page_codecs: PageCodecs = BUILTIN_CODECS
     """Codecs local LTX files are read with, and the one new files are written with
     (the replica's ``compression``; LZ4, Go's, by default)."""

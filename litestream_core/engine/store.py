@@ -536,6 +536,7 @@ def db_settings(dbc: DBConfig) -> DBSettings:
         "busy_timeout": dbc.busy_timeout,
         "meta_path": dbc.meta_path,
         "max_sync_wal_bytes": dbc.max_sync_wal_bytes,
+        "allow_app_checkpoints": dbc.allow_app_checkpoints or None,
     }
     return DBSettings(**{k: v for k, v in values.items() if v is not None})  # type: ignore[arg-type]
 

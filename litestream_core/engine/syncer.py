@@ -38,6 +38,44 @@ never open the new file while they are there.
 Snapshots for the replica read the database without the lock, so syncs go on during
 a long snapshot; only checkpoints (which could restart the WAL under the reader) and
 closing wait for it.
+
+Application checkpoints (``allow_app_checkpoints``, beyond Go). Held between syncs,
+our read transaction makes every ``wal_checkpoint(RESTART/TRUNCATE)`` of the
+application wait its busy timeout and fail. With this setting the transaction is
+released at the end of every sync that leaves nothing pending (and no snapshot is
+reading), and taken again at the start of the next one. What that gives up, and why
+each case stays exact:
+
+* Commits landing after our last read, in the same generation, are read by the next
+  sync as usual: the cursor check (same salts, same checksum before the cursor) proves
+  the WAL still holds what we copied. The application may have copied later frames
+  into the database file meanwhile, so the one sync step that follows a release reads
+  to the WAL's end, never stopping at ``max_sync_wal_bytes``: the database file then
+  holds no frame beyond the end we read (checkpointers copy frames only up to the
+  mark of the read transaction we just began, which is at or before that end), and
+  pages we take from the file are exactly as of that end.
+* A WAL restarted behind our back (new salts): the state we replicated is gone from
+  the WAL, but ``PageSums`` holds a CRC-64 of every page of it. Under the new read
+  transaction we read the database as a snapshot would (every frame of the current
+  generation up to its last commit, the rest from the file: one consistent state, the
+  argument of ``write_snapshot``) and write an incremental L0 file at the next TXID
+  holding only the pages whose checksum differs, with ``commit`` the new size. The
+  cursor then continues from the end of the frames we read, as after a snapshot: the
+  file describes the database exactly at that commit frame, so frames after it are
+  new and those before it are already in the file. Nothing of the earlier frames is
+  assumed. Without complete checksums (after a process restart, a failed write, a
+  rebase) it is a full snapshot, as before.
+* A read transaction we just began may have read mark 0 (the WAL was fully copied into
+  the database file). Such a reader holds the database file still, but one more WAL
+  restart by the application's next writer can overwrite the frames we are about to
+  read. A restart rewrites the WAL header before any frame, so every L0 file (and
+  snapshot) checks after its last read that the WAL header still has the salts it
+  read; if not, the file is dropped and the step retried at once under the same read
+  transaction, which by then pins the new generation (its frames cannot be copied
+  into the database file while our mark-0 reader holds, so it cannot restart again).
+* Our own checkpoint's promise that the next generation continues ours
+  (``restart_ok``) holds only while our read transaction is open, so releasing it
+  drops the promise: a later restart is treated as someone else's.
 """
 
 from __future__ import annotations
@@ -56,6 +94,7 @@ from typing import BinaryIO, cast
 from litestream_core.client import LTXFileInfo
 from litestream_core.engine import checkpoint as ckpt
 from litestream_core.engine import clock
+from litestream_core.engine.continuity import SALT_RESTARTS
 from litestream_core.engine.dbtypes import DBSettings, Pos
 from litestream_core.engine.meta import MetaDir
 from litestream_core.engine.replication_lock import ReplicationLock
@@ -63,6 +102,7 @@ from litestream_core.engine.snapshot import (
     PageReader,
     PageSums,
     snapshot_pages,
+    write_changed_pages,
     write_pages,
 )
 from litestream_core.engine.sqlite import (
@@ -106,6 +146,20 @@ from litestream_core.ltx import (
 log = logging.getLogger("litestream.db")
 
 _MASK = 0xFFFFFFFF
+_WAL_CHANGED = frozenset(
+    {
+        "WAL restarted by another process",
+        "WAL truncated or overwritten by another process",
+        "WAL overwritten by another process",
+        CHECKPOINT_SNAPSHOT,
+    }
+)
+"""Snapshot reasons that only say the WAL no longer leads from our position: with
+checksums of every replicated page, a file of the changed pages does instead."""
+
+
+class _WALMoved(Exception):
+    """The WAL restarted while a file was being read from it: the file is dropped."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -448,13 +502,37 @@ class Syncer:
             self._checkpoint_if_needed()
             if token is not None and self._snapshot_reason is None and self._cursor is not None:
                 self._idle_token = token
+            self._yield_read_lock()
             return info
 
+    def _yield_read_lock(self) -> None:
+        """End our read transaction between syncs (``allow_app_checkpoints``), unless a
+        snapshot still reads under it."""
+        if not self.settings.allow_app_checkpoints or self._readers or self._conns is None:
+            return
+        self._conns.release_read_lock()
+        if self._cursor is not None:
+            self._cursor.restart_ok = False
+
     def _sync_step(self, limit: int = 0) -> LTXFileInfo | None:
+        try:
+            return self._sync_step_once(limit)
+        except _WALMoved:
+            # Our read transaction now pins the new generation: retried at once, as
+            # someone else's restart (it may have followed commits we never read).
+            log.debug("the WAL restarted while it was read; reading it again",
+                      extra={"db": str(self.path)})  # fmt: skip
+            if self._cursor is not None:
+                self._cursor.restart_ok = False
+            return self._sync_step_once(limit)
+
+    def _sync_step_once(self, limit: int) -> LTXFileInfo | None:
         assert self._conns is not None
-        # Normally held already; if an error lost it, anything that happened meanwhile
-        # shows up as a changed WAL below.
-        self._conns.acquire_read_lock()
+        # Normally held already (always, unless ``allow_app_checkpoints``); if an error
+        # lost it, anything that happened meanwhile shows up as a changed WAL below.
+        if not self._conns.read_locked:
+            limit = 0  # see "Application checkpoints" above
+            self._conns.acquire_read_lock()
         hdr = self._ensure_wal()
         wal = self._wal_file
         assert wal is not None
@@ -464,12 +542,25 @@ class Syncer:
         end = os.fstat(wal.fileno()).st_size
         if reason is not None:
             scan = scan_wal(wal, hdr, WAL_HEADER_SIZE, hdr.checksum, stop=end)
+            if self._can_diff(reason, scan):
+                return self._write_changed(hdr, wal, scan, reason)
             return self._write_snapshot(hdr, wal, scan, reason)
         scan = scan_wal(wal, hdr, start, checksum, stop=end, limit=limit)
         if scan.end == start:
             return None
         self.limited = scan.limited
         return self._write_incremental(hdr, wal, scan)
+
+    def _can_diff(self, reason: str, scan: WALScan) -> bool:
+        """Whether the pages that changed since ``pos`` can be told without the WAL."""
+        return (
+            self.settings.allow_app_checkpoints
+            and reason in _WAL_CHANGED
+            and self._sums is not None
+            and self._cursor is not None
+            and self.pos.txid > 0
+            and scan.commit > 0
+        )
 
     def _wal_header(self) -> WALHeader | None:
         assert self._wal_file is not None
@@ -592,11 +683,11 @@ class Syncer:
             pgnos.update(growth)
             older = {p: self._gen_pages[p] for p in growth if p in self._gen_pages}
             frames = {**older, **scan.pages}
-        sums = self._sums if self.settings.ltx_checksums else None
-        pre = sums.value if sums is not None else None
+        sums = self._sums
+        pre = sums.value if sums is not None and self.settings.ltx_checksums else None
         header = self._header(txid, commit, scan, hdr.salts, pre)
         reader = PageReader(self._db_file, wal, self.page_size)
-        info = self._write_l0(header, sorted(pgnos), frames, reader, sums)
+        info = self._write_l0(header, self._pages_body(header, sorted(pgnos), frames, reader, sums))
         self._gen_pages.update(scan.pages)
         self._cursor = Cursor(hdr.salts, scan.end, scan.checksum, commit)
         return info
@@ -616,10 +707,12 @@ class Syncer:
         pre: int | None = None
         if self.settings.ltx_checksums and (txid == 1 or self.pos.post_apply_checksum):
             sums, pre = PageSums(), (0 if txid == 1 else self.pos.post_apply_checksum)
+        elif self.settings.allow_app_checkpoints:
+            sums = PageSums()  # kept for a later file of changed pages, not written
         header = self._header(txid, commit, scan, hdr.salts, pre)
         reader = PageReader(self._db_file, wal, self.page_size)
         pages = snapshot_pages(commit, self.page_size)
-        info = self._write_l0(header, pages, scan.pages, reader, sums)
+        info = self._write_l0(header, self._pages_body(header, pages, scan.pages, reader, sums))
         self._sums = sums
         self._gen_pages = dict(scan.pages)
         self._cursor = Cursor(hdr.salts, scan.end, scan.checksum, commit)
@@ -636,22 +729,91 @@ class Syncer:
         )
         return info
 
-    def _write_l0(
+    def _write_changed(
+        self, hdr: WALHeader, wal: BinaryIO, scan: WALScan, reason: str
+    ) -> LTXFileInfo:
+        """The pages that differ from the replicated state, as the next TXID: what a
+        snapshot would write, minus the pages the replica already has."""
+        assert self._db_file is not None and self._sums is not None
+        txid, commit = self.pos.txid + 1, scan.commit
+        old = self._sums
+        sums = old.copy()
+        pre = self.pos.post_apply_checksum if self.settings.ltx_checksums else None
+        header = self._header(txid, commit, scan, hdr.salts, pre)
+        assert self._cursor is not None
+        if not 1 <= (hdr.salt1 - self._cursor.salts[0]) & _MASK <= SALT_RESTARTS:
+            # Not a restart of our WAL as far as the salts tell (SQLite picks new random
+            # salts when it starts a WAL from an empty file): restore's continuity check
+            # would take the file for another database's, so it records no WAL position,
+            # as compacted files do; the file after it has one again.
+            header = header.with_(wal_offset=0, wal_size=0, wal_salt1=0, wal_salt2=0)
+        reader = PageReader(self._db_file, wal, self.page_size)
+        codec = self.settings.page_codecs.write
+        written = 0
+
+        def body(out: BinaryIO) -> Trailer:
+            nonlocal written
+            trailer, written = write_changed_pages(out, header, scan.pages, reader, sums, codec)
+            return trailer
+
+        try:
+            info = self._write_l0(header, body, hdr.salts)
+        except _WALMoved:
+            self._sums = old  # nothing was written: the old state is still the replica's
+            raise
+        self._sums = sums
+        self._gen_pages = dict(scan.pages)
+        self._cursor = Cursor(hdr.salts, scan.end, scan.checksum, commit)
+        self._snapshot_reason = None
+        log.info(
+            "the WAL changed under us; copied only the changed pages instead of a snapshot",
+            extra={"db": str(self.path), "txid": format_txid(txid), "reason": reason,
+                   "pages": written, "commit": commit},
+        )  # fmt: skip
+        return info
+
+    def _pages_body(
         self,
         header: Header,
         pgnos: Iterable[int],
         frames: Mapping[int, int],
         reader: PageReader,
         sums: PageSums | None,
+    ) -> Callable[[BinaryIO], Trailer]:
+        codec = self.settings.page_codecs.write
+
+        def body(out: BinaryIO) -> Trailer:
+            return write_pages(out, header, pgnos, frames, reader, sums, codec=codec)
+
+        return body
+
+    def _check_wal_salts(self, salt1: int, salt2: int) -> None:
+        """Raise ``_WALMoved`` if the WAL no longer has these salts: it restarted, and
+        frames read from it may belong to the new generation (see the module docstring;
+        only possible with ``allow_app_checkpoints``)."""
+        if not self.settings.allow_app_checkpoints:
+            return
+        now = self._wal_header()
+        if now is None or now.salts != (salt1, salt2):
+            raise _WALMoved
+
+    def _write_l0(
+        self,
+        header: Header,
+        body: Callable[[BinaryIO], Trailer],
+        salts: tuple[int, int] | None = None,
     ) -> LTXFileInfo:
+        """``salts``: of the WAL the pages are read from (default: the header's)."""
         txid = header.max_txid
         self._newest_l0 = None
         copy = _Copy(self.keep_newest_l0)
+        if salts is None:
+            salts = (header.wal_salt1, header.wal_salt2)
 
         def write(out: BinaryIO) -> Trailer:
-            codec = self.settings.page_codecs.write
-            target = copy.tee(out)
-            return write_pages(target, header, pgnos, frames, reader, sums, codec=codec)
+            trailer = body(copy.tee(out))
+            self._check_wal_salts(*salts)
+            return trailer
 
         try:
             trailer, size = self.meta.write_atomic(0, txid, txid, write)
@@ -704,10 +866,18 @@ class Syncer:
             write_pages(
                 out, header, pages, frames, reader, None, post, self.settings.page_codecs.write
             )
+            try:
+                self._check_wal_salts(*cur.salts)
+            except _WALMoved:
+                raise DatabaseError(
+                    f"{self.path}: the WAL restarted while the snapshot was read; retrying later"
+                ) from None
         finally:
             with self.mutex:
                 self._readers -= 1
                 self._no_readers.notify_all()
+                if not self._readers:
+                    self._yield_read_lock()
         return header
 
     def rebase(self, pos: Pos, ltx_file: Path | None) -> None:
@@ -760,6 +930,7 @@ class Syncer:
             self._no_readers.wait_for(lambda: self._readers == 0)
             if self._init():
                 self._checkpoint(mode.upper())
+                self._yield_read_lock()
 
     def _checkpoint_if_needed(self) -> None:
         cur = self._cursor
