@@ -22,3 +22,13 @@ def workspace_dists(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def anyio_backend() -> str:
     """Every async test runs on asyncio, the engine's event loop."""
     return "asyncio"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _own_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The CLI keeps an index of installed plugins in the user's cache directory
+    (``litestream_core.plugin_index``): tests, and the commands they start, keep
+    theirs in the session's temporary directory instead."""
+    import os
+
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))

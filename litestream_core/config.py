@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import functools
 import os
 import posixpath
 import re
@@ -26,8 +27,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
-
-import yaml
 
 from litestream_core.client import ReplicaURL
 from litestream_core.compression import FIRST_PARTY_CODECS, GO_CODEC
@@ -46,6 +45,7 @@ from litestream_core.settings import (
 
 if TYPE_CHECKING:
     import pluggy
+    import yaml
 
     from litestream_core.backends import BackendSpec
     from litestream_core.client import ReplicaClient
@@ -614,8 +614,10 @@ def parse_config(
 ) -> Config:
     if expand:
         text = expand_env(text)
+    import yaml  # here: a replicate or restore given URLs never needs it
+
     try:
-        doc = yaml.load(text, Loader=_Loader)
+        doc = yaml.load(text, Loader=_loader())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -650,11 +652,19 @@ class _Node(dict[Any, Any]):
         self.start = None
 
 
-class _Loader(yaml.SafeLoader):
+@functools.cache
+def _loader() -> type[yaml.SafeLoader]:
     """PyYAML's safe loader, with mappings that carry line and column numbers."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+    return Loader
 
 
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Any:
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Any:
     data = _Node()
     data.start = (node.start_mark.line + 1, node.start_mark.column + 1)
     yield data
@@ -663,9 +673,6 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Any:
         key = loader.construct_object(key_node)
         if isinstance(key, str):
             data.positions[key] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-
-
-_Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 
 
 def _positions(node: Mapping[str, Any]) -> dict[str, tuple[int, int]]:

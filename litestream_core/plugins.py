@@ -20,12 +20,11 @@ import threading
 import weakref
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from litestream_core import hookspecs
+from litestream_core import hookspecs, plugin_index
 from litestream_core.backends import BackendSpec
 from litestream_core.builtin import lz4_codec
 from litestream_core.builtin.replica_clients import SchemeRegistryFactory
@@ -41,6 +40,8 @@ from litestream_core.errors import (
 from litestream_core.logs import RESERVED_FIELDS
 
 if TYPE_CHECKING:
+    from importlib import metadata
+
     import click
 
     from litestream_core.client import ClientFactory, ReplicaClient
@@ -129,6 +130,7 @@ class _State:
     """What the core knows about one manager, kept beside it rather than inside it."""
 
     strict: bool
+    scan: plugin_index.Scan | None = None
     rows: dict[str, _Row] = field(default_factory=dict)
     cache: dict[str, tuple[tuple[object, ...], Any]] = field(default_factory=dict)
 
@@ -168,6 +170,7 @@ def get_plugin_manager(
     autoload: bool = True,
     only: Collection[str] | None = None,
     strict: bool | None = None,
+    fresh: bool = False,
 ) -> pluggy.PluginManager:
     """A fresh manager with the built-in plugins and, if ``autoload``, the installed ones.
 
@@ -176,11 +179,15 @@ def get_plugin_manager(
         for none), or every plugin when it is unset.
     :param strict: make any load problem fatal; ``None`` reads
         ``LITESTREAM_STRICT_PLUGINS``.
+    :param fresh: scan the installed distributions even if the index of an earlier
+        scan is current (``plugin_index``).
     :raises PluginLoadError, PluginIncompatibleError: in strict mode only.
     """
     pm = pluggy.PluginManager("litestream")
     pm.add_hookspecs(hookspecs)
     state = _STATES[pm] = _State(strict=_env_strict() if strict is None else strict)
+    if autoload:
+        state.scan = _scan(fresh)
     _register_builtins(pm, state)
     if autoload:
         _load_entry_points(pm, state, _selection(only))
@@ -206,7 +213,7 @@ def _register_builtins(pm: pluggy.PluginManager, state: _State) -> None:
         "core.lz4": lz4_codec,
         "core.schemes": SchemeRegistryFactory(lambda: replica_client_registry(pm)),
     }
-    version = _installed_core_version()
+    version = state.scan.core_version if state.scan is not None else _installed_core_version()
     for name, plugin in builtins.items():
         pm.register(plugin, name=name)
         state.rows[name] = _Row(name, CORE_DISTRIBUTION, version, "loaded", builtin=True)
@@ -222,20 +229,30 @@ def _selection(only: Collection[str] | None) -> frozenset[str] | None:
 
 
 def _installed_core_version() -> str | None:
+    from importlib import metadata
+
     try:
         return metadata.version(CORE_DISTRIBUTION)
     except metadata.PackageNotFoundError:
         return None
 
 
+def _scan(fresh: bool) -> plugin_index.Scan:
+    """The installed plugins: the index kept from an earlier run while it is current,
+    else a full scan through ``importlib.metadata`` (``plugin_index``)."""
+    found = None if fresh else plugin_index.cached()
+    if found is None:
+        found = plugin_index.scan(ENTRY_POINT_GROUP, CORE_DISTRIBUTION, _incompatibility)
+    return found
+
+
 def _load_entry_points(
     pm: pluggy.PluginManager, state: _State, selection: frozenset[str] | None
 ) -> None:
-    core_version = _installed_core_version()
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        dist = ep.dist
-        dist_name = dist.name if dist is not None else None
-        dist_version = dist.version if dist is not None else None
+    assert state.scan is not None
+    for ep in state.scan.found:
+        dist_name = ep.distribution
+        dist_version = ep.version
         previous = state.rows.get(ep.name)
         if previous is not None:
             # The same distribution found twice (symlinked lib64, duplicate sys.path
@@ -250,16 +267,14 @@ def _load_entry_points(
         if selection is not None and ep.name not in selection:
             row.status = "disabled"
             continue
-        if dist is not None and core_version is not None:
-            reason = _incompatibility(dist, core_version)
-            if reason is not None:
-                row.status = f"skipped: incompatible: {reason}"
-                _problem(
-                    state,
-                    f"plugin {ep.name!r} skipped: {reason}",
-                    PluginIncompatibleError(f"plugin {ep.name!r} cannot be used: {reason}"),
-                )
-                continue
+        if (reason := ep.incompatible) is not None:
+            row.status = f"skipped: incompatible: {reason}"
+            _problem(
+                state,
+                f"plugin {ep.name!r} skipped: {reason}",
+                PluginIncompatibleError(f"plugin {ep.name!r} cannot be used: {reason}"),
+            )
+            continue
         try:
             plugin = ep.load()
             pm.register(plugin, name=ep.name)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import socket
 
 DEFAULT_STALE_AGE = 15 * 60.0
@@ -28,8 +27,12 @@ _NAME = re.compile(
 
 
 def temp_name(target_name: str) -> str:
-    """A hidden, unique temporary name for an upload to ``target_name``."""
-    return f".{target_name}.{_HOST}~{os.getpid()}.{secrets.token_hex(6)}.tmp"
+    """A hidden, unique temporary name for an upload to ``target_name``.
+
+    ``os.urandom`` rather than ``secrets``, which would load hmac and OpenSSL's hashes
+    into every process that writes a file.
+    """
+    return f".{target_name}.{_HOST}~{os.getpid()}.{os.urandom(6).hex()}.tmp"
 
 
 def is_temp_name(name: str) -> bool:

@@ -131,8 +131,10 @@ def _problems(statuses: list[PluginStatus]) -> list[str]:
 @handle_errors
 def command(as_json: bool, show_all: bool, check: bool, verbose: bool) -> None:
     """List installed plugins: distribution, version, status, schemes, codecs, hooks."""
+    from litestream_core import plugin_index
     from litestream_core.plugins import plugin_statuses, replica_client_registry
 
+    plugin_index.forget()  # what is installed now, not what an earlier run found
     pm = plugin_manager(click.get_current_context())
     statuses = plugin_statuses(pm)
     shown = [s for s in statuses if show_all or not s.builtin]

@@ -25,9 +25,14 @@ async def restore_if_newer(
     integrity_check: str,
 ) -> bool:
     """Restore (or print the plan) from v0.3 files if they win; False to go on with LTX."""
+    from litestream_core.client import SupportsLegacyLayout
+
+    # Most replicas hold no v0.3 files: the v0.3 restore is not even imported for them.
+    if not isinstance(client, SupportsLegacyLayout) or not (files := await client.legacy_files()):
+        return False
     from litestream_core.engine.legacy_v03 import choose_v03, restore_v03
 
-    plan = await choose_v03(client, timestamp)
+    plan = await choose_v03(client, timestamp, files)
     if plan is None:
         return False
     if dry_run:

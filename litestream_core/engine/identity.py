@@ -27,7 +27,6 @@ import contextlib
 import json
 import logging
 import os
-import secrets
 import socket
 import time
 from dataclasses import asdict, dataclass, replace
@@ -202,7 +201,7 @@ def new_identity(
     db_path: Path, database_id: str | None, previous: str | None = None
 ) -> ReplicaIdentity:
     return ReplicaIdentity(
-        database_id=database_id or secrets.token_hex(16),
+        database_id=database_id or os.urandom(16).hex(),
         database=str(db_path),
         host=socket.gethostname(),
         created_ms=int(time.time() * 1000),
@@ -257,7 +256,7 @@ async def claim_replica(
         if local is None:
             # Recorded before the first await: the other replicas of this database,
             # claiming at the same time on this loop, then name the same ID.
-            local = secrets.token_hex(16)
+            local = os.urandom(16).hex()
             record_database_id(meta_path, local)
         found = new_identity(db_path, local)
         await write_identity(client, found)

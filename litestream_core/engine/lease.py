@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import secrets
 import socket
 import time
 from collections.abc import Callable
@@ -289,7 +288,7 @@ class Lease:
     async def _take(self, seq: int) -> bool:
         now_ms = int(time.time() * 1000)
         record = LeaseRecord(
-            token=secrets.token_hex(8), host=socket.gethostname(), pid=os.getpid(),
+            token=os.urandom(8).hex(), host=socket.gethostname(), pid=os.getpid(),
             database=self.database, since_ms=now_ms, renewed_ms=now_ms, ttl=self.ttl,
             database_id=self.database_id,
         )  # fmt: skip

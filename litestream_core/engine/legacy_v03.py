@@ -129,15 +129,19 @@ def plan_v03(generations: dict[str, Generation], timestamp: datetime | None) -> 
     return LegacyPlan(snapshot, segments)
 
 
-async def choose_v03(client: ReplicaClient, timestamp: datetime | None) -> LegacyPlan | None:
+async def choose_v03(
+    client: ReplicaClient, timestamp: datetime | None, files: list[LegacyFileInfo] | None = None
+) -> LegacyPlan | None:
     """The v0.3 plan when it is the better backup (Go 0.5's rule), else None.
 
     Without a time, v0.3 wins when its newest file is newer than every LTX file; with
     one, when it reaches closer to that time than the LTX files stamped by then.
+    ``files`` is the client's v0.3 listing when the caller has it already.
     """
     if not isinstance(client, SupportsLegacyLayout):
         return None
-    files = await client.legacy_files()
+    if files is None:
+        files = await client.legacy_files()
     if not files:
         return None
     plan = plan_v03(parse_listing(files), timestamp)

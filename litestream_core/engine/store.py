@@ -31,9 +31,7 @@ from litestream_core.engine.holds import SharedL0
 from litestream_core.engine.instrumented import InstrumentedClient
 from litestream_core.engine.lease import Lease, supports_lease
 from litestream_core.engine.levels import settings_from_config
-from litestream_core.engine.plan import NoBackupsError
 from litestream_core.engine.replica import Replica, ReplicaSettings
-from litestream_core.engine.restore import restore
 from litestream_core.engine.sqlite import files_open_in_process
 from litestream_core.engine.stats import OperationStats
 from litestream_core.engine.watchdog import Watchdog, sweep_temp_files
@@ -690,7 +688,13 @@ async def restore_missing(
     An empty replica is not an error: the database is new and replication starts it.
     """
     wanted = {d.path for d in config.dbs if d.restore_if_db_not_exists or force_all}
+    if not wanted:
+        return
+    # The restore side of the engine is loaded only for a database to restore: a
+    # replicator keeps what it imports resident for its whole life.
     from litestream_core.engine.choose import choose_replica
+    from litestream_core.engine.plan import NoBackupsError
+    from litestream_core.engine.restore import restore
 
     for entry in store.entries:
         if entry.db.path not in wanted or entry.replica is None or entry.db.path.exists():

@@ -14,7 +14,6 @@ import errno
 import logging
 import os
 import posixpath
-import shutil
 import time
 from asyncio import to_thread
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
@@ -246,6 +245,8 @@ class FileReplicaClient(ReplicaClient):
 
         def delete() -> None:
             with suppress(FileNotFoundError):
+                import shutil  # here: its archive modules are for this alone
+
                 shutil.rmtree(self.path / "ltx")
             try:
                 self.path.rmdir()
