@@ -116,3 +116,57 @@ async def test_a_lone_source_already_in_compacted_form_is_uploaded_as_is(tmp_pat
         await db.close()
         await client.close()
         app.close()
+
+
+@pytest.mark.anyio
+async def test_compacting_a_file_replica_reads_its_files_in_one_hand_off(tmp_path):
+    """The low-latency setting leaves thousands of small L0 files per compaction: a
+    file replica's are linked in one worker-thread call, not read through the loop
+    one by one (several hand-offs each). The result is the same merge."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from litestream_file.client import FileReplicaClient
+
+    from litestream_core.client import Capability
+    from litestream_core.engine.streams import fetch_bytes
+
+    class Counting(ThreadPoolExecutor):
+        handed = 0
+
+        def submit(self, fn, /, *args, **kwargs):
+            Counting.handed += 1
+            return super().submit(fn, *args, **kwargs)
+
+    app = sqlite3.connect(tmp_path / "app.db")
+    app.execute("PRAGMA journal_mode=wal")
+    app.execute("CREATE TABLE t (x BLOB)")
+    app.commit()
+    db = DB(tmp_path / "app.db")
+    await db.open()
+    client = FileReplicaClient(tmp_path / "replica")
+    client.capabilities = frozenset({Capability.LOCAL_FILESYSTEM})
+    memory = MemoryReplicaClient()
+    await memory.init()
+    try:
+        for _ in range(40):
+            app.execute("INSERT INTO t VALUES (randomblob(300))")
+            app.commit()
+            info = await db.sync()
+            data = await local_file_data(db.ltx_path(0, info.min_txid, info.max_txid))
+            await client.write_ltx_file(0, info.min_txid, info.max_txid, data)
+            await memory.write_ltx_file(0, info.min_txid, info.max_txid, data)
+            if info.max_txid % 2:  # half of them uploaded and removed locally, as usual
+                await db.remove_ltx_files(0, info.max_txid - 1)
+        import asyncio
+
+        asyncio.get_running_loop().set_default_executor(Counting())
+        settings = CompactionSettings(level_intervals=(1.0,))
+        (merged,) = await Compactor(client, settings, db=db).compact(1)
+        assert Counting.handed < 10
+        (expected,) = await Compactor(memory, settings).compact(1)
+        assert (merged.min_txid, merged.max_txid) == (1, 40)
+        got = client.file_path(1, 1, 40).read_bytes()
+        assert got == await fetch_bytes(memory, expected)
+    finally:
+        await db.close()
+        app.close()

@@ -136,6 +136,42 @@ def test_scan_stops_at_other_salts(tmp_path: Path) -> None:
     assert scan.end == 32 + frame_size(page_size)
 
 
+def test_a_restarted_wal_is_not_read_to_its_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a checkpoint restarts the WAL, the new generation's few frames are
+    followed by megabytes of the old one: a sync must not copy those every time."""
+    page_size = 4096
+    old = build_wal(page_size, [(1, 1, b"x" * page_size)] * 1000, big_endian=False, salts=(1, 2))
+    new = build_wal(page_size, [(1, 1, b"y" * page_size)] * 2, big_endian=False, salts=(2, 9))
+    path = tmp_path / "db-wal"
+    path.write_bytes(new + old[len(new) :])
+    hdr = read_wal_header(path)
+    assert hdr is not None
+    asked: list[int] = []
+    pread = os.pread
+
+    def counting_pread(fd: int, n: int, offset: int) -> bytes:
+        asked.append(n)
+        return pread(fd, n, offset)
+
+    monkeypatch.setattr(os, "pread", counting_pread)
+    with open(path, "rb") as f:
+        scan = scan_wal(f, hdr, 32, hdr.checksum, stop=path.stat().st_size)
+    assert scan.end == 32 + 2 * frame_size(page_size)
+    assert len(path.read_bytes()) > 4_000_000
+    assert sum(asked) <= 64 << 10  # one small read found the end of the generation
+    # A long valid run is still read in growing chunks, to its end.
+    asked.clear()
+    path.write_bytes(old)
+    hdr = read_wal_header(path)
+    assert hdr is not None
+    with open(path, "rb") as f:
+        scan = scan_wal(f, hdr, 32, hdr.checksum, stop=len(old))
+    assert scan.end == len(old)
+    assert asked[:-1] == sorted(asked[:-1]) and len(asked) < 10
+
+
 def test_scan_respects_stop(tmp_path: Path) -> None:
     page_size = 512
     path = tmp_path / "db-wal"

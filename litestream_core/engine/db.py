@@ -15,16 +15,18 @@ import logging
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
 from litestream_core.client import LTXFileInfo
 from litestream_core.engine.dbtypes import DBSettings, Pos
+from litestream_core.engine.direct import DirectUpload
 from litestream_core.engine.failures import FailureReporter
 from litestream_core.engine.holds import ChangeSignal
 from litestream_core.engine.meta import MetaDir, default_meta_path
 from litestream_core.engine.stats import DBStats
-from litestream_core.engine.syncer import Syncer
+from litestream_core.engine.syncer import ChangeToken, Syncer
 from litestream_core.engine.walwatch import WALWatcher
 from litestream_core.errors import describe
 from litestream_core.events import Event, LTXFileWritten, SyncFailed, SyncRecovered
@@ -76,6 +78,12 @@ class DB:
         """Set whenever a new local LTX file exists (the replica loop clears it)."""
         self._watch: int | None = None
         self._wake_waiter: asyncio.Future[bool] | None = None
+        self.direct_upload: Callable[[], AbstractAsyncContextManager[DirectUpload | None]] | None
+        self.direct_upload = None
+        """Set by a database's only replica when it can take the direct path
+        (``engine.direct``): called around each of the monitor's syncs."""
+        self._uploaded_through = 0
+        """The newest TXID the direct path uploaded: its file needs no upload pass."""
 
     def ltx_dir(self, level: int) -> Path:
         return self._meta.ltx_dir(level)
@@ -183,7 +191,8 @@ class DB:
         events = self._syncer.drain_events()
         for event in events:
             self._send(event)
-        if any(isinstance(e, LTXFileWritten) for e in events):
+        done = self._uploaded_through
+        if any(isinstance(e, LTXFileWritten) and e.max_txid > done for e in events):
             self.changed.set()
 
     def _send(self, event: Event) -> None:
@@ -222,7 +231,7 @@ class DB:
                         self.stats.count_idle_sync()  # Go counts every tick's sync
                         continue
                     try:
-                        info = await self._run(self._syncer.sync, token)
+                        info = await self._sync_once(token)
                         while self._syncer.limited:  # a backlog: one step at a time
                             info = await self._run(self._syncer.sync) or info
                         if info is not None:
@@ -251,6 +260,32 @@ class DB:
                 if watcher is not None and self._watch is not None:
                     watcher.disarm(self._watch)
                 self._watch = None
+
+    async def _sync_once(self, token: ChangeToken) -> LTXFileInfo | None:
+        """The monitor's sync; with a claim of the direct path, its file is uploaded on
+        the same thread (``engine.direct``)."""
+        if self.direct_upload is None:
+            return await self._run(self._syncer.sync, token)
+        async with self.direct_upload() as claim:
+            if claim is None:
+                return await self._run(self._syncer.sync, token)
+            return await self._run(self._sync_and_upload, token, claim)
+
+    def _sync_and_upload(self, token: ChangeToken, claim: DirectUpload) -> LTXFileInfo | None:
+        """Worker thread: sync; then, if that wrote exactly one file (kept in memory),
+        upload it and remove the local copy. The syncer's own lock is taken by each
+        call; ``_run``'s lock keeps every other call on this database out meanwhile."""
+        syncer = self._syncer
+        info = syncer.sync(token)
+        if info is None or syncer.limited or syncer.pos.txid != info.max_txid:
+            return info
+        data = syncer.newest_l0(info.max_txid, info.size)
+        if data is None or not claim.upload(info, data):
+            return info
+        self._uploaded_through = info.max_txid
+        syncer.forget_newest_l0(info.max_txid)
+        syncer.remove_ltx_files(0, info.max_txid)
+        return info
 
     async def _wait(
         self, watcher: WALWatcher | None, tick: float, interval: float, backoff: float

@@ -157,6 +157,23 @@ class InstrumentedClient(ReplicaClient):
             return await self.inner.remove_stale_temp_files()
         return 0
 
+    def write_ltx_file_now(
+        self, level: int, min_txid: int, max_txid: int, data: bytes
+    ) -> LTXFileInfo:
+        """The backend's blocking write (``DirectWriter``, from a worker thread; only
+        for ``LOCAL_FILESYSTEM`` backends, which the engine checks first), counted as
+        a PUT like ``write_ltx_file``."""
+        start = time.monotonic()
+        try:
+            info: LTXFileInfo = self.inner.write_ltx_file_now(  # type: ignore[attr-defined]
+                level, min_txid, max_txid, data
+            )
+        except Exception as exc:
+            self._record("PUT", start, exc)
+            raise
+        self._record("PUT", start, size=info.size)
+        return info
+
     def file_path(self, level: int, min_txid: int, max_txid: int) -> Path:
         """The backend's local path of a file (only for ``LOCAL_FILESYSTEM`` backends,
         which the engine checks first)."""

@@ -191,6 +191,12 @@ class Lease:
     def renew_interval(self) -> float:
         return self.ttl * RENEW_FRACTION
 
+    @property
+    def renewal_due(self) -> bool:
+        """Whether the next ``attempt`` would write (take or renew) the lease: a write
+        made without one first (the monitor's direct upload) must not be due one."""
+        return not self.held or self._clock() - self._renewed_at >= self.renew_interval
+
     # -- one step ----------------------------------------------------------------------
 
     async def attempt(self) -> bool:

@@ -25,7 +25,7 @@ import io
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 
 from litestream_core.client import SNAPSHOT_LEVEL, LTXFileInfo, ReplicaClient
 from litestream_core.engine.dbtypes import Pos
+from litestream_core.engine.direct import DirectUpload, continues
 from litestream_core.engine.failures import FailureReporter
 from litestream_core.engine.holds import DEFAULT_CATCH_UP_WINDOW
 from litestream_core.engine.identity import (
@@ -47,6 +48,7 @@ from litestream_core.engine.lease import Lease
 from litestream_core.engine.retry import Backoff
 from litestream_core.engine.streams import (
     SMALL_FILE,
+    as_direct_writer,
     download,
     local_file_data,
     read_remote_trailer,
@@ -153,6 +155,9 @@ class Replica:
         """What the last probe found (None: no identity yet)."""
         self._identity_read_at = float("-inf")
         db.keep_newest_l0(NEWEST_L0_KEPT)
+        self._direct_writer = as_direct_writer(client) if shared is None else None
+        if self._direct_writer is not None:
+            db.direct_upload = self.direct_pass
 
     @property
     def pos(self) -> Pos:
@@ -395,6 +400,45 @@ class Replica:
 
         await asyncio.wait_for(reached(), timeout)
 
+    # -- the direct path (engine.direct) -------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def direct_pass(self) -> AsyncIterator[DirectUpload | None]:
+        """Around one sync of the monitor: a claim that lets its thread upload the
+        file it writes (``engine.direct``), or None when this replica's own pass must.
+
+        The claim holds the pass lock, so no pass of ours runs meanwhile; once the
+        block ends, the position advances to what was stored.
+        """
+        lease, identity = self.lease, self.identity
+        if (
+            self._direct_writer is None
+            or self._lock.locked()
+            or self._failures
+            or self._pos is None
+            or identity is None
+            or identity.first_file is None  # noted by the replica's pass (a write)
+            or self.settings.sync_interval > self.db.settings.monitor_interval
+            or time.monotonic() - self._identity_read_at >= IDENTITY_RECHECK
+            or (lease is not None and (lease.renewal_due or lease.acquired != self._lease_epoch))
+        ):
+            yield None
+            return
+        async with self._lock:
+            claim = DirectUpload(self._direct_writer, self._pos, lease)
+            yield claim
+            if claim.uploaded is None or claim.stored is None:
+                return
+            stored = claim.stored
+            self.emit(
+                LTXFileUploaded(
+                    db_path=str(self.db.path), replica=self.name, level=0,
+                    min_txid=stored.min_txid, max_txid=stored.max_txid, size=stored.size,
+                )
+            )  # fmt: skip
+            await self._advance(claim.uploaded)
+            self._synced_at, self.last_error = datetime.now(UTC), None
+
     # -- one pass ----------------------------------------------------------------------
 
     async def sync(self) -> None:
@@ -459,7 +503,7 @@ class Replica:
                             extra=self._fields(file=info.name, error=str(exc)))  # fmt: skip
                 await self._upload_snapshot(f"local LTX file {info.name} is corrupt")
                 return True
-            if not _continues(pos, info, header):
+            if not continues(pos, info, header):
                 await self._upload_snapshot(
                     self._dropped_reason()
                     or f"local files do not continue the replica at TXID {pos.txid:016x}"
@@ -662,15 +706,6 @@ def _diverged(a: Pos, b: Pos) -> bool:
     return bool(a.post_apply_checksum and b.post_apply_checksum) and (
         a.post_apply_checksum != b.post_apply_checksum
     )
-
-
-def _continues(pos: Pos, info: LTXFileInfo, header: Header) -> bool:
-    """Whether a local file is the next link after the remote position."""
-    if info.min_txid != pos.txid + 1:
-        return False
-    if header.is_snapshot or pos.txid == 0 or pos.post_apply_checksum == 0:
-        return True
-    return header.no_checksum or header.pre_apply_checksum == pos.post_apply_checksum
 
 
 def _verified(path: Path, codecs: PageCodecs) -> tuple[Header, Trailer, bytes | None]:

@@ -60,6 +60,27 @@ def as_local_replica(client: ReplicaClient) -> LocalReplica | None:
     return None
 
 
+@runtime_checkable
+class DirectWriter(Protocol):
+    """A backend that can store a small file from the worker thread that wrote it
+    locally (a ``LOCAL_FILESYSTEM`` backend: storing is a local write, an fsync and a
+    rename). The database monitor then syncs and uploads one commit in one thread
+    hand-off (``engine.direct``), instead of crossing the event loop between them."""
+
+    def write_ltx_file_now(
+        self, level: int, min_txid: int, max_txid: int, data: bytes
+    ) -> LTXFileInfo: ...
+
+
+def as_direct_writer(client: ReplicaClient) -> DirectWriter | None:
+    """The client as a DirectWriter under the same rule as ``as_local_replica``: only
+    a client built for a backend that declared ``LOCAL_FILESYSTEM`` (a wrapper that
+    encrypts is not written around)."""
+    if Capability.LOCAL_FILESYSTEM in client.capabilities and isinstance(client, DirectWriter):
+        return client
+    return None
+
+
 async def download(
     client: ReplicaClient,
     info: LTXFileInfo,

@@ -31,7 +31,13 @@ WAL_FORMAT_VERSION = 3007000
 _HEADER = struct.Struct(">IIIIIIII")
 _FRAME_HEADER = struct.Struct(">IIIIII")
 _READ_CHUNK = 8 << 20
-"""Bytes of WAL read per system call: large enough to amortise, small enough for RAM."""
+"""Most bytes of WAL read per system call: large enough to amortise, small enough for RAM."""
+_FIRST_CHUNK = 64 << 10
+"""Bytes of the first read of a scan; each further read doubles, up to ``_READ_CHUNK``.
+A sync usually finds a few new frames, and the file can be much longer than what is
+valid: after a checkpoint restarts the WAL, SQLite overwrites it from the start and
+the old generation's frames follow the new ones. One whole-chunk read per sync then
+copied megabytes of stale frames for every commit."""
 
 
 def frame_size(page_size: int) -> int:
@@ -164,10 +170,12 @@ def scan_wal(
     scan = WALScan(start=start, end=start, checksum=checksum)
     pending: dict[int, int] = {}
     offset = start
-    chunk = max(1, _READ_CHUNK // fs) * fs
+    chunk = max(1, _FIRST_CHUNK // fs) * fs
+    most = max(1, _READ_CHUNK // fs) * fs
     fd = f.fileno()
     while True:
         want = chunk if stop is None else min(chunk, max(0, stop - offset))
+        chunk = min(chunk * 2, most)
         data = os.pread(fd, want, offset) if want else b""
         n = len(data) // fs
         if n == 0:

@@ -173,6 +173,20 @@ class FileReplicaClient(ReplicaClient):
             raise
         return LTXFileInfo(level, min_txid, max_txid, size, ms_to_datetime(timestamp))
 
+    def write_ltx_file_now(
+        self, level: int, min_txid: int, max_txid: int, data: bytes
+    ) -> LTXFileInfo:
+        """``DirectWriter``: ``write_ltx_file`` of a whole small file, blocking, from the
+        worker thread that just wrote it locally (the low-latency path: no hand-off to
+        the event loop and back between the local file and its upload)."""
+        timestamp = upload_timestamp(data[:HEADER_SIZE])
+        target = self.file_path(level, min_txid, max_txid)
+        try:
+            size = _write_whole(target.parent / temp_name(target.name), target, data, timestamp)
+        except OSError as exc:
+            raise self._translate(exc, "write", level, min_txid, max_txid) from exc
+        return LTXFileInfo(level, min_txid, max_txid, size, ms_to_datetime(timestamp))
+
     async def create_exclusive(self, level: int, min_txid: int, max_txid: int, data: bytes) -> None:
         """``SupportsExclusiveCreate``: a whole temporary file hard-linked to the name,
         which the filesystem refuses atomically if the name exists (NFS too)."""
@@ -299,28 +313,39 @@ class FileReplicaClient(ReplicaClient):
         try:
             return await finish_in_thread(fn, *args)
         except OSError as exc:
-            where = f"{op} {self.path}"
-            if level is not None and min_txid is not None and max_txid is not None:
-                where = f"{op} {self.file_path(level, min_txid, max_txid)}"
-            kw: dict[str, Any] = {
-                "op": op,
-                "url": str(self.path),
-                "level": level,
-                "min_txid": min_txid,
-                "max_txid": max_txid,
-            }
-            message = f"{where}: {exc.strerror or exc}"
-            if isinstance(exc, FileNotFoundError) and op == "open":
-                raise LTXNotFoundError(f"LTX file not found: {where}", **kw) from exc
-            if isinstance(exc, PermissionError):
-                raise ReplicaPermissionError(
-                    message, hint="check the replica directory's owner and mode", **kw
-                ) from exc
-            if exc.errno == errno.ENOSPC:
-                raise ReplicaClientError(message, hint="the replica's disk is full", **kw) from exc
-            if exc.errno in _TRANSIENT_ERRNOS:
-                raise TransientReplicaError(message, **kw) from exc
-            raise ReplicaClientError(message, **kw) from exc
+            raise self._translate(exc, op, level, min_txid, max_txid) from exc
+
+    def _translate(
+        self,
+        exc: OSError,
+        op: str,
+        level: int | None = None,
+        min_txid: int | None = None,
+        max_txid: int | None = None,
+    ) -> ReplicaClientError:
+        """The core's error class for an OSError of operation ``op``."""
+        where = f"{op} {self.path}"
+        if level is not None and min_txid is not None and max_txid is not None:
+            where = f"{op} {self.file_path(level, min_txid, max_txid)}"
+        kw: dict[str, Any] = {
+            "op": op,
+            "url": str(self.path),
+            "level": level,
+            "min_txid": min_txid,
+            "max_txid": max_txid,
+        }
+        message = f"{where}: {exc.strerror or exc}"
+        if isinstance(exc, FileNotFoundError) and op == "open":
+            return LTXNotFoundError(f"LTX file not found: {where}", **kw)
+        if isinstance(exc, PermissionError):
+            return ReplicaPermissionError(
+                message, hint="check the replica directory's owner and mode", **kw
+            )
+        if exc.errno == errno.ENOSPC:
+            return ReplicaClientError(message, hint="the replica's disk is full", **kw)
+        if exc.errno in _TRANSIENT_ERRNOS:
+            return TransientReplicaError(message, **kw)
+        return ReplicaClientError(message, **kw)
 
 
 class _FileStream(AsyncByteStream):
