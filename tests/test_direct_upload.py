@@ -23,11 +23,16 @@ import pytest
 from litestream_file.client import FileReplicaClient
 
 from litestream_core.client import Capability, LTXFileInfo
+from litestream_core.encryption.client import EncryptedReplicaClient
+from litestream_core.encryption.keys import AgeKeys, Identity
 from litestream_core.engine import db as db_module
 from litestream_core.engine import replica as replica_module
 from litestream_core.engine.db import DB, DBSettings
 from litestream_core.engine.holds import SharedL0
+from litestream_core.engine.instrumented import InstrumentedClient
 from litestream_core.engine.replica import Replica, ReplicaSettings
+from litestream_core.engine.stats import OperationStats
+from litestream_core.engine.streams import as_local_replica
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_engine_db_support import (
@@ -279,5 +284,15 @@ def test_a_backend_wrapped_by_another_is_not_written_around(tmp_path: Path) -> N
         assert db.direct_upload is None
         Replica(db, file_client(tmp_path / "r"))
         assert db.direct_upload is not None
+        # Sealed files: nothing may write or read them around the encrypting client.
+        me = Identity.generate()
+        sealed = EncryptedReplicaClient(
+            file_client(tmp_path / "s"), AgeKeys((me.recipient,), (me,))
+        )
+        assert Capability.LOCAL_FILESYSTEM not in sealed.capabilities
+        assert as_local_replica(InstrumentedClient(sealed, OperationStats())) is None
+        other = DB(tmp_path / "other.db")
+        Replica(other, sealed)
+        assert other.direct_upload is None
 
     run(main())

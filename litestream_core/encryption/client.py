@@ -25,6 +25,7 @@ from typing import ClassVar
 from litestream_core.backend_support.parts import PartReader, header_of
 from litestream_core.client import (
     AsyncByteStream,
+    Capability,
     LegacyFileInfo,
     LTXData,
     LTXFileInfo,
@@ -80,8 +81,12 @@ class EncryptedReplicaClient(ReplicaClient):
         self.inner = inner
         self.keys = keys
         # The backend's name and abilities are the replica's: shown by `ltx`, metrics.
+        # Except a local filesystem: its files are sealed, so nothing may read or
+        # write them around this client (restore's direct reads, compaction's links,
+        # the monitor's direct upload).
         setattr(self, "type", inner.type)  # noqa: B010 - a ClassVar in the contract
-        setattr(self, "capabilities", inner.capabilities)  # noqa: B010
+        local = frozenset({Capability.LOCAL_FILESYSTEM})
+        setattr(self, "capabilities", inner.capabilities - local)  # noqa: B010
         self._ciphers: OrderedDict[_Address, PayloadCipher] = OrderedDict()
 
     def __repr__(self) -> str:
