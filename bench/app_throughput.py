@@ -9,6 +9,10 @@ Go 0.5.17 (defaults, file replica), interleaved over ``--repeat`` rounds:
   every third commit (an application that checkpoints by itself), counted over the
   run. A replicator that holds a read transaction makes each TRUNCATE wait for it.
 
+``ours-acp`` is ours with ``allow-app-checkpoints: true`` (beyond Go, off by default:
+no read transaction between syncs, and after the application's checkpoint only the
+changed pages are copied); ``--no-acp`` leaves it out.
+
 The replicator is started and given a second before the application starts; the
 database is new for each run. Ratios in the table are against Go's run; the
 ``alone`` rows give the unreplicated rates of the same rounds.
@@ -47,6 +51,9 @@ def app(db: Path, seconds: float, checkpoint_every: int) -> int:
     return commits
 
 
+ACP = "ours-acp"
+
+
 def run_with(tool: Tool | None, seconds: float, checkpoint_every: int) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "app.db"
@@ -56,8 +63,16 @@ def run_with(tool: Tool | None, seconds: float, checkpoint_every: int) -> int:
         conn.close()
         proc = None
         if tool is not None:
+            target = [str(db), f"file://{tmp}/replica"]
+            if tool.name == ACP:
+                config = Path(tmp) / "litestream.yml"
+                config.write_text(
+                    f"dbs:\n  - path: {db}\n    allow-app-checkpoints: true\n"
+                    f"    replica:\n      url: file://{tmp}/replica\n"
+                )
+                target = ["-config", str(config)]
             proc = subprocess.Popen(
-                [*tool.argv, "replicate", str(db), f"file://{tmp}/replica"],
+                [*tool.argv, "replicate", *target],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 env=env_for(tool),
@@ -73,9 +88,13 @@ def run_with(tool: Tool | None, seconds: float, checkpoint_every: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--no-acp", action="store_true", help="leave out ours-acp")
     add_tool_options(parser)
     args = parser.parse_args()
     contenders = chosen_tools(args)
+    ours = next((t for t in contenders if t.name == "ours"), None)
+    if ours is not None and not args.no_acp:
+        contenders.insert(1, Tool(ACP, ours.argv))
     contenders.append(Tool("alone", ()))
 
     def one(tool: Tool, _: int) -> dict[str, float]:

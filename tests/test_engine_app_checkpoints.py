@@ -10,6 +10,7 @@ are restored by our CLI and by the Go binary and compared with the source.
 
 from __future__ import annotations
 
+import io
 import random
 import shutil
 import sqlite3
@@ -23,11 +24,20 @@ from litestream_core.config import parse_config
 from litestream_core.engine import syncer as syncer_module
 from litestream_core.engine.db import DB, DBSettings
 from litestream_core.engine.store import db_settings
+from litestream_core.errors import DatabaseError
 from litestream_core.events import Event, SnapshotWritten
-from litestream_core.ltx import decode_file
+from litestream_core.ltx import Header, decode_file
 
 sys.path.insert(0, str(Path(__file__).parent))
-from e2e_helpers import litestream
+from e2e_helpers import (
+    LITESTREAM,
+    Writer,
+    litestream,
+    rows_of,
+    stop_process,
+    wait_for_upload,
+    write_config,
+)
 from test_engine_db_support import (
     AppProcess,
     ChainChecker,
@@ -145,6 +155,47 @@ def test_a_restart_while_a_file_is_read_drops_that_file(
     assert reasons == ["first sync", "WAL restarted by another process"]
 
 
+def test_a_restart_while_a_replica_snapshot_is_read_fails_that_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "app.db"
+    app = app_connect(path, autocheckpoint=0)
+    _fill(app, 10)
+    real = syncer_module.write_pages
+    restarts = []
+
+    def restart_meanwhile(*args: object, **kwargs: object) -> object:
+        header = args[1]
+        assert isinstance(header, Header)
+        if header.min_txid == 1 and not restarts:  # the snapshot, not a sync
+            restarts.append(app.execute("INSERT INTO t (v) VALUES (x'01')"))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    async def main() -> None:
+        db = DB(path, SETTINGS)
+        await db.open()
+        chain = ChainChecker(db, app)
+        await db.sync()
+        app.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()  # all copied, no restart
+        monkeypatch.setattr(syncer_module, "write_pages", restart_meanwhile)
+        with pytest.raises(DatabaseError, match="WAL restarted while the snapshot was read"):
+            await db.write_snapshot(io.BytesIO())
+        monkeypatch.setattr(syncer_module, "write_pages", real)
+        assert restarts
+        await db.sync()
+        chain.check()
+        out = io.BytesIO()
+        header = await db.write_snapshot(out)
+        _, pages, _ = decode_file(out.getvalue())
+        image = bytearray(header.commit * header.page_size)
+        for pgno, data in pages:
+            image[(pgno - 1) * header.page_size : pgno * header.page_size] = data
+        assert bytes(image) == app.serialize()
+        await db.close()
+
+    run(main())
+
+
 def _restore_both(
     meta: Path, tmp_path: Path, go_litestream: Path, go_env: dict[str, str]
 ) -> list[Path]:
@@ -221,3 +272,51 @@ def test_random_commits_checkpoints_and_syncs_restore_exactly(
 def test_the_yaml_key_reaches_the_engine() -> None:
     cfg = parse_config("dbs:\n  - path: /a.db\n    allow-app-checkpoints: true\n  - path: /b.db\n")
     assert [db_settings(d).allow_app_checkpoints for d in cfg.dbs] == [True, False]
+
+
+def test_replicate_with_an_application_that_truncates_restores_with_both_tools(
+    tmp_path: Path, go_litestream: Path, go_env: dict[str, str]
+) -> None:
+    """The real daemon and an application (another process) that runs
+    ``wal_checkpoint(TRUNCATE)`` after every few commits while it is replicated."""
+    db, replica = tmp_path / "app.db", tmp_path / "replica"
+    writer = Writer(db)
+    writer.step(10)
+    cfg = write_config(tmp_path, db, replica, extra_db="    allow-app-checkpoints: true\n")
+    log = tmp_path / "replicate.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([*LITESTREAM, "replicate", "-config", str(cfg)], stdout=out,
+                                stderr=subprocess.STDOUT)  # fmt: skip
+    results = []
+    try:
+        wait_for_upload(replica, 0)
+        for i in range(60):
+            writer.step(3)
+            if i == 30:
+                writer.vacuum()
+            results.append(writer.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone())
+    finally:
+        assert stop_process(proc) == 0, log.read_text()
+    # Each TRUNCATE waited at most for a sync in progress, never failed for our lock.
+    assert all(busy == 0 for busy, _, _ in results), results
+    # Sixty WAL restarts behind its back, and the only snapshot is the first sync's.
+    lines = log.read_text().splitlines()
+    snapshots = [line for line in lines if 'msg="snapshot started"' in line]
+    assert len(snapshots) == 1 and 'reason="first sync"' in snapshots[0], snapshots
+    assert any("copied only the changed pages" in line for line in lines)
+    writer.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    expected, source = rows_of(db), db.read_bytes()
+    writer.close()
+    ours, go = tmp_path / "ours.db", tmp_path / "go.db"
+    result = litestream("restore", "-o", str(ours), f"file://{replica}")
+    assert result.returncode == 0, result.stderr
+    done = subprocess.run(
+        [str(go_litestream), "restore", "-o", str(go), f"file://{replica}"],
+        env=go_env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    for restored in (ours, go):
+        assert rows_of(restored) == expected
+        assert restored.read_bytes() == source, restored.name
+        with sqlite3.connect(restored) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -542,7 +542,7 @@ class Syncer:
         end = os.fstat(wal.fileno()).st_size
         if reason is not None:
             scan = scan_wal(wal, hdr, WAL_HEADER_SIZE, hdr.checksum, stop=end)
-            if self._can_diff(reason, scan):
+            if self._can_diff(reason):
                 return self._write_changed(hdr, wal, scan, reason)
             return self._write_snapshot(hdr, wal, scan, reason)
         scan = scan_wal(wal, hdr, start, checksum, stop=end, limit=limit)
@@ -551,7 +551,7 @@ class Syncer:
         self.limited = scan.limited
         return self._write_incremental(hdr, wal, scan)
 
-    def _can_diff(self, reason: str, scan: WALScan) -> bool:
+    def _can_diff(self, reason: str) -> bool:
         """Whether the pages that changed since ``pos`` can be told without the WAL."""
         return (
             self.settings.allow_app_checkpoints
@@ -559,7 +559,6 @@ class Syncer:
             and self._sums is not None
             and self._cursor is not None
             and self.pos.txid > 0
-            and scan.commit > 0
         )
 
     def _wal_header(self) -> WALHeader | None:
@@ -735,7 +734,11 @@ class Syncer:
         """The pages that differ from the replicated state, as the next TXID: what a
         snapshot would write, minus the pages the replica already has."""
         assert self._db_file is not None and self._sums is not None
-        txid, commit = self.pos.txid + 1, scan.commit
+        # No commit in this generation yet: the database file alone is the state.
+        commit = scan.commit or os.fstat(self._db_file.fileno()).st_size // self.page_size
+        if commit == 0:
+            return self._write_snapshot(hdr, wal, scan, reason)
+        txid = self.pos.txid + 1
         old = self._sums
         sums = old.copy()
         pre = self.pos.post_apply_checksum if self.settings.ltx_checksums else None
@@ -811,7 +814,11 @@ class Syncer:
             salts = (header.wal_salt1, header.wal_salt2)
 
         def write(out: BinaryIO) -> Trailer:
-            trailer = body(copy.tee(out))
+            try:
+                trailer = body(copy.tee(out))
+            except OSError:
+                self._check_wal_salts(*salts)  # a frame read short from a truncated WAL
+                raise
             self._check_wal_salts(*salts)
             return trailer
 
@@ -863,15 +870,17 @@ class Syncer:
             self._readers += 1
         try:
             pages = snapshot_pages(cur.commit, self.page_size)
-            write_pages(
-                out, header, pages, frames, reader, None, post, self.settings.page_codecs.write
-            )
+            codec = self.settings.page_codecs.write
             try:
-                self._check_wal_salts(*cur.salts)
-            except _WALMoved:
-                raise DatabaseError(
-                    f"{self.path}: the WAL restarted while the snapshot was read; retrying later"
-                ) from None
+                write_pages(out, header, pages, frames, reader, None, post, codec)
+            except OSError:
+                self._check_wal_salts(*cur.salts)  # a frame read short from a truncated WAL
+                raise
+            self._check_wal_salts(*cur.salts)
+        except _WALMoved:
+            raise DatabaseError(
+                f"{self.path}: the WAL restarted while the snapshot was read; retrying later"
+            ) from None
         finally:
             with self.mutex:
                 self._readers -= 1
