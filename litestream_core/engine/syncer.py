@@ -49,11 +49,13 @@ each case stays exact:
 * Commits landing after our last read, in the same generation, are read by the next
   sync as usual: the cursor check (same salts, same checksum before the cursor) proves
   the WAL still holds what we copied. The application may have copied later frames
-  into the database file meanwhile, so the one sync step that follows a release reads
-  to the WAL's end, never stopping at ``max_sync_wal_bytes``: the database file then
-  holds no frame beyond the end we read (checkpointers copy frames only up to the
-  mark of the read transaction we just began, which is at or before that end), and
-  pages we take from the file are exactly as of that end.
+  into the database file meanwhile. Pages found in a frame up to the end we read come
+  from that frame, so only pages the database grows by without a frame of this
+  generation are read from the file; when a step that follows a release would take
+  such a page and stops at ``max_sync_wal_bytes``, it reads to the WAL's end instead:
+  the database file then holds no frame beyond the end we read (checkpointers copy
+  frames only up to the mark of the read transaction we just began, which is at or
+  before that end), so those pages are exactly as of that end.
 * A WAL restarted behind our back (new salts): the state we replicated is gone from
   the WAL, but ``PageSums`` holds a CRC-64 of every page of it. Under the new read
   transaction we read the database as a snapshot would (every frame of the current
@@ -530,8 +532,8 @@ class Syncer:
         assert self._conns is not None
         # Normally held already (always, unless ``allow_app_checkpoints``); if an error
         # lost it, anything that happened meanwhile shows up as a changed WAL below.
-        if not self._conns.read_locked:
-            limit = 0  # see "Application checkpoints" above
+        fresh = not self._conns.read_locked
+        if fresh:
             self._conns.acquire_read_lock()
         hdr = self._ensure_wal()
         wal = self._wal_file
@@ -546,10 +548,24 @@ class Syncer:
                 return self._write_changed(hdr, wal, scan, reason)
             return self._write_snapshot(hdr, wal, scan, reason)
         scan = scan_wal(wal, hdr, start, checksum, stop=end, limit=limit)
+        if fresh and scan.limited and self._growth_from_file(scan):
+            # See "Application checkpoints" above: the file may be newer than this end.
+            scan = scan_wal(wal, hdr, start, checksum, stop=end)
         if scan.end == start:
             return None
         self.limited = scan.limited
         return self._write_incremental(hdr, wal, scan)
+
+    def _growth_from_file(self, scan: WALScan) -> bool:
+        """Whether the database grows within ``scan`` by pages that no frame of this
+        generation up to its end holds, which are then read from the database file."""
+        cur = self._cursor
+        assert cur is not None
+        lock = lock_pgno(self.page_size)
+        return any(
+            p != lock and p not in scan.pages and p not in self._gen_pages
+            for p in range(cur.commit + 1, scan.commit + 1)
+        )
 
     def _can_diff(self, reason: str) -> bool:
         """Whether the pages that changed since ``pos`` can be told without the WAL."""
