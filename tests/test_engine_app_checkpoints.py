@@ -19,14 +19,17 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from litestream_core.config import parse_config
 from litestream_core.engine import syncer as syncer_module
 from litestream_core.engine.db import DB, DBSettings
+from litestream_core.engine.snapshot import PageSums, write_changed_pages
 from litestream_core.engine.store import db_settings
 from litestream_core.errors import DatabaseError
 from litestream_core.events import Event, SnapshotWritten
-from litestream_core.ltx import Header, decode_file
+from litestream_core.ltx import HEADER_FLAG_NO_CHECKSUM, Header, decode_file
 
 sys.path.insert(0, str(Path(__file__).parent))
 from e2e_helpers import (
@@ -320,3 +323,47 @@ def test_replicate_with_an_application_that_truncates_restores_with_both_tools(
         assert restored.read_bytes() == source, restored.name
         with sqlite3.connect(restored) as conn:
             assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+class _Pages:
+    """Stands in for ``PageReader``: pages of an in-memory database image."""
+
+    def __init__(self, image: bytes, page_size: int) -> None:
+        self.image, self.page_size = image, page_size
+
+    def read(self, pgno: int, frame_offset: int | None) -> bytes:
+        return self.image[(pgno - 1) * self.page_size : pgno * self.page_size]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    old_pages=st.integers(1, 12),
+    new_pages=st.integers(1, 12),
+    edits=st.lists(st.tuples(st.integers(1, 12), st.binary(min_size=1, max_size=8)), max_size=6),
+)
+def test_changed_pages_turn_the_replicated_state_into_the_new_one(
+    old_pages: int, new_pages: int, edits: list[tuple[int, bytes]]
+) -> None:
+    ps = 512
+    old = bytes(random.Random(old_pages).randbytes(old_pages * ps))
+    new = bytearray(old[: new_pages * ps].ljust(new_pages * ps, b"\x07"))
+    for pgno, data in edits:
+        if pgno <= new_pages:
+            new[(pgno - 1) * ps : (pgno - 1) * ps + len(data)] = data
+    sums = PageSums()
+    for pgno in range(1, old_pages + 1):
+        sums.set(pgno, old[(pgno - 1) * ps : pgno * ps])
+    header = Header(page_size=ps, commit=new_pages, min_txid=5, max_txid=5, timestamp=1,
+                    flags=HEADER_FLAG_NO_CHECKSUM)  # fmt: skip
+    out = io.BytesIO()
+    _, written = write_changed_pages(out, header, {}, _Pages(bytes(new), ps), sums)  # type: ignore[arg-type]
+    _, pages, _ = decode_file(out.getvalue())
+    changed = _changed_pages(old, bytes(new), ps) | set(range(old_pages + 1, new_pages + 1))
+    assert {p for p, _ in pages} == (changed or {1}) and written == len(pages)
+    image = bytearray(old[: new_pages * ps].ljust(new_pages * ps, b"\x00"))
+    for pgno, data in pages:
+        image[(pgno - 1) * ps : pgno * ps] = data
+    assert bytes(image) == bytes(new)
+    # The sums now describe the new state: nothing differs from it any more.
+    again = write_changed_pages(io.BytesIO(), header, {}, _Pages(bytes(new), ps), sums)[1]  # type: ignore[arg-type]
+    assert again == 1

@@ -498,10 +498,15 @@ class Syncer:
                 if token is not None and self._conns is None and not self._stale:
                     self._idle_token = token
                 return None
-            info = self._sync_step(self.settings.max_sync_wal_bytes)
-            if self.limited:
-                return info
-            self._checkpoint_if_needed()
+            try:
+                info = self._sync_step(self.settings.max_sync_wal_bytes)
+                if self.limited:
+                    return info
+                self._checkpoint_if_needed()
+            except BaseException:
+                with contextlib.suppress(Exception):  # the first error is the one to tell
+                    self._yield_read_lock()  # nothing is kept that the next sync trusts
+                raise
             if token is not None and self._snapshot_reason is None and self._cursor is not None:
                 self._idle_token = token
             self._yield_read_lock()
@@ -512,9 +517,9 @@ class Syncer:
         snapshot still reads under it."""
         if not self.settings.allow_app_checkpoints or self._readers or self._conns is None:
             return
-        self._conns.release_read_lock()
         if self._cursor is not None:
             self._cursor.restart_ok = False
+        self._conns.release_read_lock()
 
     def _sync_step(self, limit: int = 0) -> LTXFileInfo | None:
         try:
