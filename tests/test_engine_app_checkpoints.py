@@ -199,14 +199,19 @@ def test_a_restart_while_a_replica_snapshot_is_read_fails_that_snapshot(
     run(main())
 
 
-def _restore_both(
-    meta: Path, tmp_path: Path, go_litestream: Path, go_env: dict[str, str]
-) -> list[Path]:
-    """Our local L0 files as a file replica, restored by our CLI and by Go's."""
+def _l0_replica(meta: Path, tmp_path: Path) -> Path:
+    """Our local L0 files as a file replica."""
     replica = tmp_path / "replica"
     (replica / "ltx" / "0").mkdir(parents=True)
     for f in sorted((meta / "ltx" / "0").glob("*.ltx")):
         shutil.copy(f, replica / "ltx" / "0" / f.name)
+    return replica
+
+
+def _restore_both(
+    replica: Path, tmp_path: Path, go_litestream: Path, go_env: dict[str, str]
+) -> list[Path]:
+    """The replica restored by our CLI and by Go's."""
     ours, go = tmp_path / "ours.db", tmp_path / "go.db"
     result = litestream("restore", "-o", str(ours), f"file://{replica}")
     assert result.returncode == 0, result.stderr
@@ -266,7 +271,8 @@ def test_random_commits_checkpoints_and_syncs_restore_exactly(
     app.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
     source = app.serialize()
     expected = _rows(path)
-    for restored in _restore_both(db.meta_path, tmp_path, go_litestream, go_env):
+    replica = _l0_replica(db.meta_path, tmp_path)
+    for restored in _restore_both(replica, tmp_path, go_litestream, go_env):
         assert restored.read_bytes() == source, restored.name
         assert _rows(restored) == expected
     assert kinds.count("snapshot") <= 1 < len(kinds)  # only the first sync was full
@@ -310,15 +316,7 @@ def test_replicate_with_an_application_that_truncates_restores_with_both_tools(
     writer.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     expected, source = rows_of(db), db.read_bytes()
     writer.close()
-    ours, go = tmp_path / "ours.db", tmp_path / "go.db"
-    result = litestream("restore", "-o", str(ours), f"file://{replica}")
-    assert result.returncode == 0, result.stderr
-    done = subprocess.run(
-        [str(go_litestream), "restore", "-o", str(go), f"file://{replica}"],
-        env=go_env, capture_output=True, text=True,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    for restored in (ours, go):
+    for restored in _restore_both(replica, tmp_path, go_litestream, go_env):
         assert rows_of(restored) == expected
         assert restored.read_bytes() == source, restored.name
         with sqlite3.connect(restored) as conn:
