@@ -72,15 +72,22 @@ class Scan:
     found: tuple[Found, ...]
 
 
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "litestream"
+def cache_dir() -> Path | None:
+    """``$XDG_CACHE_HOME/litestream``, else ``~/.cache/litestream``; None when neither
+    is an absolute path (the XDG rule; a user without a home keeps no index)."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "litestream" if os.path.isabs(base) else None
 
 
-def index_path() -> Path:
-    """Where this interpreter and ``sys.path`` keep their index."""
+def index_path() -> Path | None:
+    """Where this interpreter and ``sys.path`` keep their index, if anywhere."""
+    where = cache_dir()
+    if where is None:
+        return None
     ident = "\0".join([sys.executable, sys.version, *sys.path]).encode()
-    return cache_dir() / f"plugins-{zlib.crc32(ident):08x}.json"
+    return where / f"plugins-{zlib.crc32(ident):08x}.json"
 
 
 def _mtime(path: str) -> int | None:
@@ -135,8 +142,11 @@ def scan(
 
 def cached() -> Scan | None:
     """The kept scan if nothing it depends on has changed since, else None."""
+    path = index_path()
+    if path is None:
+        return None
     try:
-        data = json.loads(index_path().read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
         found = tuple(Found(**row) for row in data["found"])
         dist_dirs = [f.location for f in found if f.location is not None]
         if data["key"] != _key(dist_dirs):
@@ -148,8 +158,10 @@ def cached() -> Scan | None:
 
 def forget() -> None:
     """Drop the kept scan (``litestream plugins`` shows what is installed now)."""
-    with contextlib.suppress(OSError):
-        index_path().unlink()
+    path = index_path()
+    if path is not None:
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 def _save(result: Scan, started: float) -> None:
@@ -161,6 +173,8 @@ def _save(result: Scan, started: float) -> None:
     data = {"key": key, "core_version": result.core_version,
             "found": [asdict(f) for f in result.found]}  # fmt: skip
     path = index_path()
+    if path is None:
+        return
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

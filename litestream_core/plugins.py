@@ -8,7 +8,9 @@ its own status table instead of reading pluggy's private fields, and the typed
 functions below stand in for pluggy's untyped ``pm.hook``.
 
 Nothing happens at import: ``get_plugin_manager()`` builds a fresh manager each call,
-and ``default_plugin_manager()`` caches one per process.
+and ``default_plugin_manager()`` caches one per process. What the entry-point scan
+finds (and each plugin's verdict against this core) is kept between runs by
+``plugin_index`` while the installed distributions are unchanged.
 """
 
 from __future__ import annotations

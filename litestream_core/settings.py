@@ -34,7 +34,7 @@ import logging
 import re
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Self, dataclass_transform
 
@@ -372,8 +372,6 @@ def _convert(
     where: str,
     positions: Mapping[str, tuple[int, int]],
 ) -> Any:
-    import msgspec
-
     infos = {info.key: info for info in cls.describe()}
 
     def error(key: str, problem: str, hint: str | None = None) -> SettingError:
@@ -394,16 +392,10 @@ def _convert(
             prepared[info.attr] = _prepare(info, value)
         except ValueError as exc:
             raise error(key, str(exc)) from None
-    try:
-        instance = msgspec.convert(prepared, cls, strict=False)
-    except msgspec.ValidationError as exc:
-        attr = _failed_attr(str(exc))
-        info = next((i for i in infos.values() if i.attr == attr), None)
-        if info is None:
-            raise SettingError(str(exc), key="", source=source, where=where) from None
-        shown = _shown(info, prepared.get(info.attr))
-        wanted = "true or false" if info.base is bool else _article(info.type)
-        raise error(info.key, f"expected {wanted}, got {shown}") from None
+    if not prepared and _all_defaulted(cls):
+        instance = cls()  # nothing given (a bare URL): no need to load msgspec
+    else:
+        instance = _convert_values(cls, prepared, infos, error, source, where)
     for info in infos.values():
         value = getattr(instance, info.attr)
         if value is None:
@@ -415,6 +407,37 @@ def _convert(
         if checked is not value:
             object.__setattr__(instance, info.attr, checked)
     return instance
+
+
+def _all_defaulted(cls: type[Settings]) -> bool:
+    """Whether every field has a default, so ``cls()`` is what converting nothing gives."""
+    return all(
+        f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+    )
+
+
+def _convert_values(
+    cls: type[Settings],
+    prepared: dict[str, Any],
+    infos: Mapping[str, SettingInfo],
+    error: Callable[..., SettingError],
+    source: str,
+    where: str,
+) -> Any:
+    """``prepared`` (attribute names) as an instance of ``cls``, typed by msgspec."""
+    import msgspec
+
+    try:
+        return msgspec.convert(prepared, cls, strict=False)
+    except msgspec.ValidationError as exc:
+        attr = _failed_attr(str(exc))
+        info = next((i for i in infos.values() if i.attr == attr), None)
+        if info is None:
+            raise SettingError(str(exc), key="", source=source, where=where) from None
+        shown = _shown(info, prepared.get(info.attr))
+        wanted = "true or false" if info.base is bool else _article(info.type)
+        raise error(info.key, f"expected {wanted}, got {shown}") from None
 
 
 def _prepare(info: SettingInfo, value: Any) -> Any:

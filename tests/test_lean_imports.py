@@ -3,8 +3,9 @@
 Each command runs in a fresh interpreter and reports ``sys.modules`` as it exits. With
 the plugin index current (``plugin_index``), a restore from a ``file://`` URL and a
 ``replicate`` of a file replica never load plugin discovery's machinery
-(``importlib.metadata``, ``packaging``), YAML (no config file), rich (structlog would
-bring it for nothing) or any object-store SDK.
+(``importlib.metadata``, ``packaging``), YAML (no config file), msgspec (a URL without
+options converts no settings), rich (structlog would bring it for nothing) or any
+object-store SDK.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-NEVER = ("importlib.metadata", "packaging", "yaml", "rich", "pygments",
+NEVER = ("importlib.metadata", "packaging", "yaml", "msgspec", "rich", "pygments",
          "boto3", "botocore", "google.cloud", "azure", "paramiko", "nats")  # fmt: skip
 
 RUN = """
@@ -89,3 +90,25 @@ def test_restore_from_a_file_url_loads_no_discovery_yaml_or_sdk(
 def test_version_loads_no_plugin_or_engine(tmp_path: Path) -> None:
     modules = _modules(tmp_path, "version")
     assert not _loaded(modules, (*NEVER, "pluggy", "asyncio", "apsw", "structlog"))
+
+
+def test_settings_from_nothing_are_what_msgspec_would_build() -> None:
+    """The shortcut that keeps msgspec out of a bare URL's path changes no value."""
+    import msgspec
+
+    from litestream_core.plugins import get_plugin_manager, replica_client_registry
+    from litestream_core.settings import Settings
+
+    seen = 0
+    for spec in replica_client_registry(get_plugin_manager()).values():
+        cls = spec.settings
+        if cls is None:
+            continue
+        try:
+            expected = msgspec.convert({}, cls, strict=False)
+        except msgspec.ValidationError:
+            continue  # a required key: the shortcut does not apply
+        assert isinstance(expected, Settings)
+        assert cls.from_options({}) == expected, spec.scheme
+        seen += 1
+    assert seen >= 3

@@ -66,7 +66,9 @@ def test_a_current_index_stands_in_for_the_scan(
     site("litestream-idx", {"idx": PLUGIN.format(scheme="idx")})
     _age(_site_root())
     assert "idx" in _schemes()  # scanned, and kept
-    assert plugin_index.index_path().exists()
+    path = plugin_index.index_path()
+    assert path is not None
+    assert path.exists()
     monkeypatch.setattr(plugin_index, "scan", _no_scan)
     assert "idx" in _schemes()
 
@@ -108,6 +110,7 @@ def test_a_damaged_index_means_a_scan(site: Site) -> None:
     site("litestream-dmg", {"dmg": PLUGIN.format(scheme="dmg")})
     _age(_site_root())
     path = plugin_index.index_path()
+    assert path is not None
     path.parent.mkdir(parents=True, exist_ok=True)
     for junk in ("{not json", json.dumps({"key": 1}), json.dumps({"found": [{"x": 1}]})):
         path.write_text(junk)
@@ -118,7 +121,9 @@ def test_directories_that_just_changed_are_not_indexed(site: Site) -> None:
     site("litestream-new", {"new": PLUGIN.format(scheme="new")})  # written just now
     plugin_index.forget()
     assert "new" in _schemes()
-    assert not plugin_index.index_path().exists()
+    path = plugin_index.index_path()
+    assert path is not None
+    assert not path.exists()
 
 
 @pytest.mark.usefixtures("trusting")
@@ -139,3 +144,11 @@ def test_plugins_command_scans_afresh(site: Site) -> None:
     assert result.exit_code == 0, result.output
     assert "after" in {row["name"] for row in json.loads(result.output)}
     assert "after" in {s.name for s in plugin_statuses(get_plugin_manager())}
+
+
+def test_no_home_means_no_index(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # ignored, as XDG says
+    monkeypatch.setenv("HOME", "relative-home")
+    assert plugin_index.index_path() is None
+    site("litestream-nohome", {"nohome": PLUGIN.format(scheme="nohome")})
+    assert "nohome" in _schemes()
