@@ -65,16 +65,25 @@ each case stays exact:
   cursor then continues from the end of the frames we read, as after a snapshot: the
   file describes the database exactly at that commit frame, so frames after it are
   new and those before it are already in the file. Nothing of the earlier frames is
-  assumed. Without complete checksums (after a process restart, a failed write, a
-  rebase) it is a full snapshot, as before.
+  assumed. A page is taken as unchanged when its CRC-64 (with its page number) equals
+  the recorded one: a changed page is missed only on a collision, 2^-64 for a change
+  not crafted against CRC-64. Without complete checksums (after a process restart, a
+  failed write, a rebase) it is a full snapshot, as before. When SQLite gave the new
+  WAL random salts rather than salt 1 plus its restarts (it does when it starts a WAL
+  in an empty file), the file records no WAL position, or restore's continuity check
+  (``continuity.wal_break``) would take it for another database's.
 * A read transaction we just began may have read mark 0 (the WAL was fully copied into
   the database file). Such a reader holds the database file still, but one more WAL
   restart by the application's next writer can overwrite the frames we are about to
-  read. A restart rewrites the WAL header before any frame, so every L0 file (and
-  snapshot) checks after its last read that the WAL header still has the salts it
-  read; if not, the file is dropped and the step retried at once under the same read
-  transaction, which by then pins the new generation (its frames cannot be copied
-  into the database file while our mark-0 reader holds, so it cannot restart again).
+  read, and its TRUNCATE (nothing left to copy) can empty the WAL under us. A restart
+  rewrites the WAL header before any frame, so every L0 file (and snapshot) checks
+  after its last read, or after a read that came up short, that the WAL header still
+  has the salts it read; if not, the file is dropped and the step retried at once
+  under the same read transaction, which by then pins the new generation (its frames
+  cannot be copied into the database file while our mark-0 reader holds, so it cannot
+  restart again; an empty WAL first gets a frame of ours). A replica snapshot that
+  meets this fails and is retried later. Without the check the chain does differ
+  (``tests/test_engine_app_checkpoints.py`` provokes the restart mid-read).
 * Our own checkpoint's promise that the next generation continues ours
   (``restart_ok``) holds only while our read transaction is open, so releasing it
   drops the promise: a later restart is treated as someone else's.
