@@ -15,14 +15,20 @@ from litestream_core.engine.verify import verify_replica
 from litestream_core.testing.memory import MemoryReplicaClient
 
 
-@pytest.mark.anyio
-async def test_database_snapshots_and_compactions_restore_exactly(tmp_path):
+async def app_and_db(tmp_path):
+    """An application's WAL database with an empty table, and our DB opened on it."""
     app = sqlite3.connect(tmp_path / "app.db")
     app.execute("PRAGMA journal_mode=wal")
     app.execute("CREATE TABLE t (x BLOB)")
     app.commit()
     db = DB(tmp_path / "app.db")
     await db.open()
+    return app, db
+
+
+@pytest.mark.anyio
+async def test_database_snapshots_and_compactions_restore_exactly(tmp_path):
+    app, db = await app_and_db(tmp_path)
     client = MemoryReplicaClient()
     await client.init()
     comp = Compactor(client, CompactionSettings(level_intervals=(1.0, 2.0)), db=db)
@@ -137,12 +143,7 @@ async def test_compacting_a_file_replica_reads_its_files_in_one_hand_off(tmp_pat
             Counting.handed += 1
             return super().submit(fn, *args, **kwargs)
 
-    app = sqlite3.connect(tmp_path / "app.db")
-    app.execute("PRAGMA journal_mode=wal")
-    app.execute("CREATE TABLE t (x BLOB)")
-    app.commit()
-    db = DB(tmp_path / "app.db")
-    await db.open()
+    app, db = await app_and_db(tmp_path)
     client = FileReplicaClient(tmp_path / "replica")
     client.capabilities = frozenset({Capability.LOCAL_FILESYSTEM})
     memory = MemoryReplicaClient()

@@ -205,3 +205,15 @@ async def test_a_holder_with_a_longer_ttl_is_waited_for_as_long():
     assert not await b.attempt()
     b_clock.now += 0.1
     assert await b.attempt()
+
+
+@pytest.mark.anyio
+async def test_a_renewal_is_due_before_the_lease_stops_being_held():
+    """The monitor's direct upload writes without renewing first: it goes only while
+    no renewal is due, so a write never relies on a lease about to lapse."""
+    a, a_clock, b, _, _ = await leases()
+    assert a.held and not a.renewal_due
+    a_clock.now += a.renew_interval
+    assert a.held and a.renewal_due  # still held, but the next write renews first
+    assert await a.attempt() and not a.renewal_due
+    assert b.renewal_due  # never taken

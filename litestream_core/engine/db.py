@@ -284,7 +284,11 @@ class DB:
             return info
         self._uploaded_through = info.max_txid
         syncer.forget_newest_l0(info.max_txid)
-        syncer.remove_ltx_files(0, info.max_txid)
+        try:
+            syncer.remove_ltx_files(0, info.max_txid)
+        except OSError as exc:  # the replica's next pass removes them
+            log.debug("could not remove uploaded local files",
+                      extra={"db": str(self.path), "error": describe(exc)})  # fmt: skip
         return info
 
     async def _wait(

@@ -426,18 +426,22 @@ class Replica:
             return
         async with self._lock:
             claim = DirectUpload(self._direct_writer, self._pos, lease)
-            yield claim
-            if claim.uploaded is None or claim.stored is None:
-                return
-            stored = claim.stored
-            self.emit(
-                LTXFileUploaded(
-                    db_path=str(self.db.path), replica=self.name, level=0,
-                    min_txid=stored.min_txid, max_txid=stored.max_txid, size=stored.size,
-                )
-            )  # fmt: skip
-            await self._advance(claim.uploaded)
-            self._synced_at, self.last_error = datetime.now(UTC), None
+            try:
+                yield claim
+            finally:  # stored is stored, whatever failed after it
+                if claim.uploaded is not None and claim.stored is not None:
+                    await self._direct_done(claim.stored, claim.uploaded)
+
+    async def _direct_done(self, stored: LTXFileInfo, pos: Pos) -> None:
+        """The loop's part of a direct upload: the event, then the position."""
+        self.emit(
+            LTXFileUploaded(
+                db_path=str(self.db.path), replica=self.name, level=0,
+                min_txid=stored.min_txid, max_txid=stored.max_txid, size=stored.size,
+            )
+        )  # fmt: skip
+        await self._advance(pos)
+        self._synced_at, self.last_error = datetime.now(UTC), None
 
     # -- one pass ----------------------------------------------------------------------
 
