@@ -5,9 +5,10 @@
 Builds every workspace distribution from ``--source`` (a checkout; this one by default;
 for a "before" figure, ``git archive <rev> | tar -x -C DIR`` first), installs the core
 alone, then the core and the S3 backend, each into a fresh virtualenv with bytecode
-compiled (as pip does), and prints the disk space of site-packages in MiB as ``du``
-counts it (allocated blocks), with the largest entries. The sizes depend on the
-dependency versions PyPI serves on the day.
+compiled (as pip does), and prints what site-packages holds in MB (10^6 bytes, the
+sum of file sizes, the issue's measure) and the disk space ``du`` counts (allocated
+blocks, MiB), with the largest entries. The sizes depend on the dependency versions
+PyPI serves on the day.
 """
 
 from __future__ import annotations
@@ -24,14 +25,15 @@ from litestream_core.testing.e2e import (
 )
 
 MIB = 1 << 20
+MB = 1e6
 
 
 def entries(venv: Path) -> list[tuple[int, str]]:
-    """Disk space per top-level entry of site-packages, largest first."""
+    """Bytes per top-level entry of site-packages (sum of file sizes), largest first."""
     sizes = []
     for entry in site_packages(venv).iterdir():
         files = [entry, *entry.rglob("*")] if entry.is_dir() else [entry]
-        sizes.append((sum(f.lstat().st_blocks * 512 for f in files), entry.name))
+        sizes.append((sum(f.lstat().st_size for f in files), entry.name))
     return sorted(sizes, reverse=True)
 
 
@@ -46,9 +48,10 @@ def main() -> None:
             work = Path(tmp) / "+".join(packages)
             work.mkdir()
             venv = venv_with_wheels(args.source, packages, work, dists=dists)
-            print(f"{' + '.join(packages)}: {installed_bytes(venv) / MIB:.1f} MiB")
+            held, disk = installed_bytes(venv), installed_bytes(venv, allocated=True)
+            print(f"{' + '.join(packages)}: {held / MB:.2f} MB ({disk / MIB:.1f} MiB on disk)")
             for size, name in entries(venv)[: args.top]:
-                print(f"  {size / MIB:6.1f}  {name}")
+                print(f"  {size / MB:6.2f}  {name}")
 
 
 if __name__ == "__main__":
