@@ -257,9 +257,17 @@ def test_what_the_direct_path_cannot_take_the_pass_uploads(
             app.execute("INSERT INTO t (v) VALUES (randomblob(100))")
             await wait_for(lambda: replica.pos.txid == txid)
             assert passes == [txid - 1]  # the failed file went to the pass
-            app.execute("INSERT INTO t (v) VALUES (randomblob(100))")
-            await wait_for(lambda: replica.pos.txid == txid + 1)
-            assert passes == [txid - 1]  # healthy again: direct
+            # Healthy again: direct. On a loaded machine the pass's own timer may
+            # still win a commit now and then, so one direct file of five proves it.
+            for _ in range(5):
+                before = len(passes)
+                app.execute("INSERT INTO t (v) VALUES (randomblob(100))")
+                txid += 1
+                await wait_for(lambda: replica.pos.txid == txid)  # noqa: B023
+                if len(passes) == before:
+                    break
+            else:
+                pytest.fail(f"no commit went direct after the failure: passes {passes}")
 
         for replicas in ([(tmp_path / "slow", 2 * INTERVAL)],
                          [(tmp_path / "a", INTERVAL), (tmp_path / "b", INTERVAL)]):  # fmt: skip
