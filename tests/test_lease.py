@@ -217,3 +217,46 @@ async def test_a_renewal_is_due_before_the_lease_stops_being_held():
     assert a.held and a.renewal_due  # still held, but the next write renews first
     assert await a.attempt() and not a.renewal_due
     assert b.renewal_due  # never taken
+
+
+def test_replicate_once_renews_its_lease_through_a_sync_longer_than_the_ttl(tmp_path: Path):
+    """A first snapshot of a large database outlasts the TTL; ``-once`` still uploads it."""
+    import sqlite3
+
+    from litestream_core.client import SNAPSHOT_LEVEL
+    from litestream_core.engine.compaction import Compactor
+    from litestream_core.engine.db import DB, DBSettings
+    from litestream_core.engine.levels import CompactionSettings
+    from litestream_core.engine.replica import Replica, ReplicaSettings
+    from litestream_core.engine.store import Entry, Store
+
+    path = tmp_path / "app.db"
+    app = sqlite3.connect(path)
+    app.execute("PRAGMA journal_mode=wal")
+    app.execute("CREATE TABLE t (v)")
+    app.execute("INSERT INTO t VALUES (1)")
+    app.commit()
+
+    class SlowUploads(MemoryReplicaClient):
+        async def write_ltx_file(self, level, min_txid, max_txid, data):  # type: ignore[no-untyped-def]
+            if level == 0:
+                await asyncio.sleep(2.5)  # the lease's TTL is 1 s
+            return await super().write_ltx_file(level, min_txid, max_txid, data)
+
+    async def scenario() -> None:
+        client = SlowUploads()
+        db = DB(path, DBSettings())
+        lease = Lease(client, database=str(path), where="mem", ttl=1.0)
+        replica = Replica(db, client, ReplicaSettings(), lease=lease)
+        compactor = Compactor(client, CompactionSettings(), db=db, lease=lease)
+        store = Store([Entry(db, replica, compactor)])
+        await store.open(run=False)
+        try:
+            await store.run_once(force_snapshot=True)  # after the slow upload: the lease
+            assert replica.pos.txid >= 1
+            assert [f.max_txid async for f in client.ltx_files(SNAPSHOT_LEVEL)] == [1]
+        finally:
+            await store.close(final_sync=False)
+
+    asyncio.run(scenario())
+    app.close()

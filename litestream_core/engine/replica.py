@@ -320,6 +320,12 @@ class Replica:
             group.create_task(self._keep_lease(self.lease), name=f"lease {self.db.path}")
             group.create_task(self._upload_loop(), name=f"uploads {self.db.path}")
 
+    async def keep_lease(self) -> None:
+        """Renew the lease on time until cancelled (``replicate -once``, whose work is
+        not ``run``); returns at once for a replica without a lease."""
+        if self.lease is not None:
+            await self._keep_lease(self.lease)
+
     async def _keep_lease(self, lease: Lease) -> None:
         """Renew the lease on time even while one upload outlasts its TTL or the
         database is idle (the upload loop wakes only for new local files), and wake

@@ -383,15 +383,27 @@ class Store:
         when forced or due, so a replica fed by a periodic ``-once`` job still restores
         from few files; a first run uploads the database once (``Compactor.run_once``).
         """
-        for entry in self.entries:
-            for replica in entry.replicas:  # what an earlier, killed run left
-                await sweep_temp_files(str(entry.db.path), replica.client)
-            log.info("syncing database", extra={"db": str(entry.db.path)})
-            await self.sync(entry)
-            for compactor in entry.compactors:
-                await compactor.run_once(
-                    force_snapshot=force_snapshot, enforce_retention=enforce_retention
-                )
+        # Leases are renewed on time throughout, as by a daemon's replicas: a first
+        # snapshot of a large database outlasts the TTL, and an expired lease refuses
+        # the upload that follows.
+        keepers = [
+            asyncio.create_task(replica.keep_lease(), name=f"lease {entry.db.path}")
+            for entry in self.entries for replica in entry.replicas
+        ]  # fmt: skip
+        try:
+            for entry in self.entries:
+                for replica in entry.replicas:  # what an earlier, killed run left
+                    await sweep_temp_files(str(entry.db.path), replica.client)
+                log.info("syncing database", extra={"db": str(entry.db.path)})
+                await self.sync(entry)
+                for compactor in entry.compactors:
+                    await compactor.run_once(
+                        force_snapshot=force_snapshot, enforce_retention=enforce_retention
+                    )
+        finally:
+            for keeper in keepers:
+                keeper.cancel()
+            await asyncio.gather(*keepers, return_exceptions=True)
 
     async def close(self, *, final_sync: bool = True) -> bool:
         """Stop every loop, push what is pending (bounded by the timeout), close.
