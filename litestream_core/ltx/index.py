@@ -44,16 +44,21 @@ class IndexBuilder:
         self._encoded: bytes | None = None
 
     def add(self, pgno: int, offset: int, size: int) -> None:
-        # Once per page of every file read or written: the common one- and two-byte
-        # cases are encoded here, without a call per field.
+        # Once per page of every file read or written: values of up to four bytes (page
+        # numbers, frame sizes, offsets below 256 MiB) are encoded here, without a call.
         buf = self._buf
-        for value in (pgno, offset, size):
-            if value < 0x80:
-                buf.append(value)
-            elif value < 0x4000:
-                buf += bytes((value & 0x7F | 0x80, value >> 7))
+        for v in (pgno, offset, size):
+            if v < 0x80:
+                buf.append(v)
+            elif v < 0x4000:
+                buf += bytes((v & 0x7F | 0x80, v >> 7))
+            elif v < 0x200000:
+                buf += bytes((v & 0x7F | 0x80, v >> 7 & 0x7F | 0x80, v >> 14))
+            elif v < 0x10000000:
+                low = v & 0x7F | 0x80, v >> 7 & 0x7F | 0x80, v >> 14 & 0x7F | 0x80
+                buf += bytes((*low, v >> 21))
             else:
-                buf += encode_uvarint(value)
+                buf += encode_uvarint(v)
 
     def encode(self) -> bytes:
         """The index as stored: entries, zero terminator, then the area's length."""
