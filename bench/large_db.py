@@ -89,8 +89,12 @@ def main() -> None:
             shutil.rmtree(replica, ignore_errors=True)
             shutil.rmtree(meta, ignore_errors=True)
             config = work / f"{tool.name}.yml"
+            # Ours: a lease TTL above any snapshot's time. `replicate -once` does not renew
+            # its lease while it works, so a snapshot that outlasts 60% of the default
+            # TTL (18 s: a 10 GiB database on a loaded machine) is refused at upload.
+            lease = "" if tool.is_go else "lease:\n  ttl: 1h\n"
             config.write_text(
-                f"dbs:\n  - path: {db}\n    meta-path: {meta}\n"
+                f"{lease}dbs:\n  - path: {db}\n    meta-path: {meta}\n"
                 f"    replica:\n      url: file://{replica}\n"
             )
             env = env_for(tool)

@@ -10,6 +10,7 @@ import errno
 import hashlib
 import os
 import random
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -33,7 +34,7 @@ def test_runs_are_written_in_order_and_synced_as_they_go(tmp_path, monkeypatch) 
     monkeypatch.setattr(page_writer, "_fdatasync", lambda fd: (syncs.append(fd), real(fd)))
     fd = os.open(tmp_path / "db", os.O_RDWR | os.O_CREAT)
     try:
-        writer = PageWriter(fd, depth=2, sync_every=8 * PAGE)
+        writer = PageWriter(fd, depth=2, sync_every=64 * PAGE)
         pages = [bytes([i]) * PAGE for i in range(64)]
         for first in range(0, 64, 4):  # the same offsets twice: the later run must win
             writer.write([bytes(PAGE)] * 4, first * PAGE)
@@ -71,11 +72,12 @@ def test_a_failed_early_sync_is_not_lost(tmp_path, monkeypatch) -> None:
     fd = os.open(tmp_path / "db", os.O_RDWR | os.O_CREAT)
     try:
         writer = PageWriter(fd, sync_every=PAGE)
-        writer.write([bytes(PAGE)] * 2, 0)
+        writer.write([bytes(PAGE)] * 2, 0)  # past sync_every: the syncer is woken
+        deadline = time.monotonic() + 30
         with pytest.raises(OSError, match="Input/output"):
-            for _ in range(200):  # the syncer runs beside us: its error surfaces soon
+            while time.monotonic() < deadline:  # the syncer runs beside us
                 writer.drain()
-                writer.write([bytes(PAGE)], 0)
+                time.sleep(0.01)
         writer.close()
     finally:
         os.close(fd)
