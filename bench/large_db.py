@@ -13,7 +13,8 @@ rounds (A, B, A, B...):
 - ``cp`` of the database file for scale, without fsync (as ``cp`` runs) and with one
   (as a restore does: both tools fsync the file before renaming it into place).
 
-Peak RSS comes from ``wait4`` (the kernel's ``ru_maxrss`` of that one child).
+Peak RSS and CPU seconds (user + system) come from ``wait4`` (the kernel's ``ru_maxrss``
+and ``ru_utime``/``ru_stime`` of that one child).
 
 Run: ``uv run python bench/large_db.py [--gb 1] [--repeat 3] [--work DIR]`` (needs
 about 3x the database size free in ``--work``; ``--gb 10``: some 35 GB).
@@ -54,8 +55,10 @@ def build(db: Path, gib: float) -> None:
     conn.close()
 
 
-def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one command, which must succeed."""
+def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
+    """Wall seconds, peak RSS (MB) and CPU seconds (user + system, all threads) of one
+    command, which must succeed. On a loaded machine the CPU seconds vary far less than
+    the wall time: they say what the work costs, the wall what it took."""
     started = time.monotonic()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -64,7 +67,7 @@ def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, fl
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
         raise RuntimeError(f"{argv[0]} {argv[1]} failed: {err[-500:]}")
-    return elapsed, usage.ru_maxrss / 1024
+    return elapsed, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -98,10 +101,11 @@ def main() -> None:
                 f"    replica:\n      url: file://{replica}\n"
             )
             env = env_for(tool)
-            snap_s, snap_mb = timed([*tool.argv, "replicate", "-once", "-config", str(config)], env)
+            replicate = [*tool.argv, "replicate", "-once", "-config", str(config)]
+            snap_s, snap_mb, snap_cpu = timed(replicate, env)
             out = work / "out.db"
             restore = [*tool.argv, "restore", "-o", str(out), f"file://{replica}"]
-            rest_s, rest_mb = timed(restore, env)
+            rest_s, rest_mb, rest_cpu = timed(restore, env)
             # The tools' own table (_litestream_seq) differs; compare the user's data.
             if _rows_digest(out) != expected:
                 raise RuntimeError(f"{tool.name}: restored database differs")
@@ -111,11 +115,13 @@ def main() -> None:
             if tool.name == "ours":
                 cp_s, cp_sync_s = _copy(db, out)
                 out.unlink()
-            return {"snapshot_s": snap_s, "snapshot_rss_mb": snap_mb, "restore_s": rest_s,
-                    "restore_rss_mb": rest_mb, "cp_s": cp_s, "cp_fsync_s": cp_sync_s}  # fmt: skip
+            return {"snapshot_s": snap_s, "snapshot_cpu_s": snap_cpu, "snapshot_rss_mb": snap_mb,
+                    "restore_s": rest_s, "restore_cpu_s": rest_cpu, "restore_rss_mb": rest_mb,
+                    "cp_s": cp_s, "cp_fsync_s": cp_sync_s}  # fmt: skip
 
         results = interleave(args.repeat, contenders, one)
-    print(table(results, ["snapshot_s", "snapshot_rss_mb", "restore_s", "restore_rss_mb"]))
+    measures = ["snapshot_s", "snapshot_cpu_s", "snapshot_rss_mb"]
+    print(table(results, [*measures, "restore_s", "restore_cpu_s", "restore_rss_mb"]))
     print()
     for key, what in (("cp_s", "`cp`"), ("cp_fsync_s", "`cp` + fsync")):
         cps = [r[key] for r in results["ours"]]

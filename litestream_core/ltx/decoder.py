@@ -238,7 +238,7 @@ def _check_order(pgno: int, prev: int, commit: int, lock: int, snapshot: bool) -
         raise LTXFormatError(f"LTX pages out of order: {pgno} after {prev}")
 
 
-def _after_index(src: BinaryIO, past: bytes, expected: bytes) -> bytes:
+def _after_index(src: BinaryIO, past: bytes, expected: bytearray) -> bytes:
     """Read the stored page index, checking it equals ``expected`` a piece at a time, and
     return what follows it (the trailer, in a sound file).
 
@@ -257,11 +257,11 @@ def _after_index(src: BinaryIO, past: bytes, expected: bytes) -> bytes:
             rest = piece[take:]
             return read_upto(src, TRAILER_SIZE + 1 - len(rest), rest)
         piece = src.read(min(_CHUNK, n - done + TRAILER_SIZE + 1))
-    rest = read_upto(src, n + TRAILER_SIZE + 1 - done - len(piece), expected[:done] + piece)
+    rest = read_upto(src, n + TRAILER_SIZE + 1 - done - len(piece), bytes(expected[:done]) + piece)
     raise _index_mismatch(rest, expected)
 
 
-def _index_mismatch(rest: bytes, expected: bytes) -> LTXFormatError:
+def _index_mismatch(rest: bytes, expected: bytearray) -> LTXFormatError:
     """How the stored index (from the start of ``rest``) differs from the one the frames
     imply (``expected``, which ``rest`` does not start with)."""
     want_area = expected[: -INDEX_SIZE_FIELD.size]
@@ -274,7 +274,7 @@ def _index_mismatch(rest: bytes, expected: bytes) -> LTXFormatError:
     if want_area.startswith(rest):
         return LTXFormatError(f"LTX file truncated in page index: {len(rest)} bytes left")
     got, _ = scan_index(rest)
-    want = parse_index_area(want_area)
+    want = parse_index_area(bytes(want_area))
     for pgno, elem in want.items():
         if got.get(pgno) != elem:
             return LTXFormatError(f"LTX page index entry for page {pgno} does not match its frame")

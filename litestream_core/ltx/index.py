@@ -33,15 +33,15 @@ class PageIndexElem(NamedTuple):
 class IndexBuilder:
     """Accumulates the index as encoded bytes: a few bytes per page, never page data.
 
-    ``encode`` seals it: the encoded index replaces the builder's buffer, so the index
-    of a large file (some 18 MB for 10 GiB of 4 KiB pages) is held once, not twice.
+    ``encode`` completes the buffer in place and seals it, so the index of a large file
+    (some 18 MB for 10 GiB of 4 KiB pages) is never copied.
     """
 
-    __slots__ = ("_buf", "_encoded")
+    __slots__ = ("_buf", "_sealed")
 
     def __init__(self) -> None:
         self._buf = bytearray()
-        self._encoded: bytes | None = None
+        self._sealed = False
 
     def add(self, pgno: int, offset: int, size: int) -> None:
         # Once per page of every file read or written: values of up to four bytes (page
@@ -60,17 +60,16 @@ class IndexBuilder:
             else:
                 buf += encode_uvarint(v)
 
-    def encode(self) -> bytes:
+    def encode(self) -> bytearray:
         """The index as stored: entries, zero terminator, then the area's length."""
-        if self._encoded is None:
-            area_len = len(self._buf) + 1
-            self._encoded = b"".join((self._buf, b"\x00", INDEX_SIZE_FIELD.pack(area_len)))
-            self._buf = bytearray()
-        return self._encoded
+        if not self._sealed:
+            self._sealed = True
+            self._buf += b"\x00"
+            self._buf += INDEX_SIZE_FIELD.pack(len(self._buf))
+        return self._buf
 
     def entries(self) -> dict[int, PageIndexElem]:
-        area = self.encode()[: -INDEX_SIZE_FIELD.size]
-        return parse_index_area(area)
+        return parse_index_area(bytes(self.encode()[: -INDEX_SIZE_FIELD.size]))
 
 
 def parse_index_area(area: bytes) -> dict[int, PageIndexElem]:
