@@ -40,7 +40,7 @@ from litestream_core.engine.identity import (
 )
 from litestream_core.engine.integrity import DEFAULT_INTEGRITY_CHECK, INTEGRITY_CHECKS
 from litestream_core.engine.meta import default_meta_path
-from litestream_core.engine.page_writer import PageWriter, write_pages
+from litestream_core.engine.page_writer import PageWriter
 from litestream_core.engine.plan import RestorePlan, build_plan
 from litestream_core.engine.replication_lock import refuse_if_replicated
 from litestream_core.engine.streams import (
@@ -81,9 +81,6 @@ _STOP_CHECK_PAGES = 4096
 _READ_BUFFER = 1 << 20
 _WRITE_RUN = 256
 _STREAM_AHEAD = 4
-_THREADED_WRITES = 1 << 20
-"""LTX files from this size on have their pages written by the PageWriter's threads
-(smaller ones directly: handing a few pages to a thread costs more than writing them)."""
 """Chunks (of up to 1 MiB) a streamed download may run ahead of decoding."""
 
 
@@ -165,6 +162,7 @@ async def restore(
                 f"restore ended at TXID {applier.txid:016x}, expected {plan.txid:016x}"
             )
         applier.check_complete()
+        applier.writer.raise_error()  # a background sync's failure fails the restore
         await asyncio.to_thread(os.fsync, fd)
         os.close(fd)
         fd = -1
@@ -282,8 +280,8 @@ async def _in_worker(
 
 
 async def _closed(applier: _Applier) -> None:
-    """Close the applier's writer in a thread (a background sync may take a moment),
-    waiting even if cancelled: the file is closed and deleted right after this."""
+    """Stop the applier's background sync in a thread (one may be in progress), waiting
+    even if cancelled: the file is synced, or closed and deleted, right after this."""
     closing = asyncio.ensure_future(asyncio.to_thread(applier.close))
     while not closing.done():
         with contextlib.suppress(asyncio.CancelledError):
@@ -487,18 +485,12 @@ class _Applier:
         self.l0_before: dict[int, Header] = {}
         """Headers of L0 files ending right before a file the plan reaches from a
         compacted file or snapshot, by that file's min TXID (see boundary_headers)."""
-        self.writer: PageWriter | None = None
-        """Started with the first large file; every run is written when a file ends."""
-
-    def _writer(self) -> PageWriter:
-        if self.writer is None:
-            self.writer = PageWriter(self.fd)
-        return self.writer
+        self.writer = PageWriter(fd, f"restored database {target}")
+        """Writes the pages; syncs what it wrote in the background (page_writer.py)."""
 
     def close(self) -> None:
-        """Stop the writer's threads (before the file is synced, closed or deleted)."""
-        if self.writer is not None:
-            self.writer.close()
+        """Stop the background sync (before the file is synced, closed or deleted)."""
+        self.writer.close()
 
     def apply(self, src: BinaryIO, info: LTXFileInfo) -> None:
         if self.stop.is_set():
@@ -523,39 +515,30 @@ class _Applier:
             self._check_pre_apply(hdr.min_txid, hdr.pre_apply_checksum, info)
         checksum, commit, stop, coverage = self.checksum, self.commit, self.stop, self.coverage
         coverage.start_file(hdr.commit, hdr.is_snapshot)
-        # Large files are written from the writer's threads (page_writer.py), except
-        # while the checksum is tracked: that reads old pages back as it goes.
-        write = (
-            self._writer().write if checksum is None and info.size >= _THREADED_WRITES
-            else functools.partial(write_pages, fd)
-        )  # fmt: skip
         run: list[bytes] = []  # consecutive pages, written with one system call
         first = written = 0
-        try:
-            for written, (pgno, data) in enumerate(dec.pages(), start=1):
-                if checksum is not None:
-                    if pgno <= commit:  # pages only ascend in a file: not in ``run`` yet
-                        old = os.pread(fd, size, (pgno - 1) * size)
-                        if len(old) == size:
-                            checksum.remove(pgno, old)
-                    checksum.add(pgno, data)
-                if run and (pgno != first + len(run) or len(run) == _WRITE_RUN):
-                    write(run, (first - 1) * size)
-                    coverage.mark(first, len(run))
-                    run = []
-                if not run:
-                    first = pgno
-                run.append(data)
-                if written % _STOP_CHECK_PAGES == 0:
-                    if stop.is_set():
-                        raise RestoreError("restore cancelled")
-                    self._progress(src.tell())
-            if run:
+        write = self.writer.write
+        for written, (pgno, data) in enumerate(dec.pages(), start=1):
+            if checksum is not None:
+                if pgno <= commit:  # pages only ascend in a file: not in ``run`` yet
+                    old = os.pread(fd, size, (pgno - 1) * size)
+                    if len(old) == size:
+                        checksum.remove(pgno, old)
+                checksum.add(pgno, data)
+            if run and (pgno != first + len(run) or len(run) == _WRITE_RUN):
                 write(run, (first - 1) * size)
                 coverage.mark(first, len(run))
-        finally:
-            if self.writer is not None:
-                self.writer.drain()  # the file is read or truncated next
+                run = []
+            if not run:
+                first = pgno
+            run.append(data)
+            if written % _STOP_CHECK_PAGES == 0:
+                if stop.is_set():
+                    raise RestoreError("restore cancelled")
+                self._progress(src.tell())
+        if run:
+            write(run, (first - 1) * size)
+            coverage.mark(first, len(run))
         trailer = dec.trailer
         coverage.end_file(hdr.commit)
         self._check_continuity(info, hdr, written)
