@@ -107,9 +107,10 @@ def interleave(
 
 
 def table(results: dict[str, list[dict[str, float]]], measures: Sequence[str]) -> str:
-    """Markdown: median per tool and min/median of the per-round ratios against Go."""
+    """Markdown: median per tool and min/median of the per-round ratios against Go (when
+    Go ran: ``--only ours`` gives medians alone)."""
     names = list(results)
-    others = [n for n in names if n != "go"]
+    others = [n for n in names if n != "go"] if "go" in results else []
     head = ["measure", *(f"{n} (median)" for n in names)]
     head += [f"{n} / go (min, median)" for n in others]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
