@@ -92,7 +92,7 @@ def test_a_failed_early_sync_fails_the_restore(tmp_path, monkeypatch) -> None:
 
 def _snapshot_replica(replica: Path, pages: int, seed: int, bad: int | None = None) -> str:
     """A file replica holding one snapshot of ``pages`` 4 KiB pages (each 1 KiB random,
-    then zeros, about 1 KiB compressed: large enough for threaded writes); returns the
+    then zeros, about 1 KiB compressed, so larger files are streamed); returns the
     database's SHA-256. ``bad``: that page's frame holds another page's bytes, while the
     file checksum is of the true page."""
     rng = random.Random(seed)
