@@ -55,8 +55,11 @@ def _no_scan(*_: object) -> plugin_index.Scan:
 @pytest.fixture
 def trusting(monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep scans whatever the age of the directories (the workspace's own may have
-    changed a moment ago); each test ages its fake site itself."""
+    changed a moment ago); each test ages its fake site itself. Importing a fake plugin
+    writes no bytecode into the site: a new ``__pycache__`` there would change its time
+    and rightly make the index stale (CI runs with bytecode on)."""
     monkeypatch.setattr(plugin_index, "RACY_SECONDS", 0.0)
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
 
 
 @pytest.mark.usefixtures("trusting")
