@@ -226,6 +226,20 @@ def _nofile(limit: int) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
 
 
+def _allowed_nofile(wanted: int) -> int:
+    """``wanted``, or the hard limit where it cannot be raised (root without
+    CAP_SYS_RESOURCE, as in some containers): said once, not a failed ``preexec_fn``."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if not wanted or hard == resource.RLIM_INFINITY or wanted <= hard:
+        return wanted
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, wanted))
+    except (ValueError, OSError):
+        print(f"  open-files limit: cannot raise the hard limit {hard} here; using {hard}")
+        return hard
+    return wanted
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dbs", type=int, default=1000)
@@ -242,6 +256,7 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=0, help="databases written (0: all)")
     add_tool_options(parser)
     args = parser.parse_args()
+    args.nofile = _allowed_nofile(args.nofile)
     contenders = chosen_tools(args)
     print(f"{args.dbs} databases{' in a watched dir: entry' if args.dir else ''}", flush=True)
     results = interleave(args.repeat, contenders, lambda t, _: run_once(t, args, Path(args.work)))
