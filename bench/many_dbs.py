@@ -24,7 +24,8 @@ Run: ``uv run python bench/many_dbs.py [--dbs 1000] [--repeat 3] [--before PATH]
 (``--before`` adds another build of ours, e.g. main's venv, to the same rounds). For
 10,000 databases: ``--dbs 10000 --repeat 1 --nofile 200000`` (as root: both tools need
 some 5 to 9 descriptors per database). A watched directory with light writes to 10 of
-its databases: ``--dir --writers 10 --lag-rate 10 --lag-seconds 30``.
+its databases: ``--dir --writers 10 --lag-rate 10 --lag-seconds 30``. ``--no-lease``
+turns off our lease (beyond Go: a renewal per database every 7.5 s), to see its share.
 """
 
 from __future__ import annotations
@@ -153,6 +154,8 @@ def run_once(tool: Tool, args: argparse.Namespace, base: Path) -> dict[str, floa
         work = Path(tmp)
         dbs = make_databases(work, args.dbs)
         config = write_config(work, dbs, args.shutdown_timeout, args.dir)
+        if args.no_lease and not tool.is_go:  # Go has no lease (and no such key)
+            config.write_text("lease:\n  enabled: false\n" + config.read_text())
         proc = subprocess.Popen(
             [*tool.argv, "replicate", "-config", str(config)],
             stdout=subprocess.DEVNULL,
@@ -226,6 +229,20 @@ def _nofile(limit: int) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
 
 
+def _allowed_nofile(wanted: int) -> int:
+    """``wanted``, or the hard limit where it cannot be raised (root without
+    CAP_SYS_RESOURCE, as in some containers): said once, not a failed ``preexec_fn``."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if not wanted or hard == resource.RLIM_INFINITY or wanted <= hard:
+        return wanted
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, wanted))
+    except (ValueError, OSError):
+        print(f"  open-files limit: cannot raise the hard limit {hard} here; using {hard}")
+        return hard
+    return wanted
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dbs", type=int, default=1000)
@@ -240,8 +257,12 @@ def main() -> None:
     parser.add_argument("--nofile", type=int, default=0, help="open-files limit for the tools")
     parser.add_argument("--dir", action="store_true", help="one watched dir: entry")
     parser.add_argument("--writers", type=int, default=0, help="databases written (0: all)")
+    parser.add_argument(
+        "--no-lease", action="store_true", help="ours without its lease (Go has none)"
+    )
     add_tool_options(parser)
     args = parser.parse_args()
+    args.nofile = _allowed_nofile(args.nofile)
     contenders = chosen_tools(args)
     print(f"{args.dbs} databases{' in a watched dir: entry' if args.dir else ''}", flush=True)
     results = interleave(args.repeat, contenders, lambda t, _: run_once(t, args, Path(args.work)))

@@ -264,6 +264,22 @@ class SupportsExclusiveCreate(Protocol):
 
 
 @runtime_checkable
+class SupportsLevelListing(Protocol):
+    """Optional: say in one request which levels may hold files.
+
+    A replica's probe at start looks for the newest file of every level (0 to 9);
+    without this that is ten listings, most of them of empty levels, for each of
+    a thousand databases starting at once. A backend where listing the level
+    directories is one cheap request (the file backend) implements it.
+    """
+
+    async def ltx_levels(self) -> list[int]:
+        """The levels that have a directory (or prefix) on the replica, ascending; a
+        level not named holds no file."""
+        ...
+
+
+@runtime_checkable
 class SupportsTempCleanup(Protocol):
     """Optional: a replica whose writes go through temporary files it can sweep.
 

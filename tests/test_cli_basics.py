@@ -161,3 +161,23 @@ def test_a_closed_stdout_stops_quietly_like_a_shell_tool(args: list[str]) -> Non
     stderr = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 1
     assert stderr == ""
+
+
+def test_out_of_descriptors_says_which_limit_to_raise(capsys: pytest.CaptureFixture[str]) -> None:
+    """Thousands of databases in one process run into the open-files limit: the one
+    error line says so, instead of a bare "Too many open files" on some path."""
+    import errno
+
+    from litestream_core.cli.common import handle_errors
+
+    @handle_errors
+    def opening() -> None:
+        raise OSError(errno.EMFILE, os.strerror(errno.EMFILE), "/data/.db-litestream/database-id")
+
+    with pytest.raises(SystemExit) as exited:
+        opening()
+    assert exited.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err
+    assert err.startswith("Error: Too many open files: /data/.db-litestream/database-id")
+    assert "open-files limit" in err and "LimitNOFILE" in err

@@ -8,6 +8,7 @@ import shutil
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -194,5 +195,54 @@ def test_an_idle_database_still_checkpoints_on_time(tmp_path: Path) -> None:
                 app.execute("INSERT INTO t (v) VALUES (randomblob(5000))")
             await wait_for(lambda: any(isinstance(e, CheckpointCompleted) for e in seen), 10)
         await db.close()
+
+    run(main())
+
+
+def test_idle_databases_share_one_timer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """N idle databases park on the loop's one idle ticker: each pass looks at every
+    database (a counted idle sync each), and no monitor task wakes for it; a commit
+    still wakes its own database at once."""
+    from litestream_core.engine import db as db_module
+    from litestream_core.engine.ticker import SharedTicker
+
+    monkeypatch.setattr(db_module, "IDLE_TICK", 0.05)
+    n = 6
+    apps = [app_connect(tmp_path / f"{i}.db") for i in range(n)]
+    waits = 0
+    real_wait = DB._wait
+
+    async def counting_wait(self: DB, *args: Any) -> float:
+        nonlocal waits
+        waits += 1
+        return await real_wait(self, *args)
+
+    monkeypatch.setattr(DB, "_wait", counting_wait)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        dbs = [DB(tmp_path / f"{i}.db", DBSettings(monitor_interval=0.01)) for i in range(n)]
+        for db in dbs:
+            await db.open()
+        tasks = [asyncio.create_task(db.monitor()) for db in dbs]
+        try:
+            ticker = SharedTicker.of(loop, "idle databases", db_module.IDLE_TICK)
+            await wait_for(lambda: len(ticker) == n)
+            ticks, woke = ticker.ticks, waits
+            counts = [db.stats.sync_count for db in dbs]
+            await wait_for(lambda: ticker.ticks >= ticks + 5)
+            assert waits == woke  # no monitor woke: only the one ticker ran
+            assert all(db.stats.sync_count > c for db, c in zip(dbs, counts, strict=True))
+            apps[2].execute("INSERT INTO t (v) VALUES (randomblob(100))")
+            await wait_for(lambda: dbs[2].pos().txid == 2)
+            assert all(db.pos().txid == 1 for i, db in enumerate(dbs) if i != 2)
+            await wait_for(lambda: len(ticker) == n)  # idle again: parked again
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        assert len(ticker) == 0  # stopped monitors leave nothing parked
+        for db in dbs:
+            await db.close()
 
     run(main())

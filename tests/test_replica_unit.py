@@ -410,3 +410,37 @@ def test_uploads_stop_while_the_lease_cannot_be_renewed(tmp_path):
         assert any(k[0] == LEASE_LEVEL for k in store.files)
 
     asyncio.run(main())
+
+
+class LevelsOnRequest(MemoryReplicaClient):
+    """Says which levels exist (as the file backend does) and counts listed levels."""
+
+    def __init__(self, store) -> None:
+        super().__init__(store)
+        self.listed: list[int] = []
+
+    async def ltx_levels(self) -> list[int]:
+        return sorted({level for level, _, _ in self.store.files})
+
+    async def ltx_files(self, level, *, seek=0, use_metadata=False):
+        self.listed.append(level)
+        async for info in super().ltx_files(level, seek=seek, use_metadata=use_metadata):
+            yield info
+
+
+def test_probe_lists_only_the_levels_the_backend_names(tmp_path):
+    """A backend that names its levels is probed with one listing per level present,
+    not ten; the newest lower file and the newest snapshot are found as before."""
+    from litestream_core.testing import make_ltx_bytes
+
+    async def main():
+        client = LevelsOnRequest(MemoryStore())
+        await client.init()
+        for level, lo, hi in [(0, 7, 7), (0, 8, 8), (2, 1, 6), (9, 1, 5)]:
+            await client.write_ltx_file(level, lo, hi, make_ltx_bytes(lo, hi))
+        remote = await Replica(ScriptedDB(tmp_path), client, ReplicaSettings()).probe()
+        assert client.listed == [0, 2, 9]
+        assert remote.lower is not None and remote.lower[0].max_txid == 8
+        assert remote.snapshot is not None and remote.snapshot[0].max_txid == 5
+
+    asyncio.run(main())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import sys
 from collections.abc import Callable, Sequence
@@ -34,6 +35,12 @@ def reader_gone() -> NoReturn:
     sys.exit(1)
 
 
+OPEN_FILES_HINT = (
+    "the open-files limit is reached: each replicated database keeps about 9 files "
+    "open; raise the hard limit (ulimit -Hn, systemd LimitNOFILE=)"
+)
+
+
 def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Turn the product's errors (and OS errors) into one line and exit status 1."""
 
@@ -46,7 +53,10 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
         except BrokenPipeError:
             reader_gone()
         except OSError as exc:
-            fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+            message = f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)
+            if exc.errno == errno.EMFILE:
+                message += f" ({OPEN_FILES_HINT})"
+            fail(message)
         except KeyboardInterrupt:
             fail("interrupted", 130)
         raise AssertionError("unreachable")

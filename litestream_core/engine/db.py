@@ -27,6 +27,7 @@ from litestream_core.engine.holds import ChangeSignal
 from litestream_core.engine.meta import MetaDir, default_meta_path
 from litestream_core.engine.stats import DBStats
 from litestream_core.engine.syncer import ChangeToken, Syncer
+from litestream_core.engine.ticker import SharedTicker
 from litestream_core.engine.walwatch import WALWatcher
 from litestream_core.errors import describe
 from litestream_core.events import Event, LTXFileWritten, SyncFailed, SyncRecovered
@@ -322,19 +323,42 @@ class DB:
             return loop.time()
         self._wake_waiter = waiter = loop.create_future()
         self._watch = watcher.arm(self._syncer.wal_path, self._wake)
+        ticker: SharedTicker | None = None
+        timer: asyncio.TimerHandle | None = None
         if self._watch is not None and self._syncer.is_idle(self._syncer.change_token()):
+            if interval <= IDLE_TICK:
+                # Parked: the loop's one idle timer looks at it each IDLE_TICK and wakes
+                # it only when a sync has work (a change the kernel did not report, a
+                # checkpoint due by time); the watch stays armed meanwhile.
+                ticker = SharedTicker.of(loop, "idle databases", IDLE_TICK)
+                ticker.add(self, self._idle_check)
             tick = max(tick, now + IDLE_TICK)
-        timer = loop.call_at(tick, _resolve, waiter, False)
+        if ticker is None:
+            timer = loop.call_at(tick, _resolve, waiter, False)
         try:
             woken = await waiter
         finally:
-            timer.cancel()
+            if timer is not None:
+                timer.cancel()
+            if ticker is not None:
+                ticker.discard(self)
             self._wake_waiter = None
         if woken:
             self._watch = None  # a one-shot watch is spent once it fired
             if (left := earliest - loop.time()) > 0:
                 await asyncio.sleep(left)
         return loop.time()
+
+    def _idle_check(self, now: float) -> None:
+        """The idle ticker's look at a parked database: a tick of Go's monitor, made
+        without waking the monitor unless a sync would do something."""
+        waiter = self._wake_waiter
+        if waiter is None or waiter.done():
+            return
+        if self._syncer.is_idle(self._syncer.change_token()):
+            self.stats.count_idle_sync()  # as the monitor counts its idle ticks
+            return
+        _resolve(waiter, False)
 
     def _wake(self) -> None:
         if self._wake_waiter is not None:

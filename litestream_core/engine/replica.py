@@ -31,7 +31,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from litestream_core.client import SNAPSHOT_LEVEL, LTXFileInfo, ReplicaClient
+from litestream_core.client import (
+    SNAPSHOT_LEVEL,
+    LTXFileInfo,
+    ReplicaClient,
+    SupportsLevelListing,
+)
 from litestream_core.engine.dbtypes import Pos
 from litestream_core.engine.direct import DirectUpload, continues
 from litestream_core.engine.failures import FailureReporter
@@ -292,7 +297,7 @@ class Replica:
             await self._claim(self._seen)
         lower: LTXFileInfo | None = None
         snapshot: LTXFileInfo | None = None
-        for level in range(SNAPSHOT_LEVEL + 1):
+        for level in await self._levels_to_probe():
             async for info in self.client.ltx_files(level):
                 if level == SNAPSHOT_LEVEL:
                     if snapshot is None or info.max_txid > snapshot.max_txid:
@@ -304,6 +309,14 @@ class Replica:
         )
         self._probed = found
         return found
+
+    async def _levels_to_probe(self) -> list[int]:
+        """Levels 0 to 9, or only those the backend says exist (one request, not ten)."""
+        levels = range(SNAPSHOT_LEVEL + 1)
+        if isinstance(self.client, SupportsLevelListing):
+            present = set(await self.client.ltx_levels())
+            return [level for level in levels if level in present]
+        return list(levels)
 
     async def _with_pos(self, info: LTXFileInfo | None) -> tuple[LTXFileInfo, Pos] | None:
         if info is None:

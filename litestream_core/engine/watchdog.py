@@ -21,12 +21,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from litestream_core.client import SupportsTempCleanup
 from litestream_core.engine import clock as engine_clock
+from litestream_core.engine.ticker import SharedTicker
 from litestream_core.errors import describe
 from litestream_core.events import (
     DatabaseAppeared,
@@ -128,12 +128,19 @@ class Watchdog:
         # One timer for every watchdog of the loop: a thousand databases are a
         # thousand checks per second, not a thousand tasks waking each second.
         self.check(loop.time())
-        ticker = _Ticker.of(loop)
-        ticker.add(self)
+        ticker = SharedTicker.of(loop, "watchdogs", CHECK_INTERVAL, engine_clock.check_drift)
+        ticker.add(self, self._tick)
         try:
             await loop.create_future()  # until cancelled
         finally:
             ticker.discard(self)
+
+    def _tick(self, now: float) -> None:
+        try:
+            self.check(now, drift_checked=True)
+        except Exception as exc:  # one database's trouble must not blind the rest
+            log.warning("watchdog check failed", extra={"db": str(self.db.path),
+                                                        "error": describe(exc)})  # fmt: skip
 
     def check(self, now: float, *, drift_checked: bool = False) -> None:
         """One look at the database file and the replica's position at loop time ``now``."""
@@ -214,47 +221,3 @@ class Watchdog:
             self._emit(event)
         except Exception:  # a listener must never stop the watchdog
             log.exception("event listener failed", extra={"event": event.name})
-
-
-class _Ticker:
-    """The loop's one timer for the watchdogs at the default interval."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._watchdogs: dict[Watchdog, None] = {}  # an ordered set
-        self._task: asyncio.Task[None] | None = None
-
-    @classmethod
-    def of(cls, loop: asyncio.AbstractEventLoop) -> _Ticker:
-        ticker = _TICKERS.get(loop)
-        if ticker is None:
-            ticker = _TICKERS[loop] = cls(loop)
-        return ticker
-
-    def add(self, watchdog: Watchdog) -> None:
-        self._watchdogs[watchdog] = None
-        if self._task is None:
-            self._task = self._loop.create_task(self._run(), name="watchdogs")
-
-    def discard(self, watchdog: Watchdog) -> None:
-        self._watchdogs.pop(watchdog, None)
-        if not self._watchdogs and self._task is not None:
-            self._task.cancel()
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(CHECK_INTERVAL)
-            engine_clock.check_drift()
-            now = self._loop.time()
-            for watchdog in list(self._watchdogs):
-                try:
-                    watchdog.check(now, drift_checked=True)
-                except Exception as exc:  # one database's trouble must not blind the rest
-                    where = {"db": str(watchdog.db.path), "error": describe(exc)}
-                    log.warning("watchdog check failed", extra=where)
-
-
-_TICKERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Ticker] = (
-    weakref.WeakKeyDictionary()
-)

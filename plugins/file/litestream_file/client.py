@@ -107,6 +107,16 @@ class FileReplicaClient(ReplicaClient):
         for info in infos:
             yield info
 
+    async def ltx_levels(self) -> list[int]:
+        return await self._run("list", self._levels)
+
+    def _levels(self) -> list[int]:
+        return sorted(
+            int(e.name)
+            for e in _scan(self.path / "ltx")
+            if e.name.isascii() and e.name.isdecimal() and e.is_dir()
+        )
+
     def _list(self, level: int, seek: int, use_metadata: bool) -> list[LTXFileInfo]:
         try:
             entries = list(os.scandir(self.level_dir(level)))

@@ -63,6 +63,17 @@ async def test_layout_matches_go(tmp_path):
     ]
 
 
+async def test_levels_lists_the_level_directories_only(tmp_path):
+    """One scan tells a probe which levels to list (a fresh replica: none)."""
+    async with FileReplicaClient(tmp_path) as client:
+        assert await client.ltx_levels() == []
+        await client.write_ltx_file(SNAPSHOT_LEVEL, 1, 2, make_ltx_bytes(1, 2))
+        await client.write_ltx_file(0, 3, 3, make_ltx_bytes(3, 3))
+        (tmp_path / "ltx" / "notes").mkdir()
+        (tmp_path / "ltx" / "12").write_bytes(b"a file, not a level")
+        assert await client.ltx_levels() == [0, SNAPSHOT_LEVEL]
+
+
 async def test_mtime_is_header_timestamp_and_temp_files_are_ignored(tmp_path):
     stamp = 1_650_000_000_456
     async with FileReplicaClient(tmp_path) as client:
